@@ -1,0 +1,53 @@
+# DocuElevate: `make run` starts everything on this machine; `make test` runs the suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: run test check lint format typecheck system-packages clean help
+
+help:
+	@echo "make run    - install what is needed, migrate, start web + worker + beat"
+	@echo "make test   - run the whole test suite"
+	@echo "make check  - lint, format check, type check, then the test suite"
+	@echo "make lint   - ruff check and ruff format --check"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# Reinstall only when a requirements file changes.
+$(VENV)/.base-installed: requirements/base.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements/base.txt
+	touch $@
+
+$(VENV)/.dev-installed: requirements/base.txt requirements/dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements/base.txt -r requirements/dev.txt
+	touch $@ $(VENV)/.base-installed
+
+system-packages:
+	@scripts/install-system-packages.sh
+
+run: system-packages $(VENV)/.base-installed
+	$(BIN)/python scripts/run_embedded.py
+
+test: system-packages $(VENV)/.dev-installed
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.dev-installed
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+# mypy loads the settings; a debug process needs no SESSION_SECRET.
+typecheck: $(VENV)/.dev-installed
+
+	DEBUG=true $(BIN)/mypy .
+
+check: lint typecheck test
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,138 @@
+"""Fixtures shared by every app's tests: personas, services, real processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import AnonymousUser
+
+from accounts.models import User
+from accounts.tests.factories import UserFactory
+
+PROJECT_DIR = Path(__file__).resolve().parent
+ALL_QUEUES = "document_processor,default,celery"
+
+
+def service_missing(reason: str) -> None:
+    """Skip a test whose service is absent; in CI (CI=true) that is a failure instead."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason}: CI must provide it", pytrace=False)
+    pytest.skip(reason)
+
+
+# --- Personas ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def owner(db: None) -> User:
+    return UserFactory.create(username="owner")
+
+
+@pytest.fixture
+def other_user(db: None) -> User:
+    return UserFactory.create(username="other_user")
+
+
+@pytest.fixture
+def operator(db: None) -> User:
+    return UserFactory.create(username="operator", is_staff=True)
+
+
+@pytest.fixture
+def anonymous() -> AnonymousUser:
+    return AnonymousUser()
+
+
+# --- Static files --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _collected_static_files() -> None:
+    """Pages use the hashed-name static storage of production, which needs collectstatic."""
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
+        cwd=PROJECT_DIR,
+        check=True,
+    )
+
+
+# --- Real processes ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def process_env(tmp_path: Path) -> dict[str, str]:
+    """Environment for a subprocess of this project with its own WORKDIR."""
+    env = dict(os.environ)
+    env["WORKDIR"] = str(tmp_path / "workdir")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+@pytest.fixture
+def embedded_env(process_env: dict[str, str]) -> dict[str, str]:
+    """The embedded defaults: no database server, no Redis, whatever the outer run uses."""
+    for name in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"):
+        process_env.pop(name, None)
+    return process_env
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """A Redis database of the tests' own (15 by default), emptied first."""
+    import redis
+
+    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        client.flushdb()
+    except redis.RedisError as exc:
+        service_missing(f"Redis is not reachable at {url} ({exc.__class__.__name__})")
+    return url
+
+
+def run_manage(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run ``manage.py`` in a subprocess and return what it printed."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture
+def start_worker(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """Start real Celery workers (stopped at the end of the test); their log is in tmp_path."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(env: dict[str, str], queues: str = ALL_QUEUES) -> subprocess.Popen[bytes]:
+        name = f"test-{uuid.uuid4().hex[:8]}"
+        log = (tmp_path / f"{name}.log").open("wb")
+        worker = subprocess.Popen(
+            [
+                sys.executable, "-m", "celery", "-A", "docuelevate", "worker",
+                "--queues", queues, "--pool", "solo", "--loglevel", "INFO",
+                "--hostname", f"{name}@%h", "--without-mingle", "--without-gossip",
+            ],
+            cwd=PROJECT_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.terminate()
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()

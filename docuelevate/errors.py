@@ -1,0 +1,42 @@
+"""The one family of domain errors that services raise.
+
+Views and the API translate these into HTTP answers in one place (400/404/409/413/415/
+429 with ``{"detail": ...}``), so services stay free of HTTP and every channel, including
+management commands and tasks, reports the same readable message.
+"""
+
+from __future__ import annotations
+
+
+class ApplicationError(Exception):
+    """Base of all domain errors; ``message`` is safe to show to the user."""
+
+    status_code = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(ApplicationError):
+    status_code = 400
+
+
+class NotFound(ApplicationError):
+    status_code = 404
+
+
+class Conflict(ApplicationError):
+    status_code = 409
+
+
+class PayloadTooLarge(ApplicationError):
+    status_code = 413
+
+
+class UnsupportedMediaType(ApplicationError):
+    status_code = 415
+
+
+class RateLimited(ApplicationError):
+    status_code = 429

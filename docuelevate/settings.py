@@ -1,0 +1,282 @@
+"""DocuElevate settings: one module, every value read from the environment.
+
+The defaults are the embedded mode (SQLite and a file-based broker under WORKDIR, no
+Redis, no Meilisearch), so ``make run`` works on a bare machine. Production sets
+``DATABASE_URL``, ``REDIS_URL`` and friends; every variable is listed in ``.env.example``
+and in the README. A bad value stops start-up with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+import dj_database_url
+
+from docuelevate import __version__
+from docuelevate.env import (
+    EnvError,
+    env_bool,
+    env_int,
+    env_list,
+    env_optional,
+    env_path,
+    env_secret,
+    env_str,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VERSION = __version__
+
+# --- Core -------------------------------------------------------------------------------
+
+DEBUG = env_bool("DEBUG", False)
+
+# WORKDIR holds the SQLite database, the embedded broker and (by default) the documents.
+WORKDIR = env_path("WORKDIR", Path("workdir"), base=BASE_DIR)
+WORKDIR.mkdir(parents=True, exist_ok=True)
+
+AUTH_ENABLED = env_bool("AUTH_ENABLED", True)
+ALLOW_INSECURE_NO_AUTH = env_bool("ALLOW_INSECURE_NO_AUTH", False)
+if not AUTH_ENABLED and not DEBUG and not ALLOW_INSECURE_NO_AUTH:
+    raise EnvError(
+        "AUTH_ENABLED=false opens every document to anyone who can reach the server; "
+        "it is refused with DEBUG=false unless ALLOW_INSECURE_NO_AUTH=true is set too."
+    )
+
+# SESSION_SECRET is Django's SECRET_KEY. Only a debug process may invent one, because a
+# random key per process breaks sessions across restarts and across gunicorn workers.
+_session_secret = (
+    env_secret("SESSION_SECRET", min_length=32, required=False)
+    if AUTH_ENABLED
+    else env_optional("SESSION_SECRET")
+)
+if _session_secret is None:
+    if not DEBUG:
+        raise EnvError(
+            "SESSION_SECRET is required when DEBUG=false; set it (or SESSION_SECRET_FILE) "
+            'to a random value, e.g. python -c "import secrets; print(secrets.token_urlsafe(48))".'
+        )
+    _session_secret = secrets.token_urlsafe(50)
+SECRET_KEY = _session_secret
+# Rotation: sessions and signed values made with the previous key stay valid.
+SECRET_KEY_FALLBACKS = [key for key in [env_optional("SESSION_SECRET_PREVIOUS")] if key]
+
+EXTERNAL_HOSTNAME = env_str("EXTERNAL_HOSTNAME", "localhost")
+ALLOWED_HOSTS = list(
+    dict.fromkeys([EXTERNAL_HOSTNAME, "localhost", "127.0.0.1", "[::1]", *env_list("ALLOWED_HOSTS")])
+)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_celery_beat",
+    "accounts",
+    "documents",
+    "search",
+    "ops",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "docuelevate.urls"
+WSGI_APPLICATION = "docuelevate.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database ---------------------------------------------------------------------------
+
+DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{WORKDIR / 'db.sqlite3'}")
+try:
+    _database = dj_database_url.parse(DATABASE_URL, conn_health_checks=True)
+except ValueError as exc:
+    raise EnvError(f"DATABASE_URL is not a database URL this server understands: {exc}") from None
+if _database["ENGINE"] == "django.db.backends.sqlite3":
+    # Web, worker and beat share the file: WAL lets readers run beside the one writer,
+    # IMMEDIATE transactions queue writers on the busy timeout instead of failing them.
+    _database["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+    }
+    # On disk rather than in memory, so a worker process started by a test sees the data.
+    _database["TEST"] = {"NAME": str(WORKDIR / "test-db.sqlite3")}
+elif _database["ENGINE"] == "django.db.backends.postgresql":
+    _database["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0)
+else:
+    raise EnvError(
+        f"DATABASE_URL uses {_database['ENGINE']!r}; DocuElevate supports postgresql:// and sqlite://."
+    )
+DATABASES: dict[str, Any] = {"default": _database}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis, cache, Celery -----------------------------------------------------------------
+
+REDIS_URL = env_optional("REDIS_URL")
+
+if REDIS_URL:
+    CACHES: dict[str, Any] = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
+else:
+    # A file cache is shared by every process on the machine, unlike the memory cache.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(WORKDIR / "cache"),
+        }
+    }
+
+# Without a broker server, Celery passes messages through files under WORKDIR: a real
+# worker process still consumes them, so the embedded mode behaves like production.
+EMBEDDED_BROKER_DIR = WORKDIR / "broker"
+CELERY_BROKER_URL = env_optional("CELERY_BROKER_URL") or REDIS_URL or "filesystem://"
+CELERY_RESULT_BACKEND = (
+    env_optional("CELERY_RESULT_BACKEND") or REDIS_URL or (WORKDIR / "celery-results").as_uri()
+)
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    for _folder in ("queue", "processed", "control"):
+        (EMBEDDED_BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {
+        "data_folder_in": str(EMBEDDED_BROKER_DIR / "queue"),
+        "data_folder_out": str(EMBEDDED_BROKER_DIR / "queue"),
+        "processed_folder": str(EMBEDDED_BROKER_DIR / "processed"),
+        "control_folder": str(EMBEDDED_BROKER_DIR / "control"),
+        "store_processed": False,
+        "polling_interval": 0.5,
+    }
+else:
+    # An unacknowledged message returns to the queue after this long; it must outlast the
+    # longest task, or a slow OCR job would run twice.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 3600}
+if CELERY_RESULT_BACKEND.startswith("file://"):
+    Path(CELERY_RESULT_BACKEND.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
+
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_RESULT_EXPIRES = 24 * 3600
+CELERY_TASK_ACKS_LATE = True
+# With acks_late, a task whose worker process died is re-queued rather than lost.
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TRACK_STARTED = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = env_str("TIME_ZONE", "UTC")
+
+# --- Authentication and security ---------------------------------------------------------
+
+AUTH_USER_MODEL = "accounts.User"
+LOGIN_URL = "admin:login"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+ADMIN_USERNAME = env_optional("ADMIN_USERNAME")
+# Checked here so that every process refuses a placeholder, not only the bootstrap command.
+ADMIN_PASSWORD = env_secret("ADMIN_PASSWORD", min_length=12, required=False)
+ADMIN_EMAIL = env_str("ADMIN_EMAIL", "")
+
+# TLS ends at the reverse proxy; trust its headers only when the operator says it exists.
+SECURE_PROXY = env_bool("SECURE_PROXY", False)
+CSRF_TRUSTED_ORIGINS = [f"https://{EXTERNAL_HOSTNAME}"]
+if SECURE_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    # Orchestrator probes speak plain HTTP to the pod and must not be redirected.
+    SECURE_REDIRECT_EXEMPT = [r"^api/diagnostic/healthz/", r"^metrics$"]
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+else:
+    CSRF_TRUSTED_ORIGINS.append(f"http://{EXTERNAL_HOSTNAME}")
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+
+SECURITY_HEADERS_ENABLED = env_bool("SECURITY_HEADERS_ENABLED", False)
+SECURITY_HEADERS_AT_PROXY = env_bool("SECURITY_HEADERS_AT_PROXY", False)
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+if SECURITY_HEADERS_ENABLED:
+    SECURE_HSTS_SECONDS = 31536000
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    # Asks browsers' preload lists to include the site; an operator may opt out.
+    SECURE_HSTS_PRELOAD = env_bool("HSTS_PRELOAD", True)
+    SECURE_REFERRER_POLICY = "strict-origin-when-cross-origin"
+# HSTS set by the proxy is invisible to Django's deploy check; the operator declared it.
+SILENCED_SYSTEM_CHECKS = ["security.W004"] if SECURITY_HEADERS_AT_PROXY else []
+
+MAX_REQUEST_BODY_SIZE = env_int("MAX_REQUEST_BODY_SIZE", 1024**2, minimum=1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_SIZE
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+}
+
+# --- Internationalisation and static files -----------------------------------------------
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+# --- Logging ------------------------------------------------------------------------------
+
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+    raise EnvError(f"LOG_LEVEL={LOG_LEVEL!r} is not one of DEBUG, INFO, WARNING, ERROR, CRITICAL.")
+LOG_FORMAT = env_str("LOG_FORMAT", "text").lower()
+if LOG_FORMAT not in {"text", "json"}:
+    raise EnvError(f"LOG_FORMAT={LOG_FORMAT!r} is not one of text, json.")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "ops.logging.JsonFormatter"},
+    },
+    "handlers": {
+        "stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": LOG_FORMAT}
+    },
+    "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
+    "loggers": {"django": {"level": LOG_LEVEL, "propagate": True}},
+}

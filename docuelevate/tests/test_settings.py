@@ -1,0 +1,120 @@
+"""Start-up refuses bad configuration with a message naming the variable.
+
+Each case starts a fresh ``manage.py check`` process, as an operator would see it.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import run_manage
+
+STRONG_SECRET = "Yk2vP9wq-Lr57XnT0cZs8mUe3bHa1jDf6gQ4tN"
+
+
+@pytest.fixture
+def clean_env(embedded_env):
+    for name in ("SESSION_SECRET", "SESSION_SECRET_FILE", "DEBUG", "ADMIN_PASSWORD", "AUTH_ENABLED"):
+        embedded_env.pop(name, None)
+    embedded_env["SESSION_SECRET"] = STRONG_SECRET
+    return embedded_env
+
+
+def test_a_good_configuration_starts(clean_env):
+    result = run_manage(clean_env, "check")
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"SESSION_SECRET": ""}, "SESSION_SECRET is required when DEBUG=false"),
+        ({"SESSION_SECRET": "changeme"}, "SESSION_SECRET is not acceptable: it is a well-known placeholder"),
+        ({"SESSION_SECRET": "tooshort-x81"}, "SESSION_SECRET is not acceptable: it is shorter than 32"),
+        ({"AUTH_ENABLED": "flase"}, "AUTH_ENABLED='flase' is not a boolean"),
+        ({"AUTH_ENABLED": "false"}, "AUTH_ENABLED=false opens every document"),
+        ({"DATABASE_URL": "mysql://root@localhost/db"}, "DATABASE_URL uses 'django.db.backends.mysql'"),
+        ({"DATABASE_URL": "nonsense://x"}, "DATABASE_URL is not a database URL"),
+        ({"MAX_REQUEST_BODY_SIZE": "1MB"}, "MAX_REQUEST_BODY_SIZE='1MB' is not a whole number"),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT='xml' is not one of text, json"),
+        ({"ADMIN_PASSWORD": "changeme"}, "ADMIN_PASSWORD is not acceptable"),
+        ({"ADMIN_PASSWORD": "short-Pw1"}, "ADMIN_PASSWORD is not acceptable: it is shorter than 12"),
+    ],
+)
+def test_a_bad_value_stops_start_up_naming_the_variable(clean_env, overrides, message):
+    clean_env.update(overrides)
+    result = run_manage(clean_env, "check")
+    assert result.returncode != 0
+    assert message in result.stderr
+    if overrides.get("SESSION_SECRET"):
+        assert overrides["SESSION_SECRET"] not in result.stderr
+
+
+def test_single_user_mode_is_allowed_when_explicitly_accepted(clean_env):
+    clean_env.update({"AUTH_ENABLED": "false", "ALLOW_INSECURE_NO_AUTH": "true"})
+    assert run_manage(clean_env, "check").returncode == 0
+
+
+def test_debug_mode_invents_a_secret_when_none_is_set(clean_env):
+    clean_env.update({"SESSION_SECRET": "", "DEBUG": "true"})
+    assert run_manage(clean_env, "check").returncode == 0
+
+
+def test_the_secret_can_come_from_a_file(clean_env, tmp_path):
+    secret_file = tmp_path / "session_secret"
+    secret_file.write_text(STRONG_SECRET + "\n")
+    del clean_env["SESSION_SECRET"]
+    clean_env["SESSION_SECRET_FILE"] = str(secret_file)
+    code = "from django.conf import settings; print(settings.SECRET_KEY)"
+    result = run_manage(clean_env, "shell", "-c", code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith(STRONG_SECRET)
+
+
+def test_a_postgresql_url_is_understood(clean_env):
+    clean_env["DATABASE_URL"] = "postgresql://docu:pw@db.internal:5433/docs"
+    code = (
+        "from django.conf import settings; d = settings.DATABASES['default']; "
+        "print(d['ENGINE'], d['HOST'], d['PORT'], d['NAME'])"
+    )
+    result = run_manage(clean_env, "shell", "-c", code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("django.db.backends.postgresql db.internal 5433 docs")
+
+
+def test_deploy_check_is_clean_for_a_production_configuration(clean_env):
+    """PostgreSQL, a strong secret, DEBUG=false, TLS at the proxy and headers on."""
+    clean_env.update(
+        {
+            "DATABASE_URL": "postgresql://docu:pw@db.internal:5432/docs",
+            "SESSION_SECRET": STRONG_SECRET * 2,
+            "DEBUG": "false",
+            "SECURE_PROXY": "true",
+            "SECURITY_HEADERS_ENABLED": "true",
+            "EXTERNAL_HOSTNAME": "docs.example.org",
+        }
+    )
+    result = run_manage(clean_env, "check", "--deploy", "--fail-level", "WARNING")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues (0 silenced)" in result.stdout
+
+
+def test_deploy_check_accepts_headers_set_by_the_proxy(clean_env):
+    clean_env.update(
+        {
+            "DATABASE_URL": "postgresql://docu:pw@db.internal:5432/docs",
+            "SESSION_SECRET": STRONG_SECRET * 2,
+            "SECURE_PROXY": "true",
+            "SECURITY_HEADERS_AT_PROXY": "true",
+        }
+    )
+    result = run_manage(clean_env, "check", "--deploy", "--fail-level", "WARNING")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_deploy_check_warns_when_nothing_provides_tls(clean_env):
+    clean_env["SESSION_SECRET"] = STRONG_SECRET * 2
+    result = run_manage(clean_env, "check", "--deploy", "--fail-level", "WARNING")
+    assert result.returncode != 0
+    assert "security.W008" in result.stderr  # no HTTPS redirect

@@ -1,0 +1,3 @@
+"""Models of the document lifecycle."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Models of operations."""
+
+from __future__ import annotations

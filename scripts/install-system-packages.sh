@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs the system programs the document pipeline runs (OCR, PDF and office tools).
+# As root it uses apt when something is missing; otherwise it prints the one line to run.
+# Usage: scripts/install-system-packages.sh [extra Debian packages...]
+set -euo pipefail
+
+# Debian package -> a file it installs, to tell whether it is already there.
+declare -A PROBE=(
+  [tesseract-ocr]=/usr/bin/tesseract
+  [tesseract-ocr-eng]=/usr/share/tesseract-ocr/5/tessdata/eng.traineddata
+  [tesseract-ocr-deu]=/usr/share/tesseract-ocr/5/tessdata/deu.traineddata
+  [tesseract-ocr-osd]=/usr/share/tesseract-ocr/5/tessdata/osd.traineddata
+  [ghostscript]=/usr/bin/gs
+  [qpdf]=/usr/bin/qpdf
+  [poppler-utils]=/usr/bin/pdftotext
+  [unpaper]=/usr/bin/unpaper
+  [pngquant]=/usr/bin/pngquant
+  [libreoffice-writer-nogui]=/usr/bin/soffice
+  [fonts-dejavu-core]=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
+  [libmagic1]=/usr/share/misc/magic.mgc
+)
+
+missing=()
+for package in "${!PROBE[@]}"; do
+  [ -e "${PROBE[$package]}" ] || missing+=("$package")
+done
+for package in "$@"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+  echo "Installing system packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "Some system programs the pipeline needs are missing. Install them with:"
+  echo "  sudo apt-get install -y --no-install-recommends ${missing[*]}"
+fi

@@ -1,0 +1,96 @@
+"""``make run`` on the embedded defaults: pages served, tasks run, Ctrl-C stops everything."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from conftest import PROJECT_DIR
+from ops.tests.test_worker import await_result, send_ping
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(url: str, log: Path, timeout: float = 120) -> requests.Response:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            return requests.get(url, timeout=5)
+        except requests.ConnectionError:
+            time.sleep(0.5)
+    pytest.fail(f"{url} never answered; log:\n{log.read_text()}")
+
+
+def is_running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"  # a zombie has exited and only waits to be reaped
+
+
+def test_make_run_serves_pages_runs_tasks_and_stops_on_ctrl_c(embedded_env, tmp_path):
+    port = free_port()
+    embedded_env.update({"HOST": "127.0.0.1", "PORT": str(port)})
+    embedded_env.pop("SESSION_SECRET", None)  # the launcher must provide its own
+    log_path = tmp_path / "run.log"
+    with log_path.open("wb") as log:
+        launcher = subprocess.Popen(
+            [sys.executable, "scripts/run_embedded.py"],
+            cwd=PROJECT_DIR, env=embedded_env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}"
+        assert wait_for(f"{base}/", log_path).status_code == 200
+        output = log_path.read_text()
+        assert f"DocuElevate is starting at {base}/" in output
+        password = re.search(r"Log in as 'admin' with password '([^']+)'", output)
+        assert password, output
+
+        browser = requests.Session()
+        login_page = browser.get(f"{base}/admin/login/", timeout=10)
+        assert login_page.status_code == 200
+        logged_in = browser.post(
+            f"{base}/admin/login/?next=/admin/",
+            data={
+                "username": "admin",
+                "password": password.group(1),
+                "csrfmiddlewaretoken": browser.cookies["csrftoken"],
+                "next": "/admin/",
+            },
+            headers={"Referer": f"{base}/admin/login/"},
+            timeout=10,
+        )
+        assert logged_in.url == f"{base}/admin/"
+        assert "Site administration" in logged_in.text
+
+        secret_file = Path(embedded_env["WORKDIR"]) / "session-secret"
+        shell_env = dict(embedded_env, SESSION_SECRET_FILE=str(secret_file))
+        answer = await_result(shell_env, send_ping(shell_env))
+        assert answer["pid"] > 0
+    finally:
+        launcher.send_signal(signal.SIGINT)
+        returncode = launcher.wait(timeout=60)
+
+    output = log_path.read_text()
+    assert returncode == 0, output
+    children = [int(pid) for pid in re.findall(r"\| \w+ started \(pid=(\d+)\)", output)]
+    assert len(children) == 3, output
+    time.sleep(0.5)
+    assert not [pid for pid in children if is_running(pid)]
+    assert os.path.exists(Path(embedded_env["WORKDIR"]) / "db.sqlite3")

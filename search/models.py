@@ -1,0 +1,3 @@
+"""Models of search."""
+
+from __future__ import annotations
