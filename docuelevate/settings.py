@@ -19,6 +19,7 @@ from docuelevate.env import (
     EnvError,
     env_bool,
     env_int,
+    env_int_list,
     env_list,
     env_optional,
     env_path,
@@ -188,10 +189,80 @@ CELERY_TASK_ACKS_LATE = True
 # With acks_late, a task whose worker process died is re-queued rather than lost.
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A worker process that grew past this (KiB) after a task is replaced, so one huge
+# document cannot leave a bloated process behind.
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = env_int("WORKER_MAX_MEMORY_PER_CHILD", 1_500_000, minimum=100_000)
 CELERY_TASK_TRACK_STARTED = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = env_str("TIME_ZONE", "UTC")
+
+# --- Documents and the pipeline -----------------------------------------------------------
+
+# Where originals and processed files live: the local WORKDIR, or an S3-compatible bucket so
+# api and workers on different machines share no volume.
+DOCUMENT_STORAGE = env_str("DOCUMENT_STORAGE", "local").lower()
+if DOCUMENT_STORAGE == "local":
+    _document_storage: dict[str, Any] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(WORKDIR), "file_permissions_mode": 0o640},
+    }
+elif DOCUMENT_STORAGE == "s3":
+    _document_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env_str("DOCUMENT_STORAGE_S3_BUCKET") or None,
+            "location": env_str("DOCUMENT_STORAGE_S3_PREFIX", "").strip("/"),
+            "endpoint_url": env_optional("DOCUMENT_STORAGE_S3_ENDPOINT_URL"),
+            "region_name": env_optional("DOCUMENT_STORAGE_S3_REGION"),
+            "access_key": env_optional("AWS_ACCESS_KEY_ID"),
+            "secret_key": env_optional("AWS_SECRET_ACCESS_KEY"),
+            "file_overwrite": True,
+            "default_acl": None,
+            "querystring_auth": False,
+        },
+    }
+    if not _document_storage["OPTIONS"]["bucket_name"]:
+        raise EnvError("DOCUMENT_STORAGE=s3 needs DOCUMENT_STORAGE_S3_BUCKET.")
+else:
+    raise EnvError(f"DOCUMENT_STORAGE={DOCUMENT_STORAGE!r} is not one of local, s3.")
+# Local scratch space for steps; always on this machine, whatever the document storage.
+SCRATCH_DIR = WORKDIR / "tmp"
+
+MAX_UPLOAD_SIZE = env_int("MAX_UPLOAD_SIZE", 1024**3, minimum=1)
+MAX_PAGES = env_int("MAX_PAGES", 500, minimum=1)
+# Images larger than this many pixels are refused as decompression bombs.
+MAX_IMAGE_PIXELS = env_int("MAX_IMAGE_PIXELS", 200_000_000, minimum=1_000_000)
+ENABLE_DEDUPLICATION = env_bool("ENABLE_DEDUPLICATION", True)
+STEP_TIMEOUT = env_int("STEP_TIMEOUT", 600, minimum=10)
+TASK_RETRY_MAX_RETRIES = env_int("TASK_RETRY_MAX_RETRIES", 3, minimum=0)
+TASK_RETRY_DELAYS = env_int_list("TASK_RETRY_DELAYS", [60, 300, 900])
+
+OCR_PROVIDERS = env_list("OCR_PROVIDERS", ["tesseract"])
+if unknown_ocr := set(OCR_PROVIDERS) - {"tesseract", "azure"}:
+    raise EnvError(f"OCR_PROVIDERS: unknown engine(s) {sorted(unknown_ocr)}; use tesseract, azure.")
+TESSERACT_LANGUAGE = env_str("TESSERACT_LANGUAGE", "eng+deu")
+OCR_JOBS = env_int("OCR_JOBS", 2, minimum=1)
+AZURE_DOCUMENT_INTELLIGENCE_ENDPOINT = env_optional("AZURE_DOCUMENT_INTELLIGENCE_ENDPOINT")
+AZURE_DOCUMENT_INTELLIGENCE_KEY = env_optional("AZURE_DOCUMENT_INTELLIGENCE_KEY")
+if "azure" in OCR_PROVIDERS and not (
+    AZURE_DOCUMENT_INTELLIGENCE_ENDPOINT and AZURE_DOCUMENT_INTELLIGENCE_KEY
+):
+    raise EnvError(
+        "OCR_PROVIDERS=azure needs AZURE_DOCUMENT_INTELLIGENCE_ENDPOINT and AZURE_DOCUMENT_INTELLIGENCE_KEY."
+    )
+
+GOTENBERG_URL = env_optional("GOTENBERG_URL")
+CONVERT_TIMEOUT = env_int("CONVERT_TIMEOUT", 180, minimum=5)
+
+AI_PROVIDER = env_str("AI_PROVIDER", "rules").lower()
+if AI_PROVIDER not in {"rules", "openai"}:
+    raise EnvError(f"AI_PROVIDER={AI_PROVIDER!r} is not one of rules, openai.")
+AI_MODEL = env_str("AI_MODEL", "gpt-4o-mini")
+OPENAI_API_KEY = env_optional("OPENAI_API_KEY")
+OPENAI_BASE_URL = env_optional("OPENAI_BASE_URL")
+
+MULTI_USER_ENABLED = env_bool("MULTI_USER_ENABLED", False)
 
 # --- Authentication and security ---------------------------------------------------------
 
@@ -238,6 +309,10 @@ SILENCED_SYSTEM_CHECKS = ["security.W004"] if SECURITY_HEADERS_AT_PROXY else []
 
 MAX_REQUEST_BODY_SIZE = env_int("MAX_REQUEST_BODY_SIZE", 1024**2, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_SIZE
+# Uploads larger than this go to a temporary file instead of memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024**2
+FILE_UPLOAD_TEMP_DIR = str(SCRATCH_DIR)
+SCRATCH_DIR.mkdir(parents=True, exist_ok=True)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
@@ -256,6 +331,7 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "documents": _document_storage,
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 

@@ -1,3 +1,168 @@
-"""Models of the document lifecycle."""
+"""Models of the document lifecycle: documents, their pipeline steps and processing log."""
 
 from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
+
+    from accounts.models import User
+
+
+class DocumentStatus(models.TextChoices):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    DUPLICATE = "duplicate"
+
+
+class StepStatus(models.TextChoices):
+    PENDING = "pending"
+    IN_PROGRESS = "in_progress"
+    SUCCESS = "success"
+    FAILURE = "failure"
+    SKIPPED = "skipped"
+
+
+class DocumentQuerySet(models.QuerySet["Document"]):
+    def visible_to(self, user: User | AnonymousUser) -> DocumentQuerySet:
+        """The one rule for which documents a user may see.
+
+        Operators see everything. With MULTI_USER_ENABLED each user sees only their own
+        documents; without it the installation is one shared archive for its users.
+        Anonymous visitors see nothing unless authentication is switched off.
+        """
+        if not settings.AUTH_ENABLED:
+            return self.all()
+        if not user.is_authenticated:
+            return self.none()
+        if user.is_staff or not settings.MULTI_USER_ENABLED:
+            return self.all()
+        return self.filter(owner_id=user.pk)
+
+
+class Tag(models.Model):
+    """A label on documents; a table of its own so filtering by tag uses an index."""
+
+    name = models.CharField(max_length=64, unique=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Document(models.Model):
+    """One ingested file and everything the pipeline learned about it."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="documents")
+    source = models.CharField(max_length=32, default="upload")
+    original_filename = models.CharField(max_length=255)
+    filehash = models.CharField(max_length=64)
+    file_size = models.BigIntegerField()
+    mime_type = models.CharField(max_length=127)
+    # Names inside the document storage, never paths: see documents.storage.
+    original_file = models.CharField(max_length=500)
+    processed_file = models.CharField(max_length=500, blank=True)
+    # The newest PDF of this document: each step reads it and may replace it.
+    working_file = models.CharField(max_length=500, blank=True)
+
+    status = models.CharField(max_length=16, choices=DocumentStatus.choices, default=DocumentStatus.PENDING)
+    error = models.TextField(blank=True)  # the readable reason of a failure
+    duplicate_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="duplicates"
+    )
+    legal_hold = models.BooleanField(default=False)
+
+    ocr_text = models.TextField(blank=True)
+    page_count = models.PositiveIntegerField(null=True, blank=True)
+    document_title = models.CharField(max_length=255, blank=True)
+    document_type = models.CharField(max_length=64, blank=True)
+    correspondent = models.CharField(max_length=255, blank=True)
+    sender = models.CharField(max_length=255, blank=True)
+    recipient = models.CharField(max_length=255, blank=True)
+    document_date = models.DateField(null=True, blank=True)
+    language = models.CharField(max_length=8, blank=True)
+    reference_number = models.CharField(max_length=128, blank=True)
+    amounts = models.JSONField(default=list, blank=True)
+    confidence = models.PositiveSmallIntegerField(null=True, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="documents")
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = DocumentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["owner", "-created_at"], name="document_owner_recent"),
+            models.Index(fields=["status", "-created_at"], name="document_status_recent"),
+            models.Index(fields=["owner", "filehash"], name="document_owner_hash"),
+            models.Index(fields=["document_type"], name="document_type"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.original_filename} (#{self.pk})"
+
+
+class ProcessingStep(models.Model):
+    """The state of one pipeline step of one document."""
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="steps")
+    name = models.CharField(max_length=32)
+    position = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=16, choices=StepStatus.choices, default=StepStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
+    # "worker@host pid" of the run in progress, to recognise runs whose worker died.
+    claimed_by = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["document_id", "position"]
+        constraints = [models.UniqueConstraint(fields=["document", "name"], name="one_step_row_per_name")]
+        indexes = [
+            # The watchdog's question: which steps have been in progress for too long?
+            models.Index(
+                fields=["started_at"],
+                condition=Q(status="in_progress"),
+                name="step_in_progress_since",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} of document {self.document_id}: {self.status}"
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+
+class ProcessingLog(models.Model):
+    """Append-only history of what happened to a document, step by step."""
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="logs")
+    step_name = models.CharField(max_length=32)
+    status = models.CharField(max_length=16)
+    message = models.TextField(blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
+    timestamp = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["timestamp", "id"]
+        indexes = [models.Index(fields=["document", "timestamp"], name="log_document_time")]
+
+    def __str__(self) -> str:
+        return f"{self.timestamp:%Y-%m-%d %H:%M:%S} {self.step_name} {self.status}"

@@ -18,6 +18,7 @@ declare -A PROBE=(
   [libreoffice-writer-nogui]=/usr/bin/soffice
   [fonts-dejavu-core]=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
   [libmagic1]=/usr/share/misc/magic.mgc
+  [zip]=/usr/bin/zip
 )
 
 missing=()

@@ -1,0 +1,24 @@
+"""Metadata extraction: the configured extractor (``AI_PROVIDER``)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from documents.metadata.base import MetadataExtractor
+
+
+def configured_extractor() -> MetadataExtractor:
+    """The rules extractor, or an OpenAI-compatible API with the rules filling its gaps."""
+    from documents.metadata.rules import RulesExtractor
+
+    rules = RulesExtractor()
+    if settings.AI_PROVIDER == "openai":
+        from documents.metadata.openai import OpenAIExtractor
+
+        return OpenAIExtractor(
+            api_key=settings.OPENAI_API_KEY,
+            base_url=settings.OPENAI_BASE_URL,
+            model=settings.AI_MODEL,
+            fallback=rules,
+        )
+    return rules

@@ -1,0 +1,60 @@
+"""The interface of a pipeline step and the errors steps raise.
+
+A step is a small object with a ``name`` and ``run(context)``. It reads the document's
+files through ``documents.storage``, does one job, stores its result and returns what it
+wants recorded. The runner (``documents.pipeline.runner``) owns everything around it:
+the ProcessingStep row, the log, the document's status, retries and the next step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar, Protocol
+
+from documents.models import Document
+
+
+class StepFailed(Exception):
+    """The document cannot go on; ``message`` says why, in words a user understands.
+
+    Permanent: retrying would give the same answer (a broken or protected file, too many
+    pages, an unsupported structure).
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class StepTemporarilyFailed(StepFailed):
+    """A passing problem (a service down, a timeout talking to it); worth retrying later."""
+
+
+class StepInputMissing(StepFailed):
+    """What the step works on is gone (swept scratch files); the pipeline must start over."""
+
+
+@dataclass
+class StepContext:
+    """What a step gets: the document, a private scratch folder, and the run's options."""
+
+    document: Document
+    scratch: Path
+    force_ocr: bool = False
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What happened, for the log. ``skipped`` means there was nothing to do."""
+
+    message: str
+    skipped: bool = False
+
+
+class Step(Protocol):
+    """One stage of the pipeline."""
+
+    name: ClassVar[str]
+
+    def run(self, context: StepContext) -> StepResult: ...

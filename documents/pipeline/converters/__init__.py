@@ -1,0 +1,35 @@
+"""Engines that turn a non-PDF file into a PDF, one module each, behind one interface."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+from django.conf import settings
+
+from documents.filetypes import FileKind
+
+
+class Converter(Protocol):
+    """Writes ``destination`` (a PDF) from ``source``; raises StepFailed with the reason."""
+
+    name: str
+
+    def to_pdf(self, *, source: Path, destination: Path, mime_type: str, scratch: Path) -> None: ...
+
+
+def converter_for(kind: FileKind) -> Converter:
+    """The engine for a kind of file: images locally, office files locally or via Gotenberg."""
+    if kind is FileKind.IMAGE:
+        from documents.pipeline.converters.images import ImageConverter
+
+        return ImageConverter()
+    if kind is FileKind.OFFICE and settings.GOTENBERG_URL:
+        from documents.pipeline.converters.gotenberg import GotenbergConverter
+
+        return GotenbergConverter(base_url=settings.GOTENBERG_URL, timeout=settings.CONVERT_TIMEOUT)
+    if kind is FileKind.OFFICE:
+        from documents.pipeline.converters.libreoffice import LibreOfficeConverter
+
+        return LibreOfficeConverter(timeout=settings.CONVERT_TIMEOUT)
+    raise ValueError(f"no converter for {kind}")

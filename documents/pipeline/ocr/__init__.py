@@ -1,0 +1,54 @@
+"""OCR engines, one module each, behind one interface; ``OCR_PROVIDERS`` picks them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from django.conf import settings
+
+
+@dataclass(frozen=True)
+class OcrOutcome:
+    """What an engine did. ``searchable`` is False when it found text but wrote no text layer."""
+
+    message: str
+    searchable: bool = True
+    text: str | None = None  # set by engines whose text does not come from the output PDF
+
+
+class OcrEngine(Protocol):
+    """Writes ``destination``: ``source`` with the listed pages (1-based) made searchable.
+
+    The other pages pass unchanged. ``replace_text`` means the listed pages may carry a
+    text layer that is wrong and must be replaced, not kept. Raises StepFailed (or
+    StepTemporarilyFailed) with a readable reason.
+    """
+
+    name: str
+
+    def ocr(
+        self, *, source: Path, destination: Path, pages: list[int], replace_text: bool, scratch: Path
+    ) -> OcrOutcome: ...
+
+
+def configured_engines() -> list[OcrEngine]:
+    """The engines in OCR_PROVIDERS order; later ones stand in when an earlier one is down."""
+    engines: list[OcrEngine] = []
+    for provider in settings.OCR_PROVIDERS:
+        if provider == "tesseract":
+            from documents.pipeline.ocr.tesseract import TesseractEngine
+
+            engines.append(
+                TesseractEngine(
+                    languages=settings.TESSERACT_LANGUAGE,
+                    jobs=settings.OCR_JOBS,
+                    timeout=max(settings.STEP_TIMEOUT - 30, 10),
+                )
+            )
+        elif provider == "azure":
+            from documents.pipeline.ocr.azure import AzureEngine
+
+            engines.append(AzureEngine())
+    return engines

@@ -1,0 +1,276 @@
+"""The five steps every document goes through, in order.
+
+convert -> ocr -> extract_metadata -> embed_metadata -> finalize. Each reads the
+document's newest PDF (``Document.working_file``), stores what it made under
+``tmp/<uuid>/`` and points ``working_file`` at it, so any step can run again later.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import date
+from pathlib import Path
+from typing import ClassVar
+
+import pikepdf
+from django.utils import timezone
+
+from documents import storage
+from documents.filetypes import FileKind, kind_of, storage_stem
+from documents.metadata import configured_extractor
+from documents.metadata.base import ExtractedMetadata
+from documents.models import Document, Tag
+from documents.pipeline.base import (
+    StepContext,
+    StepFailed,
+    StepInputMissing,
+    StepResult,
+    StepTemporarilyFailed,
+)
+from documents.pipeline.converters import converter_for
+from documents.pipeline.ocr import OcrOutcome, configured_engines
+from documents.pipeline.pdf import check_pdf, is_garbled, page_needs_ocr, page_texts
+
+
+def _working_pdf(document: Document) -> str:
+    if not document.working_file or not storage.exists(document.working_file):
+        raise StepInputMissing("The intermediate PDF of this document is gone; processing starts over.")
+    return document.working_file
+
+
+def _save(document: Document, *fields: str) -> None:
+    document.save(update_fields=[*fields, "updated_at"])
+
+
+class ConvertStep:
+    """Any supported file becomes a PDF; a PDF is checked and passes unchanged."""
+
+    name: ClassVar[str] = "convert"
+
+    def run(self, context: StepContext) -> StepResult:
+        document = context.document
+        kind = kind_of(document.mime_type)
+        if kind is FileKind.EMPTY or document.file_size == 0:
+            raise StepFailed("The file is empty.")
+        if kind is None:
+            raise StepFailed(f"Files of type {document.mime_type} are not supported.")
+        if kind is FileKind.PDF:
+            with storage.local_copy(document.original_file) as original:
+                document.page_count = check_pdf(original)
+            document.working_file = document.original_file
+            _save(document, "page_count", "working_file")
+            return StepResult(f"Already a PDF ({document.page_count} pages)", skipped=True)
+
+        converter = converter_for(kind)
+        output = context.scratch / "converted.pdf"
+        with storage.local_copy(document.original_file) as original:
+            converter.to_pdf(
+                source=original, destination=output, mime_type=document.mime_type, scratch=context.scratch
+            )
+        document.page_count = check_pdf(output)
+        document.working_file = storage.store_file(
+            output, storage.artifact_name(document.uuid, "converted.pdf")
+        )
+        _save(document, "page_count", "working_file")
+        return StepResult(
+            f"Converted {document.mime_type} to PDF with {converter.name} ({document.page_count} pages)"
+        )
+
+
+class OcrStep:
+    """Makes every page searchable: image-only pages are OCRed, pages with text are kept."""
+
+    name: ClassVar[str] = "ocr"
+
+    def run(self, context: StepContext) -> StepResult:
+        document = context.document
+        with storage.local_copy(_working_pdf(document)) as source:
+            texts = page_texts(source)
+            if context.force_ocr:
+                pages, replace_text = list(range(1, len(texts) + 1)), True
+            else:
+                pages = [number for number, text in enumerate(texts, start=1) if page_needs_ocr(text)]
+                replace_text = any(is_garbled(texts[number - 1]) for number in pages)
+            if not pages:
+                document.ocr_text = _joined(texts)
+                _save(document, "ocr_text")
+                return StepResult("Every page already has text; no OCR needed", skipped=True)
+            output = context.scratch / "ocr.pdf"
+            outcome = self._run_engines(source, output, pages, replace_text, context.scratch)
+
+        document.ocr_text = outcome.text if outcome.text is not None else _joined(page_texts(output))
+        document.working_file = storage.store_file(output, storage.artifact_name(document.uuid, "ocr.pdf"))
+        _save(document, "ocr_text", "working_file")
+        return StepResult(f"{outcome.message} on page(s) {_page_list(pages)} of {len(texts)}")
+
+    @staticmethod
+    def _run_engines(
+        source: Path, destination: Path, pages: list[int], replace_text: bool, scratch: Path
+    ) -> OcrOutcome:
+        engines = configured_engines()
+        for index, engine in enumerate(engines):
+            try:
+                return engine.ocr(
+                    source=source,
+                    destination=destination,
+                    pages=pages,
+                    replace_text=replace_text,
+                    scratch=scratch,
+                )
+            except StepTemporarilyFailed:
+                # A cloud engine that is down hands over to the next configured one.
+                if index == len(engines) - 1:
+                    raise
+        raise StepFailed("No OCR engine is configured (OCR_PROVIDERS).")
+
+
+class ExtractMetadataStep:
+    """Finds title, type, date, correspondent, amounts and more in the text."""
+
+    name: ClassVar[str] = "extract_metadata"
+
+    def run(self, context: StepContext) -> StepResult:
+        document = context.document
+        extractor = configured_extractor()
+        found = extractor.extract(text=document.ocr_text, original_filename=document.original_filename)
+        title = found.title or Path(document.original_filename).stem or "Document"
+        document.document_title = title[:255]
+        document.document_type = found.document_type or ""
+        document.document_date = found.document_date
+        document.correspondent = (found.correspondent or "")[:255]
+        document.sender = (found.sender or "")[:255]
+        document.recipient = (found.recipient or "")[:255]
+        document.language = found.language or ""
+        document.reference_number = (found.reference_number or "")[:128]
+        document.amounts = [amount.as_json() for amount in found.amounts]
+        document.confidence = found.confidence
+        document.metadata = {
+            **found.as_metadata_json(),
+            "title": document.document_title,
+            "extractor": extractor.name,
+        }
+        _save(
+            document,
+            "document_title", "document_type", "document_date", "correspondent", "sender", "recipient",
+            "language", "reference_number", "amounts", "confidence", "metadata",
+        )  # fmt: skip
+        document.tags.set([Tag.objects.get_or_create(name=tag[:64])[0] for tag in found.tags])
+        return StepResult(_describe(found, extractor.name))
+
+
+class EmbedMetadataStep:
+    """Writes the metadata into the PDF itself (document info and XMP), for any PDF reader."""
+
+    name: ClassVar[str] = "embed_metadata"
+
+    def run(self, context: StepContext) -> StepResult:
+        document = context.document
+        tags = sorted(document.tags.values_list("name", flat=True))
+        output = context.scratch / "embedded.pdf"
+        with storage.local_copy(_working_pdf(document)) as source, pikepdf.open(source) as pdf:
+            # update_docinfo keeps /Title, /Author, /Subject and /Keywords in step with XMP.
+            with pdf.open_metadata(set_pikepdf_as_editor=False, update_docinfo=True) as xmp:
+                xmp["dc:title"] = document.document_title
+                if document.correspondent:
+                    xmp["dc:creator"] = [document.correspondent]
+                if document.document_type:
+                    xmp["dc:description"] = document.document_type
+                if tags:
+                    xmp["dc:subject"] = set(tags)
+                    xmp["pdf:Keywords"] = ", ".join(tags)
+                xmp["xmp:CreatorTool"] = "DocuElevate"
+            pdf.save(output)
+        document.working_file = storage.store_file(
+            output, storage.artifact_name(document.uuid, "embedded.pdf")
+        )
+        _save(document, "working_file")
+        return StepResult("Title, author, subject and keywords written into the PDF")
+
+
+class FinalizeStep:
+    """Files the PDF as ``processed/<YYYY-MM-DD_Title>.pdf`` with a JSON sidecar."""
+
+    name: ClassVar[str] = "finalize"
+
+    def run(self, context: StepContext) -> StepResult:
+        document = context.document
+        working = _working_pdf(document)
+        target = self._target_name(document)
+        if document.processed_file and document.processed_file != target:
+            # The name changed (new metadata): the old files go, so one document has one file.
+            storage.delete(document.processed_file)
+            storage.delete(_sidecar_name(document.processed_file))
+        if working != target:
+            with storage.local_copy(working) as source:
+                local = context.scratch / "final.pdf"
+                shutil.copyfile(source, local)
+            storage.store_file(local, target)
+        storage.store_bytes(
+            json.dumps(_sidecar(document), indent=2, ensure_ascii=False).encode(), _sidecar_name(target)
+        )
+        document.processed_file = target
+        document.working_file = target
+        _save(document, "processed_file", "working_file")
+        storage.delete_folder(storage.artifact_name(document.uuid, "").rstrip("/"))
+        return StepResult(f"Filed as {target}")
+
+    @staticmethod
+    def _target_name(document: Document) -> str:
+        filename = document.metadata.get("filename") if isinstance(document.metadata, dict) else None
+        if not filename:
+            prefix = f"{document.document_date.isoformat()}_" if document.document_date else ""
+            filename = prefix + document.document_title
+        stem = storage_stem(str(filename))
+        # A re-run keeps the name it had; another document's file is never overwritten.
+        for attempt in range(1, 1000):
+            candidate = f"processed/{stem}{'' if attempt == 1 else f'_{attempt}'}.pdf"
+            if candidate == document.processed_file:
+                return candidate
+            taken = Document.objects.filter(processed_file=candidate).exclude(pk=document.pk).exists()
+            if not taken and not storage.exists(candidate):
+                return candidate
+        return f"processed/{stem}_{document.uuid.hex}.pdf"
+
+
+def _sidecar_name(pdf_name: str) -> str:
+    return pdf_name.removesuffix(".pdf") + ".json"
+
+
+def _sidecar(document: Document) -> dict[str, object]:
+    return {
+        "document_id": document.pk,
+        "uuid": str(document.uuid),
+        "original_filename": document.original_filename,
+        "filehash": document.filehash,
+        "mime_type": document.mime_type,
+        "page_count": document.page_count,
+        "title": document.document_title,
+        "document_type": document.document_type,
+        "document_date": document.document_date.isoformat()
+        if isinstance(document.document_date, date)
+        else None,
+        "correspondent": document.correspondent,
+        "tags": sorted(document.tags.values_list("name", flat=True)),
+        "metadata": document.metadata,
+        "processed_at": timezone.now().isoformat(),
+    }
+
+
+def _joined(texts: list[str]) -> str:
+    return "\n\n".join(text.strip() for text in texts).strip()
+
+
+def _page_list(numbers: list[int]) -> str:
+    return ", ".join(str(number) for number in numbers) if numbers else "none"
+
+
+def _describe(found: ExtractedMetadata, extractor: str) -> str:
+    parts = [f"type {found.document_type}" if found.document_type else None]
+    parts.append(f"date {found.document_date.isoformat()}" if found.document_date else None)
+    parts.append(f"from {found.correspondent}" if found.correspondent else None)
+    return f"Metadata by {extractor}: " + (", ".join(part for part in parts if part) or "no fields found")
+
+
+PIPELINE = (ConvertStep(), OcrStep(), ExtractMetadataStep(), EmbedMetadataStep(), FinalizeStep())
+STEP_NAMES = tuple(step.name for step in PIPELINE)

@@ -1,0 +1,146 @@
+"""Fixtures for document tests: the shared corpus, files made on the spot, a live worker."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import struct
+import zipfile
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import pikepdf
+import pytest
+from django.db import connection
+from PIL import Image
+
+from accounts.models import User
+from conftest import PROJECT_DIR, service_missing
+from documents import storage
+from documents.models import Document
+from documents.pipeline.runner import pipeline_run_sync
+from documents.services import document_ingest
+
+CORPUS = Path(os.environ.get("DOCUELEVATE_CORPUS", PROJECT_DIR.parent / "shared" / "corpus"))
+
+
+@pytest.fixture
+def corpus() -> Path:
+    if not (CORPUS / "linn.pdf").exists():
+        service_missing(f"the shared test corpus is not at {CORPUS} (set DOCUELEVATE_CORPUS)")
+    return CORPUS
+
+
+@pytest.fixture
+def document_storage(settings, tmp_path: Path) -> Path:
+    """A private local document storage (WORKDIR) for one test."""
+    workdir = tmp_path / "workdir"
+    workdir.mkdir()
+    settings.WORKDIR = workdir
+    settings.SCRATCH_DIR = workdir / "tmp"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "documents": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(workdir)},
+        },
+    }
+    return workdir
+
+
+IngestFn = Callable[..., Document]
+
+
+@pytest.fixture
+def ingest(owner: User, document_storage: Path) -> IngestFn:
+    """Ingest bytes or a file for ``owner`` without queueing; returns the document."""
+
+    def ingest_(content: bytes | Path, filename: str | None = None, *, user: User | None = None) -> Document:
+        data = content.read_bytes() if isinstance(content, Path) else content
+        name = filename or (content.name if isinstance(content, Path) else "upload.bin")
+        result = document_ingest(owner=user or owner, chunks=[data], filename=name, enqueue=False)
+        return result.document
+
+    return ingest_
+
+
+@pytest.fixture
+def process(ingest: IngestFn) -> Callable[..., Document]:
+    """Ingest and run the whole pipeline in this process, with the real engines."""
+
+    def process_(content: bytes | Path, filename: str | None = None) -> Document:
+        document = ingest(content, filename)
+        return pipeline_run_sync(document_id=document.pk)
+
+    return process_
+
+
+def stored_bytes(name: str) -> bytes:
+    with storage.open_file(name) as handle:
+        return handle.read()
+
+
+# --- Hostile and broken inputs, made on the spot --------------------------------------------
+
+
+def encrypted_pdf(source: Path, target: Path) -> Path:
+    with pikepdf.open(source) as pdf:
+        pdf.save(target, encryption=pikepdf.Encryption(owner="owner-secret", user="user-secret"))
+    return target
+
+
+def png_claiming_size(width: int, height: int) -> bytes:
+    """A tiny valid PNG whose header claims ``width`` x ``height`` pixels (a decompression bomb)."""
+    buffer = io.BytesIO()
+    Image.new("L", (8, 8), 255).save(buffer, format="PNG")
+    data = bytearray(buffer.getvalue())
+    # IHDR data starts at byte 16: width, height (big-endian), then the chunk's CRC at 29.
+    data[16:24] = struct.pack(">II", width, height)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])) & 0xFFFFFFFF)
+    return bytes(data)
+
+
+def zip_bomb_docx(megabytes: int = 64) -> bytes:
+    """A .docx-shaped zip whose one entry inflates from a few KB to ``megabytes`` MB."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types/>')
+        with archive.open("word/document.xml", "w") as entry:
+            block = b"\0" * (1024 * 1024)
+            for _ in range(megabytes):
+                entry.write(block)
+    return buffer.getvalue()
+
+
+# --- A live worker on the test database ------------------------------------------------------
+
+
+def current_database_url() -> str:
+    """The URL of the database this test runs on, for processes started by the test."""
+    settings_dict = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{settings_dict['NAME']}"
+    user = settings_dict.get("USER") or ""
+    password = f":{settings_dict['PASSWORD']}" if settings_dict.get("PASSWORD") else ""
+    host = settings_dict.get("HOST") or "127.0.0.1"
+    port = settings_dict.get("PORT") or 5432
+    return f"postgresql://{user}{password}@{host}:{port}/{settings_dict['NAME']}"
+
+
+@pytest.fixture
+def worker_env(transactional_db: None, settings) -> dict[str, str]:
+    """Environment for a worker sharing this test's database, storage and broker."""
+    env = dict(os.environ)
+    env.update(WORKDIR=str(settings.WORKDIR), DATABASE_URL=current_database_url(), PYTHONUNBUFFERED="1")
+    # Messages left by an earlier run of the suite would otherwise reach this worker.
+    shutil.rmtree(Path(settings.WORKDIR) / "broker" / "queue", ignore_errors=True)
+    (Path(settings.WORKDIR) / "broker" / "queue").mkdir(parents=True, exist_ok=True)
+    if os.environ.get("REDIS_URL"):
+        import redis
+
+        client = redis.Redis.from_url(os.environ["REDIS_URL"])
+        for queue in ("document_processor", "default", "celery"):
+            client.delete(queue)
+    return env

@@ -1,0 +1,86 @@
+"""Bad input ends as a failed document with a readable reason; nothing is lost."""
+
+from __future__ import annotations
+
+import pytest
+
+from documents.models import DocumentStatus
+from documents.tests.conftest import encrypted_pdf, png_claiming_size, stored_bytes, zip_bomb_docx
+
+pytestmark = pytest.mark.django_db
+
+
+def assert_failed_with_original_kept(document, content: bytes, reason: str) -> None:
+    assert document.status == DocumentStatus.FAILED
+    assert reason in document.error
+    assert stored_bytes(document.original_file) == content
+    assert not document.processed_file
+
+
+def test_a_pdf_header_without_a_body_fails_clearly(process, corpus):
+    content = (corpus / "invalid.pdf").read_bytes()
+    document = process(content, "invalid.pdf")
+    assert_failed_with_original_kept(document, content, "The file is not a readable PDF")
+    assert "/" not in document.error.split("(", 1)[1]  # no server path in the reason
+
+
+def test_an_empty_file_fails_clearly(process):
+    document = process(b"", "empty.pdf")
+    assert document.status == DocumentStatus.FAILED
+    assert document.error == "The file is empty."
+
+
+def test_a_password_protected_pdf_fails_clearly(process, corpus, tmp_path):
+    protected = encrypted_pdf(corpus / "trivial.pdf", tmp_path / "protected.pdf")
+    content = protected.read_bytes()
+    document = process(content, "protected.pdf")
+    assert_failed_with_original_kept(document, content, "password-protected")
+
+
+def test_a_decompression_bomb_image_is_refused(process):
+    content = png_claiming_size(30000, 30000)
+    document = process(content, "huge.png")
+    assert_failed_with_original_kept(document, content, "refused as a possible decompression bomb")
+
+
+def test_a_pdf_with_too_many_pages_is_refused(process, corpus, settings):
+    settings.MAX_PAGES = 3
+    content = (corpus / "multipage.pdf").read_bytes()
+    document = process(content, "long.pdf")
+    assert_failed_with_original_kept(
+        document, content, "The document has 6 pages; the limit (MAX_PAGES) is 3"
+    )
+
+
+def test_a_zip_bomb_posing_as_docx_is_refused(process):
+    content = zip_bomb_docx()
+    document = process(content, "report.docx")
+    assert_failed_with_original_kept(document, content, "refused as a possible zip bomb")
+
+
+@pytest.mark.parametrize(
+    ("hostile", "expected"),
+    [
+        ("../../etc/passwd", "passwd"),
+        ("..\\..\\boot.ini", "boot.ini"),
+        ("ü" * 300 + ".pdf", "ü" * 196 + ".pdf"),
+    ],
+)
+def test_hostile_names_are_sanitised_and_never_reach_the_disk(
+    process, corpus, document_storage, hostile, expected
+):
+    document = process(corpus / "trivial.pdf", hostile)
+    assert document.original_filename == expected
+    assert document.status == DocumentStatus.COMPLETED, document.error
+    assert document.original_file.startswith("originals/")
+    stored = [path.relative_to(document_storage) for path in document_storage.rglob("*") if path.is_file()]
+    assert {path.parts[0] for path in stored} <= {"originals", "processed", "tmp", "cache", "broker"}
+    assert all(part.isascii() and ".." not in part for path in stored for part in path.parts)
+    assert sorted(path.name for path in document_storage.parent.iterdir()) == ["workdir"]
+
+
+def test_one_bad_document_does_not_disturb_the_next(process, corpus):
+    failed = process(b"", "empty.pdf")
+    good = process(corpus / "trivial.pdf")
+    assert failed.status == DocumentStatus.FAILED
+    assert good.status == DocumentStatus.COMPLETED
