@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -111,28 +113,37 @@ def run_manage(env: dict[str, str], *args: str, timeout: float = 120) -> subproc
 
 @pytest.fixture
 def start_worker(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
-    """Start real Celery workers (stopped at the end of the test); their log is in tmp_path."""
+    """Start real Celery workers (stopped at the end of the test); their log is in tmp_path.
+
+    Each worker leads its own process group, so a test can kill it with everything it
+    started, as a container runtime would.
+    """
     started: list[subprocess.Popen[bytes]] = []
 
-    def start(env: dict[str, str], queues: str = ALL_QUEUES) -> subprocess.Popen[bytes]:
-        name = f"test-{uuid.uuid4().hex[:8]}"
-        log = (tmp_path / f"{name}.log").open("wb")
+    def start(
+        env: dict[str, str], queues: str = ALL_QUEUES, name: str | None = None
+    ) -> subprocess.Popen[bytes]:
+        name = name or f"test-{uuid.uuid4().hex[:8]}"
+        log = (tmp_path / f"{name}-{len(started)}.log").open("wb")
         worker = subprocess.Popen(
             [
                 sys.executable, "-m", "celery", "-A", "docuelevate", "worker",
                 "--queues", queues, "--pool", "solo", "--loglevel", "INFO",
                 "--hostname", f"{name}@%h", "--without-mingle", "--without-gossip",
             ],
-            cwd=PROJECT_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=PROJECT_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         started.append(worker)
         return worker
 
     yield start
     for worker in started:
-        worker.terminate()
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
+        if worker.poll() is None:
+            worker.terminate()
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(worker.pid, signal.SIGKILL)  # whatever the worker left running

@@ -27,6 +27,16 @@ TASK_ROUTES: dict[str, str] = {
     "ops.tasks.ping_task": QUEUE_HOUSEKEEPING,
 }
 
+# Periodic tasks. DatabaseScheduler copies these into django-celery-beat's tables at start,
+# where operators can change or pause them in the admin.
+BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "stuck-steps-watchdog": {
+        "task": "documents.tasks.stuck_steps_watchdog_task",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+}
+
 app = Celery("docuelevate")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = [Queue(name, routing_key=name) for name in QUEUES]
@@ -34,4 +44,5 @@ app.conf.task_default_queue = QUEUE_DEFAULT
 # Sending to a queue nobody declared would strand the message; fail loudly instead.
 app.conf.task_create_missing_queues = False
 app.conf.task_routes = {name: {"queue": queue} for name, queue in TASK_ROUTES.items()}
+app.conf.beat_schedule = BEAT_SCHEDULE
 app.autodiscover_tasks()

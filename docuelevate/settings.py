@@ -8,6 +8,7 @@ and in the README. A bad value stops start-up with a message naming the variable
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 from typing import Any
@@ -128,8 +129,9 @@ if _database["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 30,
     }
-    # On disk rather than in memory, so a worker process started by a test sees the data.
-    _database["TEST"] = {"NAME": str(WORKDIR / "test-db.sqlite3")}
+    # On disk rather than in memory, so a worker process started by a test sees the data;
+    # one file per test run, so two runs side by side do not share it.
+    _database["TEST"] = {"NAME": str(WORKDIR / f"test-db-{os.getpid()}.sqlite3")}
 elif _database["ENGINE"] == "django.db.backends.postgresql":
     _database["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0)
 else:
@@ -220,6 +222,8 @@ elif DOCUMENT_STORAGE == "s3":
             "file_overwrite": True,
             "default_acl": None,
             "querystring_auth": False,
+            # Downloads past 16 MiB spill to a temporary file instead of staying in memory.
+            "max_memory_size": 16 * 1024**2,
         },
     }
     if not _document_storage["OPTIONS"]["bucket_name"]:

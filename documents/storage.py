@@ -123,11 +123,17 @@ def delete(name: str) -> None:
 
 
 def delete_folder(prefix: str) -> None:
-    """Remove every file directly under ``prefix`` (a ``tmp/<uuid>`` folder)."""
+    """Remove every file directly under ``prefix`` (a ``tmp/<uuid>`` folder).
+
+    No ``exists(prefix)`` check first: on S3 a folder is only a key prefix, not an object,
+    so it never "exists" and nothing would be removed. Listing a missing prefix there gives
+    nothing; only the local storage raises for a folder that was never made.
+    """
     storage = document_storage()
-    if not storage.exists(prefix):
+    try:
+        _folders, files = storage.listdir(prefix)
+    except FileNotFoundError:
         return
-    _folders, files = storage.listdir(prefix)
     for file_name in files:
         storage.delete(f"{prefix}/{file_name}")
     local_folder = _local_path(prefix)

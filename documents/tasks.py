@@ -7,9 +7,11 @@ import uuid
 from typing import Any
 
 from celery import Task, shared_task
+from celery.signals import worker_ready
 from django.conf import settings
+from django.db import DatabaseError
 
-from documents.pipeline.runner import pipeline_step_run
+from documents.pipeline.runner import pipeline_fail_stuck_steps, pipeline_resume_abandoned, pipeline_step_run
 from documents.services import pipeline_enqueue
 
 logger = logging.getLogger(__name__)
@@ -32,7 +34,11 @@ def pipeline_step_task(
     and retried on its own, and a long OCR never blocks the queue for the short steps.
     """
     run = pipeline_step_run(
-        document_id=document_id, step_name=step_name, task_id=self.request.id or "", force_ocr=force_ocr
+        document_id=document_id,
+        step_name=step_name,
+        task_id=self.request.id or "",
+        worker_name=self.request.hostname or "",
+        force_ocr=force_ocr,
     )
     if run.outcome == "retry" and run.retry_in is not None:
         raise self.retry(countdown=run.retry_in)
@@ -41,3 +47,36 @@ def pipeline_step_task(
             document_id=document_id, step_name=run.next_step, task_id=str(uuid.uuid4()), force_ocr=force_ocr
         )
     return run.outcome
+
+
+@shared_task(name="documents.tasks.stuck_steps_watchdog_task", acks_late=True, ignore_result=True)
+def stuck_steps_watchdog_task() -> int:
+    """Fail steps whose worker vanished, so no document stays "processing" forever.
+
+    Runs every minute from beat; idempotent (a failed step is no longer in progress).
+    """
+    failed = pipeline_fail_stuck_steps()
+    if failed:
+        logger.warning("watchdog failed %d stuck step(s)", failed)
+    return failed
+
+
+@worker_ready.connect
+def resume_abandoned_steps(sender: Any = None, **_: Any) -> None:
+    """When a worker starts, requeue the steps its previous incarnation died in.
+
+    A worker killed outright (out of memory, SIGKILL, a node lost) cannot acknowledge or
+    record anything; the broker may hold the message back for hours. Its successor, under
+    the same node name, knows that whatever is claimed under that name is abandoned.
+    """
+    worker_name = getattr(sender, "hostname", "") or ""
+    if not worker_name:
+        return
+    try:
+        due = pipeline_resume_abandoned(worker_name=worker_name)
+    except DatabaseError:
+        logger.exception("could not look for steps abandoned by %s", worker_name)
+        return
+    for document_id, step_name in due:
+        logger.warning("resuming %s of document %s after a worker restart", step_name, document_id)
+        pipeline_enqueue(document_id=document_id, step_name=step_name, task_id=str(uuid.uuid4()))

@@ -13,6 +13,7 @@ import os
 import random
 import socket
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Literal
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -27,6 +28,9 @@ from documents.pipeline.steps import PIPELINE, STEP_NAMES
 
 logger = logging.getLogger(__name__)
 
+# Beyond the task's hard time limit (STEP_TIMEOUT + 60 s), before a step counts as stuck.
+STUCK_GRACE_SECONDS = 120
+
 Outcome = Literal["success", "skipped", "failure", "retry", "restart", "noop"]
 
 
@@ -40,9 +44,10 @@ class StepRun:
     message: str = ""
 
 
-def this_worker() -> str:
-    """Who runs a step, so a restarted worker can recognise what it left unfinished."""
-    return f"{os.environ.get('CELERY_WORKER_NAME') or socket.gethostname()} {os.getpid()}"
+def claimant(worker_name: str = "") -> str:
+    """Who runs a step ("<celery node name> <pid>"), so a restarted worker can recognise
+    what it left unfinished."""
+    return f"{worker_name or socket.gethostname()} {os.getpid()}"
 
 
 def next_step_after(step_name: str) -> str | None:
@@ -55,6 +60,7 @@ def pipeline_step_run(
     document_id: int,
     step_name: str,
     task_id: str = "",
+    worker_name: str = "",
     force_ocr: bool = False,
     retries_allowed: bool = True,
 ) -> StepRun:
@@ -64,7 +70,7 @@ def pipeline_step_run(
     on. Temporary failures ask for a retry while attempts remain; everything else ends
     the document as ``failed`` with the reason, and the original file stays untouched.
     """
-    claimed = _claim(document_id, step_name, task_id)
+    claimed = _claim(document_id, step_name, task_id, claimant(worker_name))
     if claimed is None:
         return StepRun("noop", next_step=_pending_successor(document_id, step_name))
     document, step = claimed
@@ -146,8 +152,54 @@ def log_event(document_id: int, step_name: str, status: str, message: str, task_
     )
 
 
+def pipeline_fail_stuck_steps() -> int:
+    """Fail steps that have been in progress for longer than any run may take.
+
+    The task's hard time limit ends every run after STEP_TIMEOUT (plus a minute), so a
+    step still in progress after that lost its worker without a word. Returns how many.
+    """
+    cutoff = timezone.now() - timedelta(seconds=settings.STEP_TIMEOUT + STUCK_GRACE_SECONDS)
+    stuck = ProcessingStep.objects.filter(status=StepStatus.IN_PROGRESS, started_at__lt=cutoff)
+    count = 0
+    for step in stuck:
+        message = (
+            f"The {step.name} step did not finish within {settings.STEP_TIMEOUT} seconds (STEP_TIMEOUT); "
+            "its worker may have stopped. Retry the step to run it again."
+        )
+        _record(step, StepStatus.FAILURE, message, step.task_id)
+        count += 1
+    return count
+
+
+def pipeline_resume_abandoned(*, worker_name: str) -> list[tuple[int, str]]:
+    """Steps a worker of this name left in progress when it died; they are due again.
+
+    Called when the worker starts, before it takes any task, so every step claimed under
+    its name belongs to its previous, dead incarnation. A step that has already used all
+    its attempts fails instead, so a document that kills the worker cannot loop forever.
+    Returns (document id, step name) of the steps to enqueue.
+    """
+    due: list[tuple[int, str]] = []
+    abandoned = ProcessingStep.objects.filter(
+        status=StepStatus.IN_PROGRESS, claimed_by__startswith=f"{worker_name} "
+    )
+    for step in abandoned:
+        if step.attempts > settings.TASK_RETRY_MAX_RETRIES:
+            _record(
+                step, StepStatus.FAILURE, f"The worker stopped during the {step.name} step too often.", ""
+            )
+            continue
+        _record(
+            step, StepStatus.PENDING, f"The worker stopped during the {step.name} step; running it again.", ""
+        )
+        due.append((step.document_id, step.name))
+    return due
+
+
 @transaction.atomic
-def _claim(document_id: int, step_name: str, task_id: str) -> tuple[Document, ProcessingStep] | None:
+def _claim(
+    document_id: int, step_name: str, task_id: str, claimed_by: str
+) -> tuple[Document, ProcessingStep] | None:
     step = ProcessingStep.objects.select_for_update().get(document_id=document_id, name=step_name)
     if step.status in {StepStatus.SUCCESS, StepStatus.SKIPPED}:
         return None
@@ -157,7 +209,7 @@ def _claim(document_id: int, step_name: str, task_id: str) -> tuple[Document, Pr
     step.finished_at = None
     step.error = ""
     step.task_id = task_id
-    step.claimed_by = this_worker()
+    step.claimed_by = claimed_by
     step.save()
     document = Document.objects.get(pk=document_id)
     log_event(document_id, step_name, StepStatus.IN_PROGRESS, f"Attempt {step.attempts}", task_id)

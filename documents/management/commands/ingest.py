@@ -91,7 +91,7 @@ class Command(BaseCommand):
             r["document_id"]: r for r in results if r["document_id"] and r["status"] not in FINAL_STATUSES
         }
         while waiting and time.monotonic() < deadline:
-            time.sleep(1)
+            time.sleep(0.5)
             for document in Document.objects.filter(pk__in=waiting):
                 if document.status in FINAL_STATUSES:
                     waiting.pop(document.pk).update(status=document.status, error=document.error or None)

@@ -1,0 +1,99 @@
+"""The Gotenberg converter at our client boundary.
+
+No Gotenberg server runs on these machines (it ships as a container), so a local HTTP
+server answers as Gotenberg's documented route does: ``POST /forms/libreoffice/convert``
+with multipart ``files`` in, ``application/pdf`` out.
+"""
+
+from __future__ import annotations
+
+import threading
+from email.parser import BytesParser
+from email.policy import HTTP
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from documents.pipeline.base import StepFailed, StepTemporarilyFailed
+from documents.pipeline.converters.gotenberg import GotenbergConverter
+from documents.tests.conftest import zip_bomb_docx
+
+ODT = "application/vnd.oasis.opendocument.text"
+
+
+@pytest.fixture
+def gotenberg(corpus):
+    """A stand-in Gotenberg: answers with ``answer`` and keeps what it received."""
+    state = {"status": 200, "body": (corpus / "trivial.pdf").read_bytes(), "received": []}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            length = int(self.headers["Content-Length"])
+            body = self.rfile.read(length)
+            message = BytesParser(policy=HTTP).parsebytes(
+                f"Content-Type: {self.headers['Content-Type']}\r\n\r\n".encode() + body
+            )
+            parts = [
+                (part.get_param("name", header="content-disposition"), part.get_filename())
+                for part in message.iter_parts()
+            ]
+            state["received"].append({"path": self.path, "parts": parts})
+            self.send_response(state["status"])
+            self.send_header("Content-Type", "application/pdf" if state["status"] == 200 else "text/plain")
+            self.send_header("Content-Length", str(len(state["body"])))
+            self.end_headers()
+            self.wfile.write(state["body"])
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    state["url"] = f"http://127.0.0.1:{server.server_address[1]}"
+    yield state
+    server.shutdown()
+
+
+def test_an_office_file_is_sent_as_a_form_and_the_pdf_saved(gotenberg, corpus, tmp_path):
+    destination = tmp_path / "out.pdf"
+    converter = GotenbergConverter(base_url=gotenberg["url"] + "/", timeout=10)
+    converter.to_pdf(source=corpus / "tagged.odt", destination=destination, mime_type=ODT, scratch=tmp_path)
+    assert destination.read_bytes() == (corpus / "trivial.pdf").read_bytes()
+    assert gotenberg["received"] == [
+        {"path": "/forms/libreoffice/convert", "parts": [("files", "document.odt")]}
+    ]
+
+
+def test_a_server_error_is_temporary_and_a_refusal_is_final(gotenberg, corpus, tmp_path):
+    converter = GotenbergConverter(base_url=gotenberg["url"], timeout=10)
+    gotenberg.update(status=503, body=b"busy")
+    with pytest.raises(StepTemporarilyFailed, match="503"):
+        converter.to_pdf(
+            source=corpus / "tagged.odt", destination=tmp_path / "a.pdf", mime_type=ODT, scratch=tmp_path
+        )
+    gotenberg.update(status=400, body=b"bad file")
+    with pytest.raises(StepFailed, match="HTTP 400") as refused:
+        converter.to_pdf(
+            source=corpus / "tagged.odt", destination=tmp_path / "b.pdf", mime_type=ODT, scratch=tmp_path
+        )
+    assert not isinstance(refused.value, StepTemporarilyFailed)
+
+
+def test_an_unreachable_server_is_a_temporary_failure(tmp_path, corpus):
+    converter = GotenbergConverter(base_url="http://127.0.0.1:9", timeout=2)
+    with pytest.raises(StepTemporarilyFailed, match="not reachable"):
+        converter.to_pdf(
+            source=corpus / "tagged.odt", destination=tmp_path / "a.pdf", mime_type=ODT, scratch=tmp_path
+        )
+
+
+def test_a_zip_bomb_is_refused_before_it_is_sent(gotenberg, tmp_path):
+    bomb = tmp_path / "bomb.docx"
+    bomb.write_bytes(zip_bomb_docx())
+    converter = GotenbergConverter(base_url=gotenberg["url"], timeout=10)
+    with pytest.raises(StepFailed, match="zip bomb"):
+        converter.to_pdf(
+            source=bomb, destination=tmp_path / "a.pdf", mime_type="application/msword", scratch=tmp_path
+        )
+    assert gotenberg["received"] == []

@@ -1,0 +1,116 @@
+"""Documents processed by a real Celery worker process (embedded broker, or Redis in CI)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from documents.models import Document, DocumentStatus, ProcessingStep, StepStatus
+from documents.services import document_ingest
+from documents.storage import document_storage, read_chunks
+
+pytestmark = pytest.mark.slow
+
+FINAL = {DocumentStatus.COMPLETED, DocumentStatus.FAILED, DocumentStatus.DUPLICATE}
+
+
+def upload(owner, path, name=None):
+    with path.open("rb") as handle:
+        return document_ingest(owner=owner, chunks=read_chunks(handle), filename=name or path.name)
+
+
+def processed_files():
+    if not document_storage().exists("processed"):
+        return []
+    return [f"processed/{name}" for name in document_storage().listdir("processed")[1]]
+
+
+def wait_until(condition, *, timeout=180, what="the condition", worker_logs=None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.3)
+    logs = "\n".join(path.read_text(errors="replace")[-3000:] for path in (worker_logs or []))
+    pytest.fail(f"timed out waiting for {what}\n{logs}")
+
+
+def wait_for_final(document_ids, tmp_path):
+    wait_until(
+        lambda: Document.objects.filter(pk__in=document_ids, status__in=FINAL).count() == len(document_ids),
+        what=f"documents {document_ids} to finish",
+        worker_logs=list(tmp_path.glob("*.log")),
+    )
+    return {document.pk: document for document in Document.objects.filter(pk__in=document_ids)}
+
+
+def test_uploaded_documents_are_processed_by_the_worker(owner, corpus, worker_env, start_worker, tmp_path):
+    start_worker(worker_env)
+    sent = [upload(owner, corpus / name) for name in ("linn.pdf", "typewriter.png", "tagged.odt")]
+    assert all(result.task_id for result in sent)
+    documents = wait_for_final([result.document.pk for result in sent], tmp_path)
+    linn, typewriter, odt = (documents[result.document.pk] for result in sent)
+    for document in (linn, typewriter, odt):
+        assert document.status == DocumentStatus.COMPLETED, document.error
+        assert document.processed_file
+    assert "LinnSequencer" in linn.ocr_text
+    assert typewriter.page_count == 1
+    assert "Table caption" in odt.ocr_text
+    # Every step ran in the worker and left its task id behind.
+    assert not ProcessingStep.objects.filter(document__in=documents.values(), task_id="").exists()
+
+
+def test_a_second_upload_of_the_same_file_is_a_duplicate(owner, corpus, worker_env, start_worker, tmp_path):
+    start_worker(worker_env)
+    first = upload(owner, corpus / "trivial.pdf")
+    second = upload(owner, corpus / "trivial.pdf", "again.pdf")
+    assert second.is_duplicate
+    assert second.task_id is None
+    assert second.document.duplicate_of_id == first.document.pk
+    documents = wait_for_final([first.document.pk], tmp_path)
+    assert documents[first.document.pk].status == DocumentStatus.COMPLETED
+
+
+def test_a_broken_file_fails_and_the_worker_goes_on(owner, corpus, worker_env, start_worker, tmp_path):
+    worker = start_worker(worker_env)
+    broken = upload(owner, corpus / "invalid.pdf")
+    good = upload(owner, corpus / "trivial.pdf")
+    documents = wait_for_final([broken.document.pk, good.document.pk], tmp_path)
+    assert documents[broken.document.pk].status == DocumentStatus.FAILED
+    assert "not a readable PDF" in documents[broken.document.pk].error
+    assert documents[good.document.pk].status == DocumentStatus.COMPLETED
+    assert worker.poll() is None  # still running
+
+
+def test_a_worker_killed_during_ocr_is_restarted_and_the_document_completes_once(
+    owner, corpus, worker_env, start_worker, tmp_path
+):
+    worker = start_worker(worker_env, name="crashy")
+    processed_before = set(processed_files())
+    document = upload(owner, corpus / "linn.pdf").document
+    wait_until(
+        lambda: ProcessingStep.objects.filter(
+            document=document, name="ocr", status=StepStatus.IN_PROGRESS
+        ).exists(),
+        what="OCR to start",
+        worker_logs=list(tmp_path.glob("*.log")),
+    )
+    time.sleep(1)  # well inside OCR, which takes several seconds
+    os.killpg(worker.pid, signal.SIGKILL)  # the worker and the OCR it started, as an OOM kill would
+    worker.wait()
+    ocr = ProcessingStep.objects.get(document=document, name="ocr")
+    assert ocr.status == StepStatus.IN_PROGRESS  # nobody could record anything
+
+    start_worker(worker_env, name="crashy")  # the same node comes back
+    finished = wait_for_final([document.pk], tmp_path)[document.pk]
+    assert finished.status == DocumentStatus.COMPLETED, finished.error
+    assert "LinnSequencer" in finished.ocr_text
+    ocr.refresh_from_db()
+    assert ocr.attempts == 2
+    assert ProcessingStep.objects.get(document=document, name="convert").attempts == 1
+    new_files = sorted(set(processed_files()) - processed_before)
+    assert new_files == sorted([finished.processed_file, finished.processed_file.replace(".pdf", ".json")])
+    assert document.logs.filter(message__contains="worker stopped").exists()
