@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -86,11 +87,12 @@ def run_pipeline(files: list[Path], workdir: Path) -> dict[str, float]:
     subprocess.run(
         [*manage, "bootstrap_admin"], cwd=PROJECT_DIR, env=env_admin, check=True, capture_output=True
     )
+    worker_log = (workdir / "worker.log").open("wb")
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "docuelevate", "worker", "--queues",
          "document_processor,default,celery", "--concurrency", "1", "--loglevel", "WARNING",
          "--hostname", "bench@%h", "--without-mingle", "--without-gossip"],
-        cwd=PROJECT_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=PROJECT_DIR, env=env, stdout=worker_log, stderr=subprocess.STDOUT,
         start_new_session=True,
     )  # fmt: skip
     try:
@@ -108,10 +110,15 @@ def run_pipeline(files: list[Path], workdir: Path) -> dict[str, float]:
         elapsed = time.perf_counter() - started
         output = ingest.stdout.read() if ingest.stdout else ""
         if ingest.returncode != 0:
-            raise SystemExit(f"pipeline failed:\n{output}")
+            log = (workdir / "worker.log").read_text(errors="replace")[-4000:]
+            raise SystemExit(f"pipeline failed:\n{output}\nworker log:\n{log}")
     finally:
-        os.killpg(worker.pid, 15)
-        worker.wait(timeout=30)
+        os.killpg(worker.pid, signal.SIGTERM)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
     summary = _summarise(env)
     return {"elapsed": elapsed, "worker_peak_kib": worker_peak, "tree_peak_kib": tree_peak, **summary}
 

@@ -112,7 +112,9 @@ def document_reprocess(*, document: Document, force_ocr: bool = False, enqueue: 
     return task_id
 
 
-def document_retry_step(*, document: Document, step_name: str, enqueue: bool = True) -> str:
+def document_retry_step(
+    *, document: Document, step_name: str, force_ocr: bool = False, enqueue: bool = True
+) -> str:
     """Run one step again, and the steps after it; returns the task id.
 
     Refused while an earlier step has not succeeded, since this step needs its result.
@@ -133,13 +135,26 @@ def document_retry_step(*, document: Document, step_name: str, enqueue: bool = T
         if unfinished:
             raise Conflict(f"The {unfinished[0]} step has not succeeded yet; retry that step first.")
         ProcessingStep.objects.filter(document=document, position__gte=position).update(
-            status=StepStatus.PENDING, error="", started_at=None, finished_at=None, claimed_by=""
+            # A retry by hand starts the step's count afresh, so it gets its automatic retries again.
+            status=StepStatus.PENDING,
+            attempts=0,
+            error="",
+            started_at=None,
+            finished_at=None,
+            claimed_by="",
         )
-        log_event(document.pk, step_name, StepStatus.PENDING, "Retry requested")
+        log_event(
+            document.pk,
+            step_name,
+            StepStatus.PENDING,
+            "Retry requested" + (" with forced OCR" if force_ocr else ""),
+        )
         document_refresh_status(Document.objects.get(pk=document.pk))
         task_id = str(uuid.uuid4())
         if enqueue:
-            pipeline_enqueue(document_id=document.pk, step_name=step_name, task_id=task_id)
+            pipeline_enqueue(
+                document_id=document.pk, step_name=step_name, task_id=task_id, force_ocr=force_ocr
+            )
     return task_id
 
 

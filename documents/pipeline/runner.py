@@ -79,6 +79,10 @@ def pipeline_step_run(
         with storage.scratch_dir() as scratch:
             result = step_impl.run(StepContext(document=document, scratch=scratch, force_ocr=force_ocr))
     except StepInputMissing as exc:
+        if step_name == STEP_NAMES[0]:
+            # The first step reads only the original: starting over cannot bring it back.
+            _record(step, StepStatus.FAILURE, exc.message, task_id)
+            return StepRun("failure", message=exc.message)
         _restart_from_beginning(document_id, step, exc.message, task_id)
         return StepRun("restart", next_step=STEP_NAMES[0], message=exc.message)
     except StepTemporarilyFailed as exc:
@@ -142,6 +146,7 @@ def document_refresh_status(document: Document) -> None:
         document.error = ""
     else:
         status = DocumentStatus.PENDING
+        document.error = ""
     document.status = status
     document.save(update_fields=["status", "error", "updated_at"])
 
@@ -200,8 +205,9 @@ def pipeline_resume_abandoned(*, worker_name: str) -> list[tuple[int, str]]:
 def _claim(
     document_id: int, step_name: str, task_id: str, claimed_by: str
 ) -> tuple[Document, ProcessingStep] | None:
-    step = ProcessingStep.objects.select_for_update().get(document_id=document_id, name=step_name)
-    if step.status in {StepStatus.SUCCESS, StepStatus.SKIPPED}:
+    step = ProcessingStep.objects.select_for_update().filter(document_id=document_id, name=step_name).first()
+    # Deleted meanwhile, or already done by an earlier delivery of the same message.
+    if step is None or step.status in {StepStatus.SUCCESS, StepStatus.SKIPPED}:
         return None
     step.status = StepStatus.IN_PROGRESS
     step.attempts += 1

@@ -38,7 +38,10 @@ class Command(BaseCommand):
             try:
                 if options["step"]:
                     document_retry_step(
-                        document=document, step_name=options["step"], enqueue=not options["sync"]
+                        document=document,
+                        step_name=options["step"],
+                        force_ocr=options["force_ocr"],
+                        enqueue=not options["sync"],
                     )
                 else:
                     document_reprocess(
@@ -49,4 +52,6 @@ class Command(BaseCommand):
                 continue
             if options["sync"]:
                 document = pipeline_run_sync(document_id=document.pk, force_ocr=options["force_ocr"])
+            else:
+                document.refresh_from_db()
             self.stdout.write(f"document {document.pk}: {document.status} {document.error}".rstrip())
