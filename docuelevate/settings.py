@@ -174,7 +174,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(EMBEDDED_BROKER_DIR / "processed"),
         "control_folder": str(EMBEDDED_BROKER_DIR / "control"),
         "store_processed": False,
-        "polling_interval": 0.5,
+        "polling_interval": 0.1,
     }
 else:
     # An unacknowledged message returns to the queue after this long; it must outlast the

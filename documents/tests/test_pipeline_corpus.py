@@ -98,3 +98,25 @@ def test_a_broken_text_layer_is_replaced_by_ocr(process, corpus):
 def test_odd_but_valid_pdfs_are_processed(process, corpus, name):
     document = process(corpus / name)
     assert document.status == DocumentStatus.COMPLETED, document.error
+
+
+def test_a_sideways_scan_is_turned_upright_and_read(process, corpus, tmp_path):
+    sideways = tmp_path / "sideways.png"
+    from PIL import Image
+
+    with Image.open(corpus / "linn.png") as image:
+        image.rotate(90, expand=True).save(sideways)
+    document = process(sideways)
+    assert document.status == DocumentStatus.COMPLETED, document.error
+    assert "LinnSequencer" in document.ocr_text
+    assert (
+        "checked rotation of page(s) 1"
+        in document.logs.get(step_name="ocr", status=StepStatus.SUCCESS).message
+    )
+
+
+def test_a_skewed_scan_is_straightened(process, corpus):
+    document = process(corpus / "skew.pdf")
+    assert document.status == DocumentStatus.COMPLETED, document.error
+    assert "straightened page(s) 1" in document.logs.get(step_name="ocr", status=StepStatus.SUCCESS).message
+    assert "LinnSequencer" in document.ocr_text

@@ -7,8 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pikepdf
+
 from documents.pipeline.base import StepFailed
 from documents.pipeline.ocr import OcrOutcome
+from documents.pipeline.ocr.pages import look_at_pages, looks_turned, straighten_pages
+from documents.pipeline.pdf import page_texts
 
 # ocrmypdf's exit codes that mean "this input will never work", with what to tell the user.
 _PERMANENT_EXIT_CODES = {
@@ -27,7 +31,15 @@ class TesseractEngine:
         self.jobs = jobs
         self.timeout = timeout
 
-    def command(self, *, source: Path, destination: Path, pages: list[int], replace_text: bool) -> list[str]:
+    def command(
+        self,
+        *,
+        source: Path,
+        destination: Path,
+        pages: list[int],
+        replace_text: bool,
+        rotate: bool,
+    ) -> list[str]:
         return [
             sys.executable, "-m", "ocrmypdf",
             # --skip-text keeps a page's original image and adds text; --force-ocr rasterises
@@ -35,7 +47,7 @@ class TesseractEngine:
             "--force-ocr" if replace_text else "--skip-text",
             "--pages", ",".join(str(page) for page in pages),
             "--language", self.languages,
-            "--rotate-pages", "--deskew",
+            *(["--rotate-pages"] if rotate else []),
             # Plain PDF without recompression: the archive keeps the original images, and
             # PDF/A conversion and optimisation would cost a third more time per document.
             "--output-type", "pdf", "--optimize", "0",
@@ -47,23 +59,73 @@ class TesseractEngine:
     def ocr(
         self, *, source: Path, destination: Path, pages: list[int], replace_text: bool, scratch: Path
     ) -> OcrOutcome:
+        """OCR the pages, straightening only skewed ones and turning only those that need it.
+
+        Skewed pages are straightened losslessly before OCR. Pages whose text then reads
+        as if turned get a second pass with ocrmypdf's rotation, and replace their
+        first-pass versions; everything else pays for neither.
+        """
+        looks = look_at_pages(source, pages, scratch)
+        skewed = {look.number: look.skew for look in looks if look.needs_deskew}
+        if skewed:
+            straightened = scratch / "straightened.pdf"
+            straighten_pages(source, straightened, skewed)
+            source = straightened
+        self._run(source, destination, pages, replace_text=replace_text, rotate=False, scratch=scratch)
+        texts = page_texts(destination)
+        turned = [number for number in pages if looks_turned(texts[number - 1])]
+        if turned:
+            second = scratch / "rotated.pdf"
+            self._run(source, second, turned, replace_text=replace_text, rotate=True, scratch=scratch)
+            _replace_pages(destination, second, turned)
+        notes = ["OCR with tesseract"]
+        if skewed:
+            notes.append("straightened page(s) " + ", ".join(f"{n} ({a:+.1f}°)" for n, a in skewed.items()))
+        if turned:
+            notes.append(f"checked rotation of page(s) {_numbers(turned)}")
+        return OcrOutcome(message="; ".join(notes))
+
+    def _run(
+        self,
+        source: Path,
+        destination: Path,
+        pages: list[int],
+        *,
+        replace_text: bool,
+        rotate: bool,
+        scratch: Path,
+    ) -> None:
         # Tesseract's own OpenMP threads fight over the cores; parallelism comes from pages.
         env = {**os.environ, "OMP_THREAD_LIMIT": "1", "TMPDIR": str(scratch)}
+        command = self.command(
+            source=source,
+            destination=destination,
+            pages=pages,
+            replace_text=replace_text,
+            rotate=rotate,
+        )
         try:
-            result = subprocess.run(
-                self.command(source=source, destination=destination, pages=pages, replace_text=replace_text),
-                capture_output=True,
-                timeout=self.timeout,
-                env=env,
-                check=False,
-            )
+            result = subprocess.run(command, capture_output=True, timeout=self.timeout, env=env, check=False)
         except subprocess.TimeoutExpired:
             raise StepFailed(f"OCR did not finish within {int(self.timeout)} seconds.") from None
-        if result.returncode == 0:
-            return OcrOutcome(message="OCR with tesseract")
-        detail = _last_line(result.stderr)
-        reason = _PERMANENT_EXIT_CODES.get(result.returncode, "OCR failed")
-        raise StepFailed(f"{reason} (ocrmypdf exit {result.returncode}: {detail}).")
+        if result.returncode != 0:
+            detail = _last_line(result.stderr)
+            reason = _PERMANENT_EXIT_CODES.get(result.returncode, "OCR failed")
+            raise StepFailed(f"{reason} (ocrmypdf exit {result.returncode}: {detail}).")
+
+
+def _replace_pages(target_path: Path, source_path: Path, numbers: list[int]) -> None:
+    with (
+        pikepdf.open(target_path, allow_overwriting_input=True) as target,
+        pikepdf.open(source_path) as source,
+    ):
+        for number in numbers:
+            target.pages[number - 1] = source.pages[number - 1]
+        target.save(target_path)
+
+
+def _numbers(numbers: list[int]) -> str:
+    return ", ".join(str(number) for number in numbers)
 
 
 def _last_line(output: bytes) -> str:
