@@ -120,3 +120,17 @@ def test_a_skewed_scan_is_straightened(process, corpus):
     assert document.status == DocumentStatus.COMPLETED, document.error
     assert "straightened page(s) 1" in document.logs.get(step_name="ocr", status=StepStatus.SUCCESS).message
     assert "LinnSequencer" in document.ocr_text
+
+
+def test_a_phone_photo_in_heic_is_converted_and_read(process, corpus, tmp_path):
+    import pillow_heif
+    from PIL import Image
+
+    pillow_heif.register_heif_opener()
+    photo = tmp_path / "photo.heic"
+    with Image.open(corpus / "linn.png") as image:
+        image.convert("RGB").save(photo, quality=90)
+    document = process(photo)
+    assert document.mime_type == "image/heic"
+    assert document.status == DocumentStatus.COMPLETED, document.error
+    assert "LinnSequencer" in document.ocr_text

@@ -7,6 +7,7 @@ from pathlib import Path
 import img2pdf
 from django.conf import settings
 from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
+from pillow_heif import register_heif_opener
 
 from documents.pipeline.base import StepFailed
 
@@ -15,12 +16,8 @@ _NATIVE_FORMATS = {"JPEG", "PNG", "TIFF", "JPEG2000"}
 # Without resolution information, assume a scan at this DPI so the page has a paper size.
 _DEFAULT_DPI = 300
 
-try:  # HEIC/HEIF photos from phones, when the optional plugin is installed.
-    from pillow_heif import register_heif_opener
-
-    register_heif_opener()
-except ImportError:  # pragma: no cover - depends on the installation
-    pass
+# HEIC/HEIF, the format of phone photos, through the libheif plugin.
+register_heif_opener()
 
 
 class ImageConverter:

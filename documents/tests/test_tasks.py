@@ -1,0 +1,97 @@
+"""The watchdog and the restart recovery that keep documents from hanging in "processing"."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from types import SimpleNamespace
+
+import pytest
+from django.utils import timezone
+
+from docuelevate.celery import app
+from documents.models import DocumentStatus, ProcessingStep, StepStatus
+from documents.tasks import resume_abandoned_steps, stuck_steps_watchdog_task
+
+pytestmark = pytest.mark.django_db
+
+
+def claim(document, name, *, ago_seconds, claimed_by="celery@host 4242", attempts=1):
+    ProcessingStep.objects.filter(document=document, name="convert").update(status=StepStatus.SUCCESS)
+    ProcessingStep.objects.filter(document=document, name=name).update(
+        status=StepStatus.IN_PROGRESS,
+        started_at=timezone.now() - timedelta(seconds=ago_seconds),
+        claimed_by=claimed_by,
+        attempts=attempts,
+    )
+    return ProcessingStep.objects.get(document=document, name=name)
+
+
+def test_the_watchdog_fails_steps_stuck_past_the_step_timeout(ingest, corpus, settings):
+    settings.STEP_TIMEOUT = 60
+    stuck_document = ingest(corpus / "linn.pdf")
+    busy_document = ingest(corpus / "trivial.pdf")
+    stuck = claim(stuck_document, "ocr", ago_seconds=60 + 200)
+    busy = claim(busy_document, "ocr", ago_seconds=30)
+
+    assert stuck_steps_watchdog_task() == 1
+
+    stuck.refresh_from_db()
+    busy.refresh_from_db()
+    stuck_document.refresh_from_db()
+    assert stuck.status == StepStatus.FAILURE
+    assert "did not finish within 60 seconds" in stuck.error
+    assert stuck_document.status == DocumentStatus.FAILED
+    assert busy.status == StepStatus.IN_PROGRESS  # still within its time
+    assert stuck_steps_watchdog_task() == 0  # nothing left to do: idempotent
+
+
+def test_the_watchdog_runs_every_minute_from_beat():
+    entry = app.conf.beat_schedule["stuck-steps-watchdog"]
+    assert entry["task"] == "documents.tasks.stuck_steps_watchdog_task"
+    assert entry["schedule"] == 60.0
+    assert entry["options"]["expires"] < 60
+
+
+def test_a_restarted_worker_requeues_what_it_was_doing_when_it_died(
+    ingest, corpus, monkeypatch, django_capture_on_commit_callbacks
+):
+    sent = []
+    monkeypatch.setattr(
+        "documents.tasks.pipeline_step_task.apply_async", lambda **kwargs: sent.append(kwargs)
+    )
+    mine = ingest(corpus / "linn.pdf")
+    someone_elses = ingest(corpus / "trivial.pdf")
+    step = claim(mine, "ocr", ago_seconds=5, claimed_by="celery@node-1 4242")
+    other = claim(someone_elses, "ocr", ago_seconds=5, claimed_by="celery@node-2 777")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        resume_abandoned_steps(sender=SimpleNamespace(hostname="celery@node-1"))
+
+    step.refresh_from_db()
+    other.refresh_from_db()
+    assert step.status == StepStatus.PENDING
+    assert [call["args"] for call in sent] == [(mine.pk, "ocr")]
+    assert other.status == StepStatus.IN_PROGRESS  # another node's work is not ours to take
+    assert mine.logs.filter(message__contains="worker stopped during the ocr step").exists()
+
+
+def test_a_document_that_keeps_killing_the_worker_fails_instead_of_looping(
+    ingest, corpus, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    settings.TASK_RETRY_MAX_RETRIES = 2
+    sent = []
+    monkeypatch.setattr(
+        "documents.tasks.pipeline_step_task.apply_async", lambda **kwargs: sent.append(kwargs)
+    )
+    document = ingest(corpus / "linn.pdf")
+    step = claim(document, "ocr", ago_seconds=5, claimed_by="celery@node-1 4242", attempts=3)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        resume_abandoned_steps(sender=SimpleNamespace(hostname="celery@node-1"))
+
+    step.refresh_from_db()
+    document.refresh_from_db()
+    assert sent == []
+    assert step.status == StepStatus.FAILURE
+    assert document.status == DocumentStatus.FAILED
+    assert "stopped during the ocr step too often" in document.error
