@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -55,20 +56,21 @@ def document_ingest(
         mime_type = sniff_mime(upload.head, display_name)
         if kind_of(mime_type) is None:
             raise UnsupportedMediaType(f"Files of type {mime_type} are not supported.")
+        received = {
+            "owner": owner,
+            "source": source,
+            "original_filename": display_name,
+            "filehash": upload.sha256,
+            "file_size": upload.size,
+            "mime_type": mime_type,
+        }
         with transaction.atomic():
             # Serialise ingests per owner so two copies arriving at once cannot both be "first".
             User.objects.select_for_update().filter(pk=owner.pk).first()
             first = _first_copy(owner, upload.sha256)
             if first is not None:
                 duplicate = Document.objects.create(
-                    owner=owner,
-                    source=source,
-                    original_filename=display_name,
-                    filehash=upload.sha256,
-                    file_size=upload.size,
-                    mime_type=mime_type,
-                    status=DocumentStatus.DUPLICATE,
-                    duplicate_of=first,
+                    **received, status=DocumentStatus.DUPLICATE, duplicate_of=first
                 )
                 log_event(
                     duplicate.pk, "ingest", DocumentStatus.DUPLICATE, f"Same content as document {first.pk}"
@@ -76,7 +78,7 @@ def document_ingest(
                 return IngestResult(document=duplicate, task_id=None)
             stored_name = storage.store_file(upload.path, storage.original_name())
             try:
-                document = _create_document(owner, display_name, upload, mime_type, stored_name, source)
+                document = _create_document(received, stored_name)
             except BaseException:
                 storage.delete(stored_name)
                 raise
@@ -194,23 +196,8 @@ def _first_copy(owner: User, sha256: str) -> Document | None:
     )
 
 
-def _create_document(
-    owner: User,
-    display_name: str,
-    upload: storage.SpooledUpload,
-    mime_type: str,
-    stored_name: str,
-    source: str,
-) -> Document:
-    document = Document.objects.create(
-        owner=owner,
-        source=source,
-        original_filename=display_name,
-        filehash=upload.sha256,
-        file_size=upload.size,
-        mime_type=mime_type,
-        original_file=stored_name,
-    )
+def _create_document(received: dict[str, Any], stored_name: str) -> Document:
+    document = Document.objects.create(**received, original_file=stored_name)
     ProcessingStep.objects.bulk_create(
         ProcessingStep(document=document, name=name, position=position)
         for position, name in enumerate(STEP_NAMES)
@@ -219,7 +206,7 @@ def _create_document(
         document.pk,
         "ingest",
         DocumentStatus.PENDING,
-        f"Received via {source} ({upload.size} bytes, {mime_type})",
+        f"Received via {document.source} ({document.file_size} bytes, {document.mime_type})",
     )
     return document
 
