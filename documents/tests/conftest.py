@@ -26,10 +26,18 @@ from documents.services import document_ingest
 CORPUS = Path(os.environ.get("DOCUELEVATE_CORPUS", PROJECT_DIR.parent / "shared" / "corpus"))
 
 
+# The system programs the pipeline runs; scripts/install-system-packages.sh installs them.
+PIPELINE_PROGRAMS = ("tesseract", "gs", "qpdf", "pdftotext", "pdftoppm", "soffice", "zip")
+
+
 @pytest.fixture
 def corpus() -> Path:
+    """The shared test documents, with the programs needed to process them."""
     if not (CORPUS / "linn.pdf").exists():
         service_missing(f"the shared test corpus is not at {CORPUS} (set DOCUELEVATE_CORPUS)")
+    missing = [program for program in PIPELINE_PROGRAMS if shutil.which(program) is None]
+    if missing:
+        service_missing(f"{', '.join(missing)} not installed (run scripts/install-system-packages.sh)")
     return CORPUS
 
 
