@@ -1,12 +1,24 @@
 from __future__ import annotations
 
+import hashlib
 import stat
+from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.utils import timezone
 
-from accounts.models import User
-from accounts.services import admin_bootstrap, admin_generate_initial
-from docuelevate.errors import InvalidInput
+from accounts.models import ApiToken, User
+from accounts.services import (
+    admin_bootstrap,
+    admin_generate_initial,
+    token_authenticate,
+    token_create,
+    token_create_for_device,
+    token_revoke,
+    token_revoke_all,
+)
+from docuelevate.errors import InvalidInput, NotFound
 
 GOOD_PASSWORD = "a-long-and-unguessable-pass"
 
@@ -90,3 +102,204 @@ def test_an_existing_operator_means_no_generated_account(tmp_path, operator):
     operator.save()
     assert admin_generate_initial(credentials_file=tmp_path / "pw") is None
     assert not User.objects.filter(username="admin").exists()
+
+
+# --- API tokens ------------------------------------------------------------------------------
+
+PERSONAS = ["owner", "other_user", "operator"]
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_a_new_token_is_de_plus_random_and_only_its_hash_and_prefix_are_kept(request, persona):
+    user = request.getfixturevalue(persona)
+    token, raw_token = token_create(user=user, name="laptop")
+    assert raw_token.startswith("de_")
+    assert len(raw_token) == 46  # "de_" + 43 characters of token_urlsafe(32)
+    assert token.owner == user
+    assert token.token_prefix == raw_token[:11]
+    assert token.token_hash == hashlib.sha256(raw_token.encode()).hexdigest()
+    assert token.operator_scope is False
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM accounts_apitoken")
+        stored = repr(cursor.fetchall())
+    assert raw_token not in stored
+    assert raw_token[11:] not in stored
+
+
+def test_every_token_is_different(owner):
+    tokens = {token_create(user=owner, name="same name")[1] for _ in range(20)}
+    assert len(tokens) == 20
+
+
+@pytest.mark.parametrize("persona", ["owner", "other_user"])
+def test_operator_scope_is_refused_to_people_who_are_not_staff(request, persona):
+    user = request.getfixturevalue(persona)
+    with pytest.raises(InvalidInput, match="Only operators"):
+        token_create(user=user, name="ops", operator_scope=True)
+    assert not ApiToken.objects.exists()
+
+
+def test_an_operator_can_create_a_token_with_operator_scope(operator):
+    token, _ = token_create(user=operator, name="ops", operator_scope=True)
+    assert token.operator_scope is True
+
+
+def test_a_token_name_loses_control_characters_and_surrounding_blanks(owner):
+    token, _ = token_create(user=owner, name="  back\x00up\n\u202escript\t ")
+    assert token.name == "backupscript"
+
+
+@pytest.mark.parametrize("name", ["", "   ", "\x00\x07\n"])
+def test_a_token_needs_a_name(owner, name):
+    with pytest.raises(InvalidInput, match="must not be empty"):
+        token_create(user=owner, name=name)
+
+
+def test_a_token_name_has_a_length_limit(owner):
+    with pytest.raises(InvalidInput, match="at most 150"):
+        token_create(user=owner, name="x" * 151)
+
+
+def test_an_expiry_in_the_past_is_refused(owner):
+    with pytest.raises(InvalidInput, match="future"):
+        token_create(user=owner, name="old", expires_at=timezone.now() - timedelta(seconds=1))
+
+
+def test_a_token_with_a_future_expiry_keeps_it(owner):
+    expires_at = timezone.now() + timedelta(days=30)
+    token, _ = token_create(user=owner, name="month", expires_at=expires_at)
+    assert token.expires_at == expires_at
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_people_can_revoke_their_own_tokens(request, persona):
+    user = request.getfixturevalue(persona)
+    token, raw_token = token_create(user=user, name="laptop")
+    token_revoke(user=user, token_id=token.pk)
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+    assert token_authenticate(raw_token=raw_token, ip=None) is None
+
+
+def test_revoking_twice_keeps_the_first_date(owner):
+    token, _ = token_create(user=owner, name="laptop")
+    first = token_revoke(user=owner, token_id=token.pk).revoked_at
+    assert token_revoke(user=owner, token_id=token.pk).revoked_at == first
+
+
+@pytest.mark.parametrize("persona", ["other_user", "operator"])
+def test_another_users_token_is_not_found_and_stays_valid(request, persona, owner):
+    stranger = request.getfixturevalue(persona)
+    token, raw_token = token_create(user=owner, name="laptop")
+    with pytest.raises(NotFound):
+        token_revoke(user=stranger, token_id=token.pk)
+    assert token_authenticate(raw_token=raw_token, ip=None) is not None
+
+
+def test_an_unknown_token_id_is_not_found(owner):
+    with pytest.raises(NotFound):
+        token_revoke(user=owner, token_id=999_999)
+
+
+def test_revoke_all_revokes_only_live_tokens_and_counts_them(owner, other_user):
+    token_create(user=owner, name="a")
+    token_create(user=other_user, name="b")
+    already, _ = token_create(user=owner, name="c")
+    token_revoke(user=owner, token_id=already.pk)
+    first_revocation = ApiToken.objects.get(pk=already.pk).revoked_at
+    assert token_revoke_all(tokens=ApiToken.objects.all()) == 2
+    assert not ApiToken.objects.filter(revoked_at__isnull=True).exists()
+    assert ApiToken.objects.get(pk=already.pk).revoked_at == first_revocation
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_a_live_token_authenticates_its_owner(request, persona):
+    user = request.getfixturevalue(persona)
+    token, raw_token = token_create(user=user, name="laptop")
+    found = token_authenticate(raw_token=raw_token, ip="192.0.2.1")
+    assert found == token
+    assert found is not None
+    assert found.owner == user
+
+
+@pytest.mark.parametrize(
+    "raw_token",
+    ["", "de_", "de_nonsense", "not-a-docuelevate-token", "de_" + "A" * 43, "de_" + "x" * 5000],
+)
+def test_unknown_and_malformed_tokens_authenticate_nobody(owner, raw_token):
+    token_create(user=owner, name="laptop")
+    assert token_authenticate(raw_token=raw_token, ip=None) is None
+
+
+def test_a_token_that_differs_in_one_character_authenticates_nobody(owner):
+    _, raw_token = token_create(user=owner, name="laptop")
+    changed = raw_token[:-1] + ("A" if raw_token[-1] != "A" else "B")
+    assert token_authenticate(raw_token=changed, ip=None) is None
+
+
+def test_an_expired_token_authenticates_nobody(owner):
+    token, raw_token = token_create(user=owner, name="laptop", expires_at=timezone.now() + timedelta(days=1))
+    ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert token_authenticate(raw_token=raw_token, ip=None) is None
+
+
+def test_a_token_of_a_deactivated_user_authenticates_nobody(owner):
+    _, raw_token = token_create(user=owner, name="laptop")
+    User.objects.filter(pk=owner.pk).update(is_active=False)
+    assert token_authenticate(raw_token=raw_token, ip=None) is None
+
+
+def test_the_first_use_of_a_token_is_recorded_with_its_address(owner):
+    token, raw_token = token_create(user=owner, name="laptop")
+    assert token.last_used_at is None
+    before = timezone.now()
+    token_authenticate(raw_token=raw_token, ip="2001:db8::1")
+    token.refresh_from_db()
+    assert token.last_used_at is not None
+    assert token.last_used_at >= before
+    assert token.last_used_ip == "2001:db8::1"
+
+
+def test_uses_within_a_minute_are_not_written_again(owner, django_assert_num_queries):
+    token, raw_token = token_create(user=owner, name="laptop")
+    token_authenticate(raw_token=raw_token, ip="192.0.2.1")
+    token.refresh_from_db()
+    first_use = token.last_used_at
+    with django_assert_num_queries(1):  # the lookup only, no UPDATE
+        token_authenticate(raw_token=raw_token, ip="192.0.2.99")
+    token.refresh_from_db()
+    assert token.last_used_at == first_use
+    assert token.last_used_ip == "192.0.2.1"
+
+
+def test_a_use_more_than_a_minute_later_is_recorded(owner):
+    token, raw_token = token_create(user=owner, name="laptop")
+    long_ago = timezone.now() - timedelta(minutes=2)
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=long_ago, last_used_ip="192.0.2.1")
+    token_authenticate(raw_token=raw_token, ip="192.0.2.2")
+    token.refresh_from_db()
+    assert token.last_used_at is not None
+    assert token.last_used_at > long_ago
+    assert token.last_used_ip == "192.0.2.2"
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_a_device_token_is_named_after_the_device_and_never_operator_scoped(request, persona):
+    user = request.getfixturevalue(persona)
+    token, raw_token = token_create_for_device(user=user, device_name="Pixel 8")
+    assert token.name == "Mobile App \u2013 Pixel 8"
+    assert token.operator_scope is False
+    assert token_authenticate(raw_token=raw_token, ip=None) == token
+
+
+def test_a_device_name_loses_control_characters(owner):
+    token, _ = token_create_for_device(user=owner, device_name="\tAnna's\x1b[31m iPhone\r\n")
+    assert token.name == "Mobile App \u2013 Anna's[31m iPhone"
+
+
+@pytest.mark.parametrize(
+    ("device_name", "message"), [("\n\t\x00", "must not be empty"), ("x" * 101, "at most 100")]
+)
+def test_a_device_name_must_be_present_and_short(owner, device_name, message):
+    with pytest.raises(InvalidInput, match=message):
+        token_create_for_device(user=owner, device_name=device_name)

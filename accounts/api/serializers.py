@@ -1,0 +1,70 @@
+"""Shapes of the accounts API. They check form only; the rules live in ``accounts.services``."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from accounts.models import ApiToken
+from accounts.services import DEVICE_NAME_MAX_LENGTH, TOKEN_NAME_MAX_LENGTH
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Every error of the API, for the schema."""
+
+    detail = serializers.CharField()
+
+
+class ApiTokenSerializer(serializers.ModelSerializer[ApiToken]):
+    """A token as its owner sees it later: never the token itself, nor its hash."""
+
+    revoked = serializers.BooleanField(source="is_revoked", read_only=True)
+
+    class Meta:
+        model = ApiToken
+        fields = [
+            "id",
+            "name",
+            "token_prefix",
+            "created_at",
+            "expires_at",
+            "last_used_at",
+            "last_used_ip",
+            "revoked",
+            "operator_scope",
+        ]
+        read_only_fields = fields
+
+
+class ApiTokenCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=TOKEN_NAME_MAX_LENGTH)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    operator_scope = serializers.BooleanField(required=False, default=False)
+
+
+class ApiTokenCreatedSerializer(serializers.Serializer):
+    """The answer to a new token: the only time ``token`` is ever shown."""
+
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    token_prefix = serializers.CharField()
+    token = serializers.CharField(help_text="The full token. Store it now; it cannot be shown again.")
+
+
+class DeviceTokenRequestSerializer(serializers.Serializer):
+    device_name = serializers.CharField(max_length=DEVICE_NAME_MAX_LENGTH)
+
+
+class DeviceTokenSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text="The full token. Store it now; it cannot be shown again.")
+    token_id = serializers.IntegerField()
+    name = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class ProfileSerializer(serializers.Serializer):
+    owner_id = serializers.CharField(help_text="The username; clients use it as the owner key.")
+    display_name = serializers.CharField()
+    email = serializers.CharField()
+    avatar_url = serializers.CharField()
+    is_admin = serializers.BooleanField(help_text="Whether these credentials may use operator routes.")
+    preferred_language = serializers.CharField()
