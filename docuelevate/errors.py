@@ -30,6 +30,10 @@ class Conflict(ApplicationError):
     status_code = 409
 
 
+class RequestTimeout(ApplicationError):
+    status_code = 408
+
+
 class PayloadTooLarge(ApplicationError):
     status_code = 413
 

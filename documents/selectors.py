@@ -1,12 +1,37 @@
-"""Reads of documents. Every read of a user's document goes through ``document_get_for_user``."""
+"""Reads of documents. Every read of a user's document goes through ``document_get_for_user``,
+every list through ``Document.objects.visible_to``."""
 
 from __future__ import annotations
 
+import logging
+import math
+from dataclasses import dataclass
+from datetime import date
+from pathlib import PurePosixPath
+from typing import Literal, TypedDict
+
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.db.models import Count, F, Prefetch, Q, QuerySet
 
 from accounts.models import User
-from docuelevate.errors import NotFound
-from documents.models import Document
+from docuelevate.errors import InvalidInput, NotFound
+from documents import storage
+from documents.models import Document, DocumentStatus, ProcessingLog, ProcessingStep, StepStatus
+
+logger = logging.getLogger(__name__)
+
+# What a list may be sorted by (the API's ``sort_by``), and the column behind each.
+SORT_FIELDS: dict[str, str] = {
+    "created_at": "created_at",
+    "original_filename": "original_filename",
+    "file_size": "file_size",
+    "document_date": "document_date",
+    "status": "status",
+    "document_title": "document_title",
+}
+SortOrder = Literal["asc", "desc"]
+FileVersion = Literal["processed", "original"]
 
 
 def document_get_for_user(*, user: User | AnonymousUser, document_id: int) -> Document:
@@ -18,3 +43,232 @@ def document_get_for_user(*, user: User | AnonymousUser, document_id: int) -> Do
     if document is None:
         raise NotFound("No such document.")
     return document
+
+
+# --- Lists ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DocumentFilters:
+    """What a list of documents is narrowed to and how it is ordered."""
+
+    search: str = ""
+    mime_type: str = ""
+    status: str = ""
+    date_from: date | None = None  # created on or after this day
+    date_to: date | None = None  # created on or before this day
+    tags: tuple[str, ...] = ()  # documents carrying all of them
+    sort_by: str = "created_at"
+    sort_order: SortOrder = "desc"
+
+
+def document_list(*, user: User | AnonymousUser, filters: DocumentFilters) -> QuerySet[Document]:
+    """The documents ``user`` may see that match ``filters``, in the asked order.
+
+    Tags (by name) and steps (by position) are prefetched, so listing any number of
+    documents with their tags and processing summary costs the same few queries.
+    """
+    if filters.sort_by not in SORT_FIELDS:
+        raise InvalidInput(f"Cannot sort by {filters.sort_by!r}; choose one of {', '.join(SORT_FIELDS)}.")
+    documents = Document.objects.visible_to(user)
+    if filters.search:
+        documents = documents.filter(
+            Q(original_filename__icontains=filters.search)
+            | Q(document_title__icontains=filters.search)
+            | Q(correspondent__icontains=filters.search)
+        )
+    if filters.mime_type:
+        documents = documents.filter(mime_type=filters.mime_type)
+    if filters.status:
+        documents = documents.filter(status=filters.status)
+    if filters.date_from:
+        documents = documents.filter(created_at__date__gte=filters.date_from)
+    if filters.date_to:
+        documents = documents.filter(created_at__date__lte=filters.date_to)
+    for tag in filters.tags:
+        # A subquery per tag rather than a join, so a document never appears twice.
+        tagged = Document.tags.through.objects.filter(tag__name__iexact=tag).values("document_id")
+        documents = documents.filter(pk__in=tagged)
+    column = F(SORT_FIELDS[filters.sort_by])
+    order = column.asc(nulls_last=True) if filters.sort_order == "asc" else column.desc(nulls_last=True)
+    # The id breaks ties, so pages never overlap or skip a document.
+    tie_breaker = "id" if filters.sort_order == "asc" else "-id"
+    return documents.order_by(order, tie_breaker).prefetch_related(
+        "tags",
+        Prefetch("steps", queryset=ProcessingStep.objects.order_by("position")),
+    )
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a list, with what a client needs to ask for the next one."""
+
+    items: list[Document]
+    page: int
+    per_page: int
+    total: int
+    pages: int
+
+    @property
+    def next(self) -> int | None:
+        return self.page + 1 if self.page < self.pages else None
+
+    @property
+    def previous(self) -> int | None:
+        return min(self.page - 1, self.pages) if self.page > 1 else None
+
+
+def document_page(documents: QuerySet[Document], *, page: int, per_page: int) -> Page:
+    """Page ``page`` (from 1) of ``documents``; past the end it is empty, not an error."""
+    if page < 1 or per_page < 1:
+        raise InvalidInput("page and per_page start at 1.")
+    total = documents.count()
+    offset = (page - 1) * per_page
+    items = list(documents[offset : offset + per_page]) if offset < total else []
+    return Page(
+        items=items, page=page, per_page=per_page, total=total, pages=max(1, math.ceil(total / per_page))
+    )
+
+
+# --- One document --------------------------------------------------------------------------
+
+
+class ProcessingSummary(TypedDict):
+    status: str
+    last_step: str | None
+    has_errors: bool
+    total_steps: int
+
+
+def processing_summary(document: Document) -> ProcessingSummary:
+    """Where the document is in the pipeline, from its steps (prefetched ones when there are).
+
+    ``last_step`` is the furthest step that has started, None before the first one.
+    """
+    steps = sorted(document.steps.all(), key=lambda step: step.position)
+    started = [step for step in steps if step.status != StepStatus.PENDING]
+    return {
+        "status": document.status,
+        "last_step": started[-1].name if started else None,
+        "has_errors": bool(document.error) or any(step.status == StepStatus.FAILURE for step in steps),
+        "total_steps": len(steps),
+    }
+
+
+def document_logs(*, document: Document) -> QuerySet[ProcessingLog]:
+    """The document's processing history, oldest first."""
+    return ProcessingLog.objects.filter(document=document).order_by("timestamp", "id")
+
+
+def document_original_name(document: Document) -> str:
+    """Storage name of the document's original; a duplicate shares its first copy's."""
+    if document.original_file:
+        return document.original_file
+    if document.duplicate_of_id is not None:
+        first = Document.objects.filter(pk=document.duplicate_of_id).values_list("original_file", flat=True)
+        return first.first() or ""
+    return ""
+
+
+def document_stored_filename(document: Document) -> str:
+    """The original's name in the storage without its folder (``stored_filename`` in the API)."""
+    return PurePosixPath(document_original_name(document)).name
+
+
+def document_files_present(document: Document) -> dict[str, bool]:
+    """Whether the original and the processed file are really in the storage."""
+    return {
+        "original": storage.exists(document_original_name(document)),
+        "processed": storage.exists(document.processed_file),
+    }
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A file to hand out: its storage name, the name the user sees, and its type."""
+
+    name: str
+    filename: str
+    content_type: str
+
+
+def document_file(*, document: Document, version: FileVersion | None = None) -> StoredFile:
+    """The file a download of ``version`` serves; without a version the processed PDF when
+    there is one, else the original.
+
+    The processed file is named after its own basename (``2024-03-12_Invoice.pdf``), the
+    original after the name it was uploaded with. NotFound when the file is not there.
+    """
+    if version is None:
+        version = "processed" if storage.exists(document.processed_file) else "original"
+    if version == "processed":
+        if not storage.exists(document.processed_file):
+            raise NotFound("This document has no processed file yet.")
+        name = document.processed_file
+        return StoredFile(name=name, filename=PurePosixPath(name).name, content_type="application/pdf")
+    name = document_original_name(document)
+    if not storage.exists(name):
+        raise NotFound("The original file of this document is missing.")
+    return StoredFile(name=name, filename=document.original_filename, content_type=document.mime_type)
+
+
+def document_preview_file(*, document: Document) -> StoredFile:
+    """The PDF to show in a browser: the processed one, or the original while that is a PDF
+    and nothing is processed yet. NotFound when there is no PDF to show."""
+    if storage.exists(document.processed_file):
+        return document_file(document=document, version="processed")
+    if document.mime_type == "application/pdf":
+        return document_file(document=document, version="original")
+    raise NotFound("There is no PDF to preview yet; the document has not been processed.")
+
+
+# --- Operations ----------------------------------------------------------------------------
+
+
+def documents_by_status(*, user: User | AnonymousUser) -> dict[str, int]:
+    """How many of the documents ``user`` may see are in each status; every status is present."""
+    counts = dict.fromkeys(DocumentStatus.values, 0)
+    rows = Document.objects.visible_to(user).order_by().values("status").annotate(count=Count("id"))
+    for row in rows:
+        counts[row["status"]] = row["count"]
+    return counts
+
+
+def queue_lengths() -> dict[str, int | None]:
+    """Messages waiting in each Celery queue; None where the broker cannot tell.
+
+    Only a Redis broker is asked (one LLEN per queue, the list kombu keeps per queue). The
+    embedded file broker is not counted: its folder is the storage's business, and the
+    counts would be guesses.
+    """
+    from docuelevate.celery import QUEUES
+
+    lengths: dict[str, int | None] = dict.fromkeys(QUEUES, None)
+    broker_url = str(getattr(settings, "CELERY_BROKER_URL", "") or "")
+    if not broker_url.startswith(("redis://", "rediss://")):
+        return lengths
+    import redis
+
+    try:
+        client = redis.Redis.from_url(broker_url, socket_connect_timeout=2, socket_timeout=2)
+        with client.pipeline(transaction=False) as pipe:
+            for queue in QUEUES:
+                pipe.llen(queue)
+            counts = pipe.execute()
+    except redis.RedisError:
+        logger.warning("could not read the queue lengths from the broker", exc_info=True)
+        return lengths
+    return {queue: int(count) for queue, count in zip(QUEUES, counts, strict=True)}
+
+
+def workers_online() -> int:
+    """Celery workers answering a ping within a second; 0 when the broker cannot be asked."""
+    from docuelevate.celery import app
+
+    try:
+        replies = app.control.ping(timeout=1)
+    except Exception:
+        # A status page must answer even when the broker is down; that is what it reports.
+        logger.warning("could not ping the workers", exc_info=True)
+        return 0
+    return len(replies or [])

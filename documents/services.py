@@ -7,16 +7,32 @@ commits, with ids only, so a worker never sees a row that is not there yet.
 
 from __future__ import annotations
 
+import ipaddress
+import socket
+import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from email.message import Message
+from email.utils import collapse_rfc2231_value
+from pathlib import PurePosixPath
 from typing import Any
+from urllib.parse import unquote, urljoin, urlsplit
 
+import urllib3
 from django.conf import settings
 from django.db import transaction
+from urllib3.exceptions import HTTPError as Urllib3Error
+from urllib3.exceptions import NewConnectionError, SSLError, TimeoutError
 
 from accounts.models import User
-from docuelevate.errors import Conflict, InvalidInput, UnsupportedMediaType
+from docuelevate.errors import (
+    Conflict,
+    InvalidInput,
+    PayloadTooLarge,
+    RequestTimeout,
+    UnsupportedMediaType,
+)
 from documents import storage
 from documents.filetypes import kind_of, sanitize_filename, sniff_mime
 from documents.models import Document, DocumentStatus, ProcessingStep, StepStatus
@@ -86,6 +102,218 @@ def document_ingest(
     if task_id:
         pipeline_enqueue(document_id=document.pk, step_name=STEP_NAMES[0], task_id=task_id)
     return IngestResult(document=document, task_id=task_id)
+
+
+# Fetching a document from a URL (``document_ingest_url``).
+URL_MAX_REDIRECTS = 3
+URL_CONNECT_TIMEOUT = 10.0
+URL_READ_TIMEOUT = 30.0  # seconds of silence from the server
+URL_TOTAL_TIMEOUT = 900.0  # for the whole download, so a server trickling bytes cannot hold a worker
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+# Cloud metadata endpoints; most are link-local or private anyway, named here so that a change in
+# the classification of an address range can never open them.
+_METADATA_ADDRESSES = frozenset(
+    ipaddress.ip_address(address) for address in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200")
+)
+_NAT64_PREFIX = ipaddress.ip_network("64:ff9b::/96")
+# CA bundle for TLS verification; None is the system's. Tests point it at their own CA.
+_tls_ca_file: str | None = None
+
+
+@dataclass(frozen=True)
+class _Target:
+    """One URL to fetch, with the address that was checked and will be connected to."""
+
+    url: str
+    scheme: str
+    host: str
+    port: int
+    address: str
+    request_path: str
+
+
+def document_ingest_url(
+    *,
+    owner: User,
+    url: str,
+    filename: str | None = None,
+    allow_private_addresses: bool = False,
+) -> IngestResult:
+    """Download ``url`` for ``owner`` and ingest it like an upload.
+
+    Only http(s). The host is resolved here and every address it has must be public: private,
+    loopback, link-local, multicast, reserved and cloud-metadata addresses are refused with
+    InvalidInput, and the download connects to the very address that was checked, so a DNS
+    answer that changes in between cannot redirect it (DNS rebinding). Redirects are followed
+    by hand, at most three, each checked the same way. The body streams into the ingest with
+    the MAX_UPLOAD_SIZE cap (PayloadTooLarge); a silent or too slow server is RequestTimeout.
+
+    The name is ``filename`` if given, else the server's Content-Disposition, else the last
+    segment of the URL path. ``allow_private_addresses`` exists for tests against a server
+    on 127.0.0.1; no request from outside may set it.
+    """
+    deadline = time.monotonic() + URL_TOTAL_TIMEOUT
+    current = url.strip()
+    for _hop in range(URL_MAX_REDIRECTS + 1):
+        target = _checked_target(current, allow_private_addresses=allow_private_addresses)
+        pool, response = _open(target)
+        try:
+            if response.status in _REDIRECT_STATUSES and response.headers.get("Location"):
+                current = urljoin(target.url, response.headers["Location"])
+                continue
+            if not 200 <= response.status < 300:
+                raise InvalidInput(f"The server answered {response.status} for {target.url}.")
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > settings.MAX_UPLOAD_SIZE:
+                raise PayloadTooLarge(
+                    f"The file is larger than the limit of {settings.MAX_UPLOAD_SIZE} bytes."
+                )
+            name = filename or _content_disposition_name(response.headers.get("Content-Disposition"))
+            return document_ingest(
+                owner=owner,
+                chunks=_body_chunks(response, deadline),
+                filename=name or _url_path_name(target.url),
+                source="url",
+            )
+        finally:
+            # Closed, not drained: after a refusal the rest of the body is of no interest.
+            response.close()
+            pool.close()
+    raise InvalidInput(f"The URL redirected more than {URL_MAX_REDIRECTS} times.")
+
+
+def _checked_target(url: str, *, allow_private_addresses: bool) -> _Target:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in {"http", "https"}:
+        raise InvalidInput("Only http:// and https:// URLs can be fetched.")
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        raise InvalidInput("The URL has an invalid port.") from None
+    if not host:
+        raise InvalidInput("The URL has no host name.")
+    try:
+        # International names travel as IDNA (xn--…) in DNS, in Host and in TLS.
+        host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise InvalidInput(f"The host name {host} is not valid.") from None
+    if parts.username or parts.password:
+        raise InvalidInput("URLs with a user name or password are not supported.")
+    port = port or (443 if scheme == "https" else 80)
+    try:
+        resolved = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        raise InvalidInput(f"The host name {host} could not be resolved.") from None
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in resolved))
+    if not addresses:
+        raise InvalidInput(f"The host name {host} could not be resolved.")
+    if not allow_private_addresses:
+        # Every address, not only the first: the connection must never be able to reach a refused one.
+        for address in addresses:
+            if _address_refused(ipaddress.ip_address(address.split("%", 1)[0])):
+                raise InvalidInput(f"The URL points to a private or reserved address ({host}); refused.")
+    path = parts.path or "/"
+    return _Target(
+        url=url,
+        scheme=scheme,
+        host=host,
+        port=port,
+        address=addresses[0],
+        request_path=f"{path}?{parts.query}" if parts.query else path,
+    )
+
+
+def _address_refused(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Whether a server may not fetch from ``address``: anything but the public internet."""
+    if isinstance(address, ipaddress.IPv6Address):
+        # An IPv4 address wrapped in IPv6 (mapped or NAT64) is judged as the IPv4 address.
+        if address.ipv4_mapped is not None:
+            return _address_refused(address.ipv4_mapped)
+        if address in _NAT64_PREFIX:
+            return _address_refused(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return address in _METADATA_ADDRESSES or address.is_multicast or not address.is_global
+
+
+def _open(target: _Target) -> tuple[urllib3.HTTPConnectionPool, urllib3.BaseHTTPResponse]:
+    """Send the GET to the checked address, naming the host in Host and for TLS."""
+    timeout = urllib3.Timeout(connect=URL_CONNECT_TIMEOUT, read=URL_READ_TIMEOUT)
+    pool: urllib3.HTTPConnectionPool
+    if target.scheme == "https":
+        pool = urllib3.HTTPSConnectionPool(
+            target.address,
+            target.port,
+            timeout=timeout,
+            retries=False,
+            cert_reqs="CERT_REQUIRED",
+            ca_certs=_tls_ca_file,
+            # The certificate must be valid for the name in the URL, not for the address.
+            server_hostname=target.host,
+            assert_hostname=target.host,
+        )
+    else:
+        pool = urllib3.HTTPConnectionPool(target.address, target.port, timeout=timeout, retries=False)
+    default_port = 443 if target.scheme == "https" else 80
+    host_header = target.host if target.port == default_port else f"{target.host}:{target.port}"
+    if ":" in target.host:
+        host_header = f"[{target.host}]" if target.port == default_port else f"[{target.host}]:{target.port}"
+    try:
+        response = pool.urlopen(
+            "GET",
+            target.request_path,
+            headers={
+                "Host": host_header,
+                "User-Agent": f"DocuElevate/{settings.VERSION}",
+                "Accept": "*/*",
+                "Accept-Encoding": "identity",
+            },
+            redirect=False,
+            retries=False,
+            preload_content=False,
+        )
+    except NewConnectionError:
+        # Checked before TimeoutError: urllib3 makes a refused connection a kind of timeout.
+        pool.close()
+        raise InvalidInput(f"{target.host} could not be reached.") from None
+    except TimeoutError:
+        pool.close()
+        raise RequestTimeout(f"{target.host} did not answer in time.") from None
+    except SSLError:
+        pool.close()
+        raise InvalidInput(f"The TLS certificate of {target.host} could not be verified.") from None
+    except Urllib3Error:
+        pool.close()
+        raise InvalidInput(f"{target.host} could not be reached.") from None
+    return pool, response
+
+
+def _body_chunks(response: urllib3.BaseHTTPResponse, deadline: float) -> Iterator[bytes]:
+    try:
+        for chunk in response.stream(storage.CHUNK_SIZE):
+            if time.monotonic() > deadline:
+                raise RequestTimeout("The download took too long.")
+            yield chunk
+    except TimeoutError:
+        raise RequestTimeout("The server stopped sending the file.") from None
+    except Urllib3Error:
+        raise InvalidInput("The download was interrupted.") from None
+
+
+def _content_disposition_name(header: str | None) -> str | None:
+    if not header:
+        return None
+    # The email package decodes RFC 2231 values (``filename*=UTF-8''...``) into tuples; per
+    # RFC 6266 that form wins over a plain ``filename=`` given beside it for old clients.
+    message = Message()
+    message["Content-Disposition"] = header
+    params = message.get_params([], header="content-disposition")
+    names = [value for key, value in params if key == "filename"]
+    names.sort(key=lambda value: not isinstance(value, tuple))
+    return collapse_rfc2231_value(names[0]) if names else None
+
+
+def _url_path_name(url: str) -> str:
+    return unquote(PurePosixPath(urlsplit(url).path).name) or "download"
 
 
 def document_reprocess(*, document: Document, force_ocr: bool = False, enqueue: bool = True) -> str:

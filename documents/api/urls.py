@@ -1,7 +1,25 @@
-"""Routes of the documents API under /api/."""
+"""Routes of the documents API under /api/ (the paths existing clients call, CONTRACT.md §3)."""
 
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from documents.api import views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("ui-upload", views.UploadView.as_view(), name="api-ui-upload"),
+    path("files/upload", views.ExtensionUploadView.as_view(), name="api-files-upload"),
+    path("process-url", views.ProcessUrlView.as_view(), name="api-process-url"),
+    path("files", views.FileListView.as_view(), name="api-files"),
+    path("files/<str:document_id>", views.FileDetailView.as_view(), name="api-file"),
+    path("files/<str:document_id>/download", views.FileDownloadView.as_view(), name="api-file-download"),
+    path("files/<str:document_id>/preview", views.FilePreviewView.as_view(), name="api-file-preview"),
+    path("files/<str:document_id>/reprocess", views.FileReprocessView.as_view(), name="api-file-reprocess"),
+    path(
+        "files/<str:document_id>/retry-subtask",
+        views.FileRetrySubtaskView.as_view(),
+        name="api-file-retry-subtask",
+    ),
+    path("logs/file/<str:document_id>", views.FileLogsView.as_view(), name="api-file-logs"),
+    path("queue/stats", views.QueueStatsView.as_view(), name="api-queue-stats"),
+]

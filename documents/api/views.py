@@ -1,0 +1,374 @@
+"""The documents API: thin views that check the request's shape, call a selector or a
+service, and render the answer. Errors are ApplicationErrors, turned into JSON ``{"detail"}``
+by ``docuelevate.api.exception_handler``."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any
+from urllib.parse import quote
+
+from django.core.files.uploadedfile import UploadedFile
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotAuthenticated
+from rest_framework.permissions import IsAdminUser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import User
+from docuelevate.errors import ApplicationError, NotFound
+from documents.api import serializers as s
+from documents.models import Document
+from documents.selectors import (
+    DocumentFilters,
+    StoredFile,
+    document_file,
+    document_files_present,
+    document_get_for_user,
+    document_list,
+    document_logs,
+    document_page,
+    document_preview_file,
+    document_stored_filename,
+    documents_by_status,
+    processing_summary,
+    queue_lengths,
+    workers_online,
+)
+from documents.services import (
+    IngestResult,
+    document_delete,
+    document_ingest,
+    document_ingest_url,
+    document_reprocess,
+    document_retry_step,
+)
+from documents.storage import open_file
+
+ERRORS = {
+    code: OpenApiResponse(s.DocumentErrorSerializer) for code in (400, 401, 403, 404, 408, 409, 413, 415)
+}
+DOCUMENT_ID = OpenApiParameter("document_id", OpenApiTypes.INT, OpenApiParameter.PATH)
+# Ids arrive as text so that a malformed one is a JSON 404 from here, not an HTML page from
+# the URL resolver; bigger than a 64-bit key they cannot exist.
+_DOCUMENT_ID = re.compile(r"[0-9]{1,18}")
+
+
+def _user(request: Request) -> User:
+    if not isinstance(request.user, User):
+        raise NotAuthenticated()
+    return request.user
+
+
+def _document(request: Request, document_id: str) -> Document:
+    if not _DOCUMENT_ID.fullmatch(document_id):
+        raise NotFound("No such document.")
+    return document_get_for_user(user=request.user, document_id=int(document_id))
+
+
+def _query(serializer_class: type[serializers.Serializer[Any]], request: Request) -> dict[str, Any]:
+    serializer = serializer_class(data=request.query_params)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def _ingest_answer(result: IngestResult) -> dict[str, Any]:
+    """What a client learns about one ingested file, in the shape the clients read."""
+    document = result.document
+    answer: dict[str, Any] = {
+        "original_filename": document.original_filename,
+        "stored_filename": document_stored_filename(document),
+        "document_id": document.pk,
+    }
+    first = document.duplicate_of
+    if result.is_duplicate and first is not None:
+        return {
+            "status": "duplicate",
+            **answer,
+            "duplicate_of": {
+                "duplicate_type": "exact",
+                "original_file_id": first.pk,
+                "original_filename": first.original_filename,
+                "message": f"Already uploaded as document {first.pk} ({first.original_filename}).",
+            },
+        }
+    return {"task_id": result.task_id, "status": "queued", **answer}
+
+
+def _file_response(stored: StoredFile, *, as_attachment: bool) -> FileResponse:
+    response = FileResponse(open_file(stored.name), content_type=stored.content_type)
+    response["Content-Disposition"] = content_disposition(
+        "attachment" if as_attachment else "inline", stored.filename
+    )
+    return response
+
+
+def content_disposition(disposition: str, filename: str) -> str:
+    """RFC 6266 header: the exact name as ``filename*`` (UTF-8), and an ASCII ``filename``
+    first for clients that read only that one (curl -J, old browsers)."""
+    fallback = unicodedata.normalize("NFKD", filename.replace("ß", "ss")).encode("ascii", "ignore").decode()
+    fallback = re.sub(r"\s+", " ", re.sub(r'["\\\x00-\x1f\x7f]', "_", fallback)).strip() or "document"
+    if fallback == filename:
+        return f'{disposition}; filename="{filename}"'
+    return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+# --- Ingest --------------------------------------------------------------------------------
+
+
+class UploadView(APIView):
+    """Upload one or more files (``/api/ui-upload``, and ``/api/files/upload`` for the
+    browser extension)."""
+
+    @extend_schema(
+        operation_id="files_upload",
+        tags=["files"],
+        request={"multipart/form-data": s.UploadRequestSerializer},
+        responses={200: OpenApiResponse(s.IngestAnswerSerializer, description="One file; several: "
+                   '``{"results": [...]}`` with one such object each.'), **ERRORS},
+    )  # fmt: skip
+    def post(self, request: Request) -> Response:
+        serializer = s.UploadRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        owner = _user(request)
+        files: list[UploadedFile] = serializer.validated_data["file"]
+        if len(files) == 1:
+            # One file: a refusal is the answer's HTTP status.
+            return Response(_ingest_answer(_ingest_upload(owner, files[0])))
+        results = []
+        for upload in files:
+            # Several files: each is answered on its own, a refused one does not stop the rest.
+            try:
+                results.append(_ingest_answer(_ingest_upload(owner, upload)))
+            except ApplicationError as error:
+                results.append({"status": "error", "original_filename": upload.name, "detail": error.message})
+        return Response({"results": results})
+
+
+@extend_schema_view(
+    post=extend_schema(operation_id="files_upload_extension", description="The same as ``/api/ui-upload``.")
+)
+class ExtensionUploadView(UploadView):
+    """``/api/files/upload``, the browser extension's route; a class of its own for the schema."""
+
+
+def _ingest_upload(owner: User, upload: UploadedFile) -> IngestResult:
+    return document_ingest(
+        owner=owner, chunks=upload.chunks(), filename=upload.name or "upload", source="upload"
+    )
+
+
+class ProcessUrlView(APIView):
+    """Fetch a file from a public http(s) URL and process it like an upload."""
+
+    @extend_schema(
+        operation_id="files_process_url",
+        tags=["files"],
+        request=s.ProcessUrlRequestSerializer,
+        responses={200: s.IngestAnswerSerializer, **ERRORS},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = s.ProcessUrlRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        result = document_ingest_url(
+            owner=_user(request),
+            url=serializer.validated_data["url"],
+            filename=serializer.validated_data.get("filename") or None,
+        )
+        return Response(_ingest_answer(result))
+
+
+# --- Documents -----------------------------------------------------------------------------
+
+
+class FileListView(APIView):
+    """The documents the user may see, filtered, sorted and one page at a time."""
+
+    @extend_schema(
+        operation_id="files_list",
+        tags=["files"],
+        parameters=[s.FileListQuerySerializer],
+        responses={200: s.FileListSerializer, **ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        query = _query(s.FileListQuerySerializer, request)
+        filters = DocumentFilters(
+            search=query["search"],
+            mime_type=query["mime_type"],
+            status=query["status"],
+            date_from=query["date_from"],
+            date_to=query["date_to"],
+            tags=tuple(tag.strip() for tag in query["tags"].split(",") if tag.strip()),
+            sort_by=query["sort_by"],
+            sort_order=query["sort_order"],
+        )
+        page = document_page(
+            document_list(user=request.user, filters=filters), page=query["page"], per_page=query["per_page"]
+        )
+        return Response(
+            {
+                "files": s.FileListItemSerializer(page.items, many=True).data,
+                "pagination": {
+                    "page": page.page,
+                    "per_page": page.per_page,
+                    "total": page.total,
+                    "pages": page.pages,
+                    "next": page.next,
+                    "previous": page.previous,
+                },
+            }
+        )
+
+
+class FileDetailView(APIView):
+    """One document with its processing state and history; DELETE removes it."""
+
+    @extend_schema(
+        operation_id="files_retrieve",
+        tags=["files"],
+        parameters=[DOCUMENT_ID],
+        responses={200: s.FileDetailSerializer, **ERRORS},
+    )
+    def get(self, request: Request, document_id: str) -> Response:
+        document = _document(request, document_id)
+        summary = processing_summary(document)
+        return Response(
+            {
+                "file": s.FileSerializer(document).data,
+                "processing_status": summary,
+                "logs": s.LogEntrySerializer(document_logs(document=document), many=True).data,
+                "files_on_disk": document_files_present(document),
+                "status": document.status,
+                "ocr_text": document.ocr_text,
+                "metadata": document.metadata,
+                "steps": s.StepSerializer(document.steps.order_by("position"), many=True).data,
+                # Deliveries to destinations are not recorded yet; the key is there for clients.
+                "deliveries": [],
+            }
+        )
+
+    @extend_schema(
+        operation_id="files_destroy",
+        tags=["files"],
+        parameters=[DOCUMENT_ID],
+        responses={204: None, **ERRORS},
+    )
+    def delete(self, request: Request, document_id: str) -> Response:
+        document_delete(document=_document(request, document_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class FileDownloadView(APIView):
+    """The processed PDF or the original, as an attachment named after the document."""
+
+    @extend_schema(
+        operation_id="files_download",
+        tags=["files"],
+        parameters=[DOCUMENT_ID, s.DownloadQuerySerializer],
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, **ERRORS},
+    )
+    def get(self, request: Request, document_id: str) -> FileResponse:
+        version = _query(s.DownloadQuerySerializer, request).get("version")
+        stored = document_file(document=_document(request, document_id), version=version)
+        return _file_response(stored, as_attachment=True)
+
+
+class FilePreviewView(APIView):
+    """The document's PDF, inline, for the browser's viewer."""
+
+    @extend_schema(
+        operation_id="files_preview",
+        tags=["files"],
+        parameters=[DOCUMENT_ID],
+        responses={(200, "application/pdf"): OpenApiTypes.BINARY, **ERRORS},
+    )
+    def get(self, request: Request, document_id: str) -> FileResponse:
+        response = _file_response(
+            document_preview_file(document=_document(request, document_id)), as_attachment=False
+        )
+        # The document page shows the preview in a frame; other sites still may not.
+        response["X-Frame-Options"] = "SAMEORIGIN"
+        return response
+
+
+class FileReprocessView(APIView):
+    """Run the whole pipeline again."""
+
+    @extend_schema(
+        operation_id="files_reprocess",
+        tags=["files"],
+        request=None,
+        parameters=[DOCUMENT_ID, s.ReprocessQuerySerializer],
+        responses={202: s.TaskQueuedSerializer, **ERRORS},
+    )
+    def post(self, request: Request, document_id: str) -> Response:
+        query = _query(s.ReprocessQuerySerializer, request)
+        document = _document(request, document_id)
+        task_id = document_reprocess(document=document, force_ocr=query["force_ocr"])
+        return Response(
+            {"task_id": task_id, "document_id": document.pk, "status": "queued"},
+            status=status.HTTP_202_ACCEPTED,
+        )
+
+
+class FileRetrySubtaskView(APIView):
+    """Run one step again, and the steps after it."""
+
+    @extend_schema(
+        operation_id="files_retry_subtask",
+        tags=["files"],
+        request=None,
+        parameters=[DOCUMENT_ID, s.RetrySubtaskQuerySerializer],
+        responses={202: s.TaskQueuedSerializer, **ERRORS},
+    )
+    def post(self, request: Request, document_id: str) -> Response:
+        query = _query(s.RetrySubtaskQuerySerializer, request)
+        document = _document(request, document_id)
+        task_id = document_retry_step(
+            document=document, step_name=query["subtask_name"], force_ocr=query["force_ocr"]
+        )
+        return Response(
+            {"task_id": task_id, "document_id": document.pk, "status": "queued"},
+            status=status.HTTP_202_ACCEPTED,
+        )
+
+
+class FileLogsView(APIView):
+    """A document's processing history, oldest first."""
+
+    @extend_schema(
+        operation_id="logs_file",
+        tags=["files"],
+        parameters=[DOCUMENT_ID],
+        responses={200: s.FileLogsSerializer, **ERRORS},
+    )
+    def get(self, request: Request, document_id: str) -> Response:
+        document = _document(request, document_id)
+        logs = s.LogEntrySerializer(document_logs(document=document), many=True).data
+        return Response({"file_id": document.pk, "logs": logs})
+
+
+# --- Operations ----------------------------------------------------------------------------
+
+
+class QueueStatsView(APIView):
+    """Queue lengths, workers online and documents by status, for operators."""
+
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(
+        operation_id="queue_stats", tags=["operations"], responses={200: s.QueueStatsSerializer, **ERRORS}
+    )
+    def get(self, request: Request) -> Response:
+        return Response(
+            {
+                "queues": queue_lengths(),
+                "workers_online": workers_online(),
+                "documents_by_status": documents_by_status(user=request.user),
+            }
+        )
