@@ -12,12 +12,6 @@ from accounts.models import User
 from accounts.services import token_create
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings: Any) -> None:
-    """Every persona gets a password; the production hasher spends ~0.3 s on each on purpose."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()

@@ -10,11 +10,13 @@ import zipfile
 import zlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pikepdf
 import pytest
 from django.db import connection
 from PIL import Image
+from rest_framework.test import APIClient
 
 from accounts.models import User
 from conftest import PROJECT_DIR, service_missing
@@ -152,3 +154,27 @@ def worker_env(transactional_db: None, settings) -> dict[str, str]:
         for queue in ("document_processor", "default", "celery"):
             client.delete(queue)
     return env
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """What reached the broker: every ``pipeline_step_task.apply_async`` call, not sent."""
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(
+        "documents.tasks.pipeline_step_task.apply_async", lambda **kwargs: calls.append(kwargs)
+    )
+    return calls
+
+
+@pytest.fixture
+def trivial(corpus: Path) -> Path:
+    """The smallest valid PDF of the corpus: processing it takes a fraction of a second."""
+    return corpus / "trivial.pdf"
+
+
+@pytest.fixture
+def api(owner: User) -> APIClient:
+    """An API client authenticated as ``owner``."""
+    client = APIClient()
+    client.force_authenticate(owner)
+    return client

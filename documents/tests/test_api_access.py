@@ -30,23 +30,14 @@ ROUTE_IDS = [f"{method} {path}" for method, path, _status in OBJECT_ROUTES]
 
 
 @pytest.fixture(autouse=True)
-def _fast_password_hashing(settings) -> None:
-    """Every persona gets a password; the production hasher spends ~0.3 s on each on purpose."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
 def _multi_user(settings) -> None:
     settings.MULTI_USER_ENABLED = True
 
 
 @pytest.fixture(autouse=True)
-def sent(monkeypatch) -> list[dict]:
-    calls: list[dict] = []
-    monkeypatch.setattr(
-        "documents.tasks.pipeline_step_task.apply_async", lambda **kwargs: calls.append(kwargs)
-    )
-    return calls
+def _no_broker(sent: list[dict]) -> list[dict]:
+    """Nothing reaches a broker in these tests."""
+    return sent
 
 
 @pytest.fixture

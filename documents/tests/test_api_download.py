@@ -3,35 +3,16 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from urllib.parse import unquote
 
 import pytest
-from rest_framework.test import APIClient
 
 from documents.tests.conftest import stored_bytes
 
 pytestmark = pytest.mark.django_db
 
 NON_ASCII_NAME = "Grüße \N{EN DASH} Rechnung.pdf"
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings) -> None:
-    """Every persona gets a password; the production hasher spends ~0.3 s on each on purpose."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-def api(owner) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(owner)
-    return client
-
-
-@pytest.fixture
-def trivial(corpus: Path) -> Path:
-    return corpus / "trivial.pdf"
 
 
 def body_of(response) -> bytes:

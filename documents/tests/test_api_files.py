@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -13,12 +12,6 @@ from documents.models import Document, DocumentStatus, ProcessingLog, Processing
 from documents.pipeline.steps import STEP_NAMES
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings) -> None:
-    """Every persona gets a password; the production hasher spends ~0.3 s on each on purpose."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
@@ -35,20 +28,6 @@ def client_for():
 @pytest.fixture
 def api(client_for, owner) -> APIClient:
     return client_for(owner)
-
-
-@pytest.fixture
-def sent(monkeypatch) -> list[dict]:
-    calls: list[dict] = []
-    monkeypatch.setattr(
-        "documents.tasks.pipeline_step_task.apply_async", lambda **kwargs: calls.append(kwargs)
-    )
-    return calls
-
-
-@pytest.fixture
-def trivial(corpus: Path) -> Path:
-    return corpus / "trivial.pdf"
 
 
 def note(ingest, text: str, filename: str, **fields) -> Document:

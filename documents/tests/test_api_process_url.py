@@ -35,12 +35,6 @@ from documents.services import document_ingest_url
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings) -> None:
-    """Every persona gets a password; the production hasher spends ~0.3 s on each on purpose."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 class FileServer(http.server.ThreadingHTTPServer):
     corpus: Path
     requests: list[tuple[str, str]]  # (path, Host header)
@@ -127,22 +121,6 @@ def server(corpus: Path) -> Iterator[FileServer]:
 
 def url_of(server: FileServer, path: str, host: str = "127.0.0.1", scheme: str = "http") -> str:
     return f"{scheme}://{host}:{server.server_address[1]}{path}"
-
-
-@pytest.fixture
-def sent(monkeypatch) -> list[dict]:
-    calls: list[dict] = []
-    monkeypatch.setattr(
-        "documents.tasks.pipeline_step_task.apply_async", lambda **kwargs: calls.append(kwargs)
-    )
-    return calls
-
-
-@pytest.fixture
-def api(owner) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(owner)
-    return client
 
 
 @pytest.fixture

@@ -11,12 +11,6 @@ from documents.models import Document, DocumentStatus
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings) -> None:
-    """Every persona gets a password; the production hasher spends ~0.3 s on each on purpose."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def embedded_broker(settings) -> None:
     settings.CELERY_BROKER_URL = "filesystem://"

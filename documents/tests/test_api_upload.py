@@ -14,30 +14,7 @@ from documents.pipeline.steps import STEP_NAMES
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings) -> None:
-    """Every persona gets a password; the production hasher spends ~0.3 s on each on purpose."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 ROUTES = ["/api/ui-upload", "/api/files/upload"]
-
-
-@pytest.fixture
-def sent(monkeypatch) -> list[dict]:
-    """What reached the broker: every ``pipeline_step_task.apply_async`` call."""
-    calls: list[dict] = []
-    monkeypatch.setattr(
-        "documents.tasks.pipeline_step_task.apply_async", lambda **kwargs: calls.append(kwargs)
-    )
-    return calls
-
-
-@pytest.fixture
-def api(owner) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(owner)
-    return client
 
 
 def upload(path: Path, name: str | None = None) -> SimpleUploadedFile:

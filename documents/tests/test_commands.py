@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -21,25 +20,10 @@ ELF_BINARY = b"\x7fELF\x02\x01\x01" + b"\0" * 100
 
 
 @pytest.fixture
-def trivial(corpus: Path) -> Path:
-    return corpus / "trivial.pdf"
-
-
-@pytest.fixture
 def superuser(operator):
     operator.is_superuser = True
     operator.save(update_fields=["is_superuser"])
     return operator
-
-
-@pytest.fixture
-def sent(monkeypatch) -> list[dict]:
-    """What reached the broker: every ``pipeline_step_task.apply_async`` call."""
-    calls: list[dict] = []
-    monkeypatch.setattr(
-        "documents.tasks.pipeline_step_task.apply_async", lambda **kwargs: calls.append(kwargs)
-    )
-    return calls
 
 
 def ingest_json(*args: str) -> list[dict]:

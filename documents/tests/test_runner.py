@@ -20,11 +20,6 @@ EXTRACT_METADATA = STEP_NAMES.index("extract_metadata")
 EMBED_METADATA = STEP_NAMES.index("embed_metadata")
 
 
-@pytest.fixture
-def trivial(corpus: Path) -> Path:
-    return corpus / "trivial.pdf"
-
-
 def step_of(document: Document, name: str) -> ProcessingStep:
     return ProcessingStep.objects.get(document=document, name=name)
 

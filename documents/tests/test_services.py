@@ -20,21 +20,6 @@ pytestmark = pytest.mark.django_db
 OCR = STEP_NAMES.index("ocr")
 
 
-@pytest.fixture
-def trivial(corpus: Path) -> Path:
-    return corpus / "trivial.pdf"
-
-
-@pytest.fixture
-def sent(monkeypatch) -> list[dict]:
-    """What reached the broker: every ``pipeline_step_task.apply_async`` call."""
-    calls: list[dict] = []
-    monkeypatch.setattr(
-        "documents.tasks.pipeline_step_task.apply_async", lambda **kwargs: calls.append(kwargs)
-    )
-    return calls
-
-
 def fresh(document: Document) -> Document:
     return Document.objects.get(pk=document.pk)
 
