@@ -27,6 +27,7 @@ from urllib3.exceptions import NewConnectionError, SSLError, TimeoutError
 
 from accounts.models import User
 from docuelevate.errors import (
+    ApplicationError,
     Conflict,
     InvalidInput,
     PayloadTooLarge,
@@ -271,20 +272,22 @@ def _open(target: _Target) -> tuple[urllib3.HTTPConnectionPool, urllib3.BaseHTTP
             retries=False,
             preload_content=False,
         )
-    except NewConnectionError:
-        # Checked before TimeoutError: urllib3 makes a refused connection a kind of timeout.
+    except Urllib3Error as exc:  # every urllib3 failure, timeouts and TLS included
         pool.close()
-        raise InvalidInput(f"{target.host} could not be reached.") from None
-    except TimeoutError:
-        pool.close()
-        raise RequestTimeout(f"{target.host} did not answer in time.") from None
-    except SSLError:
-        pool.close()
-        raise InvalidInput(f"The TLS certificate of {target.host} could not be verified.") from None
-    except Urllib3Error:
-        pool.close()
-        raise InvalidInput(f"{target.host} could not be reached.") from None
+        raise _connection_error(exc, target.host) from None
     return pool, response
+
+
+def _connection_error(exc: BaseException, host: str) -> ApplicationError:
+    """The readable error for a connection that failed before any answer came."""
+    # Checked before TimeoutError: urllib3 makes a refused connection a kind of timeout.
+    if isinstance(exc, NewConnectionError):
+        return InvalidInput(f"{host} could not be reached.")
+    if isinstance(exc, TimeoutError):
+        return RequestTimeout(f"{host} did not answer in time.")
+    if isinstance(exc, SSLError):
+        return InvalidInput(f"The TLS certificate of {host} could not be verified.")
+    return InvalidInput(f"{host} could not be reached.")
 
 
 def _body_chunks(response: urllib3.BaseHTTPResponse, deadline: float) -> Iterator[bytes]:
