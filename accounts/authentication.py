@@ -12,7 +12,7 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.exceptions import AuthenticationFailed
 
 from accounts.models import ApiToken, User
-from accounts.services import token_authenticate
+from accounts.services import single_user_get_or_create, token_authenticate
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -55,6 +55,17 @@ class ApiTokenAuthentication(BaseAuthentication):
         # Without a WWW-Authenticate value DRF answers 403 to anonymous requests; with it,
         # 401, which tells clients to sign in rather than that they lack a right.
         return "Bearer"
+
+
+class SingleUserAuthentication(BaseAuthentication):
+    """Single-user mode (AUTH_ENABLED=false): every API request without a token is the local user.
+
+    Takes the place of session authentication in that mode, so programs need neither a
+    login nor a CSRF token. Settings install it only when the operator turned auth off.
+    """
+
+    def authenticate(self, request: Request) -> tuple[User, None]:
+        return single_user_get_or_create(), None
 
 
 def client_ip(request: Request | HttpRequest) -> str | None:

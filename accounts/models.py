@@ -15,9 +15,17 @@ class User(AbstractUser):
     display_name = models.CharField(max_length=150, blank=True)
     avatar_url = models.URLField(blank=True)
     preferred_language = models.CharField(max_length=16, default="en")
+    # The identity provider's "sub" claim: who this account is there, even when the person
+    # changes their address or name at the provider.
+    oidc_subject = models.CharField(max_length=255, blank=True, default="")
 
     class Meta:
         db_table = "accounts_user"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["oidc_subject"], condition=~models.Q(oidc_subject=""), name="unique_oidc_subject"
+            )
+        ]
 
 
 class ApiTokenQuerySet(models.QuerySet["ApiToken"]):

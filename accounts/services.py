@@ -1,16 +1,18 @@
-"""Writes concerning accounts: the operator login and API tokens."""
+"""Writes concerning accounts: the operator login, the single-user mode's user and API tokens."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import secrets
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from django.db import transaction
+from django.conf import settings
+from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -93,6 +95,74 @@ def admin_generate_initial(*, credentials_file: Path) -> AdminLogin | None:
     with os.fdopen(descriptor, "w") as handle:
         handle.write(password + "\n")
     return AdminLogin(username=login.username, password=password, created=True)
+
+
+SINGLE_USER_DEFAULT_USERNAME = "admin"
+
+
+def single_user_get_or_create() -> User:
+    """The one user of single-user mode (AUTH_ENABLED=false): the operator account named by
+    ADMIN_USERNAME (or ``admin``), created without a usable password when it is missing.
+
+    Everything in that mode belongs to this user, so switching to AUTH_ENABLED=true later
+    keeps every document with the operator, who can then log in and invite others.
+    """
+    username = settings.ADMIN_USERNAME or SINGLE_USER_DEFAULT_USERNAME
+    user = User.objects.filter(username=username).first()
+    if user is not None:
+        return user
+    user = User(username=username, is_staff=True, is_superuser=True)
+    user.set_unusable_password()
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError:  # another request created it a moment ago
+        return User.objects.get(username=username)
+    return user
+
+
+@transaction.atomic
+def user_sync_from_identity_provider(
+    *,
+    user: User | None,
+    subject: str,
+    email: str,
+    username_hint: str,
+    display_name: str,
+    avatar_url: str,
+    groups: list[str] | None,
+) -> User:
+    """Create (``user`` None) or update the account of someone who signed in through SSO.
+
+    The provider is the source of truth for the address, name and picture, and for operator
+    rights: membership of ADMIN_GROUP_NAME makes staff, leaving it takes staff away at the
+    next sign-in. ``groups`` None means the provider sent no groups claim, which changes
+    nothing. Superusers keep their rights whatever the provider says, so the bootstrap
+    operator cannot be locked out by a directory change.
+    """
+    if user is None:
+        user = User(username=_free_username(username_hint))
+        user.set_unusable_password()  # they sign in at the provider, never with a local password
+    user.oidc_subject = subject
+    user.email = email or user.email
+    user.display_name = display_name[:150] or user.display_name
+    user.avatar_url = avatar_url if avatar_url.startswith(("https://", "http://")) else user.avatar_url
+    if groups is not None and not user.is_superuser:
+        admin_group = settings.ADMIN_GROUP_NAME
+        # Keycloak sends full group paths ("/admin"); others send bare names.
+        user.is_staff = any(group.lstrip("/") == admin_group.lstrip("/") for group in groups)
+    user.save()
+    return user
+
+
+def _free_username(hint: str) -> str:
+    """A username from ``hint`` (e.g. ``preferred_username``) in Django's alphabet, made unique."""
+    base = re.sub(r"[^\w.@+-]", "", unicodedata.normalize("NFKC", hint))[:140] or "user"
+    candidate, number = base, 1
+    while User.objects.filter(username__iexact=candidate).exists():
+        number += 1
+        candidate = f"{base}-{number}"
+    return candidate
 
 
 # --- API tokens ------------------------------------------------------------------------------

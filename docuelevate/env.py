@@ -68,6 +68,20 @@ def env_optional(name: str, *, environ: Mapping[str, str] | None = None) -> str 
     return value if value else None
 
 
+def env_choice(
+    name: str, default: str, choices: tuple[str, ...], *, environ: Mapping[str, str] | None = None
+) -> str:
+    """One of ``choices`` (compared case-insensitively, returned as spelled in ``choices``)."""
+    value = _lookup(name, environ)
+    if value is None or value == "":
+        return default
+    by_folded = {choice.casefold(): choice for choice in choices}
+    try:
+        return by_folded[value.strip().casefold()]
+    except KeyError:
+        raise EnvError(f"{name}={value!r} is not one of {', '.join(choices)}.") from None
+
+
 def env_bool(name: str, default: bool, *, environ: Mapping[str, str] | None = None) -> bool:
     """A strict boolean: true/false, 1/0, yes/no, on/off. Anything else is an error.
 

@@ -19,6 +19,7 @@ from docuelevate import __version__
 from docuelevate.env import (
     EnvError,
     env_bool,
+    env_choice,
     env_int,
     env_int_list,
     env_list,
@@ -81,6 +82,9 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
     "accounts",
     "documents",
     "search",
@@ -94,8 +98,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # AUTH_ENABLED=false: every request acts as the one local user.
+    *([] if AUTH_ENABLED else ["accounts.middleware.SingleUserMiddleware"]),
+    "allauth.account.middleware.AccountMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "docuelevate.middleware.RequestBodyLimitMiddleware",
 ]
 
 ROOT_URLCONF = "docuelevate.urls"
@@ -111,6 +119,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "accounts.context_processors.sign_in_options",
             ],
         },
     },
@@ -205,13 +214,13 @@ CELERY_TIMEZONE = env_str("TIME_ZONE", "UTC")
 
 # Where originals and processed files live: the local WORKDIR, or an S3-compatible bucket so
 # api and workers on different machines share no volume.
-DOCUMENT_STORAGE = env_str("DOCUMENT_STORAGE", "local").lower()
+DOCUMENT_STORAGE = env_choice("DOCUMENT_STORAGE", "local", ("local", "s3"))
 if DOCUMENT_STORAGE == "local":
     _document_storage: dict[str, Any] = {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
         "OPTIONS": {"location": str(WORKDIR), "file_permissions_mode": 0o640},
     }
-elif DOCUMENT_STORAGE == "s3":
+else:
     _document_storage = {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
@@ -230,8 +239,6 @@ elif DOCUMENT_STORAGE == "s3":
     }
     if not _document_storage["OPTIONS"]["bucket_name"]:
         raise EnvError("DOCUMENT_STORAGE=s3 needs DOCUMENT_STORAGE_S3_BUCKET.")
-else:
-    raise EnvError(f"DOCUMENT_STORAGE={DOCUMENT_STORAGE!r} is not one of local, s3.")
 # Local scratch space for steps; always on this machine, whatever the document storage.
 SCRATCH_DIR = WORKDIR / "tmp"
 
@@ -261,9 +268,7 @@ if "azure" in OCR_PROVIDERS and not (
 GOTENBERG_URL = env_optional("GOTENBERG_URL")
 CONVERT_TIMEOUT = env_int("CONVERT_TIMEOUT", 180, minimum=5)
 
-AI_PROVIDER = env_str("AI_PROVIDER", "rules").lower()
-if AI_PROVIDER not in {"rules", "openai"}:
-    raise EnvError(f"AI_PROVIDER={AI_PROVIDER!r} is not one of rules, openai.")
+AI_PROVIDER = env_choice("AI_PROVIDER", "rules", ("rules", "openai"))
 AI_MODEL = env_str("AI_MODEL", "gpt-4o-mini")
 OPENAI_API_KEY = env_optional("OPENAI_API_KEY")
 OPENAI_BASE_URL = env_optional("OPENAI_BASE_URL")
@@ -273,7 +278,9 @@ MULTI_USER_ENABLED = env_bool("MULTI_USER_ENABLED", False)
 # --- Authentication and security ---------------------------------------------------------
 
 AUTH_USER_MODEL = "accounts.User"
-LOGIN_URL = "admin:login"
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
@@ -284,6 +291,113 @@ ADMIN_USERNAME = env_optional("ADMIN_USERNAME")
 # Checked here so that every process refuses a placeholder, not only the bootstrap command.
 ADMIN_PASSWORD = env_secret("ADMIN_PASSWORD", min_length=12, required=False)
 ADMIN_EMAIL = env_str("ADMIN_EMAIL", "")
+
+# Local accounts (django-allauth). Sign-up is closed unless the operator opens it: an
+# instance on the internet must not hand out accounts to strangers.
+ALLOW_LOCAL_SIGNUP = env_bool("ALLOW_LOCAL_SIGNUP", False)
+ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "accounts.adapters.SocialAccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"username", "email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*", "password2*"]
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_EMAIL_VERIFICATION = env_choice(
+    "ACCOUNT_EMAIL_VERIFICATION", "optional", ("none", "optional", "mandatory")
+)
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[DocuElevate] "
+ACCOUNT_LOGOUT_REDIRECT_URL = "/"
+# A social login whose verified email belongs to an existing user signs in as that user;
+# a stranger's Google account creates nothing unless sign-up is open.
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+
+
+def _social_app(provider: str, prefix: str, **app_settings: Any) -> dict[str, Any] | None:
+    """allauth's settings for one provider, from ``<PREFIX>_CLIENT_ID``/``_SECRET``; None when unset."""
+    client_id = env_optional(f"{prefix}_CLIENT_ID")
+    secret = env_optional(f"{prefix}_CLIENT_SECRET")
+    if bool(client_id) != bool(secret):
+        raise EnvError(f"{prefix}_CLIENT_ID and {prefix}_CLIENT_SECRET go together; set both or neither.")
+    if not client_id:
+        return None
+    return {"APPS": [{"client_id": client_id, "secret": secret, "settings": app_settings}]}
+
+
+SOCIALACCOUNT_PROVIDERS = {
+    provider: config
+    for provider, config in {
+        "google": _social_app("google", "GOOGLE"),
+        "microsoft": _social_app("microsoft", "MICROSOFT", tenant=env_str("MICROSOFT_TENANT", "common")),
+        "github": _social_app("github", "GITHUB"),
+    }.items()
+    if config is not None
+}
+INSTALLED_APPS += [f"allauth.socialaccount.providers.{provider}" for provider in SOCIALACCOUNT_PROVIDERS]
+
+# Mail for password resets and address verification. Without EMAIL_HOST the messages are
+# written to the log, which is enough on a laptop and visible to the operator elsewhere.
+EMAIL_HOST = env_optional("EMAIL_HOST")
+EMAIL_BACKEND = f"django.core.mail.backends.{'smtp' if EMAIL_HOST else 'console'}.EmailBackend"
+EMAIL_HOST = EMAIL_HOST or "localhost"
+EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1)
+# The older DocuElevate names (EMAIL_USERNAME, EMAIL_PASSWORD, EMAIL_SENDER) still work.
+EMAIL_HOST_USER = env_optional("EMAIL_HOST_USER") or env_str("EMAIL_USERNAME", "")
+EMAIL_HOST_PASSWORD = env_optional("EMAIL_HOST_PASSWORD") or env_str("EMAIL_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise EnvError("EMAIL_USE_TLS and EMAIL_USE_SSL are both true; a mail server speaks one of them.")
+EMAIL_TIMEOUT = 30
+DEFAULT_FROM_EMAIL = (
+    env_optional("DEFAULT_FROM_EMAIL")
+    or env_optional("EMAIL_SENDER")
+    or f"DocuElevate <noreply@{EXTERNAL_HOSTNAME}>"
+)
+
+# Enterprise single sign-on (mozilla-django-oidc), on when a client id is set. Endpoints come
+# from the discovery document unless given one by one; see accounts/oidc.py.
+# The AUTHENTIK_* and OAUTH_PROVIDER_NAME names of older DocuElevate installations still work.
+OIDC_RP_CLIENT_ID = env_optional("OIDC_RP_CLIENT_ID") or env_optional("AUTHENTIK_CLIENT_ID")
+OIDC_ENABLED = OIDC_RP_CLIENT_ID is not None
+OIDC_RP_CLIENT_SECRET = env_optional("OIDC_RP_CLIENT_SECRET") or env_optional("AUTHENTIK_CLIENT_SECRET")
+OIDC_OP_DISCOVERY_URL = env_optional("OIDC_OP_DISCOVERY_URL") or env_optional("AUTHENTIK_CONFIG_URL")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env_optional("OIDC_OP_AUTHORIZATION_ENDPOINT")
+OIDC_OP_TOKEN_ENDPOINT = env_optional("OIDC_OP_TOKEN_ENDPOINT")
+OIDC_OP_USER_ENDPOINT = env_optional("OIDC_OP_USER_ENDPOINT")
+OIDC_OP_JWKS_ENDPOINT = env_optional("OIDC_OP_JWKS_ENDPOINT")
+if OIDC_ENABLED:
+    if not OIDC_RP_CLIENT_SECRET:
+        raise EnvError("OIDC_RP_CLIENT_ID is set but OIDC_RP_CLIENT_SECRET is not.")
+    _explicit_endpoints = [
+        OIDC_OP_AUTHORIZATION_ENDPOINT, OIDC_OP_TOKEN_ENDPOINT, OIDC_OP_USER_ENDPOINT, OIDC_OP_JWKS_ENDPOINT
+    ]  # fmt: skip
+    if not OIDC_OP_DISCOVERY_URL and not all(_explicit_endpoints):
+        raise EnvError(
+            "Single sign-on needs OIDC_OP_DISCOVERY_URL (the provider's .well-known/openid-configuration), "
+            "or all of OIDC_OP_AUTHORIZATION_ENDPOINT, OIDC_OP_TOKEN_ENDPOINT, OIDC_OP_USER_ENDPOINT "
+            "and OIDC_OP_JWKS_ENDPOINT."
+        )
+OIDC_RP_SIGN_ALGO = env_str("OIDC_RP_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = env_str("OIDC_RP_SCOPES", "openid email profile")
+OIDC_GROUPS_CLAIM = env_str("OIDC_GROUPS_CLAIM", "groups")
+OIDC_PROVIDER_NAME = env_optional("OIDC_PROVIDER_NAME") or env_str("OAUTH_PROVIDER_NAME", "single sign-on")
+OIDC_CREATE_USER = env_bool("OIDC_CREATE_USER", True)
+OIDC_USE_PKCE = True
+OIDC_TIMEOUT = 10
+OIDC_VERIFY_SSL = env_bool("OIDC_VERIFY_SSL", True)
+OIDC_AUTHENTICATE_CLASS = "accounts.oidc.OidcLoginStartView"
+OIDC_CALLBACK_CLASS = "accounts.oidc.OidcCallbackView"
+LOGIN_REDIRECT_URL_FAILURE = "/accounts/login/?local=1"
+ADMIN_GROUP_NAME = env_str("ADMIN_GROUP_NAME", "admin")
+SSO_AUTO_LOGIN = env_bool("SSO_AUTO_LOGIN", False)
+if SSO_AUTO_LOGIN and not OIDC_ENABLED:
+    raise EnvError("SSO_AUTO_LOGIN=true needs single sign-on: set OIDC_RP_CLIENT_ID and its partners.")
+
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+    # Inert unless single sign-on is configured: it only answers OIDC callbacks.
+    "accounts.oidc.OidcBackend",
+]
 
 # TLS ends at the reverse proxy; trust its headers only when the operator says it exists.
 SECURE_PROXY = env_bool("SECURE_PROXY", False)
@@ -298,6 +412,8 @@ if SECURE_PROXY:
 else:
     CSRF_TRUSTED_ORIGINS.append(f"http://{EXTERNAL_HOSTNAME}")
 SESSION_COOKIE_HTTPONLY = True
+# Links in account mails (password reset, verification) use the scheme users reach us by.
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if SECURE_PROXY else "http"
 SESSION_COOKIE_SAMESITE = "Lax"
 
 SECURITY_HEADERS_ENABLED = env_bool("SECURITY_HEADERS_ENABLED", False)
@@ -324,7 +440,11 @@ REST_FRAMEWORK = {
     # The token first: a request that names a token is judged by it, never by a session cookie.
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "accounts.authentication.ApiTokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        # Single-user mode answers every request as the local user, without a CSRF check
+        # (there is no login to forge); otherwise the session, with its CSRF protection.
+        "rest_framework.authentication.SessionAuthentication"
+        if AUTH_ENABLED
+        else "accounts.authentication.SingleUserAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "EXCEPTION_HANDLER": "docuelevate.api.exception_handler",
@@ -359,12 +479,8 @@ STORAGES = {
 
 # --- Logging ------------------------------------------------------------------------------
 
-LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
-if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
-    raise EnvError(f"LOG_LEVEL={LOG_LEVEL!r} is not one of DEBUG, INFO, WARNING, ERROR, CRITICAL.")
-LOG_FORMAT = env_str("LOG_FORMAT", "text").lower()
-if LOG_FORMAT not in {"text", "json"}:
-    raise EnvError(f"LOG_FORMAT={LOG_FORMAT!r} is not one of text, json.")
+LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
+LOG_FORMAT = env_choice("LOG_FORMAT", "text", ("text", "json"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

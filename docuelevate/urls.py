@@ -8,9 +8,16 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("accounts/", include("accounts.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include("accounts.api.urls")),
     path("api/", include("documents.api.urls")),
     path("", include("documents.urls")),
 ]
+
+# Under /api/ every error is JSON, like the API's own; elsewhere a page in the site's look.
+handler400 = "docuelevate.views.bad_request"
+handler403 = "docuelevate.views.permission_denied"
+handler404 = "docuelevate.views.page_not_found"
+handler500 = "docuelevate.views.server_error"

@@ -40,6 +40,18 @@ def test_a_good_configuration_starts(clean_env):
         ({"LOG_FORMAT": "xml"}, "LOG_FORMAT='xml' is not one of text, json"),
         ({"ADMIN_PASSWORD": "changeme"}, "ADMIN_PASSWORD is not acceptable"),
         ({"ADMIN_PASSWORD": "short-Pw1"}, "ADMIN_PASSWORD is not acceptable: it is shorter than 12"),
+        ({"OIDC_RP_CLIENT_ID": "docuelevate"}, "OIDC_RP_CLIENT_ID is set but OIDC_RP_CLIENT_SECRET is not"),
+        (
+            {"OIDC_RP_CLIENT_ID": "docuelevate", "OIDC_RP_CLIENT_SECRET": "s3cret-value"},
+            "Single sign-on needs OIDC_OP_DISCOVERY_URL",
+        ),
+        ({"SSO_AUTO_LOGIN": "true"}, "SSO_AUTO_LOGIN=true needs single sign-on"),
+        (
+            {"GOOGLE_CLIENT_ID": "abc.apps.googleusercontent.com"},
+            "GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET go together",
+        ),
+        ({"ACCOUNT_EMAIL_VERIFICATION": "sometimes"}, "is not one of none, optional, mandatory"),
+        ({"EMAIL_USE_SSL": "true"}, "EMAIL_USE_TLS and EMAIL_USE_SSL are both true"),
     ],
 )
 def test_a_bad_value_stops_start_up_naming_the_variable(clean_env, overrides, message):
@@ -118,3 +130,20 @@ def test_deploy_check_warns_when_nothing_provides_tls(clean_env):
     result = run_manage(clean_env, "check", "--deploy", "--fail-level", "WARNING")
     assert result.returncode != 0
     assert "security.W008" in result.stderr  # no HTTPS redirect
+
+
+def test_sso_and_social_providers_start_from_their_variables(clean_env):
+    clean_env.update(
+        {
+            "OIDC_RP_CLIENT_ID": "docuelevate",
+            "OIDC_RP_CLIENT_SECRET": "a-client-secret-of-reasonable-length",
+            "OIDC_OP_DISCOVERY_URL": "https://sso.example.com/application/o/docuelevate/.well-known/openid-configuration",
+            "SSO_AUTO_LOGIN": "true",
+            "GITHUB_CLIENT_ID": "Iv1.0123456789",
+            "GITHUB_CLIENT_SECRET": "github-secret-value",
+        }
+    )
+    probe = "from django.conf import settings as s; print(s.OIDC_ENABLED, sorted(s.SOCIALACCOUNT_PROVIDERS))"
+    result = run_manage(clean_env, "shell", "-c", probe)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "True ['github']"

@@ -1,0 +1,43 @@
+"""Error pages: JSON under /api/, where clients parse ``{"detail": ...}``, HTML elsewhere.
+
+DRF views answer their own errors (docuelevate.api); these handlers catch the rest: an
+unknown /api/ route, a body Django refused, an exception outside DRF. No page or answer
+ever shows exception text, which can carry paths, queries or secrets.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template.loader import render_to_string
+
+API_PATH_PREFIX = "/api/"
+
+
+def _error(request: HttpRequest, *, status: int, detail: str) -> HttpResponse:
+    if request.path_info.startswith(API_PATH_PREFIX):
+        return JsonResponse({"detail": detail}, status=status)
+    # No request context: the 500 page must render even when a context processor is what broke.
+    html = render_to_string("error.html", {"status": status, "detail": detail})
+    return HttpResponse(html, status=status)
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    return _error(request, status=400, detail="The request could not be understood.")
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    return _error(request, status=403, detail="You do not have permission to do this.")
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    return _error(request, status=404, detail="Not found.")
+
+
+def payload_too_large(request: HttpRequest) -> HttpResponse:
+    limit = settings.MAX_REQUEST_BODY_SIZE
+    return _error(request, status=413, detail=f"The request body is larger than the limit of {limit} bytes.")
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    return _error(request, status=500, detail="Something went wrong on our side; it has been logged.")
