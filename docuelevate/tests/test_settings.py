@@ -143,7 +143,13 @@ def test_sso_and_social_providers_start_from_their_variables(clean_env):
             "GITHUB_CLIENT_SECRET": "github-secret-value",
         }
     )
-    probe = "from django.conf import settings as s; print(s.OIDC_ENABLED, sorted(s.SOCIALACCOUNT_PROVIDERS))"
+    assert run_manage(clean_env, "migrate", "--no-input").returncode == 0
+    probe = (
+        "from django.conf import settings as s; from django.test import Client; "
+        "page = Client(HTTP_HOST='localhost').get('/accounts/login/?local=1').content.decode(); "
+        "print(s.OIDC_ENABLED, sorted(s.SOCIALACCOUNT_PROVIDERS), "
+        "'Log in with GitHub' in page, '/accounts/github/login/' in page)"
+    )
     result = run_manage(clean_env, "shell", "-c", probe)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines()[-1] == "True ['github']"
+    assert result.stdout.strip().splitlines()[-1] == "True ['github'] True True"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -18,11 +19,19 @@ from documents.selectors import SORT_FIELDS, document_stored_filename, processin
 # --- Requests ------------------------------------------------------------------------------
 
 
+@extend_schema_field(OpenApiTypes.BINARY)
+class UploadedFileField(serializers.FileField):
+    """A file sent in a multipart request. Described as binary in the schema, where
+    drf-spectacular would otherwise call it a string, which clients then send as a plain
+    form field instead of a file."""
+
+
 class UploadRequestSerializer(serializers.Serializer[Any]):
     # Empty files are let through: the pipeline records them as a failed document with a reason.
     file = serializers.ListField(
-        child=serializers.FileField(allow_empty_file=True, use_url=False),
+        child=UploadedFileField(allow_empty_file=True, use_url=False),
         allow_empty=False,
+        min_length=1,  # what allow_empty=False means, spelt so that the schema says it too
         help_text="One or more files; repeat the form field for several.",
     )
 
