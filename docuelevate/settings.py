@@ -311,7 +311,7 @@ SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
 SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
 
 
-def _social_app(provider: str, prefix: str, **app_settings: Any) -> dict[str, Any] | None:
+def _social_app(prefix: str, **app_settings: Any) -> dict[str, Any] | None:
     """allauth's settings for one provider, from ``<PREFIX>_CLIENT_ID``/``_SECRET``; None when unset."""
     client_id = env_optional(f"{prefix}_CLIENT_ID")
     secret = env_optional(f"{prefix}_CLIENT_SECRET")
@@ -325,9 +325,9 @@ def _social_app(provider: str, prefix: str, **app_settings: Any) -> dict[str, An
 SOCIALACCOUNT_PROVIDERS = {
     provider: config
     for provider, config in {
-        "google": _social_app("google", "GOOGLE"),
-        "microsoft": _social_app("microsoft", "MICROSOFT", tenant=env_str("MICROSOFT_TENANT", "common")),
-        "github": _social_app("github", "GITHUB"),
+        "google": _social_app("GOOGLE"),
+        "microsoft": _social_app("MICROSOFT", tenant=env_str("MICROSOFT_TENANT", "common")),
+        "github": _social_app("GITHUB"),
     }.items()
     if config is not None
 }
