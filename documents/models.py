@@ -31,21 +31,28 @@ class StepStatus(models.TextChoices):
     SKIPPED = "skipped"
 
 
+def visible_owner_ids(user: User | AnonymousUser) -> list[int] | None:
+    """The one rule for which documents a user may see, as owner ids: None means all.
+
+    Operators see everything. With MULTI_USER_ENABLED each user sees only their own
+    documents; without it the installation is one shared archive for its users.
+    Anonymous visitors see nothing unless authentication is switched off. The queryset
+    below applies it; an external search engine gets it as a filter (search.backends).
+    """
+    if not settings.AUTH_ENABLED:
+        return None
+    if not user.is_authenticated:
+        return []
+    if user.is_staff or not settings.MULTI_USER_ENABLED:
+        return None
+    return [user.pk]
+
+
 class DocumentQuerySet(models.QuerySet["Document"]):
     def visible_to(self, user: User | AnonymousUser) -> DocumentQuerySet:
-        """The one rule for which documents a user may see.
-
-        Operators see everything. With MULTI_USER_ENABLED each user sees only their own
-        documents; without it the installation is one shared archive for its users.
-        Anonymous visitors see nothing unless authentication is switched off.
-        """
-        if not settings.AUTH_ENABLED:
-            return self.all()
-        if not user.is_authenticated:
-            return self.none()
-        if user.is_staff or not settings.MULTI_USER_ENABLED:
-            return self.all()
-        return self.filter(owner_id=user.pk)
+        """The documents ``user`` may see (see ``visible_owner_ids``)."""
+        owner_ids = visible_owner_ids(user)
+        return self.all() if owner_ids is None else self.filter(owner_id__in=owner_ids)
 
 
 class Tag(models.Model):
