@@ -12,15 +12,21 @@ from urllib.parse import quote
 from django.core.files.uploadedfile import UploadedFile
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotAuthenticated
-from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
+from accounts.permissions import IsOperator
 from docuelevate.errors import ApplicationError, NotFound
 from documents.api import serializers as s
 from documents.models import Document
@@ -53,6 +59,12 @@ from documents.storage import open_file
 ERRORS = {
     code: OpenApiResponse(s.DocumentErrorSerializer) for code in (400, 401, 403, 404, 408, 409, 413, 415)
 }
+# An upload answers with one outcome, or with {"results": [...]} for several files.
+INGEST_ANSWERS = PolymorphicProxySerializer(
+    component_name="IngestAnswerOrAnswers",
+    serializers=[s.IngestAnswerSerializer, s.IngestAnswersSerializer],
+    resource_type_field_name=None,
+)
 DOCUMENT_ID = OpenApiParameter("document_id", OpenApiTypes.INT, OpenApiParameter.PATH)
 # Ids arrive as text so that a malformed one is a JSON 404 from here, not an HTML page from
 # the URL resolver; bigger than a 64-bit key they cannot exist.
@@ -129,8 +141,8 @@ class UploadView(APIView):
         operation_id="files_upload",
         tags=["files"],
         request={"multipart/form-data": s.UploadRequestSerializer},
-        responses={200: OpenApiResponse(s.IngestAnswerSerializer, description="One file; several: "
-                   '``{"results": [...]}`` with one such object each.'), **ERRORS},
+        responses={200: OpenApiResponse(INGEST_ANSWERS, description="One file: its outcome; several: "
+                   '``{"results": [...]}`` with one outcome each.'), **ERRORS},
     )  # fmt: skip
     def post(self, request: Request) -> Response:
         serializer = s.UploadRequestSerializer(data=request.data)
@@ -270,7 +282,8 @@ class FileDownloadView(APIView):
         operation_id="files_download",
         tags=["files"],
         parameters=[DOCUMENT_ID, s.DownloadQuerySerializer],
-        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, **ERRORS},
+        # The processed PDF, or the original in whatever type it was uploaded as.
+        responses={(200, "*/*"): OpenApiTypes.BINARY, **ERRORS},
     )
     def get(self, request: Request, document_id: str) -> FileResponse:
         version = _query(s.DownloadQuerySerializer, request).get("version")
@@ -359,7 +372,7 @@ class FileLogsView(APIView):
 class QueueStatsView(APIView):
     """Queue lengths, workers online and documents by status, for operators."""
 
-    permission_classes = [IsAdminUser]
+    permission_classes = [IsOperator]
 
     @extend_schema(
         operation_id="queue_stats", tags=["operations"], responses={200: s.QueueStatsSerializer, **ERRORS}

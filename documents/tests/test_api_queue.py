@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
+from accounts.services import token_create
 from docuelevate.celery import app
 from documents.models import Document, DocumentStatus
 
@@ -114,3 +115,15 @@ def test_an_anonymous_caller_is_refused_with_json(embedded_broker):
 
     assert response.status_code in (401, 403)
     assert "detail" in response.json()
+
+
+def test_an_operators_everyday_token_does_not_open_the_operator_route(operator, embedded_broker, pings):
+    pings([])
+    _, everyday = token_create(user=operator, name="phone")
+    _, scoped = token_create(user=operator, name="monitoring", operator_scope=True)
+    client = APIClient()
+
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {everyday}")
+    assert client.get("/api/queue/stats").status_code == 403
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {scoped}")
+    assert client.get("/api/queue/stats").status_code == 200
