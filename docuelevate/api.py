@@ -11,7 +11,8 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404
-from rest_framework import exceptions
+from rest_framework import exceptions, serializers
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -33,6 +34,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         # Field errors stay available, but ``detail`` is always one readable sentence.
         response.data = {"detail": _first_message(exc.detail), "errors": exc.detail}
     return response
+
+
+def validated_query(serializer_class: type[serializers.Serializer[Any]], request: Request) -> dict[str, Any]:
+    """The request's query parameters checked by ``serializer_class`` (400 when they are not)."""
+    serializer = serializer_class(data=request.query_params)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
 
 
 def _first_message(detail: Any) -> str:

@@ -25,6 +25,9 @@ TASK_ROUTES: dict[str, str] = {
     "documents.tasks.pipeline_step_task": QUEUE_DOCUMENT_PROCESSOR,
     "documents.tasks.stuck_steps_watchdog_task": QUEUE_HOUSEKEEPING,
     "ops.tasks.ping_task": QUEUE_HOUSEKEEPING,
+    "search.tasks.search_index_document_task": QUEUE_DEFAULT,
+    "search.tasks.search_remove_document_task": QUEUE_DEFAULT,
+    "search.tasks.search_reconcile_task": QUEUE_HOUSEKEEPING,
 }
 
 # Periodic tasks. DatabaseScheduler copies these into django-celery-beat's tables at start,
@@ -34,6 +37,11 @@ BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "documents.tasks.stuck_steps_watchdog_task",
         "schedule": 60.0,
         "options": {"expires": 55},
+    },
+    "search-reconcile": {
+        "task": "search.tasks.search_reconcile_task",
+        "schedule": 3600.0,
+        "options": {"expires": 3300},
     },
 }
 

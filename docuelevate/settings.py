@@ -275,6 +275,12 @@ OPENAI_BASE_URL = env_optional("OPENAI_BASE_URL")
 
 MULTI_USER_ENABLED = env_bool("MULTI_USER_ENABLED", False)
 
+# Search: the built-in database full text unless a Meilisearch server is configured.
+MEILISEARCH_URL = env_optional("MEILISEARCH_URL")
+MEILISEARCH_API_KEY = env_optional("MEILISEARCH_API_KEY")
+MEILISEARCH_INDEX_NAME = env_str("MEILISEARCH_INDEX_NAME", "documents")
+MEILISEARCH_TIMEOUT = env_int("MEILISEARCH_TIMEOUT", 10, minimum=1)
+
 # --- Authentication and security ---------------------------------------------------------
 
 AUTH_USER_MODEL = "accounts.User"

@@ -13,7 +13,9 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include("accounts.api.urls")),
     path("api/", include("documents.api.urls")),
+    path("api/", include("search.api.urls")),
     path("", include("documents.urls")),
+    path("", include("search.urls")),
 ]
 
 # Under /api/ every error is JSON, like the API's own; elsewhere a page in the site's look.

@@ -39,6 +39,7 @@ from documents.filetypes import kind_of, sanitize_filename, sniff_mime
 from documents.models import Document, DocumentStatus, ProcessingStep, StepStatus
 from documents.pipeline.runner import document_refresh_status, log_event
 from documents.pipeline.steps import STEP_NAMES
+from search.services import remove_document_enqueue
 
 
 @dataclass(frozen=True)
@@ -392,16 +393,18 @@ def document_retry_step(
 
 
 def document_delete(*, document: Document) -> None:
-    """Remove the document, its files and its history. Refused under legal hold."""
+    """Remove the document, its files, its history and its search entry. Refused under legal hold."""
     if document.legal_hold:
         raise Conflict("The document is under legal hold and cannot be deleted.")
     files = [document.processed_file, document.processed_file.removesuffix(".pdf") + ".json"]
     # Duplicates have no original of their own; a first copy's original is its alone.
     if document.original_file:
         files.append(document.original_file)
+    document_id = document.pk
     with transaction.atomic():
         document.delete()
         transaction.on_commit(lambda: _delete_files(files, document.uuid))
+        remove_document_enqueue(document_id=document_id)
 
 
 def pipeline_enqueue(*, document_id: int, step_name: str, task_id: str, force_ocr: bool = False) -> None:

@@ -13,6 +13,7 @@ from django.db import DatabaseError
 
 from documents.pipeline.runner import pipeline_fail_stuck_steps, pipeline_resume_abandoned, pipeline_step_run
 from documents.services import pipeline_enqueue
+from search.services import index_document_enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,8 @@ def pipeline_step_task(
         pipeline_enqueue(
             document_id=document_id, step_name=run.next_step, task_id=str(uuid.uuid4()), force_ocr=force_ocr
         )
+    elif run.outcome in ("success", "skipped"):
+        index_document_enqueue(document_id=document_id)  # the last step is done: make it findable
     return run.outcome
 
 

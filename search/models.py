@@ -1,3 +1,51 @@
-"""Models of search."""
+"""The database search index's bookkeeping, and saved searches."""
 
 from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.postgres.search import SearchVectorField
+from django.db import models
+from django.utils import timezone
+
+
+class SearchEntry(models.Model):
+    """One document as the built-in database search indexed it.
+
+    ``fingerprint`` is the document's state at indexing time (see search.documents), so
+    ``reindex --check`` can tell a stale entry from a current one without reading the
+    text. On PostgreSQL ``vector`` holds the weighted full-text vector behind a GIN index;
+    on SQLite the text lives in the FTS5 table ``search_fts`` with the same rowid.
+    """
+
+    document = models.OneToOneField(
+        "documents.Document", primary_key=True, on_delete=models.CASCADE, related_name="search_entry"
+    )
+    fingerprint = models.CharField(max_length=64)
+    indexed_at = models.DateTimeField(default=timezone.now)
+    vector = SearchVectorField(null=True)
+
+    class Meta:
+        verbose_name_plural = "search entries"
+
+    def __str__(self) -> str:
+        return f"search entry of document {self.document_id}"
+
+
+class SavedSearch(models.Model):
+    """A query and its filters, kept under a name to run again with one click."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_searches"
+    )
+    name = models.CharField(max_length=100)
+    query = models.CharField(max_length=1000, blank=True)
+    filters = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="saved_search_name_per_owner")]
+
+    def __str__(self) -> str:
+        return self.name

@@ -19,7 +19,7 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
 )
-from rest_framework import serializers, status
+from rest_framework import status
 from rest_framework.exceptions import NotAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -27,6 +27,7 @@ from rest_framework.views import APIView
 
 from accounts.models import User
 from accounts.permissions import IsOperator
+from docuelevate.api import validated_query
 from docuelevate.errors import ApplicationError, NotFound
 from documents.api import serializers as s
 from documents.models import Document
@@ -81,12 +82,6 @@ def _document(request: Request, document_id: str) -> Document:
     if not _DOCUMENT_ID.fullmatch(document_id):
         raise NotFound("No such document.")
     return document_get_for_user(user=request.user, document_id=int(document_id))
-
-
-def _query(serializer_class: type[serializers.Serializer[Any]], request: Request) -> dict[str, Any]:
-    serializer = serializer_class(data=request.query_params)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
 
 
 def _ingest_answer(result: IngestResult) -> dict[str, Any]:
@@ -208,7 +203,7 @@ class FileListView(APIView):
         responses={200: s.FileListSerializer, **ERRORS},
     )
     def get(self, request: Request) -> Response:
-        query = _query(s.FileListQuerySerializer, request)
+        query = validated_query(s.FileListQuerySerializer, request)
         filters = DocumentFilters(
             search=query["search"],
             mime_type=query["mime_type"],
@@ -286,7 +281,7 @@ class FileDownloadView(APIView):
         responses={(200, "*/*"): OpenApiTypes.BINARY, **ERRORS},
     )
     def get(self, request: Request, document_id: str) -> FileResponse:
-        version = _query(s.DownloadQuerySerializer, request).get("version")
+        version = validated_query(s.DownloadQuerySerializer, request).get("version")
         stored = document_file(document=_document(request, document_id), version=version)
         return _file_response(stored, as_attachment=True)
 
@@ -320,7 +315,7 @@ class FileReprocessView(APIView):
         responses={202: s.TaskQueuedSerializer, **ERRORS},
     )
     def post(self, request: Request, document_id: str) -> Response:
-        query = _query(s.ReprocessQuerySerializer, request)
+        query = validated_query(s.ReprocessQuerySerializer, request)
         document = _document(request, document_id)
         task_id = document_reprocess(document=document, force_ocr=query["force_ocr"])
         return Response(
@@ -340,7 +335,7 @@ class FileRetrySubtaskView(APIView):
         responses={202: s.TaskQueuedSerializer, **ERRORS},
     )
     def post(self, request: Request, document_id: str) -> Response:
-        query = _query(s.RetrySubtaskQuerySerializer, request)
+        query = validated_query(s.RetrySubtaskQuerySerializer, request)
         document = _document(request, document_id)
         task_id = document_retry_step(
             document=document, step_name=query["subtask_name"], force_ocr=query["force_ocr"]

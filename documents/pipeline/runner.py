@@ -25,6 +25,7 @@ from documents import storage
 from documents.models import Document, DocumentStatus, ProcessingLog, ProcessingStep, StepStatus
 from documents.pipeline.base import StepContext, StepFailed, StepInputMissing, StepTemporarilyFailed
 from documents.pipeline.steps import PIPELINE, STEP_NAMES
+from search.services import index_document
 
 logger = logging.getLogger(__name__)
 
@@ -126,7 +127,14 @@ def pipeline_run_sync(*, document_id: int, force_ocr: bool = False) -> Document:
         if run.outcome == "failure":
             break
         step_name = run.next_step
-    return Document.objects.get(pk=document_id)
+    document = Document.objects.get(pk=document_id)
+    if document.status == DocumentStatus.COMPLETED:
+        try:
+            index_document(document_id=document_id)
+        except Exception:
+            # The document is done whatever the index says; the hourly reconcile adds it.
+            logger.warning("document %s could not be indexed now", document_id, exc_info=True)
+    return document
 
 
 def document_refresh_status(document: Document) -> None:

@@ -166,11 +166,24 @@ def worker_env(transactional_db: None, settings) -> dict[str, str]:
 
 @pytest.fixture
 def sent(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """What reached the broker: every ``pipeline_step_task.apply_async`` call, not sent."""
+    """What reached the broker: every pipeline and search task sent, captured instead of sent.
+
+    Each entry has the task's ``task`` name, ``args`` and the other sending options.
+    """
     calls: list[dict[str, Any]] = []
-    monkeypatch.setattr(
-        "documents.tasks.pipeline_step_task.apply_async", lambda **kwargs: calls.append(kwargs)
-    )
+
+    def capture(name: str) -> Callable[..., None]:
+        def apply_async(args: Any = None, kwargs: Any = None, **options: Any) -> None:
+            calls.append({"task": name, "args": args, "kwargs": kwargs, **options})
+
+        return apply_async
+
+    for task in (
+        "documents.tasks.pipeline_step_task",
+        "search.tasks.search_index_document_task",
+        "search.tasks.search_remove_document_task",
+    ):
+        monkeypatch.setattr(f"{task}.apply_async", capture(task))
     return calls
 
 

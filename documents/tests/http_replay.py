@@ -28,9 +28,9 @@ from typing import Any
 RECORDINGS = Path(__file__).resolve().parent / "recordings"
 
 
-def load_recording(name: str) -> dict[str, Any]:
-    """The recording ``recordings/<name>.json``."""
-    return json.loads((RECORDINGS / f"{name}.json").read_text(encoding="utf-8"))
+def load_recording(name: str, folder: Path = RECORDINGS) -> dict[str, Any]:
+    """The recording ``<folder>/<name>.json`` (by default this app's ``recordings/``)."""
+    return json.loads((folder / f"{name}.json").read_text(encoding="utf-8"))
 
 
 @dataclass
@@ -57,9 +57,9 @@ class ReplayServer:
     _position: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def play(self, name: str) -> dict[str, Any]:
+    def play(self, name: str, folder: Path = RECORDINGS) -> dict[str, Any]:
         """Answer with the exchanges of recording ``name`` from now on; returns the recording."""
-        recording = load_recording(name)
+        recording = load_recording(name, folder)
         self.exchanges = recording["exchanges"]
         self._position = 0
         return recording
@@ -107,6 +107,15 @@ def _handler_for(server: ReplayServer) -> type[BaseHTTPRequestHandler]:
             self._replay()
 
         def do_POST(self) -> None:
+            self._replay()
+
+        def do_PATCH(self) -> None:
+            self._replay()
+
+        def do_PUT(self) -> None:
+            self._replay()
+
+        def do_DELETE(self) -> None:
             self._replay()
 
         def log_message(self, format: str, *args: Any) -> None:

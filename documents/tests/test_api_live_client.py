@@ -8,10 +8,9 @@ both share the test's database, WORKDIR and broker. The client knows nothing but
 2. with that session, creates an API token (``POST /api/api-tokens/``, ``X-CSRFToken``);
 3. with the token only, in a session without cookies: uploads ``linn.pdf``, finds it in
    ``GET /api/files``, waits for ``GET /api/files/{id}`` to say completed, and downloads
-   the original (the same bytes) and the processed PDF (named after the document);
+   the original (the same bytes) and the processed PDF (named after the document), and
+   finds it with ``GET /api/search`` by a word of its OCR text, the match marked;
 4. revokes the token with the browser session, after which the token gets 401 JSON.
-
-Searching (``GET /api/search``) joins this walk with the search backend, which adds it.
 """
 
 from __future__ import annotations
@@ -104,6 +103,18 @@ def wait_until_processed(
     )
 
 
+def wait_until_found(client: requests.Session, server: LiveServer, query: str) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + 60
+    while True:
+        answer = client.get(f"{server.url}/api/search", params={"q": query}, timeout=TIMEOUT)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        if body["total"] or time.monotonic() > deadline:
+            assert set(body) >= {"results", "total", "page", "pages", "query"}
+            return list(body["results"])
+        time.sleep(0.5)
+
+
 def test_a_client_signs_in_makes_a_token_uploads_waits_downloads_and_revokes_it(
     owner: User,
     corpus: Path,
@@ -180,6 +191,11 @@ def test_a_client_signs_in_makes_a_token_uploads_waits_downloads_and_revokes_it(
     title = detail["file"]["document_title"]
     assert title
     assert re.sub(r"[^A-Za-z0-9]", "", title) in re.sub(r"[^A-Za-z0-9]", "", name)
+
+    # Indexing follows processing in the worker; a moment later the text is searchable.
+    hits = wait_until_found(client, server, "LinnSequencer")
+    assert [hit["file_id"] for hit in hits] == [document_id]
+    assert "<mark>LinnSequencer</mark>" in hits[0]["_formatted"]["ocr_text"]
 
     # The person revokes the token; the client is shut out at once.
     revoked = browser.delete(

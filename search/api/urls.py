@@ -1,0 +1,15 @@
+"""Routes of the search API under /api/ (CONTRACT.md §3)."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern, URLResolver, path
+
+from search.api import views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("search", views.SearchView.as_view(), name="api-search"),
+    path("saved-searches", views.SavedSearchListView.as_view(), name="api-saved-searches"),
+    path(
+        "saved-searches/<int:saved_search_id>", views.SavedSearchDetailView.as_view(), name="api-saved-search"
+    ),
+]

@@ -1,0 +1,98 @@
+"""The interface every search backend implements, and the values that cross it."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from search.documents import IndexedDocument
+from search.query import ParsedQuery
+
+FACET_FIELDS = ("document_type", "tags", "correspondent", "year")
+# Facets show the most common values; a long tail helps nobody choose.
+FACET_LIMIT = 20
+HIGHLIGHT_START, HIGHLIGHT_END = "<mark>", "</mark>"
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    document_type: str | None = None
+    tags: tuple[str, ...] = ()  # all of them
+    correspondent: str | None = None
+    language: str | None = None
+    mime_type: str | None = None
+    date_from: datetime.date | None = None
+    date_to: datetime.date | None = None
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any]) -> SearchFilters:
+        """From checked request parameters or a saved search: blanks mean "any", tags may be
+        a comma-separated string or a list, dates a date or its ISO text."""
+        tags = values.get("tags") or ()
+        if isinstance(tags, str):
+            tags = tags.split(",")
+
+        def date(name: str) -> datetime.date | None:
+            value = values.get(name)
+            return datetime.date.fromisoformat(value) if isinstance(value, str) and value else value or None
+
+        def text(name: str) -> str | None:
+            return str(values.get(name) or "").strip() or None
+
+        return cls(
+            document_type=text("document_type"),
+            tags=tuple(dict.fromkeys(tag.strip() for tag in tags if tag.strip())),
+            correspondent=text("correspondent"),
+            language=text("language"),
+            mime_type=text("mime_type"),
+            date_from=date("date_from"),
+            date_to=date("date_to"),
+        )
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    query: ParsedQuery
+    # Visibility, decided by documents.models.visible_owner_ids: None = every owner.
+    owner_ids: list[int] | None
+    filters: SearchFilters = field(default_factory=SearchFilters)
+    page: int = 1
+    per_page: int = 20
+
+
+@dataclass(frozen=True)
+class Hit:
+    file_id: int
+    # Field name -> text with the matches wrapped in <mark>…</mark>, everything else escaped.
+    formatted: dict[str, str]
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    hits: list[Hit]
+    total: int
+    # Facet name -> [(value, count)], most frequent first.
+    facets: dict[str, list[tuple[str, int]]]
+
+
+class SearchBackend(Protocol):
+    """A search engine. Implementations: database (PostgreSQL, SQLite), Meilisearch."""
+
+    name: str
+
+    def setup(self) -> None:
+        """Create or update the index and its settings; idempotent."""
+
+    def index(self, records: Sequence[IndexedDocument]) -> None:
+        """Add or replace these documents."""
+
+    def remove(self, file_ids: Sequence[int]) -> None:
+        """Remove these documents; ids not in the index are ignored."""
+
+    def search(self, request: SearchRequest) -> SearchPage: ...
+
+    def fingerprints(self) -> dict[int, str]:
+        """Every indexed document id with the fingerprint it was indexed at."""
+        ...

@@ -1,0 +1,117 @@
+"""SQLite FTS5: the text in a virtual table ``search_fts`` whose rowid is the document id.
+
+Porter stemming (English) with diacritics folded; bm25 ranks title above file name,
+names and tags, above type, above the text, as PostgreSQL's weights do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.db import connection
+from django.db.models import QuerySet
+from django.db.models.expressions import RawSQL
+
+from documents.models import Document
+from search.backends.database import (
+    MARK_END,
+    MARK_START,
+    MAX_INDEXED_TEXT,
+    SNIPPET_CHARS,
+    names_of,
+    words_of_filename,
+)
+from search.documents import IndexedDocument
+from search.query import ParsedQuery, Term
+
+# Column weights for bm25, in the table's column order: title, filename, names, tags, kind, body.
+BM25 = "bm25(search_fts, 10.0, 5.0, 4.0, 4.0, 2.0, 1.0)"
+MATCHING_IDS = "SELECT rowid FROM search_fts WHERE search_fts MATCH %s"
+
+
+def fts_term(term: Term) -> str:
+    """One term in FTS5 syntax; words are ``\\w+`` (see search.query), so quoting is safe."""
+    quoted = '"' + " ".join(term.words) + '"'
+    return quoted + "*" if term.prefix else quoted
+
+
+def fts_query(terms: Sequence[Term]) -> str:
+    return " AND ".join(fts_term(term) for term in terms)
+
+
+def fts_any(terms: Sequence[Term]) -> str:
+    return " OR ".join(fts_term(term) for term in terms)
+
+
+class SqliteDialect:
+    def write(self, records: Sequence[IndexedDocument]) -> None:
+        rows = [
+            (
+                record.file_id,
+                record.title,
+                words_of_filename(record.filename),
+                names_of(record),
+                " ".join(record.tags),
+                record.document_type,
+                record.text[:MAX_INDEXED_TEXT],
+            )
+            for record in records
+        ]
+        with connection.cursor() as cursor:
+            cursor.executemany("DELETE FROM search_fts WHERE rowid = %s", [(row[0],) for row in rows])
+            cursor.executemany(
+                "INSERT INTO search_fts (rowid, title, filename, names, tags, kind, body) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                rows,
+            )
+
+    def delete(self, file_ids: Sequence[int]) -> None:
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                "DELETE FROM search_fts WHERE rowid = %s", [(file_id,) for file_id in file_ids]
+            )
+
+    def orphaned_ids(self) -> set[int]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT rowid FROM search_fts")
+            return {row[0] for row in cursor.fetchall()}
+
+    def match(self, documents: QuerySet[Document], query: ParsedQuery) -> QuerySet[Document]:
+        if query.required:
+            match = fts_query(query.required)
+            if query.excluded:
+                match = f"({match}) NOT ({fts_any(query.excluded)})"
+            return documents.filter(id__in=RawSQL(MATCHING_IDS, [match]))  # noqa: S611  # parameters only
+        if query.excluded:
+            excluded = RawSQL(MATCHING_IDS, [fts_any(query.excluded)])  # noqa: S611  # parameters only
+            return documents.exclude(id__in=excluded)
+        return documents
+
+    def rank(self, documents: QuerySet[Document], query: ParsedQuery) -> QuerySet[Document]:
+        if not query.required:
+            return documents.order_by("-created_at", "-id")
+        score = RawSQL(  # noqa: S611  # the query is a parameter
+            f"(SELECT {BM25} FROM search_fts WHERE search_fts MATCH %s "  # noqa: S608  # constants only
+            f"AND search_fts.rowid = {Document._meta.db_table}.id)",
+            [fts_query(query.required)],
+        )
+        # bm25 is lower for better matches.
+        return documents.annotate(rank=score).order_by("rank", "-created_at", "-id")
+
+    def highlights(self, file_ids: list[int], query: ParsedQuery) -> dict[int, tuple[str, str]]:
+        placeholders = ", ".join(["%s"] * len(file_ids))
+        with connection.cursor() as cursor:
+            if query.required:
+                cursor.execute(
+                    f"SELECT rowid, highlight(search_fts, 0, %s, %s), "  # noqa: S608  # placeholders only
+                    f"snippet(search_fts, 5, %s, %s, ' … ', 24) "
+                    f"FROM search_fts WHERE search_fts MATCH %s AND rowid IN ({placeholders})",
+                    [MARK_START, MARK_END, MARK_START, MARK_END, fts_query(query.required), *file_ids],
+                )
+            else:
+                cursor.execute(
+                    f"SELECT rowid, title, substr(body, 1, {SNIPPET_CHARS}) "  # noqa: S608  # constants only
+                    f"FROM search_fts WHERE rowid IN ({placeholders})",
+                    file_ids,
+                )
+            return {row[0]: (row[1] or "", row[2] or "") for row in cursor.fetchall()}

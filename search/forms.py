@@ -1,0 +1,26 @@
+"""The search page's forms: they check shapes; the rules live in search.services."""
+
+from __future__ import annotations
+
+from django import forms
+
+from search.query import MAX_QUERY_LENGTH
+
+
+class SearchForm(forms.Form):
+    q = forms.CharField(required=False, strip=False, label="Search")
+    document_type = forms.CharField(required=False)
+    tags = forms.CharField(required=False)
+    correspondent = forms.CharField(required=False)
+    year = forms.IntegerField(required=False, min_value=1000, max_value=9999)
+    date_from = forms.DateField(required=False)
+    date_to = forms.DateField(required=False)
+    page = forms.IntegerField(required=False, min_value=1)
+
+
+class SaveSearchForm(forms.Form):
+    name = forms.CharField(max_length=100, label="Save this search as")
+    q = forms.CharField(required=False, strip=False, max_length=MAX_QUERY_LENGTH)
+    document_type = forms.CharField(required=False)
+    tags = forms.CharField(required=False)
+    correspondent = forms.CharField(required=False)

@@ -1,0 +1,210 @@
+"""The built-in database search on real corpus text: SQLite locally, PostgreSQL in CI."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from django.db import connection
+
+from docuelevate.errors import InvalidInput
+from search.backends.base import SearchFilters
+from search.services import search
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def archive(make_document, corpus_text, other_user, settings):
+    """Three documents of the owner with real text, and one of another user, who must not
+    see each other's (MULTI_USER_ENABLED)."""
+    settings.MULTI_USER_ENABLED = True
+    return {
+        "linn": make_document(
+            original_filename="linn.pdf",
+            document_title="The LinnSequencer",
+            document_type="Manual",
+            correspondent="Linn Electronics",
+            ocr_text=corpus_text["linn"],
+            language="en",
+            tags=("music", "manual"),
+            document_date=datetime.date(1985, 6, 1),
+        ),
+        "francais": make_document(
+            original_filename="francais.pdf",
+            document_title="Pangramme",
+            document_type="Letter",
+            correspondent="Académie",
+            ocr_text=corpus_text["francais"],
+            language="fr",
+            tags=("language",),
+            document_date=datetime.date(2024, 1, 15),
+        ),
+        "invoice": make_document(
+            original_filename="Stadtwerke_Rechnung_2024-03.pdf",
+            document_title="Invoice March",
+            document_type="Invoice",
+            correspondent="Stadtwerke",
+            ocr_text="Invoice for electricity. Total amount due: 120.50 EUR. Thank you for your payment.",
+            language="en",
+            tags=("invoice", "manual"),
+            document_date=datetime.date(2024, 3, 31),
+        ),
+        "foreign": make_document(
+            owner=other_user,
+            original_filename="secret.pdf",
+            document_title="Private LinnSequencer notes",
+            ocr_text="whisky LinnSequencer invoice private",
+            tags=("private",),
+        ),
+    }
+
+
+def found(user, query: str, **options) -> list[str]:
+    return [result.document.original_filename for result in search(user=user, query=query, **options).results]
+
+
+def test_a_word_from_the_ocr_text_finds_its_document(owner, archive):
+    assert found(owner, "LinnSequencer ")[0] == "linn.pdf"
+    assert "francais.pdf" in found(owner, "whisky ")
+
+
+def test_all_words_must_occur(owner, archive):
+    assert found(owner, "midi polyphonic ") == ["linn.pdf"]
+    assert found(owner, "midi whisky ") == []
+
+
+def test_an_exact_phrase_matches_only_in_that_order(owner, archive):
+    assert found(owner, '"juge blond"') == ["francais.pdf"]
+    assert found(owner, '"blond juge"') == []
+
+
+def test_a_minus_excludes_documents_with_that_word(owner, archive):
+    assert set(found(owner, "manual")) == {"linn.pdf", "Stadtwerke_Rechnung_2024-03.pdf"}
+    assert found(owner, "manual -electricity") == ["linn.pdf"]
+    assert set(found(owner, "-electricity")) == {"linn.pdf", "francais.pdf"}
+
+
+def test_the_last_word_matches_as_a_prefix_while_typing(owner, archive):
+    assert found(owner, "LinnSeq") == ["linn.pdf"]
+    assert found(owner, "LinnSeq ") == []  # a finished word must match whole
+
+
+def test_english_words_match_their_other_forms(owner, archive):
+    assert found(owner, "invoices ") == ["Stadtwerke_Rechnung_2024-03.pdf"]
+    assert found(owner, "payments ") == ["Stadtwerke_Rechnung_2024-03.pdf"]
+
+
+def test_german_words_match_their_other_forms_where_the_engine_stems_german(owner, make_document):
+    make_document(
+        original_filename="brief.pdf", ocr_text="Die Rechnungen für den Monat Januar.", language="de"
+    )
+    if connection.vendor == "postgresql":
+        assert found(owner, "Rechnung ") == ["brief.pdf"]
+    # SQLite's FTS5 stems English only; the word as written always matches.
+    assert found(owner, "Rechnungen ") == ["brief.pdf"]
+
+
+def test_file_name_parts_title_and_correspondent_are_searchable(owner, archive):
+    assert found(owner, "Stadtwerke ") == ["Stadtwerke_Rechnung_2024-03.pdf"]
+    assert found(owner, "Pangramme ") == ["francais.pdf"]
+    assert found(owner, "Académie ") == ["francais.pdf"]
+
+
+def test_a_title_match_ranks_above_a_match_deep_in_the_text(owner, make_document):
+    make_document(original_filename="body.pdf", ocr_text="page after page " * 50 + "quarterly report")
+    make_document(original_filename="title.pdf", document_title="Quarterly report", ocr_text="numbers")
+    assert found(owner, "quarterly ") == ["title.pdf", "body.pdf"]
+
+
+def test_matches_are_highlighted_and_everything_else_is_escaped(owner, make_document):
+    make_document(document_title="<script>alert(1)</script> Budget", ocr_text="The budget & the <b>plan</b>.")
+    result = search(user=owner, query="budget ").results[0]
+    assert result.formatted["document_title"] == "&lt;script&gt;alert(1)&lt;/script&gt; <mark>Budget</mark>"
+    text = result.formatted["ocr_text"]
+    assert "<mark>budget</mark>" in text
+    # PostgreSQL's headline drops markup-looking words, SQLite's snippet keeps them escaped;
+    # either way the only tags are ours.
+    assert "<" not in text.replace("<mark>", "").replace("</mark>", "")
+
+
+def test_facets_count_everything_that_matched(owner, archive):
+    results = search(user=owner, query="manual")
+    assert results.total == 2
+    assert dict(results.facets["document_type"]) == {"Manual": 1, "Invoice": 1}
+    assert dict(results.facets["tags"]) == {"manual": 2, "music": 1, "invoice": 1}
+    assert dict(results.facets["year"]) == {"1985": 1, "2024": 1}
+    assert dict(results.facets["correspondent"]) == {"Linn Electronics": 1, "Stadtwerke": 1}
+
+
+def test_filters_narrow_the_results_and_the_facets_follow(owner, archive):
+    by_tag = search(user=owner, query="", filters=SearchFilters(tags=("manual", "invoice")))
+    assert [r.document.original_filename for r in by_tag.results] == ["Stadtwerke_Rechnung_2024-03.pdf"]
+    assert dict(by_tag.facets["tags"]) == {"manual": 1, "invoice": 1}
+    recent = SearchFilters(date_from=datetime.date(2024, 1, 1), date_to=datetime.date(2024, 1, 31))
+    assert found(owner, "", filters=recent) == ["francais.pdf"]
+    assert found(owner, "", filters=SearchFilters(document_type="Letter", language="fr")) == ["francais.pdf"]
+
+
+def test_an_empty_query_lists_everything_visible_newest_first(owner, archive, settings):
+    results = search(user=owner, query="")
+    assert results.total == 3
+    assert results.results[0].document.original_filename == "Stadtwerke_Rechnung_2024-03.pdf"
+    settings.MULTI_USER_ENABLED = False  # one shared archive
+    assert search(user=owner, query="").results[0].document.original_filename == "secret.pdf"
+
+
+def test_another_users_documents_never_show_totals_and_facets_included(other_user, owner, operator, archive):
+    theirs = search(user=other_user, query="LinnSequencer ")
+    assert [r.document.original_filename for r in theirs.results] == ["secret.pdf"]
+    assert theirs.total == 1
+    assert theirs.facets["tags"] == [("private", 1)]
+    assert search(user=owner, query="private ").total == 0
+    assert search(user=operator, query="LinnSequencer ").total == 2
+
+
+def test_an_anonymous_visitor_finds_nothing(archive):
+    from django.contrib.auth.models import AnonymousUser
+
+    assert search(user=AnonymousUser(), query="LinnSequencer").total == 0
+
+
+def test_pages_split_the_results_and_count_them(owner, archive):
+    first = search(user=owner, query="", page=1, per_page=2)
+    second = search(user=owner, query="", page=2, per_page=2)
+    assert (first.total, first.pages, len(first.results), len(second.results)) == (3, 2, 2, 1)
+    beyond = search(user=owner, query="", page=9, per_page=2)
+    assert beyond.results == []
+    assert beyond.total == 3
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        '"unbalanced quote',
+        "!!! ??? ...",
+        "-",
+        '""',
+        "a" * 999,
+        "AND OR NOT",
+        "*:()&|!",
+        "' OR 1=1 --",
+        "\x00",
+    ],
+)
+def test_odd_queries_give_results_not_errors(owner, archive, query):
+    results = search(user=owner, query=query)
+    assert results.total >= 0
+
+
+def test_a_query_too_long_to_be_a_search_is_refused_clearly(owner, archive):
+    with pytest.raises(InvalidInput, match="longer than 1000 characters"):
+        search(user=owner, query="word " * 2000)
+
+
+def test_only_searchable_documents_are_found(owner, make_document):
+    from documents.models import DocumentStatus
+
+    make_document(original_filename="failed.pdf", ocr_text="zeppelin", status=DocumentStatus.FAILED)
+    make_document(original_filename="done.pdf", ocr_text="zeppelin")
+    assert found(owner, "zeppelin ") == ["done.pdf"]
