@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import shutil
-import signal
 import socket
 import struct
 import subprocess
@@ -27,7 +25,7 @@ from PIL import Image
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from conftest import PROJECT_DIR, service_missing
+from conftest import PROJECT_DIR, service_missing, stop_process_group
 from documents import storage
 from documents.models import Document
 from documents.pipeline.runner import pipeline_run_sync
@@ -261,14 +259,6 @@ def start_gunicorn(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], LiveSe
 
     yield start
     for server, log in started:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.pid, signal.SIGKILL)  # whatever gunicorn left running
+        stop_process_group(server)
         # Printed at teardown, so pytest shows it only for a failed test.
         print(f"--- end of {log.name} ---\n{log_tail(log)}")
