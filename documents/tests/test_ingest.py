@@ -8,6 +8,8 @@ from documents.pipeline.steps import STEP_NAMES
 from documents.services import document_ingest
 from documents.storage import read_chunks
 
+PIPELINE_TASK = "documents.tasks.pipeline_step_task"
+
 pytestmark = pytest.mark.django_db
 
 
@@ -32,12 +34,8 @@ def test_ingest_stores_the_original_records_the_document_and_its_pending_steps(
 
 
 def test_the_pipeline_is_queued_only_after_the_transaction_commits(
-    owner, corpus, document_storage, django_capture_on_commit_callbacks, monkeypatch
+    owner, corpus, document_storage, django_capture_on_commit_callbacks, sent
 ):
-    sent = []
-    monkeypatch.setattr(
-        "documents.tasks.pipeline_step_task.apply_async", lambda **kwargs: sent.append(kwargs)
-    )
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         result = document_ingest(
             owner=owner, chunks=[(corpus / "trivial.pdf").read_bytes()], filename="t.pdf"
@@ -46,7 +44,12 @@ def test_the_pipeline_is_queued_only_after_the_transaction_commits(
     assert len(callbacks) == 1
     callbacks[0]()
     assert sent == [
-        {"args": (result.document.pk, "convert"), "kwargs": {"force_ocr": False}, "task_id": result.task_id}
+        {
+            "task": PIPELINE_TASK,
+            "args": (result.document.pk, "convert"),
+            "kwargs": {"force_ocr": False},
+            "task_id": result.task_id,
+        }
     ]
 
 

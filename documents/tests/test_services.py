@@ -15,6 +15,8 @@ from documents.pipeline.steps import PIPELINE, STEP_NAMES
 from documents.selectors import document_get_for_user
 from documents.services import document_delete, document_reprocess, document_retry_step, pipeline_enqueue
 
+PIPELINE_TASK = "documents.tasks.pipeline_step_task"
+
 pytestmark = pytest.mark.django_db
 
 OCR = STEP_NAMES.index("ocr")
@@ -96,7 +98,14 @@ def test_reprocess_queues_the_first_step_with_force_ocr_only_after_commit(
     assert sent == []
     for callback in callbacks:
         callback()
-    assert sent == [{"args": (document.pk, "convert"), "kwargs": {"force_ocr": True}, "task_id": task_id}]
+    assert sent == [
+        {
+            "task": PIPELINE_TASK,
+            "args": (document.pk, "convert"),
+            "kwargs": {"force_ocr": True},
+            "task_id": task_id,
+        }
+    ]
 
 
 # --- Retry a step --------------------------------------------------------------------------
@@ -156,7 +165,12 @@ def test_retrying_a_step_of_a_completed_document_runs_it_and_the_steps_after_it_
         task_id = document_retry_step(document=document, step_name="extract_metadata")
 
     assert sent == [
-        {"args": (document.pk, "extract_metadata"), "kwargs": {"force_ocr": False}, "task_id": task_id}
+        {
+            "task": PIPELINE_TASK,
+            "args": (document.pk, "extract_metadata"),
+            "kwargs": {"force_ocr": False},
+            "task_id": task_id,
+        }
     ]
     statuses = dict(fresh(document).steps.values_list("name", "status"))
     assert statuses == {
@@ -334,7 +348,14 @@ def test_a_step_is_sent_to_the_workers_only_after_the_transaction_commits(
     assert sent == []
     assert len(callbacks) == 1
     callbacks[0]()
-    assert sent == [{"args": (document.pk, "ocr"), "kwargs": {"force_ocr": True}, "task_id": "task-1"}]
+    assert sent == [
+        {
+            "task": PIPELINE_TASK,
+            "args": (document.pk, "ocr"),
+            "kwargs": {"force_ocr": True},
+            "task_id": "task-1",
+        }
+    ]
 
 
 def test_nothing_is_sent_when_the_transaction_rolls_back(
