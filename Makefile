@@ -46,6 +46,7 @@ format: $(VENV)/.dev-installed
 typecheck: $(VENV)/.dev-installed
 
 	DEBUG=true $(BIN)/mypy .
+	DEBUG=true $(BIN)/mypy bench/search.py
 
 check: lint typecheck test
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import Protocol
 
 from django.db import connection, transaction
@@ -45,6 +46,7 @@ class Dialect(Protocol):
     def delete(self, file_ids: Sequence[int]) -> None: ...
     def orphaned_ids(self) -> set[int]: ...
     def match(self, documents: QuerySet[Document], query: ParsedQuery) -> QuerySet[Document]: ...
+    def counting(self, query: ParsedQuery) -> AbstractContextManager[None]: ...
     def rank(self, documents: QuerySet[Document], query: ParsedQuery) -> QuerySet[Document]: ...
     def highlights(self, file_ids: list[int], query: ParsedQuery) -> dict[int, tuple[str, str]]: ...
 
@@ -110,7 +112,9 @@ class DatabaseBackend:
         if request.owner_ids is not None:
             documents = documents.filter(owner_id__in=request.owner_ids)
         matched = self.dialect.match(_filtered(documents, request.filters), request.query)
-        total = matched.count()
+        with self.dialect.counting(request.query):
+            total = matched.count()
+            facets = _facets(matched) if total else {}
         offset = (request.page - 1) * request.per_page
         page_ids = list(
             self.dialect.rank(matched, request.query).values_list("id", flat=True)[
@@ -123,7 +127,7 @@ class DatabaseBackend:
             for file_id in page_ids
             for title, text in [highlights.get(file_id, ("", ""))]
         ]
-        return SearchPage(hits=hits, total=total, facets=_facets(matched) if total else {})
+        return SearchPage(hits=hits, total=total, facets=facets)
 
 
 def _with_date(documents: QuerySet[Document]) -> QuerySet[Document]:

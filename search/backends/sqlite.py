@@ -7,6 +7,7 @@ names and tags, above type, above the text, as PostgreSQL's weights do.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 
 from django.db import connection
 from django.db.models import QuerySet
@@ -86,6 +87,9 @@ class SqliteDialect:
             excluded = RawSQL(MATCHING_IDS, [fts_any(query.excluded)])  # noqa: S611  # parameters only
             return documents.exclude(id__in=excluded)
         return documents
+
+    def counting(self, query: ParsedQuery) -> AbstractContextManager[None]:
+        return nullcontext()
 
     def rank(self, documents: QuerySet[Document], query: ParsedQuery) -> QuerySet[Document]:
         if not query.required:

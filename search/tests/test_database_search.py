@@ -83,6 +83,9 @@ def test_a_minus_excludes_documents_with_that_word(owner, archive):
     assert set(found(owner, "manual")) == {"linn.pdf", "Stadtwerke_Rechnung_2024-03.pdf"}
     assert found(owner, "manual -electricity") == ["linn.pdf"]
     assert set(found(owner, "-electricity")) == {"linn.pdf", "francais.pdf"}
+    # Several exclusions, a phrase among them: each one removes its matches.
+    assert found(owner, 'manual -electricity -"tape recorder"') == []
+    assert found(owner, 'manual -electricity -"recorder tape"') == ["linn.pdf"]
 
 
 def test_the_last_word_matches_as_a_prefix_while_typing(owner, archive):
