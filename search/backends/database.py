@@ -155,8 +155,10 @@ def _facets(matched: QuerySet[Document]) -> dict[str, list[tuple[str, int]]]:
     """Counts over everything matched (not only this page), most frequent first."""
     unordered = matched.order_by()
 
+    # Every join behind ``matched`` is one row per document (the entry, one per tag filter),
+    # so a plain count is right, and much cheaper than counting distinct ids.
     def counts(documents: QuerySet[Document], field: str) -> list[tuple[str, int]]:
-        rows = documents.values(field).annotate(count=Count("id", distinct=True)).order_by("-count", field)
+        rows = documents.values(field).annotate(count=Count("id")).order_by("-count", field)
         return [(str(row[field]), row["count"]) for row in rows[:FACET_LIMIT] if row[field] not in ("", None)]
 
     # Tags through their link table: a tag filter's join must not narrow the tag counts.
