@@ -211,3 +211,9 @@ def test_only_searchable_documents_are_found(owner, make_document):
     make_document(original_filename="failed.pdf", ocr_text="zeppelin", status=DocumentStatus.FAILED)
     make_document(original_filename="done.pdf", ocr_text="zeppelin")
     assert found(owner, "zeppelin ") == ["done.pdf"]
+
+
+def test_documents_that_match_equally_are_listed_newest_first(owner, make_document):
+    make_document(original_filename="older.pdf", ocr_text="meter reading for the flat")
+    make_document(original_filename="newer.pdf", ocr_text="meter reading for the flat")
+    assert found(owner, "meter ") == ["newer.pdf", "older.pdf"]
