@@ -12,6 +12,15 @@ from accounts.models import User
 from accounts.services import token_create
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache(settings: Any, request: pytest.FixtureRequest) -> None:
+    """allauth counts its rate limits (one confirmation mail per address every few minutes,
+    failed logins) in the shared cache; each test starts with none of them spent, whatever
+    ran before it, in this run or a recent one."""
+    locmem = "django.core.cache.backends.locmem.LocMemCache"
+    settings.CACHES = {"default": {"BACKEND": locmem, "LOCATION": request.node.nodeid}}
+
+
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()
