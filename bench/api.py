@@ -30,10 +30,11 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -407,23 +408,39 @@ class Results:
     totals: dict[int, dict[str, int]]  # size -> request -> matching documents
 
 
-def ask(client: Client, params: dict[str, str]) -> dict[str, Any]:
-    """One page of the list; any answer but 200 ends the benchmark."""
-    response = client.get("/api/files", {"per_page": str(PER_PAGE), **params})
+def get_json(client: Client, route: str, params: dict[str, str]) -> dict[str, Any]:
+    """The JSON answer of ``GET route?params``; any answer but 200 ends the benchmark."""
+    response = client.get(route, params)
     if response.status_code != 200:
-        raise SystemExit(
-            f"GET /api/files?{urlencode(params)} answered {response.status_code}: {response.content!r}"
-        )
+        answer = f"{response.status_code}: {response.content!r}"
+        raise SystemExit(f"GET {route}?{urlencode(params)} answered {answer}")
     body: dict[str, Any] = response.json()
     return body
+
+
+def fewest_queries(call: Callable[[], object]) -> list[dict[str, str]]:
+    """The queries ``call`` makes, as Django captures them. The token's last use is written
+    at most once a minute; the smaller of two runs leaves that write out."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    runs = []
+    for _ in range(2):
+        with CaptureQueriesContext(connection) as captured:
+            call()
+        runs.append(captured.captured_queries)
+    return min(runs, key=len)
+
+
+def ask(client: Client, params: dict[str, str]) -> dict[str, Any]:
+    """One page of the list."""
+    return get_json(client, "/api/files", {"per_page": str(PER_PAGE), **params})
 
 
 def measure(raw_token: str, names: dict[int, str], repeat: int) -> Results:
     """Warms up and counts the queries of every request in each archive, then times
     ``repeat`` rounds of all requests, switching archives between rounds."""
-    from django.db import connection
     from django.test import Client
-    from django.test.utils import CaptureQueriesContext
 
     client = Client(SERVER_NAME="localhost", headers={"Authorization": f"Bearer {raw_token}"})
     results = Results(timings={}, queries={}, sql={}, totals={})
@@ -436,15 +453,9 @@ def measure(raw_token: str, names: dict[int, str], repeat: int) -> Results:
             results.totals[size][label] = body["pagination"]["total"]
             if len(body["files"]) < PER_PAGE:
                 print(f"warning: {label!r} fills only {len(body['files'])} of {PER_PAGE} in {size:,}")
-            counts = []
-            # The token's last use is written at most once a minute; the smaller of two
-            # counts leaves that write out.
-            for _ in range(2):
-                with CaptureQueriesContext(connection) as captured:
-                    ask(client, params)
-                counts.append(len(captured.captured_queries))
-                results.sql[size][label] = [query["sql"] for query in captured.captured_queries]
-            results.queries[size][label] = min(counts)
+            queries = fewest_queries(partial(ask, client, params))
+            results.queries[size][label] = len(queries)
+            results.sql[size][label] = [query["sql"] for query in queries]
     sizes = list(names)
     for round_number in range(repeat):
         for size in sizes if round_number % 2 == 0 else reversed(sizes):

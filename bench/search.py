@@ -46,7 +46,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from unittest import mock
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import api  # bench/api.py: throwaway databases, Django set-up, the seeded archive, percentiles
 
@@ -404,23 +404,14 @@ def settings_for(search: Search) -> Iterator[None]:
 
 
 def ask(client: Client, search: Search) -> dict[str, Any]:
-    """One page of results; any answer but 200 ends the benchmark."""
-    params = {"per_page": str(PER_PAGE), **search.params}
-    response = client.get("/api/search", params)
-    if response.status_code != 200:
-        raise SystemExit(
-            f"GET /api/search?{urlencode(params)} answered {response.status_code}: {response.content!r}"
-        )
-    body: dict[str, Any] = response.json()
-    return body
+    """One page of results."""
+    return api.get_json(client, "/api/search", {"per_page": str(PER_PAGE), **search.params})
 
 
 def measure(raw_token: str, names: dict[int, str], repeat: int) -> Measured:
     """Warms up and records the statements of every search in each archive, then times
     ``repeat`` rounds of all searches, switching archives between rounds."""
-    from django.db import connection
     from django.test import Client
-    from django.test.utils import CaptureQueriesContext
 
     client = Client(SERVER_NAME="localhost", headers={"Authorization": f"Bearer {raw_token}"})
     results = Measured(timings={}, queries={}, sql={}, totals={})
@@ -432,18 +423,10 @@ def measure(raw_token: str, names: dict[int, str], repeat: int) -> Measured:
         for search in SEARCHES:
             with settings_for(search):
                 results.totals[size][search.label] = ask(client, search)["total"]  # warm-up
-                counts = []
-                # The token's last use is written at most once a minute; the smaller of two
-                # counts leaves that write out.
-                for _ in range(2):
-                    with CaptureQueriesContext(connection) as captured:
-                        ask(client, search)
-                    counts.append(len(captured.captured_queries))
-            results.queries[size][search.label] = min(counts)
-            results.sql[size][search.label] = [query["sql"] for query in captured.captured_queries]
-            results.statement_seconds[size][search.label] = [
-                float(query["time"]) for query in captured.captured_queries
-            ]
+                queries = api.fewest_queries(partial(ask, client, search))
+            results.queries[size][search.label] = len(queries)
+            results.sql[size][search.label] = [query["sql"] for query in queries]
+            results.statement_seconds[size][search.label] = [float(query["time"]) for query in queries]
     sizes = list(names)
     for round_number in range(repeat):
         for size in sizes if round_number % 2 == 0 else reversed(sizes):
