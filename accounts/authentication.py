@@ -13,12 +13,12 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from accounts.models import ApiToken, User
 from accounts.services import single_user_get_or_create, token_authenticate
+from docuelevate.views import API_PATH_PREFIX
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
     from rest_framework.request import Request
 
-API_PATH_PREFIX = "/api/"
 # "Token" is what DocuElevate's older clients send; "Bearer" is the standard.
 KEYWORDS = (b"bearer", b"token")
 

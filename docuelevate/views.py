@@ -11,6 +11,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 
+# Everything under this path is the API: JSON answers, tokens accepted (accounts.authentication).
 API_PATH_PREFIX = "/api/"
 
 

@@ -160,15 +160,33 @@ class DriftReport:
 
 def reconcile(*, repair: bool) -> DriftReport:
     """Compare every searchable document with the index; with ``repair``, fix the difference."""
+    backend = search_backend()
+    _, report = _drift(backend, repair=repair)
+    if repair:
+        _index_ids(backend, report.missing + report.stale)
+        if report.orphaned:
+            backend.remove(report.orphaned)
+    return report
+
+
+def reindex_all() -> DriftReport:
+    """Rebuild: apply the index settings, index every searchable document, drop the rest."""
+    backend = search_backend()
+    backend.setup()
+    expected, report = _drift(backend, repair=True)
+    _index_ids(backend, sorted(expected))
+    if report.orphaned:
+        backend.remove(report.orphaned)
+    return report
+
+
+def _drift(backend: SearchBackend, *, repair: bool) -> tuple[dict[int, str], DriftReport]:
+    """The searchable documents' fingerprints, and how the index differs from them."""
     expected = {pk: fingerprint(updated_at) for pk, updated_at in _searchable_states()}
-    indexed = search_backend().fingerprints()
+    indexed = backend.fingerprints()
     missing = sorted(expected.keys() - indexed.keys())
     orphaned = sorted(indexed.keys() - expected.keys())
     stale = sorted(pk for pk in expected.keys() & indexed.keys() if expected[pk] != indexed[pk])
-    if repair:
-        _index_ids(missing + stale)
-        if orphaned:
-            search_backend().remove(orphaned)
     report = DriftReport(
         missing=missing, stale=stale, orphaned=orphaned, checked=len(expected), repaired=repair
     )
@@ -177,26 +195,14 @@ def reconcile(*, repair: bool) -> DriftReport:
             "search index drift: %d missing, %d stale, %d orphaned%s",
             len(missing), len(stale), len(orphaned), " (repaired)" if repair else "",
         )  # fmt: skip
-    return report
-
-
-def reindex_all() -> DriftReport:
-    """Rebuild: apply the index settings, index every searchable document, drop the rest."""
-    backend = search_backend()
-    backend.setup()
-    report = reconcile(repair=False)
-    _index_ids([pk for pk, _ in _searchable_states()])
-    if report.orphaned:
-        backend.remove(report.orphaned)
-    return DriftReport(report.missing, report.stale, report.orphaned, report.checked, repaired=True)
+    return expected, report
 
 
 def _searchable_states() -> Iterator[tuple[int, datetime.datetime]]:
     return indexable_documents().order_by("pk").values_list("pk", "updated_at").iterator()
 
 
-def _index_ids(ids: Sequence[int]) -> None:
-    backend = search_backend()
+def _index_ids(backend: SearchBackend, ids: Sequence[int]) -> None:
     for start in range(0, len(ids), INDEX_BATCH_SIZE):
         batch = (
             indexable_documents()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -14,6 +15,14 @@ FACET_FIELDS = ("document_type", "tags", "correspondent", "year")
 # Facets show the most common values; a long tail helps nobody choose.
 FACET_LIMIT = 20
 HIGHLIGHT_START, HIGHLIGHT_END = "<mark>", "</mark>"
+# Engines mark matches with these control characters; the markup is made by ``marked``,
+# after the text is escaped, so a document's own "<" can never become HTML.
+MARK_START, MARK_END = "\x02", "\x03"
+
+
+def marked(text: str) -> str:
+    """Escaped ``text`` with the engine's match markers turned into <mark> tags."""
+    return html.escape(text).replace(MARK_START, HIGHLIGHT_START).replace(MARK_END, HIGHLIGHT_END)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ highlighted) is a small dialect: PostgreSQL full text search or SQLite FTS5.
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
@@ -22,20 +21,16 @@ from django.utils import timezone
 from documents.models import Document
 from search.backends.base import (
     FACET_LIMIT,
-    HIGHLIGHT_END,
-    HIGHLIGHT_START,
     Hit,
     SearchFilters,
     SearchPage,
     SearchRequest,
+    marked,
 )
 from search.documents import INDEXED_STATUSES, IndexedDocument
 from search.models import SearchEntry
 from search.query import ParsedQuery
 
-# Dialects mark matches with these control characters; the markup is made here, after the
-# text is escaped, so a document's own "<" can never become HTML.
-MARK_START, MARK_END = "\x02", "\x03"
 SNIPPET_CHARS = 240
 # A few pages of text is what a search needs; PostgreSQL caps a tsvector at 1 MB.
 MAX_INDEXED_TEXT = 400_000
@@ -58,11 +53,6 @@ def words_of_filename(filename: str) -> str:
 
 def names_of(record: IndexedDocument) -> str:
     return " ".join(filter(None, (record.correspondent, record.sender, record.recipient)))
-
-
-def marked(text: str) -> str:
-    """Escaped ``text`` with the dialect's match markers turned into <mark> tags."""
-    return html.escape(text).replace(MARK_START, HIGHLIGHT_START).replace(MARK_END, HIGHLIGHT_END)
 
 
 class DatabaseBackend:

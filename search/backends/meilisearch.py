@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import calendar
 import datetime
-import html
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -22,12 +21,13 @@ from django.conf import settings
 from search.backends.base import (
     FACET_FIELDS,
     FACET_LIMIT,
-    HIGHLIGHT_END,
-    HIGHLIGHT_START,
+    MARK_END,
+    MARK_START,
     Hit,
     SearchFilters,
     SearchPage,
     SearchRequest,
+    marked,
 )
 from search.documents import IndexedDocument
 from search.query import ParsedQuery, Term
@@ -48,8 +48,6 @@ INDEX_SETTINGS: dict[str, Any] = {
 TASK_WAIT_MS = 30_000
 DOCUMENTS_PAGE = 1000
 CROP_WORDS = 30
-# Meilisearch marks matches with these; the text is escaped first, then they become <mark>.
-PRE_TAG, POST_TAG = "\x02", "\x03"
 
 
 def _epoch(day: datetime.date) -> int:
@@ -113,10 +111,6 @@ def meili_filter(owner_ids: list[int] | None, filters: SearchFilters) -> list[st
     return expressions
 
 
-def _marked(text: str) -> str:
-    return html.escape(text).replace(PRE_TAG, HIGHLIGHT_START).replace(POST_TAG, HIGHLIGHT_END)
-
-
 class MeilisearchBackend:
     name = "meilisearch"
 
@@ -168,8 +162,8 @@ class MeilisearchBackend:
             "attributesToHighlight": ["title", "ocr_text"],
             "attributesToCrop": ["ocr_text"],
             "cropLength": CROP_WORDS,
-            "highlightPreTag": PRE_TAG,
-            "highlightPostTag": POST_TAG,
+            "highlightPreTag": MARK_START,
+            "highlightPostTag": MARK_END,
             # Every word must occur, as in the database search (Meilisearch drops words by default).
             "matchingStrategy": "all",
         }
@@ -180,8 +174,8 @@ class MeilisearchBackend:
             Hit(
                 file_id=int(hit["file_id"]),
                 formatted={
-                    "document_title": _marked(hit.get("_formatted", {}).get("title", "")),
-                    "ocr_text": _marked(hit.get("_formatted", {}).get("ocr_text", "")),
+                    "document_title": marked(hit.get("_formatted", {}).get("title", "")),
+                    "ocr_text": marked(hit.get("_formatted", {}).get("ocr_text", "")),
                 },
             )
             for hit in answer["hits"]

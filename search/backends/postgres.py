@@ -17,9 +17,8 @@ from django.db import connection, transaction
 from django.db.models import Case, F, QuerySet, Value, When
 
 from documents.models import Document
+from search.backends.base import MARK_END, MARK_START
 from search.backends.database import (
-    MARK_END,
-    MARK_START,
     MAX_INDEXED_TEXT,
     SNIPPET_CHARS,
     names_of,

@@ -14,9 +14,8 @@ from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
 
 from documents.models import Document
+from search.backends.base import MARK_END, MARK_START
 from search.backends.database import (
-    MARK_END,
-    MARK_START,
     MAX_INDEXED_TEXT,
     SNIPPET_CHARS,
     names_of,
