@@ -47,8 +47,10 @@ def pipeline_step_task(
         pipeline_enqueue(
             document_id=document_id, step_name=run.next_step, task_id=str(uuid.uuid4()), force_ocr=force_ocr
         )
-    elif run.outcome in ("success", "skipped"):
-        index_document_enqueue(document_id=document_id)  # the last step is done: make it findable
+    elif run.outcome in ("success", "skipped", "failure"):
+        # Processing ended: the search follows (findable when done; when a reprocessing
+        # failed, no longer found by the text it had before).
+        index_document_enqueue(document_id=document_id)
     return run.outcome
 
 

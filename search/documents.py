@@ -23,6 +23,7 @@ class IndexedDocument:
     filename: str
     text: str
     tags: tuple[str, ...]
+    tag_ids: tuple[int, ...]
     correspondent: str
     sender: str
     recipient: str
@@ -57,6 +58,7 @@ def indexed_records(documents: Iterable[Document]) -> Iterator[IndexedDocument]:
             filename=document.original_filename,
             text=document.ocr_text,
             tags=tuple(sorted(tag.name for tag in document.tags.all())),
+            tag_ids=tuple(sorted(tag.pk for tag in document.tags.all())),
             correspondent=document.correspondent,
             sender=document.sender,
             recipient=document.recipient,

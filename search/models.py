@@ -22,10 +22,30 @@ class SearchEntry(models.Model):
     )
     fingerprint = models.CharField(max_length=64)
     indexed_at = models.DateTimeField(default=timezone.now)
+    # What filters, facets and the order need, copied from the document when it is indexed,
+    # so a search reads this one narrow table and never the wide documents table (whose
+    # rows for tens of thousands of matches cost more than the matching itself).
+    owner_id = models.BigIntegerField()
+    document_type = models.CharField(max_length=64, blank=True, default="")
+    correspondent = models.CharField(max_length=255, blank=True, default="")
+    language = models.CharField(max_length=8, blank=True, default="")
+    mime_type = models.CharField(max_length=127, blank=True, default="")
+    date = models.DateField(null=True)  # the document's own date, else the day it arrived
+    created_at = models.DateTimeField()
+    tag_ids = models.JSONField(default=list)  # for the tags facet; filters use the tags table
     vector = SearchVectorField(null=True)
+    # PostgreSQL: the vector without the text (title, names, tags, type), small enough to
+    # live in the row; where a word is there, the document is about it (see ranking).
+    head = SearchVectorField(null=True)
 
     class Meta:
         verbose_name_plural = "search entries"
+        indexes = [
+            models.Index(fields=["owner_id", "-created_at"], name="search_entry_owner_recent"),
+            models.Index(fields=["-created_at", "-document"], name="search_entry_recent"),
+            models.Index(fields=["document_type"], name="search_entry_type"),
+            models.Index(fields=["date"], name="search_entry_date"),
+        ]
 
     def __str__(self) -> str:
         return f"search entry of document {self.document_id}"

@@ -127,14 +127,12 @@ def pipeline_run_sync(*, document_id: int, force_ocr: bool = False) -> Document:
         if run.outcome == "failure":
             break
         step_name = run.next_step
-    document = Document.objects.get(pk=document_id)
-    if document.status == DocumentStatus.COMPLETED:
-        try:
-            index_document(document_id=document_id)
-        except Exception:
-            # The document is done whatever the index says; the hourly reconcile adds it.
-            logger.warning("document %s could not be indexed now", document_id, exc_info=True)
-    return document
+    try:
+        index_document(document_id=document_id)  # adds it when done, removes it when it failed
+    except Exception:
+        # The document is done whatever the index says; the hourly reconcile repairs it.
+        logger.warning("document %s could not be indexed now", document_id, exc_info=True)
+    return Document.objects.get(pk=document_id)
 
 
 def document_refresh_status(document: Document) -> None:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from documents.models import DocumentStatus
-from documents.services import document_delete
+from documents.pipeline.runner import pipeline_run_sync
+from documents.services import document_delete, document_reprocess
 from search.services import reconcile, search
 
 pytestmark = pytest.mark.django_db
@@ -51,3 +52,15 @@ def test_an_unreachable_index_leaves_the_document_completed_and_reconcile_finds_
     assert document.status == DocumentStatus.COMPLETED
     settings.MEILISEARCH_URL = None  # back to the database index, which never saw it
     assert reconcile(repair=False).missing == [document.pk]
+
+
+def test_a_reprocessing_that_fails_takes_the_document_out_of_the_search(
+    process, corpus, owner, document_storage
+):
+    document = process(corpus / "linn.pdf")
+    assert search(user=owner, query="LinnSequencer ").total == 1
+    # The original is damaged on disk since, so the next run cannot convert it.
+    (document_storage / document.original_file).write_bytes(b"%PDF-1.4 broken beyond repair")
+    document_reprocess(document=document, enqueue=False)
+    assert pipeline_run_sync(document_id=document.pk).status == DocumentStatus.FAILED
+    assert search(user=owner, query="LinnSequencer ").total == 0

@@ -8,18 +8,20 @@ highlighted) is a small dialect: PostgreSQL full text search or SQLite FTS5.
 
 from __future__ import annotations
 
+import datetime
 import re
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol
 
 from django.db import connection, transaction
-from django.db.models import Count, F, QuerySet
-from django.db.models.functions import Coalesce, ExtractYear, TruncDate
+from django.db.models import QuerySet
+from django.db.models.functions import ExtractYear
 from django.utils import timezone
 
-from documents.models import Document
+from documents.models import Document, Tag
 from search.backends.base import (
+    FACET_FIELDS,
     FACET_LIMIT,
     Hit,
     SearchFilters,
@@ -27,22 +29,56 @@ from search.backends.base import (
     SearchRequest,
     marked,
 )
-from search.documents import INDEXED_STATUSES, IndexedDocument
+from search.documents import IndexedDocument
 from search.models import SearchEntry
 from search.query import ParsedQuery
 
 SNIPPET_CHARS = 240
+# How many matches are ranked by relevance at most (see DatabaseBackend._page_ids).
+RANK_WINDOW = 1000
+# Total and facets in one pass over the matches. ``{matched}`` selects the matched entries
+# (document_id, document_type, correspondent, tag_ids, year); ``{tag_ids}`` turns an entry's
+# tag_ids into rows with a ``value`` column, which each database spells its own way.
+COUNTS_SQL = """
+WITH matched AS ({matched})
+SELECT facet, value, n FROM (
+    SELECT facet, value, n, ROW_NUMBER() OVER (PARTITION BY facet ORDER BY n DESC, value) AS position
+    FROM (
+        SELECT 'document_type' AS facet, document_type AS value, COUNT(*) AS n
+            FROM matched WHERE document_type <> '' GROUP BY document_type
+        UNION ALL SELECT 'correspondent', correspondent, COUNT(*)
+            FROM matched WHERE correspondent <> '' GROUP BY correspondent
+        UNION ALL SELECT 'year', CAST(year AS TEXT), COUNT(*)
+            FROM matched WHERE year IS NOT NULL GROUP BY year
+        UNION ALL SELECT 'tags', tag.name, COUNT(*)
+            FROM matched, {tag_ids}, {tags} AS tag WHERE tag.id = CAST(tag_id.value AS BIGINT)
+            GROUP BY tag.name
+        UNION ALL SELECT 'total', NULL, COUNT(*) FROM matched
+    ) AS counted
+) AS ordered
+WHERE position <= {limit} OR facet = 'total'
+"""
 # A few pages of text is what a search needs; PostgreSQL caps a tsvector at 1 MB.
 MAX_INDEXED_TEXT = 400_000
 
 
 class Dialect(Protocol):
+    # A FROM item that turns ``matched.tag_ids`` (a JSON list) into rows ``tag_id(value)``.
+    tag_ids_table: str
+
     def write(self, records: Sequence[IndexedDocument]) -> None: ...
     def delete(self, file_ids: Sequence[int]) -> None: ...
     def orphaned_ids(self) -> set[int]: ...
-    def match(self, documents: QuerySet[Document], query: ParsedQuery) -> QuerySet[Document]: ...
+    def match(self, entries: QuerySet[SearchEntry], query: ParsedQuery) -> QuerySet[SearchEntry]: ...
     def counting(self, query: ParsedQuery) -> AbstractContextManager[None]: ...
-    def rank(self, documents: QuerySet[Document], query: ParsedQuery) -> QuerySet[Document]: ...
+    def ranked(self, entries: QuerySet[SearchEntry], query: ParsedQuery) -> QuerySet[SearchEntry]:
+        """``entries`` best match first (the query has words)."""
+        ...
+
+    def prominent(self, matched: QuerySet[SearchEntry], query: ParsedQuery) -> QuerySet[SearchEntry] | None:
+        """The matches whose title, names, tags or type match, where the engine can tell cheaply."""
+        ...
+
     def highlights(self, file_ids: list[int], query: ParsedQuery) -> dict[int, tuple[str, str]]: ...
 
 
@@ -53,6 +89,37 @@ def words_of_filename(filename: str) -> str:
 
 def names_of(record: IndexedDocument) -> str:
     return " ".join(filter(None, (record.correspondent, record.sender, record.recipient)))
+
+
+# Copied from the record into the entry on every write (see SearchEntry).
+ENTRY_FIELDS = [
+    "fingerprint",
+    "indexed_at",
+    "owner_id",
+    "document_type",
+    "correspondent",
+    "language",
+    "mime_type",
+    "date",
+    "created_at",
+    "tag_ids",
+]
+
+
+def _entry(record: IndexedDocument, *, indexed_at: datetime.datetime) -> SearchEntry:
+    return SearchEntry(
+        document_id=record.file_id,
+        fingerprint=record.fingerprint,
+        indexed_at=indexed_at,
+        owner_id=record.owner_id,
+        document_type=record.document_type,
+        correspondent=record.correspondent,
+        language=record.language,
+        mime_type=record.mime_type,
+        date=record.date,
+        created_at=record.created_at,
+        tag_ids=list(record.tag_ids),
+    )
 
 
 class DatabaseBackend:
@@ -80,10 +147,10 @@ class DatabaseBackend:
             return
         now = timezone.now()
         SearchEntry.objects.bulk_create(
-            [SearchEntry(document_id=r.file_id, fingerprint=r.fingerprint, indexed_at=now) for r in records],
+            [_entry(record, indexed_at=now) for record in records],
             update_conflicts=True,
             unique_fields=["document"],
-            update_fields=["fingerprint", "indexed_at"],
+            update_fields=ENTRY_FIELDS,
         )
         self.dialect.write(records)
 
@@ -98,19 +165,18 @@ class DatabaseBackend:
         return {**dict.fromkeys(self.dialect.orphaned_ids() - indexed.keys(), ""), **indexed}
 
     def search(self, request: SearchRequest) -> SearchPage:
-        documents = Document.objects.filter(status__in=INDEXED_STATUSES, search_entry__isnull=False)
+        entries = SearchEntry.objects.all()
         if request.owner_ids is not None:
-            documents = documents.filter(owner_id__in=request.owner_ids)
-        matched = self.dialect.match(_filtered(documents, request.filters), request.query)
+            entries = entries.filter(owner_id__in=request.owner_ids)
+        matched = self.dialect.match(_filtered(entries, request.filters), request.query)
         with self.dialect.counting(request.query):
-            total = matched.count()
-            facets = _facets(matched) if total else {}
-        offset = (request.page - 1) * request.per_page
-        page_ids = list(
-            self.dialect.rank(matched, request.query).values_list("id", flat=True)[
-                offset : offset + request.per_page
-            ]
-        )
+            total, facets = _counts(matched, self.dialect.tag_ids_table)
+            offset = (request.page - 1) * request.per_page
+            page_ids = (
+                self._page_ids(matched, request.query, total=total, offset=offset, limit=request.per_page)
+                if total
+                else []
+            )
         highlights = self.dialect.highlights(page_ids, request.query) if page_ids else {}
         hits = [
             Hit(file_id=file_id, formatted={"document_title": marked(title), "ocr_text": marked(text)})
@@ -119,44 +185,81 @@ class DatabaseBackend:
         ]
         return SearchPage(hits=hits, total=total, facets=facets)
 
+    def _page_ids(
+        self, matched: QuerySet[SearchEntry], query: ParsedQuery, *, total: int, offset: int, limit: int
+    ) -> list[int]:
+        """The ids of one page: best matches first, or newest first without words.
 
-def _with_date(documents: QuerySet[Document]) -> QuerySet[Document]:
-    return documents.annotate(search_date=Coalesce("document_date", TruncDate("created_at")))
+        Relevance is computed for at most RANK_WINDOW matches at a time, because ranking
+        reads each match's whole vector: when more match, the candidates are the newest
+        RANK_WINDOW matches and the newest RANK_WINDOW whose title, names, tags or type
+        match; they come first, best first, and the other matches follow, newest first.
+        So a search stays quick however large the archive, and what users look for in a
+        broad search (what the document is about, what came lately) is on the first pages.
+        """
+        newest = matched.order_by("-created_at", "-document_id")
+        if not query.required:
+            return _ids(newest[offset : offset + limit])
+        if total <= RANK_WINDOW:
+            return _ids(self.dialect.ranked(matched, query)[offset : offset + limit])
+        candidates = set(_ids(newest[:RANK_WINDOW]))
+        prominent = self.dialect.prominent(matched, query)
+        if prominent is not None:
+            candidates.update(_ids(prominent.order_by("-created_at", "-document_id")[:RANK_WINDOW]))
+        # The candidates already match and are visible: fetch them by key, not by matching again.
+        ranked = _ids(self.dialect.ranked(SearchEntry.objects.filter(document_id__in=candidates), query))
+        if offset + limit <= len(ranked):
+            return ranked[offset : offset + limit]
+        first, last = max(0, offset - len(ranked)), offset + limit - len(ranked)
+        rest = _ids(newest.exclude(document_id__in=candidates)[first:last])
+        return (ranked[offset:] + rest)[:limit]
 
 
-def _filtered(documents: QuerySet[Document], filters: SearchFilters) -> QuerySet[Document]:
+def _ids(entries: QuerySet[SearchEntry]) -> list[int]:
+    return list(entries.values_list("document_id", flat=True))
+
+
+def _filtered(entries: QuerySet[SearchEntry], filters: SearchFilters) -> QuerySet[SearchEntry]:
     exact = {
         "document_type": filters.document_type,
         "correspondent": filters.correspondent,
         "language": filters.language,
         "mime_type": filters.mime_type,
     }
-    documents = documents.filter(**{name: value for name, value in exact.items() if value})
+    entries = entries.filter(**{name: value for name, value in exact.items() if value})
     for tag in filters.tags:
-        documents = documents.filter(tags__name=tag)
-    if filters.date_from or filters.date_to:
-        bounds = {"search_date__gte": filters.date_from, "search_date__lte": filters.date_to}
-        # Keyword names, because the type checker cannot see the annotated search_date.
-        documents = _with_date(documents).filter(**{lookup: day for lookup, day in bounds.items() if day})
-    return documents
+        tagged = Document.tags.through.objects.filter(tag__name=tag).values("document_id")
+        entries = entries.filter(document_id__in=tagged)
+    if filters.date_from:
+        entries = entries.filter(date__gte=filters.date_from)
+    if filters.date_to:
+        entries = entries.filter(date__lte=filters.date_to)
+    return entries
 
 
-def _facets(matched: QuerySet[Document]) -> dict[str, list[tuple[str, int]]]:
-    """Counts over everything matched (not only this page), most frequent first."""
-    unordered = matched.order_by()
+Facets = dict[str, list[tuple[str, int]]]
 
-    # Every join behind ``matched`` is one row per document (the entry, one per tag filter),
-    # so a plain count is right, and much cheaper than counting distinct ids.
-    def counts(documents: QuerySet[Document], field: str) -> list[tuple[str, int]]:
-        rows = documents.values(field).annotate(count=Count("id")).order_by("-count", field)
-        return [(str(row[field]), row["count"]) for row in rows[:FACET_LIMIT] if row[field] not in ("", None)]
 
-    # Tags through their link table: a tag filter's join must not narrow the tag counts.
-    tag_links = Document.tags.through.objects.filter(document_id__in=unordered.values("id"))
-    tags = tag_links.values("tag__name").annotate(count=Count("document_id")).order_by("-count", "tag__name")
-    return {
-        "document_type": counts(unordered, "document_type"),
-        "tags": [(row["tag__name"], row["count"]) for row in tags[:FACET_LIMIT]],
-        "correspondent": counts(unordered, "correspondent"),
-        "year": counts(_with_date(unordered).annotate(year=ExtractYear(F("search_date"))), "year"),
-    }
+def _counts(matched: QuerySet[SearchEntry], tag_ids_table: str) -> tuple[int, Facets]:
+    """The total and the facets (most frequent first) over everything matched, in one
+    statement that reads the matches once."""
+    rows = matched.order_by().values(
+        "document_id", "document_type", "correspondent", "tag_ids", year=ExtractYear("date")
+    )
+    matched_sql, params = rows.query.sql_with_params()
+    statement = COUNTS_SQL.format(
+        matched=matched_sql, tag_ids=tag_ids_table, tags=Tag._meta.db_table, limit=FACET_LIMIT
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        counted = cursor.fetchall()
+    total = next(count for facet, _, count in counted if facet == "total")
+    if not total:
+        return 0, {}
+    facets: Facets = {name: [] for name in FACET_FIELDS}
+    for facet, value, count in counted:
+        if facet != "total":
+            facets[facet].append((str(value), count))
+    for values in facets.values():
+        values.sort(key=lambda pair: (-pair[1], pair[0]))
+    return total, facets

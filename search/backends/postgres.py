@@ -25,17 +25,25 @@ from search.backends.database import (
     words_of_filename,
 )
 from search.documents import IndexedDocument
+from search.models import SearchEntry
 from search.query import ParsedQuery, Term
 
 QUERY_CONFIGS = ("english", "german", "simple")
-UPDATE_VECTORS = (
-    "UPDATE search_searchentry AS entry SET vector = "
-    "setweight(to_tsvector(v.config, v.title), 'A') "
-    "|| setweight(to_tsvector('simple', v.plain), 'B') "
-    "|| setweight(to_tsvector(v.config, v.names), 'B') "
-    "|| setweight(to_tsvector(v.config, v.kind), 'C') "
-    "|| setweight(to_tsvector(v.config, v.body), 'D')"
-)
+# The head (title A, file name, names and tags B, type C) and the whole vector (the head and
+# the text, D) of each row of a batch, computed where the index lives.
+UPDATE_VECTORS = """
+UPDATE search_searchentry AS entry SET head = computed.head, vector = computed.head || computed.body
+FROM (
+    SELECT v.id,
+        setweight(to_tsvector(v.config, v.title), 'A')
+        || setweight(to_tsvector('simple', v.plain), 'B')
+        || setweight(to_tsvector(v.config, v.names), 'B')
+        || setweight(to_tsvector(v.config, v.kind), 'C') AS head,
+        setweight(to_tsvector(v.config, v.body), 'D') AS body
+    FROM (VALUES {values}) AS v(id, config, title, plain, names, kind, body)
+) AS computed
+WHERE entry.document_id = computed.id
+"""
 # Prefixes are not stemmed (a half-typed word has no stem yet).
 PREFIX_CONFIGS = ("simple",)
 
@@ -71,6 +79,8 @@ def ts_query(terms: Sequence[Term]) -> SearchQuery:
 
 
 class PostgresDialect:
+    tag_ids_table = "jsonb_array_elements_text(matched.tag_ids) AS tag_id(value)"
+
     def write(self, records: Sequence[IndexedDocument]) -> None:
         """All vectors of the batch in one statement: the text goes in as parameters and
         PostgreSQL builds the vectors where the index lives."""
@@ -91,11 +101,7 @@ class PostgresDialect:
             )
         values = ", ".join(["(%s::integer, %s::regconfig, %s, %s, %s, %s, %s)"] * len(rows))
         with connection.cursor() as cursor:
-            cursor.execute(
-                f"{UPDATE_VECTORS} FROM (VALUES {values}) AS v(id, config, title, plain, names, kind, body) "
-                "WHERE entry.document_id = v.id",
-                [value for row in rows for value in row],
-            )
+            cursor.execute(UPDATE_VECTORS.format(values=values), [value for row in rows for value in row])
 
     def delete(self, file_ids: Sequence[int]) -> None:
         """The vector lives in the SearchEntry row, which is already gone."""
@@ -103,28 +109,26 @@ class PostgresDialect:
     def orphaned_ids(self) -> set[int]:
         return set()  # the vector cannot outlive its entry
 
-    def match(self, documents: QuerySet[Document], query: ParsedQuery) -> QuerySet[Document]:
+    def match(self, entries: QuerySet[SearchEntry], query: ParsedQuery) -> QuerySet[SearchEntry]:
         if query.required:
             # Exclusions inside the one tsquery (``a & !b``), which the GIN index answers
             # whole; a separate NOT (vector @@ b) reads the vector of every match instead.
             tsquery = ts_query(query.required)
             for term in query.excluded:
                 tsquery = tsquery & _absent(term)
-            return documents.filter(search_entry__vector=tsquery)
+            return entries.filter(vector=tsquery)
         for term in query.excluded:
-            documents = documents.exclude(search_entry__vector=_term_query(term))
-        return documents
+            entries = entries.exclude(vector=_term_query(term))
+        return entries
 
     @contextmanager
     def counting(self, query: ParsedQuery) -> Iterator[None]:
-        """Count words' matches (the total, the facets) from the GIN index alone.
+        """Find words' matches through the GIN index while counting and paging.
 
         The vectors are TOASTed (a few KB each) and the planner does not cost reading them
         back: for any word in more than a few percent of the documents it prefers a
-        sequential scan that detoasts every vector in the archive (0.5 s per count at
-        100,000 documents, bench/search.py) over the index (0.04 s), whose matches a count
-        never needs to read. Ranking is left to the planner: it must read the matched
-        vectors anyway, and a selective filter on the documents can be the better way in.
+        sequential scan that detoasts every vector in the archive (0.5 s at 100,000
+        documents, bench/search.py) over the index (0.04 s), which needs to read none.
         """
         if not query.required:  # nothing for the index to answer
             yield
@@ -135,11 +139,12 @@ class PostgresDialect:
                 cursor.execute("SET LOCAL enable_seqscan = off")
             yield
 
-    def rank(self, documents: QuerySet[Document], query: ParsedQuery) -> QuerySet[Document]:
-        if not query.required:
-            return documents.order_by("-created_at", "-id")
-        rank = SearchRank(F("search_entry__vector"), ts_query(query.required))
-        return documents.annotate(rank=rank).order_by("-rank", "-created_at", "-id")
+    def ranked(self, entries: QuerySet[SearchEntry], query: ParsedQuery) -> QuerySet[SearchEntry]:
+        rank = SearchRank(F("vector"), ts_query(query.required))
+        return entries.annotate(rank=rank).order_by("-rank", "-created_at", "-document_id")
+
+    def prominent(self, matched: QuerySet[SearchEntry], query: ParsedQuery) -> QuerySet[SearchEntry]:
+        return matched.filter(head=ts_query(query.required))
 
     def highlights(self, file_ids: list[int], query: ParsedQuery) -> dict[int, tuple[str, str]]:
         documents = Document.objects.filter(id__in=file_ids)

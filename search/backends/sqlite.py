@@ -13,7 +13,6 @@ from django.db import connection
 from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
 
-from documents.models import Document
 from search.backends.base import MARK_END, MARK_START
 from search.backends.database import (
     MAX_INDEXED_TEXT,
@@ -22,11 +21,13 @@ from search.backends.database import (
     words_of_filename,
 )
 from search.documents import IndexedDocument
+from search.models import SearchEntry
 from search.query import ParsedQuery, Term
 
 # Column weights for bm25, in the table's column order: title, filename, names, tags, kind, body.
 BM25 = "bm25(search_fts, 10.0, 5.0, 4.0, 4.0, 2.0, 1.0)"
 MATCHING_IDS = "SELECT rowid FROM search_fts WHERE search_fts MATCH %s"
+HEAD_COLUMNS = ("title", "filename", "names", "tags", "kind")
 
 
 def fts_term(term: Term) -> str:
@@ -44,6 +45,8 @@ def fts_any(terms: Sequence[Term]) -> str:
 
 
 class SqliteDialect:
+    tag_ids_table = "json_each(matched.tag_ids) AS tag_id"
+
     def write(self, records: Sequence[IndexedDocument]) -> None:
         rows = [
             (
@@ -76,30 +79,33 @@ class SqliteDialect:
             cursor.execute("SELECT rowid FROM search_fts")
             return {row[0] for row in cursor.fetchall()}
 
-    def match(self, documents: QuerySet[Document], query: ParsedQuery) -> QuerySet[Document]:
+    def match(self, entries: QuerySet[SearchEntry], query: ParsedQuery) -> QuerySet[SearchEntry]:
         if query.required:
             match = fts_query(query.required)
             if query.excluded:
                 match = f"({match}) NOT ({fts_any(query.excluded)})"
-            return documents.filter(id__in=RawSQL(MATCHING_IDS, [match]))  # noqa: S611  # parameters only
+            return entries.filter(document_id__in=RawSQL(MATCHING_IDS, [match]))  # noqa: S611  # parameters only
         if query.excluded:
             excluded = RawSQL(MATCHING_IDS, [fts_any(query.excluded)])  # noqa: S611  # parameters only
-            return documents.exclude(id__in=excluded)
-        return documents
+            return entries.exclude(document_id__in=excluded)
+        return entries
 
     def counting(self, query: ParsedQuery) -> AbstractContextManager[None]:
         return nullcontext()
 
-    def rank(self, documents: QuerySet[Document], query: ParsedQuery) -> QuerySet[Document]:
-        if not query.required:
-            return documents.order_by("-created_at", "-id")
+    def ranked(self, entries: QuerySet[SearchEntry], query: ParsedQuery) -> QuerySet[SearchEntry]:
         score = RawSQL(  # noqa: S611  # the query is a parameter
             f"(SELECT {BM25} FROM search_fts WHERE search_fts MATCH %s "  # noqa: S608  # constants only
-            f"AND search_fts.rowid = {Document._meta.db_table}.id)",
+            f"AND search_fts.rowid = {SearchEntry._meta.db_table}.document_id)",
             [fts_query(query.required)],
         )
         # bm25 is lower for better matches.
-        return documents.annotate(rank=score).order_by("rank", "-created_at", "-id")
+        return entries.annotate(rank=score).order_by("rank", "-created_at", "-document_id")
+
+    def prominent(self, matched: QuerySet[SearchEntry], query: ParsedQuery) -> QuerySet[SearchEntry]:
+        # FTS5 column filter: the words in any column but the text.
+        heading = f"{{{' '.join(HEAD_COLUMNS)}}} : ({fts_query(query.required)})"
+        return matched.filter(document_id__in=RawSQL(MATCHING_IDS, [heading]))  # noqa: S611  # parameters only
 
     def highlights(self, file_ids: list[int], query: ParsedQuery) -> dict[int, tuple[str, str]]:
         placeholders = ", ".join(["%s"] * len(file_ids))

@@ -217,3 +217,23 @@ def test_documents_that_match_equally_are_listed_newest_first(owner, make_docume
     make_document(original_filename="older.pdf", ocr_text="meter reading for the flat")
     make_document(original_filename="newer.pdf", ocr_text="meter reading for the flat")
     assert found(owner, "meter ") == ["newer.pdf", "older.pdf"]
+
+
+def test_when_many_match_the_prominent_and_newest_are_ranked_and_the_rest_follow_newest_first(
+    owner, make_document, monkeypatch
+):
+    """Relevance is computed for a window of candidates (search.backends.database): with a
+    window of 3, the title match and the 3 newest are ranked, the others follow by date,
+    and the pages still add up to every match exactly once."""
+    make_document(original_filename="old-title.pdf", document_title="Zeppelin log", ocr_text="zeppelin")
+    make_document(original_filename="old-many.pdf", ocr_text="zeppelin " * 30)
+    for number in range(1, 6):
+        make_document(original_filename=f"n{number}.pdf", ocr_text="a zeppelin passed over the town")
+    expected_exactly = search(user=owner, query="zeppelin ", per_page=10)
+    assert "old-many.pdf" in [r.document.original_filename for r in expected_exactly.results[:2]]
+
+    monkeypatch.setattr("search.backends.database.RANK_WINDOW", 3)
+    pages = [search(user=owner, query="zeppelin ", page=page, per_page=2) for page in (1, 2, 3, 4)]
+    assert {page.total for page in pages} == {7}
+    listed = [result.document.original_filename for page in pages for result in page.results]
+    assert listed == ["old-title.pdf", "n5.pdf", "n4.pdf", "n3.pdf", "n2.pdf", "n1.pdf", "old-many.pdf"]
