@@ -5,27 +5,21 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import socket
 import struct
-import subprocess
-import sys
-import time
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pikepdf
 import pytest
-import requests
 from django.db import connection
 from PIL import Image
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from conftest import PROJECT_DIR, service_missing, stop_process_group
+from conftest import PROJECT_DIR, service_missing
 from documents import storage
 from documents.models import Document
 from documents.pipeline.runner import pipeline_run_sync
@@ -197,68 +191,3 @@ def api(owner: User) -> APIClient:
     client = APIClient()
     client.force_authenticate(owner)
     return client
-
-
-# --- The site under gunicorn -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LiveServer:
-    """A running gunicorn: where to reach it, and where its output goes."""
-
-    url: str
-    log: Path
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def log_tail(path: Path, characters: int = 4000) -> str:
-    """The end of a process's log, for a failure message."""
-    return path.read_text(errors="replace")[-characters:] if path.exists() else "(no log)"
-
-
-@pytest.fixture
-def start_gunicorn(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], LiveServer]]:
-    """Start the site under gunicorn on a free port of 127.0.0.1, as it runs in production.
-
-    Give it the environment of the worker (``worker_env``) so both share the test's
-    database, WORKDIR and broker. Its output goes to a file in tmp_path, whose end is shown
-    when the test fails; it leads its own process group, stopped at the end of the test.
-    """
-    started: list[tuple[subprocess.Popen[bytes], Path]] = []
-
-    def start(env: dict[str, str]) -> LiveServer:
-        port = _free_port()
-        log = tmp_path / f"gunicorn-{len(started)}.log"
-        with log.open("wb") as output:
-            server = subprocess.Popen(
-                [
-                    sys.executable, "-m", "gunicorn", "docuelevate.wsgi:application",
-                    "--bind", f"127.0.0.1:{port}", "--workers", "2", "--access-logfile", "-",
-                ],
-                cwd=PROJECT_DIR, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
-        started.append((server, log))
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if server.poll() is not None:
-                pytest.fail(f"gunicorn exited with {server.returncode}\n{log_tail(log)}")
-            try:
-                requests.get(f"{url}/api/whoami", timeout=5)  # any answer means it serves
-            except requests.ConnectionError:
-                time.sleep(0.2)
-            else:
-                return LiveServer(url=url, log=log)
-        pytest.fail(f"gunicorn did not answer on {url}\n{log_tail(log)}")
-
-    yield start
-    for server, log in started:
-        stop_process_group(server)
-        # Printed at teardown, so pytest shows it only for a failed test.
-        print(f"--- end of {log.name} ---\n{log_tail(log)}")

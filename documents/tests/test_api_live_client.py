@@ -26,8 +26,7 @@ import pytest
 import requests
 
 from accounts.models import User
-from conftest import run_manage
-from documents.tests.conftest import LiveServer, log_tail
+from conftest import LiveServer, log_tail, run_manage
 
 pytestmark = pytest.mark.slow
 
