@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import requests
 from django.contrib.auth.models import AnonymousUser
+from django.db import connection
 
 from accounts.models import User
 from accounts.tests.factories import UserFactory
@@ -31,6 +32,16 @@ def service_missing(reason: str) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{reason}: CI must provide it", pytrace=False)
     pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _own_rate_limit_counters(settings: Any, request: pytest.FixtureRequest) -> None:
+    """Every test starts with its whole rate-limit budget, whatever ran before or beside it."""
+    own = {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": f"ratelimit-{request.node.nodeid}",
+    }
+    settings.CACHES = {**settings.CACHES, "ratelimit": own}
 
 
 @pytest.fixture(autouse=True)
@@ -76,6 +87,16 @@ def _collected_static_files() -> None:
 
 
 # --- Real processes ------------------------------------------------------------------------
+def current_database_url() -> str:
+    """The URL of the database this test runs on, for processes started by the test."""
+    settings_dict = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{settings_dict['NAME']}"
+    user = settings_dict.get("USER") or ""
+    password = f":{settings_dict['PASSWORD']}" if settings_dict.get("PASSWORD") else ""
+    host = settings_dict.get("HOST") or "127.0.0.1"
+    port = settings_dict.get("PORT") or 5432
+    return f"postgresql://{user}{password}@{host}:{port}/{settings_dict['NAME']}"
 
 
 @pytest.fixture
@@ -216,7 +237,8 @@ def start_gunicorn(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], LiveSe
             if server.poll() is not None:
                 pytest.fail(f"gunicorn exited with {server.returncode}\n{log_tail(log)}")
             try:
-                requests.get(f"{url}/api/whoami", timeout=5)  # any answer means it serves
+                # Any answer means it serves (a redirect to HTTPS too, behind a declared proxy).
+                requests.get(f"{url}/api/whoami", timeout=5, allow_redirects=False)
             except requests.ConnectionError:
                 time.sleep(0.2)
             else:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import ipaddress
 from typing import TYPE_CHECKING, Any
 
-from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
@@ -13,10 +11,10 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from accounts.models import ApiToken, User
 from accounts.services import single_user_get_or_create, token_authenticate
+from docuelevate.addresses import client_ip
 from docuelevate.views import API_PATH_PREFIX
 
 if TYPE_CHECKING:
-    from django.http import HttpRequest
     from rest_framework.request import Request
 
 # "Token" is what DocuElevate's older clients send; "Bearer" is the standard.
@@ -66,24 +64,6 @@ class SingleUserAuthentication(BaseAuthentication):
 
     def authenticate(self, request: Request) -> tuple[User, None]:
         return single_user_get_or_create(), None
-
-
-def client_ip(request: Request | HttpRequest) -> str | None:
-    """The caller's address, for "last used from"; None when it is not an IP address.
-
-    Behind the reverse proxy (SECURE_PROXY=true) the connection comes from the proxy, which
-    appends the real client to X-Forwarded-For; only that last entry is trusted, because
-    the client can put anything before it.
-    """
-    candidate: str = request.META.get("REMOTE_ADDR", "")
-    if settings.SECURE_PROXY:
-        forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
-        if forwarded[-1]:
-            candidate = forwarded[-1]
-    try:
-        return str(ipaddress.ip_address(candidate))
-    except ValueError:
-        return None
 
 
 class ApiTokenScheme(OpenApiAuthenticationExtension):

@@ -68,3 +68,43 @@ class ApiToken(models.Model):
     @property
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
+
+
+class AuditAction(models.TextChoices):
+    LOGIN = "login", "signed in"
+    LOGIN_FAILED = "login_failed", "sign-in failed"
+    LOGOUT = "logout", "signed out"
+    TOKEN_CREATED = "token_created", "API token created"
+    TOKEN_REVOKED = "token_revoked", "API token revoked"
+    ROLE_CHANGED = "role_changed", "role changed"
+    DOCUMENT_DELETED = "document_deleted", "document deleted"
+    ADMIN_CHANGE = "admin_change", "changed in the admin"
+
+
+class AuditLog(models.Model):
+    """Who did what that matters for security, from where: append-only (accounts.audit).
+
+    ``actor_name`` keeps the name when the account is gone, and holds the name that was
+    tried when a sign-in failed. Nothing secret is ever stored: no passwords, no tokens
+    (a token appears by its visible prefix).
+    """
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    action = models.CharField(max_length=32, choices=AuditAction.choices, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_name = models.CharField(max_length=150, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    target = models.CharField(max_length=255, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = "audit log entry"
+        verbose_name_plural = "audit log"
+
+    def __str__(self) -> str:
+        return (
+            f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_name or '-'} {self.get_action_display()} {self.target}"
+        )

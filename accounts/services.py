@@ -16,7 +16,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from accounts.models import ApiToken, User
+from accounts.audit import audit_record
+from accounts.models import ApiToken, AuditAction, User
 from docuelevate.env import secret_weakness
 from docuelevate.errors import InvalidInput, NotFound
 
@@ -220,6 +221,11 @@ def token_create(
         expires_at=expires_at,
         operator_scope=operator_scope,
     )
+    audit_record(
+        action=AuditAction.TOKEN_CREATED,
+        target=f"token {token.token_prefix}… of {user.get_username()}",
+        detail={"token_id": token.pk, "name": name, "operator_scope": operator_scope},
+    )
     return token, raw_token
 
 
@@ -245,12 +251,26 @@ def token_revoke(*, user: User, token_id: int) -> ApiToken:
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
+        _audit_revoked([token])
     return token
 
 
+@transaction.atomic
 def token_revoke_all(*, tokens: QuerySet[ApiToken]) -> int:
     """Revoke every token in ``tokens`` (the operator's admin action); returns how many changed."""
-    return tokens.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+    live = list(tokens.filter(revoked_at__isnull=True).select_related("owner"))
+    ApiToken.objects.filter(pk__in=[token.pk for token in live]).update(revoked_at=timezone.now())
+    _audit_revoked(live)
+    return len(live)
+
+
+def _audit_revoked(tokens: list[ApiToken]) -> None:
+    for token in tokens:
+        audit_record(
+            action=AuditAction.TOKEN_REVOKED,
+            target=f"token {token.token_prefix}… of {token.owner.get_username()}",
+            detail={"token_id": token.pk, "name": token.name},
+        )
 
 
 def token_authenticate(*, raw_token: str, ip: str | None) -> ApiToken | None:

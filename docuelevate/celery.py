@@ -13,6 +13,8 @@ import os
 from celery import Celery
 from kombu import Queue
 
+from ops import logging as ops_logging
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "docuelevate.settings")
 
 QUEUE_DOCUMENT_PROCESSOR = "document_processor"
@@ -54,3 +56,7 @@ app.conf.task_create_missing_queues = False
 app.conf.task_routes = {name: {"queue": queue} for name, queue in TASK_ROUTES.items()}
 app.conf.beat_schedule = BEAT_SCHEDULE
 app.autodiscover_tasks()
+
+# Workers log like the web processes: the project's LOGGING (LOG_FORMAT, secret masking),
+# with each task's lines carrying its task id and document id (ops.logging).
+ops_logging.connect_celery_signals()

@@ -9,6 +9,7 @@ read from that file (Docker and Kubernetes secrets), with one trailing newline r
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -147,6 +148,32 @@ def env_int_list(name: str, default: list[int], *, environ: Mapping[str, str] | 
     if any(number < 0 for number in numbers):
         raise EnvError(f"{name} must not contain negative numbers.")
     return numbers
+
+
+# django-ratelimit's rate syntax: a count per period, the period optionally multiplied.
+_RATE = re.compile(r"(?P<count>\d+)/(?P<multiplier>\d*)(?P<unit>[smhd])")
+
+
+def env_rate(name: str, default: str, *, environ: Mapping[str, str] | None = None) -> str:
+    """A request rate such as ``100/m`` or ``5/10s`` (s, m, h, d), returned in lower case.
+
+    Checked here because django-ratelimit parses a rate only when a request arrives, where
+    a typo would break every request it applies to instead of stopping the start.
+    """
+    value = _lookup(name, environ)
+    if value is None or value.strip() == "":
+        return default
+    rate = value.strip().lower()
+    match = _RATE.fullmatch(rate)
+    # A multiplier of 0 would make a period of no time at all.
+    if match is None or match["multiplier"].startswith("0"):
+        raise EnvError(
+            f"{name}={value!r} is not a rate; use <count>/<period> with a period of s, m, h or d, "
+            "e.g. 100/m or 5/10s."
+        )
+    if int(match["count"]) < 1:
+        raise EnvError(f"{name}={value!r} would refuse every request; the count must be at least 1.")
+    return rate
 
 
 def env_path(name: str, default: Path, *, base: Path, environ: Mapping[str, str] | None = None) -> Path:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 
 from docuelevate import __version__
 from docuelevate.env import (
@@ -25,6 +26,7 @@ from docuelevate.env import (
     env_list,
     env_optional,
     env_path,
+    env_rate,
     env_secret,
     env_str,
 )
@@ -98,8 +100,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Right after authentication: it counts per user, and refuses before any view runs.
+    "docuelevate.ratelimit.RateLimitMiddleware",
     # AUTH_ENABLED=false: every request acts as the one local user.
     *([] if AUTH_ENABLED else ["accounts.middleware.SingleUserMiddleware"]),
+    # Who acts and from where, for the audit trail (accounts.audit).
+    "accounts.audit.AuditContextMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -207,7 +213,14 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = env_int("WORKER_MAX_MEMORY_PER_CHILD", 1_500_000, minimum=100_000)
 CELERY_TASK_TRACK_STARTED = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# --- ops: beat heartbeat and monitoring (productioncheck) ---
+# django-celery-beat's DatabaseScheduler, plus a heartbeat row that lets productioncheck
+# see that beat runs, and runs exactly once.
+CELERY_BEAT_SCHEDULER = "ops.beat:HeartbeatScheduler"
+UPTIME_KUMA_URL = env_optional("UPTIME_KUMA_URL")
+METRICS_TOKEN = env_optional("METRICS_TOKEN")
+METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS")
+# --- end ops ---
 CELERY_TIMEZONE = env_str("TIME_ZONE", "UTC")
 
 # --- Documents and the pipeline -----------------------------------------------------------
@@ -424,22 +437,92 @@ SESSION_COOKIE_SAMESITE = "Lax"
 
 SECURITY_HEADERS_ENABLED = env_bool("SECURITY_HEADERS_ENABLED", False)
 SECURITY_HEADERS_AT_PROXY = env_bool("SECURITY_HEADERS_AT_PROXY", False)
+# Always: they cost nothing and a proxy that sends them too sends the same values.
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# The rest only when the application is asked to send them (off: the proxy does).
+SECURE_REFERRER_POLICY: str | None = None
 if SECURITY_HEADERS_ENABLED:
     SECURE_HSTS_SECONDS = 31536000
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     # Asks browsers' preload lists to include the site; an operator may opt out.
     SECURE_HSTS_PRELOAD = env_bool("HSTS_PRELOAD", True)
     SECURE_REFERRER_POLICY = "strict-origin-when-cross-origin"
-# HSTS set by the proxy is invisible to Django's deploy check; the operator declared it.
-SILENCED_SYSTEM_CHECKS = ["security.W004"] if SECURITY_HEADERS_AT_PROXY else []
+# Features no page of ours uses, refused to every page (docuelevate.security).
+PERMISSIONS_POLICY = (
+    "camera=(), microphone=(), geolocation=(), payment=(), usb=(), serial=(), bluetooth=(), "
+    "magnetometer=(), gyroscope=(), accelerometer=(), display-capture=(), browsing-topics=()"
+)
+# Scripts only from here and only with the response's nonce: no inline handlers, no
+# eval, no other origin, so an injected <script> or onclick= never runs. Style elements
+# carry the nonce too; style attributes are allowed (they cannot run code, and Django's
+# admin uses them). Frames: our own previews only, and nobody may frame us.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src-elem": [SELF, NONCE],
+        "style-src-attr": [UNSAFE_INLINE],
+        "img-src": [SELF, "data:", "blob:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "frame-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        "report-uri": "/api/csp-report",  # docuelevate.security.csp_report logs them
+    }
+}
+if SECURITY_HEADERS_ENABLED:
+    MIDDLEWARE += ["csp.middleware.CSPMiddleware", "docuelevate.security.PermissionsPolicyMiddleware"]
+# HSTS and Referrer-Policy set by the proxy are invisible to Django's deploy check; the operator
+# declared them.
+SILENCED_SYSTEM_CHECKS = ["security.W004", "security.W022"] if SECURITY_HEADERS_AT_PROXY else []
+# Error reports (DEBUG pages, mails to admins) hide passwords inside URLs too.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "docuelevate.security.SecretMaskingExceptionReporterFilter"
+
+# --- Rate limits (docuelevate/ratelimit.py) ---------------------------------------------
+
+RATE_LIMITING_ENABLED = env_bool("RATE_LIMITING_ENABLED", True)
+RATE_LIMIT_DEFAULT = env_rate("RATE_LIMIT_DEFAULT", "100/m")
+RATE_LIMIT_UPLOAD = env_rate("RATE_LIMIT_UPLOAD", "600/m")
+RATE_LIMIT_AUTH = env_rate("RATE_LIMIT_AUTH", "10/m")
+# django-ratelimit's own switches, for its decorators should anyone use them.
+RATELIMIT_ENABLE = RATE_LIMITING_ENABLED
+RATELIMIT_USE_CACHE = "ratelimit"
+# A counter the cache lost (expired or culled between two calls) lets the request through
+# rather than refusing it: the limits protect the service and must not take it down.
+RATELIMIT_FAIL_OPEN = True
+# The counters must hold across gunicorn workers and processes, so never the per-process
+# memory cache. Only django_ratelimit.core is used, not its app: its system check flags
+# every backend but memcached and django-redis, including the two chosen here on purpose.
+if REDIS_URL:
+    # Exact: SET NX and INCR are atomic, and every machine of the deployment shares them.
+    CACHES["ratelimit"] = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+else:
+    # Files under WORKDIR, seen by every process on this machine. The increment reads then
+    # writes, so two requests in the same instant may count once: close enough on one
+    # machine. The cache culls a random third of its files once it holds MAX_ENTRIES.
+    CACHES["ratelimit"] = {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(WORKDIR / "cache" / "ratelimit"),
+        "OPTIONS": {"MAX_ENTRIES": 2000},
+    }
+
+# --- Request bodies -----------------------------------------------------------------------
 
 MAX_REQUEST_BODY_SIZE = env_int("MAX_REQUEST_BODY_SIZE", 1024**2, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_SIZE
 # Uploads larger than this go to a temporary file instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024**2
 FILE_UPLOAD_TEMP_DIR = str(SCRATCH_DIR)
+# Larger ones are held to MAX_UPLOAD_SIZE while they stream in, not once on disk; the body
+# as a whole is bounded before Django by docuelevate.bodylimit (wrapped in docuelevate.wsgi).
+FILE_UPLOAD_HANDLERS = [
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "documents.uploads.LimitedTemporaryFileUploadHandler",
+]
 SCRATCH_DIR.mkdir(parents=True, exist_ok=True)
 
 REST_FRAMEWORK = {
@@ -494,8 +577,14 @@ LOGGING = {
         "text": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
         "json": {"()": "ops.logging.JsonFormatter"},
     },
+    "filters": {"mask_secrets": {"()": "docuelevate.security.SecretMaskingFilter"}},
     "handlers": {
-        "stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": LOG_FORMAT}
+        "stdout": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "formatter": LOG_FORMAT,
+            "filters": ["mask_secrets"],
+        }
     },
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
     "loggers": {"django": {"level": LOG_LEVEL, "propagate": True}},

@@ -15,7 +15,7 @@ from django.template.loader import render_to_string
 API_PATH_PREFIX = "/api/"
 
 
-def _error(request: HttpRequest, *, status: int, detail: str) -> HttpResponse:
+def error_response(request: HttpRequest, *, status: int, detail: str) -> HttpResponse:
     if request.path_info.startswith(API_PATH_PREFIX):
         return JsonResponse({"detail": detail}, status=status)
     # No request context: the 500 page must render even when a context processor is what broke.
@@ -24,21 +24,32 @@ def _error(request: HttpRequest, *, status: int, detail: str) -> HttpResponse:
 
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
-    return _error(request, status=400, detail="The request could not be understood.")
+    return error_response(request, status=400, detail="The request could not be understood.")
 
 
 def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
-    return _error(request, status=403, detail="You do not have permission to do this.")
+    return error_response(request, status=403, detail="You do not have permission to do this.")
 
 
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
-    return _error(request, status=404, detail="Not found.")
+    return error_response(request, status=404, detail="Not found.")
 
 
 def payload_too_large(request: HttpRequest) -> HttpResponse:
     limit = settings.MAX_REQUEST_BODY_SIZE
-    return _error(request, status=413, detail=f"The request body is larger than the limit of {limit} bytes.")
+    return error_response(
+        request, status=413, detail=f"The request body is larger than the limit of {limit} bytes."
+    )
+
+
+def too_many_requests(request: HttpRequest, *, retry_after: int) -> HttpResponse:
+    """429 with ``Retry-After``: the client's budget is spent until the window resets."""
+    response = error_response(
+        request, status=429, detail=f"Too many requests; try again in {retry_after} seconds."
+    )
+    response["Retry-After"] = str(retry_after)
+    return response
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    return _error(request, status=500, detail="Something went wrong on our side; it has been logged.")
+    return error_response(request, status=500, detail="Something went wrong on our side; it has been logged.")

@@ -8,4 +8,7 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "docuelevate.settings")
 
-application = get_wsgi_application()
+from docuelevate.bodylimit import BodyLimitMiddleware  # after the line above: it reads the settings
+
+# Outside Django, because only here can a chunked body be counted before Django reads it.
+application = BodyLimitMiddleware(get_wsgi_application())

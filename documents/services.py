@@ -25,7 +25,8 @@ from django.db import transaction
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import NewConnectionError, SSLError, TimeoutError
 
-from accounts.models import User
+from accounts.audit import audit_record
+from accounts.models import AuditAction, User
 from docuelevate.errors import (
     ApplicationError,
     Conflict,
@@ -402,6 +403,11 @@ def document_delete(*, document: Document) -> None:
         files.append(document.original_file)
     document_id = document.pk
     with transaction.atomic():
+        audit_record(
+            action=AuditAction.DOCUMENT_DELETED,
+            target=f"document {document_id} {document.original_filename}",
+            detail={"owner_id": document.owner_id, "sha256": document.filehash},
+        )
         document.delete()
         transaction.on_commit(lambda: _delete_files(files, document.uuid))
         remove_document_enqueue(document_id=document_id)

@@ -18,7 +18,7 @@ def _fresh_cache(settings: Any, request: pytest.FixtureRequest) -> None:
     failed logins) in the shared cache; each test starts with none of them spent, whatever
     ran before it, in this run or a recent one."""
     locmem = "django.core.cache.backends.locmem.LocMemCache"
-    settings.CACHES = {"default": {"BACKEND": locmem, "LOCATION": request.node.nodeid}}
+    settings.CACHES = {**settings.CACHES, "default": {"BACKEND": locmem, "LOCATION": request.node.nodeid}}
 
 
 @pytest.fixture

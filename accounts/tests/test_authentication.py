@@ -7,8 +7,9 @@ from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
 
-from accounts.authentication import ApiTokenAuthentication, client_ip
+from accounts.authentication import ApiTokenAuthentication
 from accounts.models import ApiToken
+from docuelevate.addresses import client_ip
 
 factory = APIRequestFactory()
 

@@ -23,4 +23,5 @@ def test_messages_are_json_only_and_acknowledged_after_the_work():
     assert app.conf.task_acks_late is True
     assert app.conf.worker_prefetch_multiplier == 1
     assert app.conf.task_always_eager is False
-    assert app.conf.beat_scheduler == "django_celery_beat.schedulers:DatabaseScheduler"
+    # django-celery-beat's database scheduler, which also leaves a heartbeat (ops.beat).
+    assert app.conf.beat_scheduler == "ops.beat:HeartbeatScheduler"

@@ -95,6 +95,15 @@ def test_a_postgresql_url_is_understood(clean_env):
     assert result.stdout.strip().endswith("django.db.backends.postgresql db.internal 5433 docs")
 
 
+# What a production installation sets besides TLS and headers: Redis (shared rate-limit
+# counters), JSON logs and a way to be watched (ops.checks).
+PRODUCTION_SERVICES = {
+    "REDIS_URL": "redis://:pw@redis.internal:6379/0",
+    "LOG_FORMAT": "json",
+    "METRICS_TOKEN": "metrics-token-for-prometheus-0123456789",
+}
+
+
 def test_deploy_check_is_clean_for_a_production_configuration(clean_env):
     """PostgreSQL, a strong secret, DEBUG=false, TLS at the proxy and headers on."""
     clean_env.update(
@@ -105,6 +114,7 @@ def test_deploy_check_is_clean_for_a_production_configuration(clean_env):
             "SECURE_PROXY": "true",
             "SECURITY_HEADERS_ENABLED": "true",
             "EXTERNAL_HOSTNAME": "docs.example.org",
+            **PRODUCTION_SERVICES,
         }
     )
     result = run_manage(clean_env, "check", "--deploy", "--fail-level", "WARNING")
@@ -119,6 +129,7 @@ def test_deploy_check_accepts_headers_set_by_the_proxy(clean_env):
             "SESSION_SECRET": STRONG_SECRET * 2,
             "SECURE_PROXY": "true",
             "SECURITY_HEADERS_AT_PROXY": "true",
+            **PRODUCTION_SERVICES,
         }
     )
     result = run_manage(clean_env, "check", "--deploy", "--fail-level", "WARNING")

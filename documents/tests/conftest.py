@@ -14,12 +14,11 @@ from typing import Any
 
 import pikepdf
 import pytest
-from django.db import connection
 from PIL import Image
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from conftest import PROJECT_DIR, service_missing
+from conftest import PROJECT_DIR, current_database_url, service_missing
 from documents import storage
 from documents.models import Document
 from documents.pipeline.runner import pipeline_run_sync
@@ -125,18 +124,6 @@ def zip_bomb_docx(megabytes: int = 64) -> bytes:
 
 
 # --- A live worker on the test database ------------------------------------------------------
-
-
-def current_database_url() -> str:
-    """The URL of the database this test runs on, for processes started by the test."""
-    settings_dict = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{settings_dict['NAME']}"
-    user = settings_dict.get("USER") or ""
-    password = f":{settings_dict['PASSWORD']}" if settings_dict.get("PASSWORD") else ""
-    host = settings_dict.get("HOST") or "127.0.0.1"
-    port = settings_dict.get("PORT") or 5432
-    return f"postgresql://{user}{password}@{host}:{port}/{settings_dict['NAME']}"
 
 
 @pytest.fixture

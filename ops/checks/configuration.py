@@ -1,0 +1,364 @@
+"""Checklist items about the installation's configuration and this machine.
+
+Each reads the settings itself and takes, as keyword arguments, only what a test or the
+system check needs to vary. Only ``check_admin_password`` (the accounts) and
+``check_https`` (a TLS handshake) reach beyond the process, and both can be told not to.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+import shutil
+import socket
+import ssl
+import subprocess
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path, PurePosixPath
+
+from django.conf import settings
+from django.contrib.auth.hashers import check_password
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
+
+from docuelevate.env import KNOWN_PLACEHOLDERS, secret_weakness
+from ops.checks.result import CheckResult, error_text, failed, passed, warned
+
+# Seconds to wait for any one service; a check that hangs is worse than one that fails.
+NETWORK_TIMEOUT = 3.0
+MOUNTINFO = Path("/proc/self/mountinfo")
+WORKDIR_FAIL_BELOW = 1024**3  # bytes free: documents and OCR scratch copies stop fitting
+WORKDIR_WARN_BELOW = 5 * 1024**3
+# Filesystems whose content does not outlive the container or the machine.
+CONTAINER_LAYER_TYPES = frozenset({"overlay", "aufs", "fuse.fuse-overlayfs"})
+MEMORY_TYPES = frozenset({"tmpfs", "ramfs"})
+# Cache backends whose counters every process and machine of a deployment shares.
+SHARED_CACHE_MODULES = (
+    "django.core.cache.backends.redis.",
+    "django.core.cache.backends.memcached.",
+    "django_redis.",
+)
+# Superusers whose passwords are tried against the placeholders (each try is a full hash).
+MAX_ACCOUNTS_INSPECTED = 5
+
+# File names that hold secrets and have no business in a deployment's git history.
+SECRET_FILE_PATTERNS = (
+    ".env", ".env.*", "*.pem", "*.key", "*.p12", "*.pfx", "*.jks", "*.keystore", "*.kdbx",
+    "id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", ".htpasswd", ".pgpass", ".netrc",
+    "credentials.json", "service-account*.json", "*.sqlite3",
+)  # fmt: skip
+# Templates that document the secrets without holding any.
+SECRET_FILE_TEMPLATES = (".example", ".sample", ".template", ".dist")
+
+
+def check_debug() -> CheckResult:
+    if settings.DEBUG:
+        return failed(
+            "debug",
+            "DEBUG=true: error pages show code and settings; the session secret may be random per process",
+            "set DEBUG=false",
+        )
+    return passed("debug", "DEBUG=false")
+
+
+def check_database(*, alias: str = DEFAULT_DB_ALIAS) -> CheckResult:
+    connection = connections[alias]
+    if connection.vendor == "postgresql":
+        where = connection.settings_dict.get("HOST") or "the local socket"
+        return passed("database", f"PostgreSQL at {where}")
+    return failed(
+        "database",
+        f"{connection.display_name} is in use: one writer at a time, and no server-side backups",
+        "run PostgreSQL and set DATABASE_URL=postgresql://user:password@host:5432/docuelevate",
+    )
+
+
+def _unescape_mount_point(field: str) -> str:
+    # mountinfo writes space, tab, newline and backslash as octal escapes.
+    for escaped, plain in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
+        field = field.replace(escaped, plain)
+    return field
+
+
+def mount_of(path: Path, mountinfo: str) -> tuple[str, str] | None:
+    """The mount point holding ``path`` and its filesystem type, from a mountinfo text."""
+    best: tuple[str, str] | None = None
+    target = PurePosixPath(path)
+    for line in mountinfo.splitlines():
+        fields = line.split()
+        if "-" not in fields[6:]:
+            continue
+        separator = fields.index("-", 6)
+        mount_point = _unescape_mount_point(fields[4])
+        if not target.is_relative_to(mount_point):
+            continue
+        # The deepest mount point wins; of two at the same place, the later one is on top.
+        if best is None or len(mount_point) >= len(best[0]):
+            best = (mount_point, fields[separator + 1])
+    return best
+
+
+def _volatile_storage(workdir: Path, mountinfo: Path) -> str | None:
+    """Why files under ``workdir`` would not survive a restart, or None when they would
+    (or when this system does not tell)."""
+    try:
+        mount = mount_of(workdir, mountinfo.read_text())
+    except OSError:
+        return None
+    if mount is None:
+        return None
+    mount_point, fstype = mount
+    if fstype in CONTAINER_LAYER_TYPES and mount_point == "/":
+        return f"is in the container's writable layer ({fstype} root), lost when the container is recreated"
+    if fstype in MEMORY_TYPES:
+        return f"is in memory ({fstype} at {mount_point}), lost at every restart"
+    return None
+
+
+def check_workdir(*, workdir: Path | None = None, mountinfo: Path = MOUNTINFO) -> CheckResult:
+    workdir = Path(workdir or settings.WORKDIR)
+    if not workdir.is_dir():
+        return failed("workdir", f"WORKDIR {workdir} does not exist", f"create it: mkdir -p {workdir}")
+    try:
+        with tempfile.NamedTemporaryFile(dir=workdir, prefix=".productioncheck-") as probe:
+            probe.write(b"probe")
+            probe.flush()
+    except OSError as exc:
+        return failed(
+            "workdir",
+            f"WORKDIR {workdir} is not writable ({exc.strerror})",
+            "give the user running DocuElevate write access to it",
+        )
+    volatile = _volatile_storage(workdir, mountinfo)
+    if volatile and settings.DOCUMENT_STORAGE == "local":
+        return failed(
+            "workdir",
+            f"WORKDIR {workdir} {volatile}",
+            "mount a persistent volume at WORKDIR: a named volume in docker compose, a PVC in Kubernetes",
+        )
+    free = shutil.disk_usage(workdir).free
+    free_text = f"{free / 1024**3:.1f} GiB free"
+    if free < WORKDIR_FAIL_BELOW:
+        return failed("workdir", f"WORKDIR {workdir} has only {free_text}", "free space or grow the volume")
+    if free < WORKDIR_WARN_BELOW:
+        return warned("workdir", f"WORKDIR {workdir} has only {free_text}", "free space or grow the volume")
+    where = "; documents are in S3" if volatile else ""
+    return passed("workdir", f"WORKDIR {workdir} is writable, {free_text}{where}")
+
+
+def _tls_answers(hostname: str, timeout: float) -> bool:
+    """Whether ``https://hostname`` completes a verified TLS handshake."""
+    context = ssl.create_default_context()
+    try:
+        with (
+            socket.create_connection((hostname, 443), timeout=timeout) as raw,
+            context.wrap_socket(raw, server_hostname=hostname),
+        ):
+            return True
+    except (OSError, ssl.SSLError):
+        return False
+
+
+def _is_local_name(hostname: str) -> bool:
+    if hostname == "localhost" or hostname.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(hostname.strip("[]"))
+    except ValueError:
+        return False
+    return address.is_loopback
+
+
+def check_https(*, probe_tls: bool = True, timeout: float = NETWORK_TIMEOUT) -> CheckResult:
+    if settings.SECURE_PROXY:
+        return passed(
+            "https", "TLS ends at the reverse proxy (SECURE_PROXY=true): secure cookies, https redirect"
+        )
+    hostname = settings.EXTERNAL_HOSTNAME
+    fix = "put a TLS-terminating reverse proxy in front, as in deploy/nginx, and set SECURE_PROXY=true"
+    if probe_tls and not _is_local_name(hostname) and _tls_answers(hostname, timeout):
+        return warned(
+            "https",
+            f"https://{hostname} answers with TLS, but SECURE_PROXY=false: cookies are not marked Secure",
+            "set SECURE_PROXY=true",
+        )
+    return failed("https", f"no TLS: SECURE_PROXY=false and nothing answers https://{hostname}", fix)
+
+
+def check_session_secret() -> CheckResult:
+    fix = 'set SESSION_SECRET to python -c "import secrets; print(secrets.token_urlsafe(48))"'
+    problem = secret_weakness(settings.SECRET_KEY, min_length=32)
+    if problem:
+        return failed("session_secret", f"SESSION_SECRET is weak: {problem}", fix)
+    for previous in settings.SECRET_KEY_FALLBACKS:
+        problem = secret_weakness(previous, min_length=32)
+        if problem:
+            return failed(
+                "session_secret",
+                f"SESSION_SECRET_PREVIOUS is weak: {problem}; it still signs valid sessions",
+                "remove SESSION_SECRET_PREVIOUS once sessions made with it have expired",
+            )
+    return passed("session_secret", "SESSION_SECRET is long and not a known placeholder")
+
+
+def _placeholder_accounts() -> list[str]:
+    """Usernames of active superusers whose password is their username or a placeholder."""
+    from accounts.models import User  # the app registry is ready by the time a check runs
+
+    found = []
+    superusers = User.objects.filter(is_superuser=True, is_active=True).order_by("-last_login", "pk")
+    for user in superusers[:MAX_ACCOUNTS_INSPECTED]:
+        candidates = [user.username, *sorted(KNOWN_PLACEHOLDERS)]
+        # check_password() of the hasher module, not User.check_password(), which would
+        # re-save a hash that needs an upgrade.
+        if any(check_password(candidate, user.password) for candidate in candidates):
+            found.append(user.username)
+    return found
+
+
+def check_admin_password(*, inspect_accounts: bool = True) -> CheckResult:
+    fix = "set a long random ADMIN_PASSWORD and run python manage.py bootstrap_admin"
+    password = settings.ADMIN_PASSWORD
+    if password:
+        problem = secret_weakness(password, min_length=12)
+        if problem:
+            return failed("admin_password", f"ADMIN_PASSWORD is weak: {problem}", fix)
+    if not inspect_accounts:
+        return passed(
+            "admin_password", "ADMIN_PASSWORD is strong" if password else "ADMIN_PASSWORD is not set"
+        )
+    try:
+        weak = _placeholder_accounts()
+    except DatabaseError as exc:
+        return failed(
+            "admin_password", f"the accounts cannot be read ({error_text(exc)})", "check DATABASE_URL"
+        )
+    if weak:
+        return failed(
+            "admin_password",
+            f"operator account(s) {', '.join(weak)} use their username or a placeholder as password",
+            "change those passwords: python manage.py changepassword USERNAME",
+        )
+    if password:
+        return passed("admin_password", "ADMIN_PASSWORD is strong; no operator uses a placeholder password")
+    return passed("admin_password", "no operator uses a placeholder password")
+
+
+def check_auth() -> CheckResult:
+    if settings.AUTH_ENABLED:
+        return passed("auth", "AUTH_ENABLED=true: every page and API call needs a login or a token")
+    return failed(
+        "auth",
+        "AUTH_ENABLED=false: anyone who reaches the server reads every document",
+        "set AUTH_ENABLED=true",
+    )
+
+
+def check_security_headers() -> CheckResult:
+    if settings.SECURITY_HEADERS_ENABLED:
+        return passed("security_headers", "HSTS, CSP and the other headers come from the application")
+    if settings.SECURITY_HEADERS_AT_PROXY:
+        return passed(
+            "security_headers", "the reverse proxy sets the headers (SECURITY_HEADERS_AT_PROXY=true)"
+        )
+    return failed(
+        "security_headers",
+        "no HSTS, CSP or Referrer-Policy: SECURITY_HEADERS_ENABLED=false and no proxy declared to set them",
+        "set SECURITY_HEADERS_ENABLED=true, or SECURITY_HEADERS_AT_PROXY=true if the proxy sets them",
+    )
+
+
+def check_rate_limiting() -> CheckResult:
+    if not settings.RATE_LIMITING_ENABLED:
+        return failed(
+            "rate_limiting",
+            "RATE_LIMITING_ENABLED=false: password guessing and upload floods are not slowed down",
+            "set RATE_LIMITING_ENABLED=true",
+        )
+    alias = getattr(settings, "RATELIMIT_USE_CACHE", "default")
+    cache = settings.CACHES.get(alias) or settings.CACHES["default"]
+    backend = str(cache["BACKEND"])
+    kind = backend.rsplit(".", 1)[-1]
+    if backend.startswith(SHARED_CACHE_MODULES):
+        return passed("rate_limiting", f"on, counted in a shared cache ({kind})")
+    if kind in {"FileBasedCache", "DatabaseCache"}:
+        return warned(
+            "rate_limiting",
+            f"on, but counted in {kind}: shared only by the processes of one machine, and not atomic",
+            "set REDIS_URL so the counters live in Redis",
+        )
+    return failed(
+        "rate_limiting",
+        f"on, but counted in {kind}: each process counts alone, so the limits multiply",
+        "set REDIS_URL so the counters live in Redis",
+    )
+
+
+def check_monitoring() -> CheckResult:
+    watchers = [
+        name
+        for name in ("UPTIME_KUMA_URL", "METRICS_TOKEN", "METRICS_ALLOWED_IPS")
+        if getattr(settings, name, None)
+    ]
+    if watchers:
+        return passed("monitoring", f"configured: {', '.join(watchers)}")
+    return warned(
+        "monitoring",
+        "nothing watches this installation: no Uptime Kuma push, /metrics closed to everyone",
+        "set UPTIME_KUMA_URL, or METRICS_TOKEN / METRICS_ALLOWED_IPS for Prometheus",
+    )
+
+
+def check_log_format() -> CheckResult:
+    if settings.LOG_FORMAT == "json":
+        return passed("log_format", "LOG_FORMAT=json: one JSON object per line, ready for a log shipper")
+    return warned(
+        "log_format",
+        f"LOG_FORMAT={settings.LOG_FORMAT}: log lines a shipper cannot split into fields",
+        "set LOG_FORMAT=json and ship stdout to your log store",
+    )
+
+
+def tracked_secret_files(paths: Iterable[str]) -> list[str]:
+    """The paths among ``paths`` whose file names say they hold secrets."""
+    found = []
+    for path in paths:
+        name = PurePosixPath(path).name
+        if name.endswith(SECRET_FILE_TEMPLATES):
+            continue
+        if any(fnmatch.fnmatchcase(name, pattern) for pattern in SECRET_FILE_PATTERNS):
+            found.append(path)
+    return found
+
+
+def check_secrets_in_repo(*, base_dir: Path | None = None) -> CheckResult:
+    base_dir = Path(base_dir or settings.BASE_DIR)
+    git = shutil.which("git")
+    if git is None:
+        if (base_dir / ".git").exists():
+            return warned(
+                "secrets_in_repo", "a git checkout, but git is not installed to list it", "install git"
+            )
+        return passed("secrets_in_repo", "not a git checkout")
+    listing = subprocess.run(
+        [git, "-C", str(base_dir), "ls-files", "-z"], capture_output=True, timeout=30, check=False
+    )
+    if listing.returncode != 0:
+        error = listing.stderr.decode(errors="replace")
+        if "not a git repository" in error:
+            return passed("secrets_in_repo", "not a git checkout")
+        return warned(
+            "secrets_in_repo",
+            f"git cannot list {base_dir}: {' '.join(error.split())[:200]}",
+            "run git ls-files there and read the error",
+        )
+    tracked = [path for path in listing.stdout.decode(errors="replace").split("\0") if path]
+    secrets = tracked_secret_files(tracked)
+    if secrets:
+        listed = ", ".join(secrets[:5]) + (f" and {len(secrets) - 5} more" if len(secrets) > 5 else "")
+        return failed(
+            "secrets_in_repo",
+            f"git tracks secret files: {listed}",
+            "git rm --cached them, add them to .gitignore, and rotate every secret they held",
+        )
+    return passed("secrets_in_repo", f"git tracks no .env, key or certificate file ({len(tracked)} files)")
