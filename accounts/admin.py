@@ -8,6 +8,7 @@ from django.http import HttpRequest
 
 from accounts.models import ApiToken, AuditLog, User
 from accounts.services import token_revoke_all
+from docuelevate.admin import ReadOnlyForOperatorsAdmin
 
 # Everything but the hash, and nothing editable: a token is changed only by revoking it.
 TOKEN_FIELDS = (
@@ -62,7 +63,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditLog)
-class AuditLogAdmin(admin.ModelAdmin):
+class AuditLogAdmin(ReadOnlyForOperatorsAdmin):
     """The audit trail, for operators to read; nobody edits or deletes it here."""
 
     list_display = ("at", "action", "actor_name", "ip", "target")
@@ -70,19 +71,3 @@ class AuditLogAdmin(admin.ModelAdmin):
     search_fields = ("actor_name", "target", "ip")
     date_hierarchy = "at"
     readonly_fields = ("at", "action", "actor", "actor_name", "ip", "target", "detail")
-
-    # Every operator may read it, whatever model permissions their account was given.
-    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return bool(request.user.is_active and request.user.is_staff)
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return self.has_view_permission(request)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False

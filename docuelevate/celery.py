@@ -27,25 +27,19 @@ TASK_ROUTES: dict[str, str] = {
     "documents.tasks.pipeline_step_task": QUEUE_DOCUMENT_PROCESSOR,
     "documents.tasks.stuck_steps_watchdog_task": QUEUE_HOUSEKEEPING,
     "ops.tasks.ping_task": QUEUE_HOUSEKEEPING,
+    "ops.tasks.heartbeat_push_task": QUEUE_HOUSEKEEPING,
+    "ops.tasks.scratch_sweep_task": QUEUE_HOUSEKEEPING,
+    "ops.tasks.logs_prune_task": QUEUE_HOUSEKEEPING,
+    "ops.tasks.failed_documents_retry_task": QUEUE_HOUSEKEEPING,
+    "ops.tasks.backup_task": QUEUE_DEFAULT,
     "search.tasks.search_index_document_task": QUEUE_DEFAULT,
     "search.tasks.search_remove_document_task": QUEUE_DEFAULT,
     "search.tasks.search_reconcile_task": QUEUE_HOUSEKEEPING,
 }
 
-# Periodic tasks. DatabaseScheduler copies these into django-celery-beat's tables at start,
-# where operators can change or pause them in the admin.
-BEAT_SCHEDULE: dict[str, dict[str, object]] = {
-    "stuck-steps-watchdog": {
-        "task": "documents.tasks.stuck_steps_watchdog_task",
-        "schedule": 60.0,
-        "options": {"expires": 55},
-    },
-    "search-reconcile": {
-        "task": "search.tasks.search_reconcile_task",
-        "schedule": 3600.0,
-        "options": {"expires": 3300},
-    },
-}
+# The beat schedule lives in the database (django-celery-beat), written from ops/schedule.py
+# by `manage.py setup_periodic_tasks`; there is deliberately no app.conf.beat_schedule, which
+# DatabaseScheduler would copy over operators' changes at every start.
 
 app = Celery("docuelevate")
 app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -54,7 +48,6 @@ app.conf.task_default_queue = QUEUE_DEFAULT
 # Sending to a queue nobody declared would strand the message; fail loudly instead.
 app.conf.task_create_missing_queues = False
 app.conf.task_routes = {name: {"queue": queue} for name, queue in TASK_ROUTES.items()}
-app.conf.beat_schedule = BEAT_SCHEDULE
 app.autodiscover_tasks()
 
 # Workers log like the web processes: the project's LOGGING (LOG_FORMAT, secret masking),

@@ -129,3 +129,31 @@ class RateLimitMiddleware:
                 # Whole seconds until the window resets, at least one: "0" invites a busy loop.
                 return too_many_requests(request, retry_after=max(1, int(usage["time_left"])))
         return self.get_response(request)
+
+
+def document_rate_limits(result: dict[str, Any], **_: Any) -> dict[str, Any]:
+    """drf-spectacular post-processing hook: every limited operation may answer 429.
+
+    Added here, where the limits are decided, rather than on each view: every route under
+    /api/ but the probes spends from a budget.
+    """
+    too_many = {
+        "description": "Too many requests from this client; try again after `Retry-After` seconds.",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}},
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"detail": {"type": "string"}},
+                    "required": ["detail"],
+                }
+            }
+        },
+    }
+    for path, operations in result.get("paths", {}).items():
+        if not path.startswith(API_PATH_PREFIX) or f"{path.rstrip('/')}/".startswith(_EXEMPT_PREFIXES):
+            continue
+        for operation in operations.values():
+            if isinstance(operation, dict) and "responses" in operation:
+                operation["responses"].setdefault("429", too_many)
+    return result

@@ -8,6 +8,7 @@ and in the README. A bad value stops start-up with a message naming the variable
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -94,7 +95,13 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Probes first: they answer whatever the Host header (Kubernetes sends the pod's IP) and
+    # are never redirected to HTTPS. Then the request timings, around everything else.
+    "ops.middleware.ProbeMiddleware",
+    "ops.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Early, so every later middleware's lines and refusals carry the request id (ops.requestlog).
+    "ops.requestlog.RequestLogMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -221,6 +228,28 @@ UPTIME_KUMA_URL = env_optional("UPTIME_KUMA_URL")
 METRICS_TOKEN = env_optional("METRICS_TOKEN")
 METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS")
 # --- end ops ---
+# --- Probes and metrics (ops/health.py, ops/metrics.py, ops/middleware.py) ---
+# /metrics answers these addresses or networks (10.0.0.0/8) without METRICS_TOKEN (ops.views).
+for _entry in METRICS_ALLOWED_IPS:
+    try:
+        ipaddress.ip_network(_entry, strict=False)
+    except ValueError as exc:
+        raise EnvError(
+            f"METRICS_ALLOWED_IPS: {exc}; list addresses or networks, e.g. 10.0.0.5,10.1.0.0/16."
+        ) from None
+# Each web server's workers keep their request timings here, one folder per server, so a
+# scrape answered by any worker counts all of them (prometheus-client's multiprocess mode).
+# Local disk or tmpfs: the files are memory-mapped, which network shares do badly.
+METRICS_DIR = env_path("METRICS_DIR", WORKDIR / "metrics", base=BASE_DIR)
+# --- end probes and metrics ---
+# --- Periodic tasks (ops/schedule.py, setup_periodic_tasks) ---
+# Minutes between two pushes to UPTIME_KUMA_URL; give the monitor a heartbeat interval a
+# little longer, so one late push does not page anyone.
+UPTIME_KUMA_PING_INTERVAL = env_int("UPTIME_KUMA_PING_INTERVAL", 5, minimum=1, maximum=1440)
+# Processing-log and audit-log entries older than this many days are pruned weekly; 0 keeps
+# them forever (some archives must keep an audit trail for years).
+LOG_RETENTION_DAYS = env_int("LOG_RETENTION_DAYS", 365, minimum=0)
+# --- end periodic tasks ---
 CELERY_TIMEZONE = env_str("TIME_ZONE", "UTC")
 
 # --- Documents and the pipeline -----------------------------------------------------------
@@ -293,6 +322,18 @@ MEILISEARCH_URL = env_optional("MEILISEARCH_URL")
 MEILISEARCH_API_KEY = env_optional("MEILISEARCH_API_KEY")
 MEILISEARCH_INDEX_NAME = env_str("MEILISEARCH_INDEX_NAME", "documents")
 MEILISEARCH_TIMEOUT = env_int("MEILISEARCH_TIMEOUT", 10, minimum=1)
+
+# --- Backups (ops/backup.py, manage.py backup / restore) ---
+# false: beat makes no backups (productioncheck warns); the backup command still works by hand.
+BACKUP_ENABLED = env_bool("BACKUP_ENABLED", True)
+# Inside WORKDIR by default, and left out of the file manifest; put it on another disk (or
+# copy it off the machine) so one lost volume does not take the backups with it.
+BACKUP_DIR = env_path("BACKUP_DIR", WORKDIR / "backups", base=BASE_DIR)
+# How many successful backups of each tier are kept; older ones are deleted with their records.
+BACKUP_RETAIN_HOURLY = env_int("BACKUP_RETAIN_HOURLY", 96, minimum=1)
+BACKUP_RETAIN_DAILY = env_int("BACKUP_RETAIN_DAILY", 21, minimum=1)
+BACKUP_RETAIN_WEEKLY = env_int("BACKUP_RETAIN_WEEKLY", 13, minimum=1)
+# --- end backups ---
 
 # --- Authentication and security ---------------------------------------------------------
 
@@ -548,6 +589,10 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI from the installed sidecar package: no CDN, so it works under a strict CSP.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "docuelevate.ratelimit.document_rate_limits",
+    ],
 }
 
 # --- Internationalisation and static files -----------------------------------------------
@@ -570,22 +615,30 @@ STORAGES = {
 
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
 LOG_FORMAT = env_choice("LOG_FORMAT", "text", ("text", "json"))
+# dictConfig, plus Python warnings as log lines (ops.logging.configure_logging).
+LOGGING_CONFIG = "ops.logging.configure_logging"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "text": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "text": {"()": "ops.logging.TextFormatter"},
         "json": {"()": "ops.logging.JsonFormatter"},
     },
-    "filters": {"mask_secrets": {"()": "docuelevate.security.SecretMaskingFilter"}},
+    "filters": {
+        # Request id, user, route (ops.requestlog) or task id, document (Celery) on every line.
+        "log_context": {"()": "ops.logging.ContextFilter"},
+        "mask_secrets": {"()": "docuelevate.security.SecretMaskingFilter"},
+    },
     "handlers": {
         "stdout": {
             "class": "logging.StreamHandler",
             "stream": "ext://sys.stdout",
             "formatter": LOG_FORMAT,
-            "filters": ["mask_secrets"],
+            "filters": ["log_context", "mask_secrets"],
         }
     },
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
     "loggers": {"django": {"level": LOG_LEVEL, "propagate": True}},
 }
+# The build (image tag or commit) shown on /status beside VERSION; set by the image build.
+BUILD = env_str("BUILD", "")

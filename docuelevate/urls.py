@@ -15,11 +15,14 @@ urlpatterns = [
     # The split view serves its start-up script as a file, which a strict CSP allows.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/csp-report", csp_report, name="csp-report"),
+    # Probes, /api/health and /metrics (the probes are answered by ops.middleware first).
+    path("", include("ops.urls")),
     path("api/", include("accounts.api.urls")),
     path("api/", include("documents.api.urls")),
     path("api/", include("search.api.urls")),
     path("", include("documents.urls")),
     path("", include("search.urls")),
+    path("", include("ops.page_urls")),
 ]
 
 # Under /api/ every error is JSON, like the API's own; elsewhere a page in the site's look.

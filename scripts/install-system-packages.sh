@@ -25,6 +25,9 @@ missing=()
 for package in "${!PROBE[@]}"; do
   [ -e "${PROBE[$package]}" ] || missing+=("$package")
 done
+# manage.py backup/restore on PostgreSQL run pg_dump, pg_restore and psql. /usr/bin/pg_dump
+# alone is only Debian's wrapper; the programs lie under /usr/lib/postgresql/<version>/bin.
+compgen -G "/usr/lib/postgresql/*/bin/pg_dump" >/dev/null || missing+=(postgresql-client)
 for package in "$@"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
 done

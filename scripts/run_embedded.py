@@ -71,6 +71,8 @@ def main() -> int:
     environment = build_environment()
     host, port = environment["HOST"], environment["PORT"]
     manage(environment, "migrate", "--noinput")
+    # Part of every migrate step: beat reads its schedule from the database (ops/schedule.py).
+    manage(environment, "setup_periodic_tasks")
     manage(environment, "collectstatic", "--noinput")
     login = manage(environment, "bootstrap_admin", "--generate-if-missing")
 

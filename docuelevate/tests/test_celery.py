@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from docuelevate.celery import QUEUES, TASK_ROUTES, app
+from ops.schedule import periodic_schedule
 
 
 def test_every_project_task_has_an_explicit_route():
@@ -25,3 +26,12 @@ def test_messages_are_json_only_and_acknowledged_after_the_work():
     assert app.conf.task_always_eager is False
     # django-celery-beat's database scheduler, which also leaves a heartbeat (ops.beat).
     assert app.conf.beat_scheduler == "ops.beat:HeartbeatScheduler"
+
+
+def test_the_schedule_lives_in_the_database_only_and_names_routed_tasks():
+    # DatabaseScheduler would copy a beat_schedule over operators' changes at each start.
+    assert app.conf.beat_schedule == {}
+    app.loader.import_default_modules()
+    for entry in periodic_schedule():
+        assert entry.task in app.tasks, entry.name
+        assert entry.queue == TASK_ROUTES[entry.task]

@@ -120,7 +120,15 @@ def no_internet(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
+def no_rate_limits(settings: Any) -> None:
+    """Fuzzing sends hundreds of requests per operation from one client; the limits would
+    answer 429 long before the shapes are explored (they have their own tests)."""
+    settings.RATE_LIMITING_ENABLED = False
+
+
+@pytest.fixture
 def api_world(
+    no_rate_limits: None,
     connections_kept_open: None,
     no_worker_ping: None,
     no_internet: None,

@@ -7,10 +7,11 @@ from types import SimpleNamespace
 
 import pytest
 from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
 
-from docuelevate.celery import app
 from documents.models import DocumentStatus, ProcessingStep, StepStatus
 from documents.tasks import resume_abandoned_steps, stuck_steps_watchdog_task
+from ops.schedule import periodic_tasks_sync
 
 pytestmark = pytest.mark.django_db
 
@@ -46,10 +47,14 @@ def test_the_watchdog_fails_steps_stuck_past_the_step_timeout(ingest, corpus, se
 
 
 def test_the_watchdog_runs_every_minute_from_beat():
-    entry = app.conf.beat_schedule["stuck-steps-watchdog"]
-    assert entry["task"] == "documents.tasks.stuck_steps_watchdog_task"
-    assert entry["schedule"] == 60.0
-    assert entry["options"]["expires"] < 60
+    periodic_tasks_sync()
+
+    entry = PeriodicTask.objects.get(name="stuck-steps-watchdog")
+    assert entry.task == "documents.tasks.stuck_steps_watchdog_task"
+    assert entry.enabled
+    assert entry.schedule.run_every.total_seconds() == 60
+    assert entry.expire_seconds < 60
+    assert entry.queue == "celery"
 
 
 def test_a_restarted_worker_requeues_what_it_was_doing_when_it_died(

@@ -1,0 +1,279 @@
+"""/metrics: who may read it, and what Prometheus reads there, parsed with its own parser.
+
+The live test runs gunicorn with two workers, as production does, and checks that every
+scrape, whichever worker answers it, counts the requests both workers served.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from django.test import Client
+from django.utils import timezone
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
+
+from accounts.models import User
+from conftest import LiveServer, log_tail, run_manage
+from documents.models import Document, DocumentStatus, ProcessingLog, ProcessingStep, StepStatus
+from documents.pipeline.steps import STEP_NAMES
+from ops import metrics
+from ops.models import BackupRecord, BackupStatus, BackupTier
+
+TOKEN = "metrics-token-for-the-tests-0123456789"
+LATENCY = "docuelevate_http_request_duration_seconds"
+# A document id that must never show up as a label value.
+DOCUMENT_ID = "424242"
+FAMILIES = {
+    "docuelevate_documents",
+    "docuelevate_documents_processed",  # the parser names a counter without its _total
+    "docuelevate_step_duration_seconds",
+    "docuelevate_celery_queue_length",
+    "docuelevate_celery_workers_online",
+    "docuelevate_backup_age_seconds",
+    "docuelevate_info",
+    LATENCY,
+}
+
+
+def parse(text: str) -> dict[str, Metric]:
+    return {family.name: family for family in text_string_to_metric_families(text)}
+
+
+def value(family: Metric, sample_name: str, **labels: str) -> float:
+    found = [s.value for s in family.samples if s.name == sample_name and s.labels == labels]
+    assert len(found) == 1, f"{sample_name}{labels} in {family.samples}"
+    return found[0]
+
+
+@pytest.fixture
+def open_with_token(settings: Any) -> None:
+    settings.METRICS_TOKEN = TOKEN
+    settings.METRICS_ALLOWED_IPS = []
+
+
+def scrape(client: Client) -> dict[str, Metric]:
+    answer = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+    assert answer.status_code == 200
+    return parse(answer.content.decode())
+
+
+# --- Who may read it ----------------------------------------------------------------------------
+
+
+def test_metrics_are_closed_when_neither_a_token_nor_addresses_are_set(client: Client, settings: Any) -> None:
+    settings.METRICS_TOKEN = None
+    settings.METRICS_ALLOWED_IPS = []
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer anything").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "Bearer wrong-token", f"Token {TOKEN}", f"Basic {TOKEN}", f"Bearer {TOKEN}x"],
+)
+def test_metrics_refuse_a_caller_without_the_right_bearer_token(
+    client: Client, open_with_token: None, authorization: str | None
+) -> None:
+    headers = {"Authorization": authorization} if authorization else {}
+    answer = client.get("/metrics", headers=headers)
+    assert answer.status_code == 403
+    assert b"docuelevate_" not in answer.content
+
+
+@pytest.mark.django_db
+def test_metrics_answer_the_right_bearer_token(client: Client, open_with_token: None) -> None:
+    answer = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+    assert answer.status_code == 200
+    assert answer["Content-Type"].startswith("text/plain; version=0.0.4")
+    assert "docuelevate_documents" in parse(answer.content.decode())
+
+
+@pytest.mark.django_db
+def test_metrics_answer_an_allowed_address_without_a_token(client: Client, settings: Any) -> None:
+    settings.METRICS_TOKEN = None
+    settings.METRICS_ALLOWED_IPS = ["10.0.0.0/8", "192.0.2.7"]
+    assert client.get("/metrics", REMOTE_ADDR="10.1.2.3").status_code == 200
+    assert client.get("/metrics", REMOTE_ADDR="192.0.2.7").status_code == 200
+    assert client.get("/metrics", REMOTE_ADDR="192.0.2.8").status_code == 403
+
+
+@pytest.mark.django_db
+def test_behind_the_proxy_only_the_address_the_proxy_saw_counts(client: Client, settings: Any) -> None:
+    settings.SECURE_PROXY = True
+    settings.METRICS_TOKEN = None
+    settings.METRICS_ALLOWED_IPS = ["192.0.2.7"]
+    proxy: dict[str, Any] = {"REMOTE_ADDR": "10.0.0.2", "HTTP_X_FORWARDED_PROTO": "https"}
+    allowed = client.get("/metrics", HTTP_X_FORWARDED_FOR="203.0.113.9, 192.0.2.7", **proxy)
+    assert allowed.status_code == 200
+    # The client wrote the allowed address itself; the proxy appended the real one.
+    forged = client.get("/metrics", HTTP_X_FORWARDED_FOR="192.0.2.7, 203.0.113.9", **proxy)
+    assert forged.status_code == 403
+
+
+# --- What it says -------------------------------------------------------------------------------
+
+
+def _document(owner: User, status: str, name: str) -> Document:
+    return Document.objects.create(
+        owner=owner,
+        original_filename=name,
+        filehash=name.ljust(64, "0"),
+        file_size=10,
+        mime_type="application/pdf",
+        original_file=f"originals/{name}",
+        status=status,
+    )
+
+
+def test_metrics_count_documents_outcomes_and_step_durations_from_the_database(
+    client: Client, owner: User, open_with_token: None
+) -> None:
+    now = timezone.now()
+    done = _document(owner, DocumentStatus.COMPLETED, "done")
+    broken = _document(owner, DocumentStatus.FAILED, "broken")
+    _document(owner, DocumentStatus.PENDING, "waiting")
+    copy = _document(owner, DocumentStatus.DUPLICATE, "copy")
+    for document, seconds in ((done, 3), (broken, 40)):
+        ProcessingStep.objects.create(
+            document=document,
+            name="ocr",
+            position=1,
+            status=StepStatus.SUCCESS if document is done else StepStatus.FAILURE,
+            started_at=now - timedelta(seconds=seconds),
+            finished_at=now,
+        )
+    # A step still running has no duration yet.
+    ProcessingStep.objects.create(document=done, name="convert", position=0, started_at=now)
+    ProcessingLog.objects.create(document=done, step_name=STEP_NAMES[-1], status=StepStatus.SUCCESS)
+    ProcessingLog.objects.create(document=done, step_name="ocr", status=StepStatus.SUCCESS)  # not an end
+    ProcessingLog.objects.create(document=broken, step_name="ocr", status=StepStatus.FAILURE)
+    ProcessingLog.objects.create(document=copy, step_name="ingest", status=DocumentStatus.DUPLICATE)
+
+    families = scrape(client)
+
+    documents = families["docuelevate_documents"]
+    assert value(documents, "docuelevate_documents", status="completed") == 1
+    assert value(documents, "docuelevate_documents", status="pending") == 1
+    assert value(documents, "docuelevate_documents", status="processing") == 0
+    processed = families["docuelevate_documents_processed"]
+    assert processed.type == "counter"
+    for outcome in ("completed", "failed", "duplicate"):
+        assert value(processed, "docuelevate_documents_processed_total", outcome=outcome) == 1
+    steps = families["docuelevate_step_duration_seconds"]
+    assert steps.type == "histogram"
+    name = "docuelevate_step_duration_seconds"
+    assert value(steps, f"{name}_count", step="ocr") == 2
+    assert value(steps, f"{name}_sum", step="ocr") == pytest.approx(43)
+    assert value(steps, f"{name}_bucket", step="ocr", le="2.5") == 0
+    assert value(steps, f"{name}_bucket", step="ocr", le="5.0") == 1
+    assert value(steps, f"{name}_bucket", step="ocr", le="60.0") == 2
+    assert value(steps, f"{name}_bucket", step="ocr", le="+Inf") == 2
+    assert not [s for s in steps.samples if s.labels.get("step") == "convert"]
+    assert "docuelevate_celery_workers_online" in families
+
+
+def test_backup_age_appears_once_a_backup_succeeded(client: Client, db: None, open_with_token: None) -> None:
+    assert "docuelevate_backup_age_seconds" not in scrape(client)
+    finished = timezone.now() - timedelta(hours=2)
+    BackupRecord.objects.create(
+        tier=BackupTier.DAILY, status=BackupStatus.SUCCEEDED, started_at=finished, finished_at=finished
+    )
+    age = scrape(client)["docuelevate_backup_age_seconds"]
+    assert 7200 <= value(age, "docuelevate_backup_age_seconds") < 7200 + 120
+
+
+def test_request_latency_is_labelled_by_route_name_never_by_path(
+    client: Client, db: None, open_with_token: None
+) -> None:
+    assert client.get(f"/api/files/{DOCUMENT_ID}").status_code == 401
+    assert client.get(f"/no/such/page/{DOCUMENT_ID}").status_code == 404
+
+    latency = scrape(client)[LATENCY]
+    routes = {sample.labels["route"] for sample in latency.samples}
+    assert {"api-file", "unmatched"} <= routes
+    assert not [route for route in routes if DOCUMENT_ID in route]
+    assert value(latency, f"{LATENCY}_count", route="api-file", method="GET", status="401") >= 1
+
+
+def test_a_new_server_removes_the_metrics_folders_of_servers_no_longer_running(tmp_path: Path) -> None:
+    host = socket.gethostname()
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    dead = tmp_path / f"server-{host}-{finished.pid}-1"  # that pid ran, and is gone
+    reused = tmp_path / f"server-{host}-{os.getpid()}-1"  # a live pid, but started at another time
+    running = tmp_path / f"server-{host}-{os.getpid()}-{metrics._start_time(os.getpid())}"
+    other_host = tmp_path / f"server-{host}-2-{finished.pid}-1"  # host "<host>-2" on a shared volume
+    for folder in (dead, reused, running, other_host):
+        folder.mkdir()
+
+    mine = metrics.server_folder(tmp_path)
+
+    assert mine.name == f"server-{host}-{os.getppid()}-{metrics._start_time(os.getppid())}"
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
+        [mine.name, running.name, other_host.name]
+    )
+
+
+# --- Live: gunicorn with two workers ------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_metrics_under_gunicorn_count_the_requests_of_both_workers(
+    embedded_env: dict[str, str],
+    redis_url: str,
+    start_gunicorn: Callable[[dict[str, str]], LiveServer],
+) -> None:
+    # The API budget per client is far above what this test sends from its one address.
+    env = {**embedded_env, "METRICS_TOKEN": TOKEN, "REDIS_URL": redis_url, "RATE_LIMIT_DEFAULT": "10000/m"}
+    migrated = run_manage(env, "migrate", "--noinput")
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+    made = run_manage(
+        env,
+        "shell",
+        "-c",
+        "from django.utils import timezone; from ops.models import BackupRecord; "
+        "BackupRecord.objects.create(tier='daily', status='succeeded', finished_at=timezone.now())",
+    )
+    assert made.returncode == 0, made.stdout + made.stderr
+    server = start_gunicorn(env)
+    metrics_dir = Path(env["WORKDIR"]) / "metrics"
+
+    def ask(_: int) -> int:
+        # A new connection each time, so either worker may take it.
+        return requests.get(f"{server.url}/api/files/{DOCUMENT_ID}", timeout=30).status_code
+
+    sent = 0
+    with ThreadPoolExecutor(8) as pool:
+        for _ in range(10):
+            assert set(pool.map(ask, range(40))) == {401}
+            sent += 40
+            # Each worker process writes its own file: two files, two workers served.
+            if len(list(metrics_dir.glob("server-*/histogram_*.db"))) >= 2:
+                break
+    workers_seen = sorted(path.name for path in metrics_dir.glob("server-*/histogram_*.db"))
+    assert len(workers_seen) >= 2, f"{workers_seen}\n{log_tail(server.log)}"
+
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
+    for _ in range(4):  # whichever worker answers the scrape, it counts every request
+        answer = requests.get(f"{server.url}/metrics", headers=bearer, timeout=30)
+        assert answer.status_code == 200, log_tail(server.log)
+        families = parse(answer.text)
+        assert set(families) >= FAMILIES
+        latency = families[LATENCY]
+        assert value(latency, f"{LATENCY}_count", route="api-file", method="GET", status="401") == sent
+        assert not [s for s in latency.samples if DOCUMENT_ID in s.labels.get("route", "")]
+        queues = families["docuelevate_celery_queue_length"]
+        assert {s.labels["queue"] for s in queues.samples} == {"document_processor", "default", "celery"}
+        assert value(families["docuelevate_backup_age_seconds"], "docuelevate_backup_age_seconds") >= 0
+
+    unauthorised = requests.get(f"{server.url}/metrics", timeout=30)
+    assert unauthorised.status_code == 403

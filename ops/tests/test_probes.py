@@ -1,0 +1,451 @@
+"""The probes and /api/health: what Kubernetes, a load balancer and an operator are told.
+
+The live tests run gunicorn against a PostgreSQL cluster and a Redis server of their own,
+which they stop and start again: never the machine's shared ones, which other tests use.
+The rest uses the Django test client, with a check replaced where a failure is the point.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import requests
+from django.db import OperationalError
+from django.test import Client
+from django.utils import timezone
+
+from accounts.models import User
+from accounts.services import token_create
+from conftest import LiveServer, _free_port, log_tail, run_manage, service_missing, stop_process_group
+from ops import health
+from ops.models import BackupRecord, BackupStatus, BackupTier
+
+LIVE = "/api/diagnostic/healthz/live"
+READY = "/api/diagnostic/healthz/ready"
+HEALTH_ROUTES = ["/api/diagnostic/health", "/api/health"]
+# What a kubelet sends: the pod's address, which ALLOWED_HOSTS does not list.
+POD_HOST = "10.42.0.17:8000"
+HEALTH_CHECK_NAMES = {"database", "redis", "broker", "workers", "search", "workdir", "migrations", "backup"}
+POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def _failing(message: str) -> Callable[[], health.CheckResult]:
+    def check() -> health.CheckResult:
+        raise OperationalError(message)
+
+    return check
+
+
+# --- A PostgreSQL cluster and a Redis server of the test's own -------------------------------
+
+
+@dataclass
+class ThrowawayPostgres:
+    """A PostgreSQL cluster in a temporary folder, on a free port of 127.0.0.1."""
+
+    folder: Path
+    port: int
+    run_as: list[str]  # PostgreSQL refuses to run as root: then it runs as "postgres"
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def pg_ctl(self, *args: str) -> None:
+        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+        command = [*self.run_as, _tool("pg_ctl"), "-D", str(self.folder / "data"), "-o", options]
+        subprocess.run([*command, "-l", str(self.folder / "log"), "-w", *args], check=True, timeout=60)
+
+    def start(self) -> None:
+        self.pg_ctl("start")
+
+    def stop(self) -> None:
+        self.pg_ctl("-m", "fast", "stop")
+
+
+def _tool(name: str) -> str:
+    found = shutil.which(name) or (str(POSTGRES_BIN / name) if (POSTGRES_BIN / name).exists() else None)
+    if found is None:
+        service_missing(f"{name} is not installed (PostgreSQL server binaries)")
+    return str(found)
+
+
+def _run_as_postgres(folder: Path) -> list[str]:
+    if os.geteuid() != 0:
+        return []
+    try:
+        account = pwd.getpwnam("postgres")
+    except KeyError:
+        service_missing("running as root and there is no postgres account to run PostgreSQL as")
+    runuser = shutil.which("runuser")
+    if runuser is None:
+        service_missing("running as root and runuser is missing to run PostgreSQL as postgres")
+    os.chown(folder, account.pw_uid, account.pw_gid)
+    return [str(runuser), "-u", "postgres", "--"]
+
+
+@pytest.fixture(scope="module")
+def throwaway_postgres() -> Iterator[ThrowawayPostgres]:
+    initdb = _tool("initdb")
+    # Not under pytest's tmp_path: that is private to root, and the cluster may run as postgres.
+    folder = Path(tempfile.mkdtemp(prefix="docuelevate-pg-"))
+    cluster = ThrowawayPostgres(folder, _free_port(), _run_as_postgres(folder))
+    try:
+        subprocess.run(
+            [
+                *cluster.run_as,
+                initdb,
+                "-D",
+                str(folder / "data"),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--no-sync",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        cluster.start()
+        yield cluster
+    finally:
+        if (folder / "data" / "postmaster.pid").exists():
+            cluster.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class MigratedDatabase:
+    cluster: ThrowawayPostgres
+    token: str  # an API token of a user in it, for /api/health
+
+
+@pytest.fixture(scope="module")
+def migrated_postgres(
+    throwaway_postgres: ThrowawayPostgres, tmp_path_factory: pytest.TempPathFactory
+) -> MigratedDatabase:
+    env = _server_env(dict(os.environ), throwaway_postgres, tmp_path_factory.mktemp("migrate"))
+    migrated = run_manage(env, "migrate", "--noinput")
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+    made = run_manage(
+        env,
+        "shell",
+        "-c",
+        "from accounts.services import token_create; from accounts.tests.factories import UserFactory; "
+        "print(token_create(user=UserFactory.create(username='prober'), name='probe')[1])",
+    )
+    assert made.returncode == 0, made.stdout + made.stderr
+    return MigratedDatabase(throwaway_postgres, made.stdout.strip().splitlines()[-1])
+
+
+def _server_env(base: dict[str, str], cluster: ThrowawayPostgres, workdir: Path) -> dict[str, str]:
+    env = {**base, "WORKDIR": str(workdir), "DATABASE_URL": cluster.url}
+    for name in ("REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"):
+        env.pop(name, None)
+    return env
+
+
+class ThrowawayRedis:
+    """A redis-server of the test's own, without persistence, that the test may stop."""
+
+    def __init__(self, folder: Path) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            service_missing("redis-server is not installed")
+        self.binary = str(binary)
+        self.port = _free_port()
+        self.folder = folder
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        command = [
+            self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "no", "--dir", str(self.folder),
+        ]  # fmt: skip
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process_group(self.process, grace=10)
+            self.process = None
+
+
+@pytest.fixture
+def throwaway_redis(tmp_path: Path) -> Iterator[ThrowawayRedis]:
+    server = ThrowawayRedis(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+def _ready(server: LiveServer) -> requests.Response:
+    return requests.get(f"{server.url}{READY}", headers={"Host": POD_HOST}, timeout=10)
+
+
+def _ready_until(server: LiveServer, expected: dict[str, Any], seconds: float = 30) -> requests.Response:
+    """Ask until the answer is ``expected`` (a service coming back takes a moment)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        answer = _ready(server)
+        if answer.json() == expected or time.monotonic() > deadline:
+            return answer
+        time.sleep(0.3)
+
+
+# --- Live: gunicorn with its database and Redis going away ------------------------------------
+
+
+@pytest.mark.slow
+def test_readiness_follows_postgresql_going_down_and_coming_back(
+    migrated_postgres: MigratedDatabase,
+    process_env: dict[str, str],
+    start_gunicorn: Callable[[dict[str, str]], LiveServer],
+) -> None:
+    cluster = migrated_postgres.cluster
+    server = start_gunicorn(_server_env(process_env, cluster, Path(process_env["WORKDIR"])))
+    no_redis = {"status": "not_configured"}
+    ready = {"status": "ready", "checks": {"database": {"status": "ok"}, "redis": no_redis}}
+    answer = _ready(server)
+    assert answer.status_code == 200, log_tail(server.log)
+    assert answer.json() == ready
+
+    cluster.stop()
+    try:
+        asked = time.monotonic()
+        answer = _ready(server)
+        waited = time.monotonic() - asked
+        assert answer.status_code == 503
+        # Exactly this: no exception text, no host or port of the database.
+        assert answer.json() == {
+            "status": "not_ready",
+            "checks": {"database": {"status": "error"}, "redis": no_redis},
+        }
+        assert waited < 5, f"the readiness probe took {waited:.1f} s with the database down"
+        assert requests.get(f"{server.url}{LIVE}", headers={"Host": POD_HOST}, timeout=10).json() == {
+            "status": "ok"
+        }
+    finally:
+        cluster.start()
+
+    answer = _ready_until(
+        server, {"status": "ready", "checks": {"database": {"status": "ok"}, "redis": no_redis}}
+    )
+    assert answer.status_code == 200, answer.text
+    # The workers' own connections, broken by the restart, are replaced: requests that read
+    # the database (the token lookup) work again, in whichever worker answers.
+    for _ in range(4):
+        answered = requests.get(
+            f"{server.url}/api/health",
+            headers={"Authorization": f"Bearer {migrated_postgres.token}"},
+            timeout=30,
+        )
+        assert answered.status_code == 200, answered.text
+        assert answered.json()["checks"]["database"]["status"] == "ok"
+
+
+@pytest.mark.slow
+def test_readiness_stays_200_and_reports_redis_while_redis_is_down(
+    migrated_postgres: MigratedDatabase,
+    throwaway_redis: ThrowawayRedis,
+    process_env: dict[str, str],
+    start_gunicorn: Callable[[dict[str, str]], LiveServer],
+) -> None:
+    env = _server_env(process_env, migrated_postgres.cluster, Path(process_env["WORKDIR"]))
+    env["REDIS_URL"] = throwaway_redis.url
+    server = start_gunicorn(env)
+    all_ok = {"status": "ready", "checks": {"database": {"status": "ok"}, "redis": {"status": "ok"}}}
+    redis_down = {"status": "ready", "checks": {"database": {"status": "ok"}, "redis": {"status": "error"}}}
+    answer = _ready(server)
+    assert answer.status_code == 200, log_tail(server.log)
+    assert answer.json() == all_ok
+
+    throwaway_redis.stop()
+    answer = _ready(server)
+    assert answer.status_code == 200
+    assert answer.json() == redis_down
+
+    throwaway_redis.start()
+    answer = _ready_until(server, all_ok)
+    assert answer.json() == all_ok
+
+
+# --- The probes in-process ----------------------------------------------------------------------
+
+
+def test_liveness_answers_ok_whatever_the_host_header(client: Client) -> None:
+    answer = client.get(LIVE, HTTP_HOST=POD_HOST)
+    assert answer.status_code == 200
+    assert answer.json() == {"status": "ok"}
+    assert "no-cache" in answer["Cache-Control"]
+
+
+def test_liveness_touches_no_database(client: Client) -> None:
+    # No db fixture: pytest-django would fail any query this made.
+    assert client.get(LIVE).status_code == 200
+
+
+@pytest.mark.django_db
+def test_readiness_answers_ready_for_a_pod_ip_host(client: Client, settings: Any) -> None:
+    settings.REDIS_URL = None
+    answer = client.get(READY, HTTP_HOST=POD_HOST)
+    assert answer.status_code == 200
+    assert answer.json() == {
+        "status": "ready",
+        "checks": {"database": {"status": "ok"}, "redis": {"status": "not_configured"}},
+    }
+
+
+@pytest.mark.django_db
+def test_probes_are_not_redirected_to_https_behind_the_proxy(client: Client, settings: Any) -> None:
+    settings.SECURE_SSL_REDIRECT = True
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    assert client.get("/api/files").status_code == 301  # what every other route gets over http
+    assert client.get(LIVE, HTTP_HOST=POD_HOST).status_code == 200
+    assert client.get(READY, HTTP_HOST=POD_HOST).status_code == 200
+
+
+def test_probes_answer_only_reads(client: Client) -> None:
+    assert client.post(LIVE).status_code == 405
+
+
+@pytest.mark.django_db
+def test_readiness_is_503_without_exception_text_when_the_database_fails(
+    client: Client, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.REDIS_URL = None
+    monkeypatch.setitem(health.READY_CHECKS, "database", _failing("could not connect to db.internal:5432"))
+    answer = client.get(READY)
+    assert answer.status_code == 503
+    assert answer.json() == {
+        "status": "not_ready",
+        "checks": {"database": {"status": "error"}, "redis": {"status": "not_configured"}},
+    }
+
+
+@pytest.mark.django_db
+def test_a_check_that_hangs_is_answered_as_an_error_once_its_time_is_up(
+    client: Client, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.REDIS_URL = "redis://10.255.255.1:6379/0"
+    released = threading.Event()
+
+    def hanging() -> health.CheckResult:
+        released.wait(60)
+        return health.ok()
+
+    monkeypatch.setattr(health, "CHECK_TIMEOUT", 0.3)
+    monkeypatch.setitem(health.READY_CHECKS, "redis", hanging)
+    try:
+        answer = client.get(READY)
+    finally:
+        released.set()
+    assert answer.status_code == 200
+    assert answer.json()["checks"]["redis"] == {"status": "error"}
+
+
+# --- /api/health --------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("route", HEALTH_ROUTES)
+def test_health_refuses_an_anonymous_caller_with_401_json(client: Client, route: str) -> None:
+    answer = client.get(route)
+    assert answer.status_code == 401
+    assert answer["Content-Type"] == "application/json"
+    assert set(answer.json()) == {"detail"}
+
+
+@pytest.mark.parametrize("route", HEALTH_ROUTES)
+def test_health_with_an_api_token_reports_every_check(client: Client, owner: User, route: str) -> None:
+    _token, raw = token_create(user=owner, name="monitor")
+    answer = client.get(route, HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["status"] in {"healthy", "degraded"}
+    assert body["version"]
+    assert body["timestamp"]
+    assert set(body["checks"]) == HEALTH_CHECK_NAMES
+    assert body["checks"]["database"]["status"] == "ok"
+    assert body["checks"]["migrations"] == {"status": "ok", "pending": 0}
+    assert body["checks"]["workdir"]["writable"] is True
+    assert body["checks"]["workdir"]["free_bytes"] > 0
+    assert body["checks"]["search"]["backend"] in {"database", "meilisearch"}
+    assert answer["Cache-Control"] == "no-store"
+
+
+def test_health_answers_a_signed_in_user(client: Client, owner: User) -> None:
+    client.force_login(owner)
+    assert client.get("/api/health").status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_health_reports_the_newest_successful_backup(client: Client, owner: User) -> None:
+    finished = timezone.now() - timedelta(hours=3)
+    BackupRecord.objects.create(
+        tier=BackupTier.HOURLY, status=BackupStatus.SUCCEEDED, started_at=finished, finished_at=finished
+    )
+    # A newer failed run is not a backup.
+    BackupRecord.objects.create(
+        tier=BackupTier.HOURLY, status=BackupStatus.FAILED, finished_at=timezone.now()
+    )
+    client.force_login(owner)
+    backup = client.get("/api/health").json()["checks"]["backup"]
+    assert backup["status"] == "ok"
+    assert backup["last_success"] == finished.isoformat()
+    assert 3 * 3600 <= backup["age_seconds"] < 3 * 3600 + 120
+
+
+@pytest.mark.django_db(transaction=True)
+def test_health_is_degraded_when_no_backup_ever_succeeded(client: Client, owner: User) -> None:
+    client.force_login(owner)
+    body = client.get("/api/health").json()
+    assert body["status"] == "degraded"
+    assert body["checks"]["backup"]["status"] == "warning"
+    assert body["checks"]["backup"]["last_success"] is None
+
+
+def test_health_is_unhealthy_503_when_the_database_fails(
+    client: Client, owner: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(
+        health.HEALTH_CHECKS, "database", _failing("password authentication failed for user x")
+    )
+    client.force_login(owner)
+    answer = client.get("/api/diagnostic/health")
+    assert answer.status_code == 503
+    body = answer.json()
+    assert body["status"] == "unhealthy"
+    assert body["checks"]["database"] == {"status": "error", "reason": "unreachable"}
+    # What reads the database is not even tried.
+    assert body["checks"]["migrations"]["status"] == "error"
+    assert body["checks"]["backup"]["status"] == "error"
+    assert "password" not in answer.content.decode()

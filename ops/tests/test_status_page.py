@@ -1,0 +1,202 @@
+"""The operators' status page: what it shows, who may see it, and its retry button."""
+
+from __future__ import annotations
+
+import datetime
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.test import Client
+from django.utils import timezone
+
+from accounts.models import User
+from documents.models import Document, ProcessingStep, StepStatus
+from documents.pipeline.runner import document_refresh_status
+from documents.pipeline.steps import STEP_NAMES
+from documents.tests.conftest import document_storage, ingest, sent  # noqa: F401  # fixtures shared here
+from ops.models import BackupRecord, BackupStatus, BackupTier
+
+STATUS = "/status"
+
+
+def client_for(user: User, *, csrf: bool = False) -> Client:
+    client = Client(enforce_csrf_checks=csrf)
+    client.force_login(user)
+    return client
+
+
+def failed_document(ingest: Callable[..., Document], name: str, step_name: str, error: str) -> Document:  # noqa: F811
+    document = ingest(f"content of {name}".encode(), name)
+    position = STEP_NAMES.index(step_name)
+    ProcessingStep.objects.filter(document=document, position__lt=position).update(status=StepStatus.SUCCESS)
+    ProcessingStep.objects.filter(document=document, name=step_name).update(
+        status=StepStatus.FAILURE, error=error
+    )
+    document_refresh_status(document)
+    return document
+
+
+def test_operators_see_services_queues_workers_version_backup_and_failures(
+    operator: User,
+    ingest: Callable[..., Document],  # noqa: F811
+) -> None:
+    broken = failed_document(ingest, "scan-0042.pdf", STEP_NAMES[1], "tesseract ran out of memory")
+    ingest(b"fine", "fine.pdf")
+    BackupRecord.objects.create(
+        tier=BackupTier.DAILY,
+        status=BackupStatus.SUCCEEDED,
+        started_at=timezone.now() - datetime.timedelta(hours=3),
+        finished_at=timezone.now() - datetime.timedelta(hours=3),
+    )
+    page = client_for(operator).get(STATUS)
+    assert page.status_code == 200
+    html = page.content.decode()
+
+    services = {service.name: service for service in page.context["services"]}
+    assert list(services) == ["database", "redis", "broker", "workers", "search", "workdir", "migrations"]
+    assert services["database"].status == "ok"
+    assert services["broker"].status == "ok"
+    assert services["workdir"].status in ("ok", "warning")  # a full disk here is not the page's fault
+    assert "GiB free" in services["workdir"].detail
+    assert services["search"].status == "ok"
+    assert services["migrations"].status == "ok"
+    assert services["redis"].status == ("ok" if settings.REDIS_URL else "not_configured")
+    # No worker runs in this test: the page says so instead of hanging or failing.
+    assert page.context["workers"] == 0
+    assert services["workers"].status == "error"
+    assert "no worker answered" in html
+
+    for heading in ("Services", "Queues and workers", "Last backup", "Recent failed documents"):
+        assert f">{heading}</h2>" in html
+    assert set(page.context["queues"]) == {"document_processor", "default", "celery"}
+    assert f"Version {settings.VERSION}" in html
+    assert "daily backup started" in html
+    assert "succeeded" in html
+
+    assert "scan-0042.pdf" in html
+    assert "tesseract ran out of memory" in html
+    assert "fine.pdf" not in html  # only failed documents are listed
+    form = re.search(rf'<form method="post" action="/status/documents/{broken.pk}/retry"[^>]*>', html)
+    assert form, "no retry button for the failed document"
+    assert "data-confirm=" in form.group(0)
+    assert f"Retry {STEP_NAMES[1]}" in html
+
+
+def test_a_service_that_is_down_is_shown_as_an_error_and_the_page_still_answers(
+    operator: User, settings: Any
+) -> None:
+    settings.REDIS_URL = "redis://127.0.0.1:9/0"  # nothing listens on the discard port
+    page = client_for(operator).get(STATUS)
+    assert page.status_code == 200
+    redis_state = next(service for service in page.context["services"] if service.name == "redis")
+    assert redis_state.status == "error"
+    assert "Connection" not in redis_state.detail  # a reason, not an exception's text
+
+
+def test_the_page_runs_no_inline_script_and_no_event_handler_attribute(operator: User) -> None:
+    html = client_for(operator).get(STATUS).content.decode()
+    scripts = re.findall(r"<script\b[^>]*>", html)
+    assert scripts
+    assert all("src=" in tag for tag in scripts)
+    assert not re.search(r"\son[a-z]+\s*=", html)
+
+
+def test_the_newest_backup_failing_is_shown_with_the_last_one_that_worked(operator: User, db: None) -> None:
+    BackupRecord.objects.create(
+        tier=BackupTier.HOURLY,
+        status=BackupStatus.SUCCEEDED,
+        started_at=timezone.now() - datetime.timedelta(days=2),
+        finished_at=timezone.now() - datetime.timedelta(days=2),
+    )
+    BackupRecord.objects.create(tier=BackupTier.HOURLY, status=BackupStatus.FAILED, started_at=timezone.now())
+    html = client_for(operator).get(STATUS).content.decode()
+    assert "<strong>failed</strong>" in html
+    assert "Last successful backup:" in html
+
+
+def test_a_page_without_backups_or_failures_says_so(operator: User, db: None) -> None:
+    html = client_for(operator).get(STATUS).content.decode()
+    assert "No backup has been made yet." in html
+    assert "No failed documents." in html
+
+
+def test_the_page_costs_a_bounded_number_of_queries_however_many_documents_failed(
+    operator: User,
+    ingest: Callable[..., Document],  # noqa: F811
+    django_assert_max_num_queries: Any,
+) -> None:
+    for number in range(12):
+        failed_document(ingest, f"broken-{number}.pdf", STEP_NAMES[0], "unreadable")
+    client = client_for(operator)
+    with django_assert_max_num_queries(12):
+        page = client.get(STATUS)
+    assert len(page.context["failures"]) == 10
+
+
+def test_other_users_are_refused_and_visitors_sent_to_the_login_page(other_user: User, db: None) -> None:
+    refused = client_for(other_user).get(STATUS)
+    assert refused.status_code == 403
+    assert "scan" not in refused.content.decode()
+
+    visitor = Client().get(STATUS)
+    assert visitor.status_code == 302
+    assert visitor["Location"].startswith("/accounts/login/")
+    assert "next=/status" in visitor["Location"]
+
+    assert Client().post(f"{STATUS}/documents/1/retry").status_code == 302
+    assert client_for(other_user).post(f"{STATUS}/documents/1/retry").status_code == 403
+
+
+def test_the_retry_button_reruns_the_failed_step_and_needs_the_csrf_token(
+    operator: User,
+    ingest: Callable[..., Document],  # noqa: F811
+    sent: list[dict[str, Any]],  # noqa: F811
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    failed_step = STEP_NAMES[2]
+    broken = failed_document(ingest, "broken.pdf", failed_step, "the metadata service timed out")
+    client = client_for(operator, csrf=True)
+    page = client.get(STATUS).content.decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+    assert token
+
+    forged = client.post(f"{STATUS}/documents/{broken.pk}/retry")
+    assert forged.status_code == 403
+    assert sent == []
+
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = client.post(
+            f"{STATUS}/documents/{broken.pk}/retry", {"csrfmiddlewaretoken": token.group(1)}, follow=True
+        )
+    assert answer.redirect_chain == [("/status", 302)]
+    assert f"Retrying the {failed_step} step of broken.pdf." in answer.content.decode()
+    assert [(call["task"], call["args"]) for call in sent] == [
+        ("documents.tasks.pipeline_step_task", (broken.pk, failed_step))
+    ]
+    steps = dict(ProcessingStep.objects.filter(document=broken).values_list("name", "status"))
+    assert steps[failed_step] == StepStatus.PENDING
+    assert steps[STEP_NAMES[0]] == StepStatus.SUCCESS
+    broken.refresh_from_db()
+    assert broken.status != "failed"
+    # Gone from the list of failures.
+    assert "broken.pdf" not in answer.content.decode().split("Recent failed documents")[1]
+
+
+def test_retrying_a_document_without_a_failed_step_changes_nothing(
+    operator: User,
+    ingest: Callable[..., Document],  # noqa: F811
+    sent: list[dict[str, Any]],  # noqa: F811
+) -> None:
+    document = ingest(b"fine", "fine.pdf")
+    answer = client_for(operator).post(f"{STATUS}/documents/{document.pk}/retry", follow=True)
+    assert "fine.pdf has no failed step to retry." in answer.content.decode()
+    assert sent == []
+    assert client_for(operator).post(f"{STATUS}/documents/999999/retry").status_code == 404
+
+
+@pytest.mark.parametrize("method", ["get", "put"])
+def test_the_retry_route_accepts_only_post(operator: User, db: None, method: str) -> None:
+    assert getattr(client_for(operator), method)(f"{STATUS}/documents/1/retry").status_code == 405
