@@ -31,7 +31,12 @@ system-packages:
 run: system-packages $(VENV)/.base-installed
 	$(BIN)/python scripts/run_embedded.py
 
-test: system-packages $(VENV)/.dev-installed
+# Only the tests need these: the deployment tests validate the compose files and the nginx
+# configuration with the real programs.
+TEST_SYSTEM_PACKAGES := docker-compose nginx openssl
+
+test: $(VENV)/.dev-installed
+	@scripts/install-system-packages.sh $(TEST_SYSTEM_PACKAGES)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-installed

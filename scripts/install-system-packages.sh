@@ -41,6 +41,10 @@ if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # The deployment tests start their own nginx; Debian's install starts one on port 80.
+  if [[ " ${missing[*]} " == *" nginx "* ]]; then
+    service nginx stop >/dev/null 2>&1 || true
+  fi
 else
   echo "Some system programs the pipeline needs are missing. Install them with:"
   echo "  sudo apt-get install -y --no-install-recommends ${missing[*]}"
