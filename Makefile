@@ -32,8 +32,8 @@ run: system-packages $(VENV)/.base-installed
 	$(BIN)/python scripts/run_embedded.py
 
 # Only the tests need these: the deployment tests validate the compose files and the nginx
-# configuration with the real programs.
-TEST_SYSTEM_PACKAGES := docker-compose nginx openssl
+# configuration with the real programs, and the browser tests drive Debian's Chromium.
+TEST_SYSTEM_PACKAGES := docker-compose nginx openssl chromium
 
 test: $(VENV)/.dev-installed
 	@scripts/install-system-packages.sh $(TEST_SYSTEM_PACKAGES)

@@ -102,7 +102,7 @@ def current_database_url() -> str:
 @pytest.fixture
 def process_env(tmp_path: Path) -> dict[str, str]:
     """Environment for a subprocess of this project with its own WORKDIR."""
-    env = dict(os.environ)
+    env = child_env(dict(os.environ))
     env["WORKDIR"] = str(tmp_path / "workdir")
     env["PYTHONUNBUFFERED"] = "1"
     return env
@@ -130,12 +130,22 @@ def redis_url() -> str:
     return url
 
 
+# Set in this process for the browser tests only (see ``browser``); a process the tests start
+# must run as it would in production (``check --deploy`` rightly refuses this one).
+TEST_PROCESS_ONLY = ("DJANGO_ALLOW_ASYNC_UNSAFE",)
+
+
+def child_env(env: dict[str, str]) -> dict[str, str]:
+    """``env`` for a process a test starts, without what belongs to the test process alone."""
+    return {name: value for name, value in env.items() if name not in TEST_PROCESS_ONLY}
+
+
 def run_manage(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run ``manage.py`` in a subprocess and return what it printed."""
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=PROJECT_DIR,
-        env=env,
+        env=child_env(env),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -163,7 +173,7 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[byte
                 "--queues", queues, "--pool", "solo", "--loglevel", "INFO",
                 "--hostname", f"{name}@%h", "--without-mingle", "--without-gossip",
             ],
-            cwd=PROJECT_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=PROJECT_DIR, env=child_env(env), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         started.append(worker)
         return worker
@@ -228,7 +238,8 @@ def start_gunicorn(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], LiveSe
                     sys.executable, "-m", "gunicorn", "docuelevate.wsgi:application",
                     "--bind", f"127.0.0.1:{port}", "--workers", "2", "--access-logfile", "-",
                 ],
-                cwd=PROJECT_DIR, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
+                cwd=PROJECT_DIR, env=child_env(env), stdout=output, stderr=subprocess.STDOUT,
+                start_new_session=True,
             )  # fmt: skip
         started.append((server, log))
         url = f"http://127.0.0.1:{port}"
@@ -250,3 +261,58 @@ def start_gunicorn(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], LiveSe
         stop_process_group(server)
         # Printed at teardown, so pytest shows it only for a failed test.
         print(f"--- end of {log.name} ---\n{log_tail(log)}")
+
+
+# --- A real browser ------------------------------------------------------------------------
+
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's, installed by `make test`; never `playwright install`
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium, headless, driven by Playwright."""
+    if not CHROMIUM.exists():
+        service_missing(f"Chromium is not installed at {CHROMIUM} (make test installs it)")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop running in this thread, which makes Django
+    # refuse database calls (the test's own set-up and flush) as if they came from async code.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        yield chromium
+        chromium.close()
+
+
+@dataclass
+class BrowserPage:
+    """A browser tab, and every console error, uncaught exception and CSP violation it saw."""
+
+    page: Any
+    problems: list[str]
+
+
+@pytest.fixture
+def browser_page(browser: Any) -> Iterator[BrowserPage]:
+    context = browser.new_context()
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(f"uncaught: {error}"))
+    # A violation is also an event in the page, whether or not the console shows it.
+    page.add_init_script(
+        "document.addEventListener('securitypolicyviolation', e => "
+        "console.error('CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI));"
+    )
+    yield BrowserPage(page=page, problems=problems)
+    context.close()

@@ -7,6 +7,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from docuelevate.security import csp_report
+from docuelevate.views import favicon
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -15,11 +16,14 @@ urlpatterns = [
     # The split view serves its start-up script as a file, which a strict CSP allows.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/csp-report", csp_report, name="csp-report"),
+    # Browsers ask for /favicon.ico on every site whatever the page links.
+    path("favicon.ico", favicon, name="favicon"),
     # Probes, /api/health and /metrics (the probes are answered by ops.middleware first).
     path("", include("ops.urls")),
     path("api/", include("accounts.api.urls")),
     path("api/", include("documents.api.urls")),
     path("api/", include("search.api.urls")),
+    path("", include("accounts.page_urls")),
     path("", include("documents.urls")),
     path("", include("search.urls")),
     path("", include("ops.page_urls")),

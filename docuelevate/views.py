@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
 from django.template.loader import render_to_string
+from django.templatetags.static import static
 
 # Everything under this path is the API: JSON answers, tokens accepted (accounts.authentication).
 API_PATH_PREFIX = "/api/"
@@ -53,3 +55,8 @@ def too_many_requests(request: HttpRequest, *, retry_after: int) -> HttpResponse
 
 def server_error(request: HttpRequest) -> HttpResponse:
     return error_response(request, status=500, detail="Something went wrong on our side; it has been logged.")
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """The icon, under the hashed name whitenoise serves it by (cached for a year)."""
+    return redirect(static("favicon.svg"), permanent=False)

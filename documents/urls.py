@@ -5,7 +5,18 @@ from __future__ import annotations
 from django.urls import path
 
 from documents import views
+from documents.pages import files
+from documents.pages.upload import upload_page
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
+    path("upload", upload_page, name="upload"),
+    # /files and /files/{id} (documents.pages.files)
+    path("files", files.files_page, name="files"),
+    path("files/status", files.files_status, name="files-status"),
+    path("files/bulk", files.files_bulk, name="files-bulk"),
+    path("files/zip", files.files_zip, name="files-zip"),
+    path("files/<int:document_id>", files.file_detail, name="file-detail"),
+    path("files/<int:document_id>/retry", files.file_retry, name="file-retry"),
+    path("files/<int:document_id>/delete", files.file_delete, name="file-delete"),
 ]

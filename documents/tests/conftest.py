@@ -18,7 +18,7 @@ from PIL import Image
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from conftest import PROJECT_DIR, current_database_url, service_missing
+from conftest import PROJECT_DIR, child_env, current_database_url, service_missing
 from documents import storage
 from documents.models import Document
 from documents.pipeline.runner import pipeline_run_sync
@@ -129,7 +129,7 @@ def zip_bomb_docx(megabytes: int = 64) -> bytes:
 @pytest.fixture
 def worker_env(transactional_db: None, settings) -> dict[str, str]:
     """Environment for a worker sharing this test's database, storage and broker."""
-    env = dict(os.environ)
+    env = child_env(dict(os.environ))
     env.update(WORKDIR=str(settings.WORKDIR), DATABASE_URL=current_database_url(), PYTHONUNBUFFERED="1")
     # Messages left by an earlier run of the suite would otherwise reach this worker.
     shutil.rmtree(Path(settings.WORKDIR) / "broker" / "queue", ignore_errors=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from conftest import PROJECT_DIR, current_database_url, log_tail, stop_process_group
+from conftest import PROJECT_DIR, child_env, current_database_url, log_tail, stop_process_group
 from ops.beat import beat_identity, heartbeat_record
 from ops.checks import Status, check_beat
 from ops.models import BeatHeartbeat
@@ -31,7 +31,8 @@ def launch_beat(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
             # No pidfile: two beats on one machine are exactly what some tests need.
             [sys.executable, "-m", "celery", "-A", "docuelevate", "beat", "--loglevel", "INFO", "--pidfile="],
-            cwd=PROJECT_DIR, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=PROJECT_DIR, env=child_env(env), stdout=output, stderr=subprocess.STDOUT,
+            start_new_session=True,
         )  # fmt: skip
 
 

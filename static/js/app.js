@@ -11,3 +11,16 @@ document.addEventListener("submit", (event) => {
     event.preventDefault();
   }
 });
+
+// The header's "Menu" button on narrow screens: CSS hides the menu until it is "is-open".
+document.addEventListener("DOMContentLoaded", () => {
+  const toggle = document.querySelector(".nav-toggle");
+  const nav = toggle && document.getElementById(toggle.getAttribute("aria-controls") || "");
+  if (!toggle || !nav) {
+    return;
+  }
+  toggle.addEventListener("click", () => {
+    const open = nav.classList.toggle("is-open");
+    toggle.setAttribute("aria-expanded", String(open));
+  });
+});

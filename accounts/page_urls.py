@@ -1,0 +1,12 @@
+"""Account pages outside /accounts/ (which belongs to allauth): the API tokens page."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern, path
+
+from accounts import pages
+
+urlpatterns: list[URLPattern] = [
+    path("api-tokens", pages.api_tokens, name="api-tokens"),
+    path("api-tokens/<int:token_id>/revoke", pages.api_token_revoke, name="api-token-revoke"),
+]

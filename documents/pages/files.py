@@ -1,0 +1,294 @@
+"""The /files list and the /files/{id} document page.
+
+Thin: they read through the same selectors as ``GET /api/files`` (so the page and the API
+filter, sort and page alike, and only through ``Document.objects.visible_to``) and change
+documents only through the services.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import zipfile
+from pathlib import PurePosixPath
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from docuelevate.errors import ApplicationError, NotFound
+from documents import storage
+from documents.api.serializers import FileListQuerySerializer
+from documents.models import Document, DocumentStatus, StepStatus
+from documents.selectors import (
+    SORT_FIELDS,
+    DocumentFilters,
+    document_file,
+    document_files_present,
+    document_get_for_user,
+    document_list,
+    document_logs,
+    document_page,
+    document_preview_file,
+    documents_by_status,
+)
+from documents.services import document_delete, document_reprocess, document_retry_step
+
+PER_PAGE_CHOICES = (25, 50, 100, 200)
+# Statuses whose rows the page keeps polling; the others no longer change on their own.
+IN_PROGRESS = (DocumentStatus.PENDING, DocumentStatus.PROCESSING)
+# One request may act on at most a page's worth of documents (the largest page offered).
+BULK_LIMIT = max(PER_PAGE_CHOICES)
+# A ZIP is built on disk beyond this, so a large selection does not sit in a worker's memory.
+ZIP_SPOOL_BYTES = 16 * 1024 * 1024
+COLUMNS = (
+    ("original_filename", "Name"),
+    ("document_title", "Title"),
+    ("created_at", "Added"),
+    ("file_size", "Size"),
+    ("status", "Status"),
+)
+
+
+def _query(request: HttpRequest) -> tuple[dict[str, Any] | None, dict[str, str]]:
+    """The list's parameters, checked like the API's; empty form fields count as absent."""
+    raw = {name: str(value) for name, value in request.GET.items() if str(value).strip()}
+    serializer = FileListQuerySerializer(data=raw)
+    if not serializer.is_valid():
+        return None, raw
+    return dict(serializer.validated_data), raw
+
+
+def _link(params: dict[str, str], **changes: Any) -> str:
+    merged = {**params, **changes}
+    return "?" + urlencode({name: value for name, value in merged.items() if value not in (None, "")})
+
+
+def _queue(user: Any) -> dict[str, int]:
+    """How many of the user's documents wait or are being processed (one query)."""
+    counts = documents_by_status(user=user)
+    return {"pending": counts[DocumentStatus.PENDING], "processing": counts[DocumentStatus.PROCESSING]}
+
+
+@login_required
+@require_GET
+def files_page(request: HttpRequest) -> HttpResponse:
+    query, params = _query(request)
+    context: dict[str, Any] = {
+        "params": params,
+        "statuses": DocumentStatus.choices,
+        "per_page_choices": PER_PAGE_CHOICES,
+        "queue": _queue(request.user),
+        "in_progress": [status.value for status in IN_PROGRESS],
+    }
+    if query is None:
+        context["error"] = "Some filters are not valid; check the dates and the page number."
+        return render(request, "documents/files.html", context, status=400)
+    filters = DocumentFilters(
+        search=query["search"],
+        mime_type=query["mime_type"],
+        status=query["status"],
+        date_from=query["date_from"],
+        date_to=query["date_to"],
+        tags=tuple(tag.strip() for tag in query["tags"].split(",") if tag.strip()),
+        sort_by=query["sort_by"],
+        sort_order=query["sort_order"],
+    )
+    page = document_page(
+        document_list(user=request.user, filters=filters), page=query["page"], per_page=query["per_page"]
+    )
+    columns = []
+    for field, title in COLUMNS:
+        active = query["sort_by"] == field
+        # A click on the sorted column turns it round; on another one it sorts that one.
+        order = "asc" if active and query["sort_order"] == "desc" else "desc"
+        if not active and field in {"original_filename", "document_title", "status"}:
+            order = "asc"
+        columns.append(
+            {
+                "title": title,
+                "link": _link(params, sort_by=field, sort_order=order, page=None),
+                "sort": ("ascending" if query["sort_order"] == "asc" else "descending") if active else "none",
+            }
+        )
+    context.update(
+        page=page,
+        columns=columns,
+        filtered=bool(set(params) & {"search", "mime_type", "status", "date_from", "date_to", "tags"}),
+        next_link=_link(params, page=page.next) if page.next else "",
+        previous_link=_link(params, page=page.previous) if page.previous else "",
+        sort_fields=list(SORT_FIELDS),
+    )
+    return render(request, "documents/files.html", context)
+
+
+@login_required
+@require_GET
+def files_status(request: HttpRequest) -> JsonResponse:
+    """The status of some rows and the queue banner, for static/js/files.js to poll."""
+    ids = [int(part) for part in request.GET.get("ids", "").split(",") if part.strip().isdigit()][:BULK_LIMIT]
+    rows = Document.objects.visible_to(request.user).filter(pk__in=ids).values("pk", "status")
+    labels = dict(DocumentStatus.choices)
+    return JsonResponse(
+        {
+            "documents": [
+                {"id": row["pk"], "status": row["status"], "label": labels.get(row["status"], row["status"])}
+                for row in rows
+            ],
+            "queue": _queue(request.user),
+        }
+    )
+
+
+def _selected(request: HttpRequest) -> list[Document]:
+    """The ticked documents the user may see; ids of others are ignored, as if absent."""
+    ids = [int(value) for value in request.POST.getlist("ids") if value.isdigit()][:BULK_LIMIT]
+    return list(Document.objects.visible_to(request.user).filter(pk__in=ids).order_by("pk"))
+
+
+def _back_to_list(request: HttpRequest) -> HttpResponse:
+    # Back to the same filters and page; only a query string of our own list is followed.
+    query = request.POST.get("return_query", "")
+    return redirect("/files" + (f"?{query}" if query and "//" not in query else ""))
+
+
+@login_required
+@require_POST
+def files_bulk(request: HttpRequest) -> HttpResponse:
+    """Reprocess or delete the ticked documents, each on its own: one refusal does not stop the rest."""
+    action = request.POST.get("action", "")
+    if action not in {"reprocess", "delete"}:
+        messages.error(request, "Choose what to do with the selected documents.")
+        return _back_to_list(request)
+    documents = _selected(request)
+    if not documents:
+        messages.error(request, "Select at least one document first.")
+        return _back_to_list(request)
+    done, refused = 0, []
+    for document in documents:
+        try:
+            if action == "reprocess":
+                document_reprocess(document=document)
+            else:
+                document_delete(document=document)
+            done += 1
+        except ApplicationError as error:
+            refused.append(f"{document.original_filename}: {error.message}")
+    verb = "queued for reprocessing" if action == "reprocess" else "deleted"
+    if done:
+        messages.success(request, f"{done} document{'s' if done != 1 else ''} {verb}.")
+    for reason in refused:
+        messages.error(request, reason)
+    return _back_to_list(request)
+
+
+@login_required
+@require_POST
+def files_zip(request: HttpRequest) -> HttpResponseBase:
+    """One ZIP of the ticked documents: each one's processed PDF, or its original before that."""
+    documents = _selected(request)
+    if not documents:
+        messages.error(request, "Select at least one document to download.")
+        return _back_to_list(request)
+    archive = tempfile.SpooledTemporaryFile(max_size=ZIP_SPOOL_BYTES)  # noqa: SIM115  # FileResponse closes it
+    used: set[str] = set()
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
+        for document in documents:
+            try:
+                stored = document_file(document=document)
+            except NotFound:
+                continue  # nothing stored (yet): the others are still worth having
+            entry_name = _unique(stored.filename, used)
+            with storage.open_file(stored.name) as source, bundle.open(entry_name, "w") as entry:
+                for chunk in storage.read_chunks(source):
+                    entry.write(chunk)
+    archive.seek(0)
+    return FileResponse(archive, as_attachment=True, filename="documents.zip", content_type="application/zip")
+
+
+def _unique(filename: str, used: set[str]) -> str:
+    """``filename`` inside the ZIP, numbered when two documents share a name."""
+    path = PurePosixPath(PurePosixPath(filename).name or "document")
+    name, number = path.name, 1
+    while name.lower() in used:
+        number += 1
+        name = f"{path.stem} ({number}){path.suffix}"
+    used.add(name.lower())
+    return name
+
+
+def _document(request: HttpRequest, document_id: int) -> Document:
+    try:
+        return document_get_for_user(user=request.user, document_id=document_id)
+    except NotFound:
+        raise Http404("No such document.") from None
+
+
+@login_required
+@require_GET
+def file_detail(request: HttpRequest, document_id: int) -> HttpResponse:
+    document = _document(request, document_id)
+    try:
+        document_preview_file(document=document)
+        has_preview = True
+    except NotFound:
+        has_preview = False
+    steps = list(document.steps.order_by("position"))
+    fields = [
+        ("Title", document.document_title),
+        ("Type", document.document_type),
+        ("Correspondent", document.correspondent),
+        ("Sender", document.sender),
+        ("Recipient", document.recipient),
+        ("Date", document.document_date),
+        ("Reference", document.reference_number),
+        ("Language", document.language),
+        ("Amounts", ", ".join(str(amount) for amount in document.amounts) if document.amounts else ""),
+        ("Confidence", f"{document.confidence} %" if document.confidence is not None else ""),
+    ]
+    return render(
+        request,
+        "documents/document.html",
+        {
+            "document": document,
+            "fields": [(label, value) for label, value in fields if value not in ("", None)],
+            "tags": list(document.tags.order_by("name")),
+            "steps": steps,
+            "failure": StepStatus.FAILURE,
+            "logs": list(document_logs(document=document)),
+            "files": document_files_present(document),
+            "has_preview": has_preview,
+            "in_progress": document.status in IN_PROGRESS,
+        },
+    )
+
+
+@login_required
+@require_POST
+def file_retry(request: HttpRequest, document_id: int) -> HttpResponse:
+    """Run one step again (and the steps after it)."""
+    document = _document(request, document_id)
+    step_name = request.POST.get("step", "")
+    try:
+        document_retry_step(document=document, step_name=step_name)
+    except ApplicationError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"The {step_name} step is queued again.")
+    return redirect("file-detail", document_id=document.pk)
+
+
+@login_required
+@require_POST
+def file_delete(request: HttpRequest, document_id: int) -> HttpResponse:
+    document = _document(request, document_id)
+    try:
+        document_delete(document=document)
+    except ApplicationError as error:
+        messages.error(request, error.message)
+        return redirect("file-detail", document_id=document.pk)
+    messages.success(request, f"{document.original_filename} was deleted.")
+    return redirect("files")

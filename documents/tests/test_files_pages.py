@@ -1,0 +1,402 @@
+"""The /files list and the /files/{id} document page, through the Django test client."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+
+import pytest
+from django.test import Client
+
+from documents import storage
+from documents.models import Document, DocumentStatus, ProcessingStep, StepStatus, Tag
+
+pytestmark = pytest.mark.django_db
+
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+@pytest.fixture
+def browser(client: Client, owner) -> Client:
+    client.force_login(owner)
+    return client
+
+
+def note(ingest, text: str, filename: str, **fields) -> Document:
+    """A small text document with the fields a finished pipeline would have given it."""
+    # Long enough to be recognised as text; distinct texts, or the second is a duplicate.
+    document = ingest(f"This is a note: {text}".encode(), filename)
+    tags = fields.pop("tags", [])
+    if fields:
+        Document.objects.filter(pk=document.pk).update(**fields)
+    document.tags.set([Tag.objects.get_or_create(name=name)[0] for name in tags])
+    return Document.objects.get(pk=document.pk)
+
+
+def processed(document: Document, content: bytes = PDF) -> Document:
+    """Give ``document`` a processed PDF in the storage, as the finalize step would."""
+    name = storage.store_bytes(content, f"processed/{document.uuid}.pdf")
+    Document.objects.filter(pk=document.pk).update(processed_file=name, status=DocumentStatus.COMPLETED)
+    return Document.objects.get(pk=document.pk)
+
+
+def listed(response) -> list[str]:
+    """The file names in the table, in order."""
+    return re.findall(r'<a href="/files/\d+">([^<]+)</a>', response.content.decode())
+
+
+def assert_no_inline_script(html: str) -> None:
+    assert not re.search(r"<script(?![^>]*\bsrc=)", html)
+    assert not re.search(r" on[a-z]+=", html)
+
+
+# --- The list ------------------------------------------------------------------------------
+
+
+def test_the_list_asks_an_anonymous_visitor_to_log_in(client):
+    response = client.get("/files")
+    assert response.status_code == 302
+    assert "/accounts/login/" in response["Location"]
+
+
+def test_the_list_shows_each_document_with_its_details_and_no_inline_script(browser, ingest):
+    note(ingest, "hello", "invoice.txt", document_title="March invoice", correspondent="ACME GmbH",
+         document_type="invoice", tags=["bills"], status=DocumentStatus.FAILED)  # fmt: skip
+
+    response = browser.get("/files")
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert listed(response) == ["invoice.txt"]
+    for shown in (
+        "March invoice",
+        "ACME GmbH",
+        "invoice",
+        "bills",
+        "text/plain",
+        'data-status="failed"',
+        "Failed",
+    ):
+        assert shown in html
+    assert "/static/js/files." in html
+    assert_no_inline_script(html)
+
+
+def test_an_empty_list_says_what_to_do_next(browser):
+    response = browser.get("/files")
+    assert "No documents yet" in response.content.decode()
+    assert 'href="/upload"' in response.content.decode()
+
+
+def test_with_multi_user_the_list_shows_only_the_users_own_documents(browser, ingest, other_user, settings):
+    settings.MULTI_USER_ENABLED = True
+    note(ingest, "mine", "mine.txt")
+    ingest(b"This is their note.", "theirs.txt", user=other_user)
+
+    assert listed(browser.get("/files")) == ["mine.txt"]
+
+
+def test_the_list_filters_by_search_status_tags_type_and_date(browser, ingest):
+    note(ingest, "a", "alpha.txt", status=DocumentStatus.COMPLETED, tags=["tax"], correspondent="Finanzamt")
+    note(ingest, "b", "beta.txt", status=DocumentStatus.FAILED, tags=["tax", "2024"])
+    note(ingest, "c", "gamma.txt")
+
+    assert listed(browser.get("/files", {"search": "finanz"})) == ["alpha.txt"]
+    assert listed(browser.get("/files", {"status": "failed"})) == ["beta.txt"]
+    assert sorted(listed(browser.get("/files", {"tags": "tax"}))) == ["alpha.txt", "beta.txt"]
+    assert listed(browser.get("/files", {"tags": "tax, 2024"})) == ["beta.txt"]
+    assert len(listed(browser.get("/files", {"mime_type": "text/plain"}))) == 3
+    assert listed(browser.get("/files", {"date_to": "2000-01-01"})) == []
+    # Empty form fields, as a browser sends them, are no filter at all.
+    assert len(listed(browser.get("/files", {"search": "", "date_from": "", "status": ""}))) == 3
+    assert "No document matches these filters" in browser.get("/files", {"search": "zzz"}).content.decode()
+
+
+def test_invalid_filters_are_a_400_page_that_says_so(browser):
+    response = browser.get("/files", {"date_from": "yesterday"})
+    assert response.status_code == 400
+    assert "Some filters are not valid" in response.content.decode()
+
+
+def test_the_list_sorts_by_a_column_both_ways(browser, ingest):
+    for name in ("b.txt", "c.txt", "a.txt"):
+        note(ingest, name, name)
+
+    assert listed(browser.get("/files", {"sort_by": "original_filename", "sort_order": "asc"})) == [
+        "a.txt", "b.txt", "c.txt"
+    ]  # fmt: skip
+    response = browser.get("/files", {"sort_by": "original_filename", "sort_order": "desc"})
+    assert listed(response) == ["c.txt", "b.txt", "a.txt"]
+    # The sorted column says so to screen readers and its link turns the order round.
+    assert 'aria-sort="descending"' in response.content.decode()
+    assert "sort_by=original_filename&amp;sort_order=asc" in response.content.decode()
+
+
+def test_pages_follow_each_other_and_link_to_the_next(browser, ingest):
+    for number in range(30):
+        note(ingest, str(number), f"n{number:02}.txt")
+
+    first = browser.get("/files", {"per_page": 25, "sort_by": "original_filename", "sort_order": "asc"})
+    second = browser.get(
+        "/files", {"per_page": 25, "sort_by": "original_filename", "sort_order": "asc", "page": 2}
+    )
+
+    assert listed(first) == [f"n{number:02}.txt" for number in range(25)]
+    assert listed(second) == [f"n{number:02}.txt" for number in range(25, 30)]
+    assert "Page 1 of 2" in first.content.decode()
+    assert "page=2" in first.content.decode()
+    assert 'rel="next"' in first.content.decode()
+    assert 'rel="next"' not in second.content.decode()
+
+
+@pytest.mark.parametrize("count", [3, 30])
+def test_the_list_costs_the_same_few_queries_for_3_or_30_documents(
+    browser, ingest, count, django_assert_max_num_queries
+):
+    for number in range(count):
+        note(ingest, str(number), f"n{number}.txt", tags=["a", f"t{number % 3}"])
+
+    # session, user, queue counts, count, page, tags, steps.
+    with django_assert_max_num_queries(8):
+        response = browser.get("/files", {"per_page": 50})
+
+    assert len(listed(response)) == count
+
+
+def test_the_queue_banner_counts_the_users_waiting_and_running_documents(browser, ingest):
+    note(ingest, "a", "a.txt", status=DocumentStatus.PENDING)
+    note(ingest, "b", "b.txt", status=DocumentStatus.PROCESSING)
+    note(ingest, "c", "c.txt", status=DocumentStatus.PROCESSING)
+
+    html = browser.get("/files").content.decode()
+
+    assert '<strong data-queue="pending">1</strong> waiting' in html
+    assert '<strong data-queue="processing">2</strong> being processed' in html
+
+
+def test_the_status_poll_answers_for_visible_documents_only(browser, ingest, other_user, settings):
+    settings.MULTI_USER_ENABLED = True
+    mine = note(ingest, "a", "a.txt", status=DocumentStatus.PROCESSING)
+    theirs = ingest(b"This is their note.", "theirs.txt", user=other_user)
+
+    answer = browser.get("/files/status", {"ids": f"{mine.pk},{theirs.pk},junk"}).json()
+
+    assert answer == {
+        "documents": [{"id": mine.pk, "status": "processing", "label": "Processing"}],
+        "queue": {"pending": 0, "processing": 1},
+    }
+
+
+# --- Bulk actions --------------------------------------------------------------------------
+
+
+def test_bulk_reprocess_queues_each_selected_document(
+    browser, ingest, sent, django_capture_on_commit_callbacks
+):
+    first = note(ingest, "a", "a.txt", status=DocumentStatus.FAILED)
+    second = note(ingest, "b", "b.txt", status=DocumentStatus.FAILED)
+    untouched = note(ingest, "c", "c.txt", status=DocumentStatus.FAILED)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = browser.post(
+            "/files/bulk", {"action": "reprocess", "ids": [first.pk, second.pk]}, follow=True
+        )
+
+    assert "2 documents queued for reprocessing." in response.content.decode()
+    assert sorted(call["args"][0] for call in sent) == [first.pk, second.pk]
+    assert Document.objects.get(pk=untouched.pk).status == DocumentStatus.FAILED
+
+
+def test_bulk_delete_removes_the_selected_documents_and_their_files(
+    browser, ingest, sent, document_storage, django_capture_on_commit_callbacks
+):
+    doomed = processed(note(ingest, "a", "a.txt"))
+    kept = note(ingest, "b", "b.txt")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = browser.post(
+            "/files/bulk", {"action": "delete", "ids": [doomed.pk], "return_query": "status=completed"}
+        )
+
+    assert response.status_code == 302
+    assert response["Location"] == "/files?status=completed"
+    assert list(Document.objects.values_list("pk", flat=True)) == [kept.pk]
+    assert not storage.exists(doomed.processed_file)
+    assert not storage.exists(doomed.original_file)
+    assert storage.exists(kept.original_file)
+
+
+def test_bulk_actions_ignore_documents_the_user_may_not_see(browser, ingest, other_user, sent, settings):
+    settings.MULTI_USER_ENABLED = True
+    theirs = ingest(b"This is their note.", "theirs.txt", user=other_user)
+
+    response = browser.post("/files/bulk", {"action": "delete", "ids": [theirs.pk]}, follow=True)
+
+    assert "Select at least one document first." in response.content.decode()
+    assert Document.objects.filter(pk=theirs.pk).exists()
+
+
+def test_bulk_delete_reports_a_document_under_legal_hold_and_deletes_the_rest(browser, ingest, sent):
+    held = note(ingest, "a", "held.txt", legal_hold=True)
+    free = note(ingest, "b", "free.txt")
+
+    response = browser.post("/files/bulk", {"action": "delete", "ids": [held.pk, free.pk]}, follow=True)
+
+    html = response.content.decode()
+    assert "1 document deleted." in html
+    assert "held.txt: The document is under legal hold" in html
+    assert list(Document.objects.values_list("pk", flat=True)) == [held.pk]
+
+
+def test_the_zip_holds_each_selected_documents_processed_pdf_or_else_its_original(browser, ingest):
+    done = processed(note(ingest, "a", "report.txt"), content=PDF + b"%report")
+    waiting = note(ingest, "plain text body", "notes.txt")
+    twin = note(ingest, "other body", "notes.txt")
+
+    response = browser.post("/files/zip", {"ids": [done.pk, waiting.pk, twin.pk]})
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/zip"
+    assert 'attachment; filename="documents.zip"' in response["Content-Disposition"]
+    with zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content))) as archive:
+        contents = {name: archive.read(name) for name in archive.namelist()}
+    assert contents == {
+        f"{done.uuid}.pdf": PDF + b"%report",
+        "notes.txt": b"This is a note: plain text body",
+        "notes (2).txt": b"This is a note: other body",
+    }
+
+
+# --- The document page ---------------------------------------------------------------------
+
+
+def test_the_document_page_shows_fields_text_steps_and_history(browser, ingest):
+    document = processed(
+        note(
+            ingest,
+            "x",
+            "invoice.txt",
+            document_title="March invoice",
+            correspondent="ACME GmbH",
+            ocr_text="Total due: 42,00 EUR",
+            tags=["bills"],
+            error="",
+        )
+    )
+    ProcessingStep.objects.filter(document=document).update(status=StepStatus.SUCCESS)
+
+    response = browser.get(f"/files/{document.pk}")
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    for shown in (
+        "March invoice",
+        "ACME GmbH",
+        "Total due: 42,00 EUR",
+        "bills",
+        "convert",
+    ):
+        assert shown in html
+    assert f'<iframe src="/api/files/{document.pk}/preview"' in html
+    assert f"/api/files/{document.pk}/download?version=processed" in html
+    assert f"/api/files/{document.pk}/download?version=original" in html
+    assert "data-confirm=" in html
+    assert "Retry" not in html
+    assert_no_inline_script(html)
+
+
+def test_a_failed_step_shows_its_error_and_a_retry_button(browser, ingest):
+    document = note(ingest, "x", "a.txt", status=DocumentStatus.FAILED)
+    ProcessingStep.objects.filter(document=document, name="convert").update(status=StepStatus.SUCCESS)
+    ProcessingStep.objects.filter(document=document, name="ocr").update(
+        status=StepStatus.FAILURE, error="tesseract is not installed"
+    )
+
+    html = browser.get(f"/files/{document.pk}").content.decode()
+
+    assert "tesseract is not installed" in html
+    assert "Retry ocr" in html
+    assert "No PDF to show yet" in html
+
+
+def test_retrying_a_failed_step_queues_it_again(browser, ingest, sent, django_capture_on_commit_callbacks):
+    document = note(ingest, "x", "a.txt", status=DocumentStatus.FAILED)
+    ProcessingStep.objects.filter(document=document, name="convert").update(status=StepStatus.SUCCESS)
+    ProcessingStep.objects.filter(document=document, name="ocr").update(
+        status=StepStatus.FAILURE, error="boom"
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = browser.post(f"/files/{document.pk}/retry", {"step": "ocr"}, follow=True)
+
+    assert "The ocr step is queued again." in response.content.decode()
+    assert sent[0]["args"] == (document.pk, "ocr")
+    assert ProcessingStep.objects.get(document=document, name="ocr").status == StepStatus.PENDING
+
+
+def test_a_refused_retry_is_a_message_not_an_error_page(browser, ingest, sent):
+    document = note(ingest, "x", "a.txt")
+
+    response = browser.post(f"/files/{document.pk}/retry", {"step": "embed_metadata"}, follow=True)
+
+    assert response.status_code == 200
+    assert "has not succeeded yet; retry that step first." in response.content.decode()
+    assert sent == []
+
+
+def test_deleting_from_the_document_page_removes_it_and_its_files(
+    browser, ingest, sent, django_capture_on_commit_callbacks
+):
+    document = processed(note(ingest, "x", "a.txt"))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = browser.post(f"/files/{document.pk}/delete", follow=True)
+
+    assert response.redirect_chain[-1][0] == "/files"
+    assert "a.txt was deleted." in response.content.decode()
+    assert not Document.objects.filter(pk=document.pk).exists()
+    assert not storage.exists(document.processed_file)
+    assert not storage.exists(document.original_file)
+
+
+def test_another_users_document_is_a_404_to_read_retry_or_delete(browser, ingest, other_user, settings, sent):
+    settings.MULTI_USER_ENABLED = True
+    theirs = ingest(b"This is their note.", "theirs.txt", user=other_user)
+
+    assert browser.get(f"/files/{theirs.pk}").status_code == 404
+    assert browser.post(f"/files/{theirs.pk}/retry", {"step": "ocr"}).status_code == 404
+    assert browser.post(f"/files/{theirs.pk}/delete").status_code == 404
+    assert Document.objects.filter(pk=theirs.pk).exists()
+    assert "Traceback" not in browser.get("/files/999999").content.decode()
+
+
+def test_changes_need_a_post(browser, ingest):
+    document = note(ingest, "x", "a.txt")
+    assert browser.get(f"/files/{document.pk}/delete").status_code == 405
+    assert browser.get("/files/bulk").status_code == 405
+
+
+# --- Framing of the preview ----------------------------------------------------------------
+
+
+@pytest.fixture
+def with_security_headers(settings):
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, "csp.middleware.CSPMiddleware"]
+
+
+def test_the_preview_may_be_framed_by_the_site_itself_while_pages_may_not(
+    browser, ingest, with_security_headers
+):
+    document = processed(note(ingest, "x", "a.txt"))
+
+    preview = browser.get(f"/api/files/{document.pk}/preview")
+    page = browser.get(f"/files/{document.pk}")
+
+    assert preview.status_code == 200
+    assert preview["Content-Disposition"].startswith("inline")
+    assert preview["X-Frame-Options"] == "SAMEORIGIN"
+    assert "frame-ancestors 'self'" in preview["Content-Security-Policy"]
+    assert page["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in page["Content-Security-Policy"]
+    assert "frame-src 'self'" in page["Content-Security-Policy"]
