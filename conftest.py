@@ -263,6 +263,17 @@ def start_gunicorn(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], LiveSe
         print(f"--- end of {log.name} ---\n{log_tail(log)}")
 
 
+def set_password_as_server(env: dict[str, str], user: User, password: str) -> None:
+    """Set ``user``'s password in the database ``env`` names, with the server's own hasher:
+    the tests' fast one (``_fast_password_hashing``) is not among a started server's."""
+    code = (
+        "from accounts.models import User; "
+        f"user = User.objects.get(pk={user.pk}); user.set_password({password!r}); user.save()"
+    )
+    result = run_manage(env, "shell", "-c", code)
+    assert result.returncode == 0, result.stderr
+
+
 # --- A real browser ------------------------------------------------------------------------
 
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's, installed by `make test`; never `playwright install`
@@ -300,6 +311,14 @@ class BrowserPage:
 
     page: Any
     problems: list[str]
+
+    def sign_in(self, server: LiveServer, username: str, password: str, *, then: str = "/") -> None:
+        """Sign in through the login form, as a person does, and wait to land on ``then``."""
+        self.page.goto(f"{server.url}/accounts/login/?next={then}")
+        self.page.locator("input[name=login]").fill(username)
+        self.page.locator("input[name=password]").fill(password)
+        self.page.locator("form:has(input[name=password]) [type=submit]").click()
+        self.page.wait_for_url(f"{server.url}{then}")
 
 
 @pytest.fixture

@@ -6,11 +6,12 @@ from __future__ import annotations
 import logging
 import math
 import operator
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import reduce
 from pathlib import PurePosixPath
-from typing import Literal, TypedDict
+from typing import Any, Literal, TypedDict
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
@@ -70,6 +71,23 @@ class DocumentFilters:
     tags: tuple[str, ...] = ()  # documents carrying all of them
     sort_by: str = "created_at"
     sort_order: SortOrder = "desc"
+
+    @classmethod
+    def from_query(cls, query: Mapping[str, Any]) -> DocumentFilters:
+        """From a checked files-list query (FileListQuerySerializer): the API and the page alike.
+
+        ``tags`` arrives comma-separated.
+        """
+        return cls(
+            search=query["search"],
+            mime_type=query["mime_type"],
+            status=query["status"],
+            date_from=query["date_from"],
+            date_to=query["date_to"],
+            tags=tuple(tag.strip() for tag in query["tags"].split(",") if tag.strip()),
+            sort_by=query["sort_by"],
+            sort_order=query["sort_order"],
+        )
 
 
 def document_list(*, user: User | AnonymousUser, filters: DocumentFilters) -> QuerySet[Document]:

@@ -8,22 +8,12 @@ from collections.abc import Callable
 import pytest
 
 from accounts.models import User
-from conftest import BrowserPage, LiveServer, current_database_url, run_manage
+from conftest import BrowserPage, LiveServer, current_database_url, set_password_as_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "a-browser-tested-passphrase-7"
 TIMEOUT_MS = 30_000
-
-
-def set_password(env: dict[str, str], user: User, password: str) -> None:
-    """With the server's own hasher: the tests' fast one is not among the server's."""
-    code = (
-        "from accounts.models import User; "
-        f"u = User.objects.get(pk={user.pk}); u.set_password({password!r}); u.save()"
-    )
-    result = run_manage(env, "shell", "-c", code)
-    assert result.returncode == 0, result.stderr
 
 
 def test_signing_in_and_visiting_the_pages_raises_no_script_error_or_csp_violation(
@@ -33,16 +23,12 @@ def test_signing_in_and_visiting_the_pages_raises_no_script_error_or_csp_violati
     browser_page: BrowserPage,
 ) -> None:
     env = {**process_env, "DATABASE_URL": current_database_url(), "SECURITY_HEADERS_ENABLED": "true"}
-    set_password(env, owner, PASSWORD)
+    set_password_as_server(env, owner, PASSWORD)
     server = start_gunicorn(env)
     page = browser_page.page
     page.set_default_timeout(TIMEOUT_MS)
 
-    page.goto(f"{server.url}/accounts/login/")
-    page.locator("input[name=login]").fill(owner.username)
-    page.locator("input[name=password]").fill(PASSWORD)
-    page.locator("form:has(input[name=password]) [type=submit]").click()
-    page.wait_for_url(f"{server.url}/")
+    browser_page.sign_in(server, owner.username, PASSWORD)
     assert owner.username in page.content()
 
     for path in ("/", "/search?q=anything", "/api/docs/"):

@@ -208,16 +208,7 @@ class FileListView(APIView):
     )
     def get(self, request: Request) -> Response:
         query = validated_query(s.FileListQuerySerializer, request)
-        filters = DocumentFilters(
-            search=query["search"],
-            mime_type=query["mime_type"],
-            status=query["status"],
-            date_from=query["date_from"],
-            date_to=query["date_to"],
-            tags=tuple(tag.strip() for tag in query["tags"].split(",") if tag.strip()),
-            sort_by=query["sort_by"],
-            sort_order=query["sort_order"],
-        )
+        filters = DocumentFilters.from_query(query)
         page = document_page(
             document_list(user=request.user, filters=filters), page=query["page"], per_page=query["per_page"]
         )

@@ -87,16 +87,7 @@ def files_page(request: HttpRequest) -> HttpResponse:
     if query is None:
         context["error"] = "Some filters are not valid; check the dates and the page number."
         return render(request, "documents/files.html", context, status=400)
-    filters = DocumentFilters(
-        search=query["search"],
-        mime_type=query["mime_type"],
-        status=query["status"],
-        date_from=query["date_from"],
-        date_to=query["date_to"],
-        tags=tuple(tag.strip() for tag in query["tags"].split(",") if tag.strip()),
-        sort_by=query["sort_by"],
-        sort_order=query["sort_order"],
-    )
+    filters = DocumentFilters.from_query(query)
     page = document_page(
         document_list(user=request.user, filters=filters), page=query["page"], per_page=query["per_page"]
     )

@@ -26,24 +26,13 @@ import pytest
 import requests
 
 from accounts.models import User
-from conftest import LiveServer, log_tail, run_manage
+from conftest import LiveServer, log_tail, set_password_as_server
 
 pytestmark = pytest.mark.slow
 
 PASSWORD = "live-client-password-4711"
 TIMEOUT = 30  # seconds for one request
 PROCESSING_TIMEOUT = 180  # seconds for the worker to finish the document
-
-
-def set_password(env: dict[str, str], user: User, password: str) -> None:
-    """Set the password as the server would, with its own hasher: the tests' fast one is
-    not among the server's."""
-    code = (
-        "from accounts.models import User; "
-        f"user = User.objects.get(pk={user.pk}); user.set_password({password!r}); user.save()"
-    )
-    result = run_manage(env, "shell", "-c", code)
-    assert result.returncode == 0, result.stderr
 
 
 def sign_in(server: LiveServer, username: str, password: str) -> requests.Session:
@@ -124,7 +113,7 @@ def test_a_client_signs_in_makes_a_token_uploads_waits_downloads_and_revokes_it(
     tmp_path: Path,
 ) -> None:
     assert not owner.is_staff  # an everyday user, not an operator
-    set_password(worker_env, owner, PASSWORD)
+    set_password_as_server(worker_env, owner, PASSWORD)
     start_worker(worker_env)
     server = start_gunicorn(worker_env)
 

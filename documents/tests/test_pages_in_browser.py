@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from accounts.models import User
-from conftest import BrowserPage, LiveServer, run_manage
+from conftest import BrowserPage, LiveServer, set_password_as_server
 
 pytestmark = pytest.mark.slow
 
@@ -35,16 +35,6 @@ DROP_FILES = """([selector, files]) => {
 }"""
 
 
-def set_password(env: dict[str, str], user: User, password: str) -> None:
-    """With the server's own hasher: the tests' fast one is not among the server's."""
-    code = (
-        "from accounts.models import User; "
-        f"u = User.objects.get(pk={user.pk}); u.set_password({password!r}); u.save()"
-    )
-    result = run_manage(env, "shell", "-c", code)
-    assert result.returncode == 0, result.stderr
-
-
 def as_dropped(path: Path, mime_type: str) -> dict[str, str]:
     return {"name": path.name, "type": mime_type, "data": base64.b64encode(path.read_bytes()).decode()}
 
@@ -59,18 +49,14 @@ def test_a_person_uploads_reads_searches_and_manages_tokens_without_a_script_err
     browser_page: BrowserPage,
 ) -> None:
     site_env = {**worker_env, "SECURITY_HEADERS_ENABLED": "true"}
-    set_password(site_env, owner, PASSWORD)
+    set_password_as_server(site_env, owner, PASSWORD)
     start_worker(worker_env)
     server = start_gunicorn(site_env)
     page = browser_page.page
     page.set_default_timeout(STEP_MS)
     page.on("dialog", lambda dialog: dialog.accept())  # the "Revoke …?" confirmation
 
-    page.goto(f"{server.url}/accounts/login/")
-    page.locator("input[name=login]").fill(owner.username)
-    page.locator("input[name=password]").fill(PASSWORD)
-    page.locator("form:has(input[name=password]) [type=submit]").click()
-    page.wait_for_url(f"{server.url}/")
+    browser_page.sign_in(server, owner.username, PASSWORD)
 
     # Two documents dropped at once: a row each, a progress bar each, then both completed
     # while the page stays loaded.

@@ -15,7 +15,13 @@ import pytest
 from django.test import Client
 
 from accounts.models import User
-from conftest import PROJECT_DIR, BrowserPage, LiveServer, current_database_url, run_manage
+from conftest import (
+    PROJECT_DIR,
+    BrowserPage,
+    LiveServer,
+    current_database_url,
+    set_password_as_server,
+)
 from documents.models import Document
 
 PASSWORD = "an-upload-page-passphrase-9"
@@ -212,16 +218,6 @@ def test_a_url_to_a_private_address_is_refused_with_a_detail_not_a_csrf_error(
 # --- In a real browser ---------------------------------------------------------------------
 
 
-def set_password(env: dict[str, str], user: User, password: str) -> None:
-    """With the server's own hasher: the tests' fast one is not among the server's."""
-    code = (
-        "from accounts.models import User; "
-        f"u = User.objects.get(pk={user.pk}); u.set_password({password!r}); u.save()"
-    )
-    result = run_manage(env, "shell", "-c", code)
-    assert result.returncode == 0, result.stderr
-
-
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_in_a_browser_files_get_a_row_each_with_their_outcome_and_no_script_error(
@@ -240,15 +236,11 @@ def test_in_a_browser_files_get_a_row_each_with_their_outcome_and_no_script_erro
         "SECURITY_HEADERS_ENABLED": "true",
         "MAX_UPLOAD_SIZE": "100000",
     }
-    set_password(env, owner, PASSWORD)
+    set_password_as_server(env, owner, PASSWORD)
     server = start_gunicorn(env)
     page = browser_page.page
     page.set_default_timeout(TIMEOUT_MS)
-    page.goto(f"{server.url}/accounts/login/?next=/upload")
-    page.locator("input[name=login]").fill(owner.username)
-    page.locator("input[name=password]").fill(PASSWORD)
-    page.locator("form:has(input[name=password]) [type=submit]").click()
-    page.wait_for_url(f"{server.url}/upload")
+    browser_page.sign_in(server, owner.username, PASSWORD, then="/upload")
 
     folder = tmp_path / "picked"
     folder.mkdir()

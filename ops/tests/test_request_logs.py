@@ -23,13 +23,20 @@ from django.db import connection
 from fpdf import FPDF
 
 from accounts.models import User
-from conftest import LiveServer, log_tail, run_manage, service_missing, stop_process_group
+from conftest import (
+    LiveServer,
+    log_tail,
+    run_manage,
+    service_missing,
+    set_password_as_server,
+    stop_process_group,
+)
 from documents.tests.conftest import (  # noqa: F401  # fixtures shared here
     PIPELINE_PROGRAMS,
     document_storage,
     worker_env,
 )
-from documents.tests.test_api_live_client import csrf_header, set_password, sign_in
+from documents.tests.test_api_live_client import csrf_header, sign_in
 from ops.logging import ContextFilter, JsonFormatter, TextFormatter, log_context
 
 TIMEOUT = 30
@@ -117,7 +124,7 @@ def test_json_logs_parse_line_by_line(
     tmp_path: Path,
 ) -> None:
     env = live_env(worker_env, "json")
-    set_password(env, owner, USER_PASSWORD)
+    set_password_as_server(env, owner, USER_PASSWORD)
     worker = start_worker(env)
     server = start_gunicorn(env)
 
@@ -244,7 +251,7 @@ def test_no_secret_token_password_or_ocr_text_reaches_any_log_line(
     bootstrap = run_manage(env, "bootstrap_admin")
     assert bootstrap.returncode == 0, bootstrap.stderr
     outputs += [bootstrap.stdout, bootstrap.stderr]
-    set_password(env, owner, USER_PASSWORD)
+    set_password_as_server(env, owner, USER_PASSWORD)
     worker = start_worker(env)
     server = start_gunicorn(env)
     base = server.url
