@@ -309,6 +309,10 @@ if "azure" in OCR_PROVIDERS and not (
 
 GOTENBERG_URL = env_optional("GOTENBERG_URL")
 CONVERT_TIMEOUT = env_int("CONVERT_TIMEOUT", 180, minimum=5)
+# How LibreOffice on the worker is kept off the network (documents/pipeline/isolation.py):
+# "namespace" runs it in a network namespace of its own and refuses to convert where none
+# can be made; "none" is for a worker whose network has no egress by other means.
+CONVERTER_SANDBOX = env_choice("CONVERTER_SANDBOX", "namespace", ("namespace", "none"))
 
 AI_PROVIDER = env_choice("AI_PROVIDER", "rules", ("rules", "openai"))
 AI_MODEL = env_str("AI_MODEL", "gpt-4o-mini")

@@ -65,7 +65,7 @@ class ConvertStep:
         converter = converter_for(kind)
         output = context.scratch / "converted.pdf"
         with storage.local_copy(document.original_file) as original:
-            converter.to_pdf(
+            note = converter.to_pdf(
                 source=original, destination=output, mime_type=document.mime_type, scratch=context.scratch
             )
         document.page_count = check_pdf(output)
@@ -73,9 +73,8 @@ class ConvertStep:
             output, storage.artifact_name(document.uuid, "converted.pdf")
         )
         _save(document, "page_count", "working_file")
-        return StepResult(
-            f"Converted {document.mime_type} to PDF with {converter.name} ({document.page_count} pages)"
-        )
+        details = "; ".join(part for part in (f"{document.page_count} pages", note) if part)
+        return StepResult(f"Converted {document.mime_type} to PDF with {converter.name} ({details})")
 
 
 class OcrStep:

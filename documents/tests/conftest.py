@@ -123,6 +123,27 @@ def zip_bomb_docx(megabytes: int = 64) -> bytes:
     return buffer.getvalue()
 
 
+def lying_zip_docx(*, declared: int = 400 * 1024, inflated_megabytes: int = 629) -> bytes:
+    """A .docx-shaped zip whose entry says it holds ``declared`` bytes but inflates to far more.
+
+    Its sizes pass any check that believes them (600 KB packed, 400 KB unpacked); only
+    inflating the data shows what it is. Written by hand, since zipfile records true sizes.
+    """
+    packer = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    # A full flush forgets the history, so every megabyte of zeros packs to the same bytes.
+    megabyte = packer.compress(b"\0" * (1024 * 1024)) + packer.flush(zlib.Z_FULL_FLUSH)
+    data = megabyte * inflated_megabytes + packer.flush()
+    name = b"word/document.xml"
+    crc = 0  # never checked: nothing honest reads this far
+    sizes = (crc, len(data), declared, len(name))
+    local = struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, 8, 0, 0, *sizes, 0)
+    central = struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, 8, 0, 0, *sizes, 0, 0, 0, 0, 0, 0)
+    directory = central + name
+    directory_offset = len(local) + len(name) + len(data)
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 1, 1, len(directory), directory_offset, 0)
+    return local + name + data + directory + end
+
+
 # --- A live worker on the test database ------------------------------------------------------
 
 

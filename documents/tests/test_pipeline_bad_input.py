@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from documents.models import DocumentStatus
-from documents.tests.conftest import encrypted_pdf, png_claiming_size, stored_bytes, zip_bomb_docx
+from documents.tests.conftest import (
+    encrypted_pdf,
+    lying_zip_docx,
+    png_claiming_size,
+    stored_bytes,
+    zip_bomb_docx,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -84,3 +90,10 @@ def test_one_bad_document_does_not_disturb_the_next(process, corpus):
     good = process(corpus / "trivial.pdf")
     assert failed.status == DocumentStatus.FAILED
     assert good.status == DocumentStatus.COMPLETED
+
+
+def test_a_zip_that_lies_about_its_sizes_is_refused_by_what_it_inflates_to(process):
+    # Declares 400 KB inside 640 KB, which passes a check of the declared sizes; inflates to 629 MB.
+    content = lying_zip_docx(declared=400 * 1024, inflated_megabytes=629)
+    document = process(content, "invoice.docx")
+    assert_failed_with_original_kept(document, content, "refused as a possible zip bomb")

@@ -11,11 +11,15 @@ from documents.filetypes import FileKind
 
 
 class Converter(Protocol):
-    """Writes ``destination`` (a PDF) from ``source``; raises StepFailed with the reason."""
+    """Writes ``destination`` (a PDF) from ``source``; raises StepFailed with the reason.
+
+    Returns a note for the processing log about what the conversion changed (for example
+    references it left out), or an empty string.
+    """
 
     name: str
 
-    def to_pdf(self, *, source: Path, destination: Path, mime_type: str, scratch: Path) -> None: ...
+    def to_pdf(self, *, source: Path, destination: Path, mime_type: str, scratch: Path) -> str: ...
 
 
 def converter_for(kind: FileKind) -> Converter:

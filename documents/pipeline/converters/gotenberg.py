@@ -1,14 +1,18 @@
-"""Office files to PDF through a Gotenberg server (``GOTENBERG_URL``)."""
+"""Office files to PDF through a Gotenberg server (``GOTENBERG_URL``).
+
+Gotenberg runs LibreOffice in its own container, out of this process's reach: it must sit
+on a network without egress (docs/security.md), and ``productioncheck`` asks it whether it
+fetches. The file it gets has had its external references taken out first all the same.
+"""
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 import requests
 
 from documents.pipeline.base import StepFailed, StepTemporarilyFailed
-from documents.pipeline.converters.libreoffice import EXTENSION_BY_MIME, refuse_zip_bomb
+from documents.pipeline.converters.office_input import EXTENSION_BY_MIME, prepare_office_input
 
 
 class GotenbergConverter:
@@ -18,12 +22,11 @@ class GotenbergConverter:
         self.endpoint = base_url.rstrip("/") + "/forms/libreoffice/convert"
         self.timeout = timeout
 
-    def to_pdf(self, *, source: Path, destination: Path, mime_type: str, scratch: Path) -> None:
-        if zipfile.is_zipfile(source):
-            refuse_zip_bomb(source)
+    def to_pdf(self, *, source: Path, destination: Path, mime_type: str, scratch: Path) -> str:
+        prepared = prepare_office_input(source=source, mime_type=mime_type, scratch=scratch)
         upload_name = f"document{EXTENSION_BY_MIME.get(mime_type, '')}"
         try:
-            with source.open("rb") as handle:
+            with prepared.path.open("rb") as handle:
                 response = requests.post(
                     self.endpoint,
                     files={"files": (upload_name, handle, mime_type)},
@@ -39,3 +42,4 @@ class GotenbergConverter:
         with destination.open("wb") as handle:
             for chunk in response.iter_content(1024 * 1024):
                 handle.write(chunk)
+        return prepared.note

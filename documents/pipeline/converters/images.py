@@ -23,7 +23,7 @@ register_heif_opener()
 class ImageConverter:
     name = "images"
 
-    def to_pdf(self, *, source: Path, destination: Path, mime_type: str, scratch: Path) -> None:
+    def to_pdf(self, *, source: Path, destination: Path, mime_type: str, scratch: Path) -> str:
         Image.MAX_IMAGE_PIXELS = settings.MAX_IMAGE_PIXELS
         try:
             with Image.open(source) as image:
@@ -31,6 +31,7 @@ class ImageConverter:
                 frames = self._frames_for_img2pdf(image, source, scratch)
             layout = img2pdf.get_fixed_dpi_layout_fun((_DEFAULT_DPI, _DEFAULT_DPI))
             destination.write_bytes(img2pdf.convert([str(frame) for frame in frames], layout_fun=layout))
+            return ""
         except Image.DecompressionBombError:
             raise StepFailed(self._too_large_message()) from None
         except (UnidentifiedImageError, img2pdf.ImageOpenError, OSError, ValueError) as exc:
