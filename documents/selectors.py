@@ -255,6 +255,23 @@ def document_files_present(document: Document) -> dict[str, bool]:
     }
 
 
+def document_own_processed_files(*, document: Document, processed_file: str) -> list[str]:
+    """The stored files of ``processed_file`` (the PDF and its sidecar) that are the
+    document's alone, so that removing them touches no other document.
+
+    A name in the document's own folder (``processed/<uuid>/``) is always its own. Before
+    names had folders, two documents finalised at the same moment could be given one flat
+    ``processed/<name>.pdf``; such a file is kept while another document still names it.
+    """
+    if not processed_file:
+        return []
+    names = [processed_file, storage.sidecar_name(processed_file)]
+    if processed_file.startswith(storage.processed_folder(document.uuid) + "/"):
+        return names
+    shared = Document.objects.filter(processed_file=processed_file).exclude(pk=document.pk).exists()
+    return [] if shared else names
+
+
 @dataclass(frozen=True)
 class StoredFile:
     """A file to hand out: its storage name, the name the user sees, and its type."""
@@ -268,8 +285,9 @@ def document_file(*, document: Document, version: FileVersion | None = None) -> 
     """The file a download of ``version`` serves; without a version the processed PDF when
     there is one, else the original.
 
-    The processed file is named after its own basename (``2024-03-12_Invoice.pdf``), the
-    original after the name it was uploaded with. NotFound when the file is not there.
+    The processed file is named after its own basename (``2024-03-12_Invoice.pdf``; its
+    ``processed/<uuid>/`` folder stays inside the storage), the original after the name it
+    was uploaded with. NotFound when the file is not there.
     """
     if version is None:
         version = "processed" if storage.exists(document.processed_file) else "original"

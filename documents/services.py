@@ -40,6 +40,7 @@ from documents.filetypes import kind_of, sanitize_filename, sniff_mime
 from documents.models import Document, DocumentStatus, ProcessingStep, StepStatus
 from documents.pipeline.runner import document_refresh_status, log_event
 from documents.pipeline.steps import STEP_NAMES
+from documents.selectors import document_own_processed_files
 from search.services import remove_document_enqueue
 
 
@@ -397,7 +398,7 @@ def document_delete(*, document: Document) -> None:
     """Remove the document, its files, its history and its search entry. Refused under legal hold."""
     if document.legal_hold:
         raise Conflict("The document is under legal hold and cannot be deleted.")
-    files = [document.processed_file, document.processed_file.removesuffix(".pdf") + ".json"]
+    files = document_own_processed_files(document=document, processed_file=document.processed_file)
     # Duplicates have no original of their own; a first copy's original is its alone.
     if document.original_file:
         files.append(document.original_file)
@@ -459,4 +460,5 @@ def _refuse_duplicate(document: Document) -> None:
 def _delete_files(names: list[str], document_uuid: uuid.UUID) -> None:
     for name in names:
         storage.delete(name)
+    storage.delete_folder(storage.processed_folder(document_uuid))
     storage.delete_folder(storage.artifact_name(document_uuid, "").rstrip("/"))

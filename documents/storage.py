@@ -2,9 +2,9 @@
 
 Everything the pipeline keeps goes through the ``documents`` Django storage: the local
 WORKDIR by default, an S3-compatible bucket with ``DOCUMENT_STORAGE=s3``. Code elsewhere
-handles storage *names* (``originals/…``, ``processed/…``, ``tmp/…``) and borrows local
-files through the context managers here, so api and workers share no volume and nothing
-else knows where files physically are.
+handles storage *names* (``originals/…``, ``processed/<uuid>/…``, ``tmp/<uuid>/…``) and
+borrows local files through the context managers here, so api and workers share no volume
+and nothing else knows where files physically are.
 """
 
 from __future__ import annotations
@@ -91,6 +91,27 @@ def artifact_name(document_uuid: uuid.UUID, label: str) -> str:
     return f"tmp/{document_uuid.hex}/{label}"
 
 
+def processed_folder(document_uuid: uuid.UUID) -> str:
+    """The folder of one document's final files (``processed/<uuid>``)."""
+    return f"processed/{document_uuid.hex}"
+
+
+def processed_name(document_uuid: uuid.UUID, stem: str) -> str:
+    """Storage name of a document's final PDF: ``processed/<uuid>/<stem>.pdf``.
+
+    The folder belongs to one document, so two documents can never be given one name, not
+    even when two workers file them at the same moment, and no ``_2`` suffix tells anyone
+    that another document has the same title. The file's own name stays the readable one
+    (``2024-03-12_Invoice.pdf``) that downloads are named after.
+    """
+    return f"{processed_folder(document_uuid)}/{stem}.pdf"
+
+
+def sidecar_name(pdf_name: str) -> str:
+    """The JSON sidecar beside a processed PDF."""
+    return pdf_name.removesuffix(".pdf") + ".json"
+
+
 def store_file(local_path: Path, name: str) -> str:
     """Put a local file into the storage under exactly ``name``, replacing what was there.
 
@@ -123,7 +144,7 @@ def delete(name: str) -> None:
 
 
 def delete_folder(prefix: str) -> None:
-    """Remove every file directly under ``prefix`` (a ``tmp/<uuid>`` folder).
+    """Remove every file directly under ``prefix`` (a ``tmp/<uuid>`` or ``processed/<uuid>`` folder).
 
     No ``exists(prefix)`` check first: on S3 a folder is only a key prefix, not an object,
     so it never "exists" and nothing would be removed. Listing a missing prefix there gives

@@ -31,6 +31,7 @@ from documents.pipeline.base import (
 from documents.pipeline.converters import converter_for
 from documents.pipeline.ocr import OcrOutcome, configured_engines
 from documents.pipeline.pdf import check_pdf, is_garbled, page_needs_ocr, page_texts
+from documents.selectors import document_own_processed_files
 
 
 def _working_pdf(document: Document) -> str:
@@ -188,52 +189,46 @@ class EmbedMetadataStep:
 
 
 class FinalizeStep:
-    """Files the PDF as ``processed/<YYYY-MM-DD_Title>.pdf`` with a JSON sidecar."""
+    """Files the PDF as ``processed/<uuid>/<YYYY-MM-DD_Title>.pdf`` with a JSON sidecar.
+
+    The folder is the document's own (``storage.processed_name``), so the name needs no check
+    against other documents and two workers filing same-titled documents at once cannot meet.
+    """
 
     name: ClassVar[str] = "finalize"
 
     def run(self, context: StepContext) -> StepResult:
         document = context.document
         working = _working_pdf(document)
-        target = self._target_name(document)
-        if document.processed_file and document.processed_file != target:
-            # The name changed (new metadata): the old files go, so one document has one file.
-            storage.delete(document.processed_file)
-            storage.delete(_sidecar_name(document.processed_file))
+        target = storage.processed_name(document.uuid, self._stem(document))
+        previous = document.processed_file
         if working != target:
             with storage.local_copy(working) as source:
                 local = context.scratch / "final.pdf"
                 shutil.copyfile(source, local)
             storage.store_file(local, target)
         storage.store_bytes(
-            json.dumps(_sidecar(document), indent=2, ensure_ascii=False).encode(), _sidecar_name(target)
+            json.dumps(_sidecar(document), indent=2, ensure_ascii=False).encode(),
+            storage.sidecar_name(target),
         )
         document.processed_file = target
         document.working_file = target
         _save(document, "processed_file", "working_file")
+        if previous and previous != target:
+            # A new name (new metadata, or a flat name from before folders): one document keeps
+            # one file, and the old ones go only once the new one is in place.
+            for name in document_own_processed_files(document=document, processed_file=previous):
+                storage.delete(name)
         storage.delete_folder(storage.artifact_name(document.uuid, "").rstrip("/"))
         return StepResult(f"Filed as {target}")
 
     @staticmethod
-    def _target_name(document: Document) -> str:
+    def _stem(document: Document) -> str:
         filename = document.metadata.get("filename") if isinstance(document.metadata, dict) else None
         if not filename:
             prefix = f"{document.document_date.isoformat()}_" if document.document_date else ""
             filename = prefix + document.document_title
-        stem = storage_stem(str(filename))
-        # A re-run keeps the name it had; another document's file is never overwritten.
-        for attempt in range(1, 1000):
-            candidate = f"processed/{stem}{'' if attempt == 1 else f'_{attempt}'}.pdf"
-            if candidate == document.processed_file:
-                return candidate
-            taken = Document.objects.filter(processed_file=candidate).exclude(pk=document.pk).exists()
-            if not taken and not storage.exists(candidate):
-                return candidate
-        return f"processed/{stem}_{document.uuid.hex}.pdf"
-
-
-def _sidecar_name(pdf_name: str) -> str:
-    return pdf_name.removesuffix(".pdf") + ".json"
+        return storage_stem(str(filename))
 
 
 def _sidecar(document: Document) -> dict[str, object]:

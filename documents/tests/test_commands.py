@@ -235,8 +235,9 @@ def test_reprocess_of_one_document_from_a_step_reruns_that_step_and_the_ones_aft
     ]
     attempts = dict(document.steps.values_list("name", "attempts"))
     assert (attempts["convert"], attempts["ocr"]) == (1, 1)  # the earlier steps are kept
-    processed = sorted(path.name for path in (document_storage / "processed").iterdir())
+    processed = sorted(path.name for path in (document_storage / "processed" / document.uuid.hex).iterdir())
     assert processed == ["trivial.json", "trivial.pdf"]
+    assert [path.name for path in (document_storage / "processed").iterdir()] == [document.uuid.hex]
 
 
 def test_reprocess_from_a_step_after_a_failed_one_is_refused_with_the_reason(

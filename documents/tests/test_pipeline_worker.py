@@ -23,9 +23,15 @@ def upload(owner, path, name=None):
 
 
 def processed_files():
+    """Every file under processed/, in each document's folder."""
     if not document_storage().exists("processed"):
         return []
-    return [f"processed/{name}" for name in document_storage().listdir("processed")[1]]
+    folders = document_storage().listdir("processed")[0]
+    return [
+        f"processed/{folder}/{name}"
+        for folder in folders
+        for name in document_storage().listdir(f"processed/{folder}")[1]
+    ]
 
 
 def wait_until(condition, *, timeout=180, what="the condition", worker_logs=None):

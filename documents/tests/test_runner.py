@@ -392,9 +392,11 @@ def test_running_the_pipeline_twice_leaves_one_processed_file_and_one_sidecar(
     document = pipeline_run_sync(document_id=document.pk)
 
     assert document.status == DocumentStatus.COMPLETED
-    processed = sorted(path.name for path in (document_storage / "processed").iterdir())
     stem = Path(document.processed_file).stem
-    assert processed == [f"{stem}.json", f"{stem}.pdf"]
-    assert document.processed_file == f"processed/{stem}.pdf"
+    folder = f"processed/{document.uuid.hex}"
+    assert stored_files(document_storage / "processed") == [
+        f"{document.uuid.hex}/{stem}.{ext}" for ext in ("json", "pdf")
+    ]
+    assert document.processed_file == f"{folder}/{stem}.pdf"
     assert len(list((document_storage / "originals").iterdir())) == 1
     assert not (document_storage / "tmp" / document.uuid.hex).exists()  # intermediate files cleaned up
