@@ -21,6 +21,7 @@ from django.core import checks as django_checks
 from ops.checks.configuration import (
     check_admin_password,
     check_auth,
+    check_converter_sandbox,
     check_database,
     check_debug,
     check_https,
@@ -36,6 +37,7 @@ from ops.checks.result import CheckResult, Status, error_text, failed
 from ops.checks.services import (
     check_backup,
     check_beat,
+    check_gotenberg,
     check_meilisearch,
     check_migrations,
     check_redis,
@@ -44,10 +46,11 @@ from ops.checks.services import (
 
 __all__ = [
     "DEPLOY_CHECKS", "PRODUCTION_CHECKS", "CheckResult", "Status", "check_admin_password", "check_auth",
-    "check_backup", "check_beat", "check_database", "check_debug", "check_https", "check_log_format",
-    "check_meilisearch", "check_migrations", "check_monitoring", "check_rate_limiting", "check_redis",
-    "check_secrets_in_repo", "check_security_headers", "check_session_secret", "check_workdir",
-    "check_workers", "deploy_system_checks", "productioncheck_run", "run_check",
+    "check_backup", "check_beat", "check_converter_sandbox", "check_database", "check_debug",
+    "check_gotenberg", "check_https", "check_log_format", "check_meilisearch", "check_migrations",
+    "check_monitoring", "check_rate_limiting", "check_redis", "check_secrets_in_repo",
+    "check_security_headers", "check_session_secret", "check_workdir", "check_workers",
+    "deploy_system_checks", "productioncheck_run", "run_check",
 ]  # fmt: skip
 
 Check = Callable[[], CheckResult]
@@ -64,8 +67,10 @@ PRODUCTION_CHECKS: tuple[Check, ...] = (
     check_auth,
     check_security_headers,
     check_rate_limiting,
+    check_converter_sandbox,
     check_redis,
     check_meilisearch,
+    check_gotenberg,
     check_workers,
     check_beat,
     check_backup,

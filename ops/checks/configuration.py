@@ -22,6 +22,7 @@ from django.contrib.auth.hashers import check_password
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 
 from docuelevate.env import KNOWN_PLACEHOLDERS, secret_weakness
+from documents.pipeline.isolation import network_isolation
 from ops.checks.result import CheckResult, error_text, failed, passed, warned
 
 # Seconds to wait for any one service; a check that hangs is worse than one that fails.
@@ -183,6 +184,31 @@ def check_https(*, probe_tls: bool = True, timeout: float = NETWORK_TIMEOUT) -> 
             "set SECURE_PROXY=true",
         )
     return failed("https", f"no TLS: SECURE_PROXY=false and nothing answers https://{hostname}", fix)
+
+
+def check_converter_sandbox() -> CheckResult:
+    """Whether LibreOffice on this machine converts without network (documents/pipeline/isolation.py).
+
+    Run on a worker (``docker compose exec worker ...``) to check the workers themselves.
+    """
+    if settings.CONVERTER_SANDBOX == "none":
+        return warned(
+            "converter_sandbox",
+            "CONVERTER_SANDBOX=none: LibreOffice converts with this machine's network access",
+            "set CONVERTER_SANDBOX=namespace, or be sure the workers have no egress (docs/security.md)",
+        )
+    isolation = network_isolation()
+    if isolation.available:
+        return passed("converter_sandbox", f"LibreOffice converts in {isolation.reason}")
+    if settings.GOTENBERG_URL:
+        return passed(
+            "converter_sandbox", "office files go to Gotenberg; no network namespace can be made here"
+        )
+    return failed(
+        "converter_sandbox",
+        f"no network namespace can be made here, so office files are not converted ({isolation.reason})",
+        "allow user namespaces for the worker (docs/security.md) or set GOTENBERG_URL",
+    )
 
 
 def check_session_secret() -> CheckResult:

@@ -12,6 +12,7 @@ from urllib.parse import unquote, urlsplit
 
 import meilisearch
 import redis
+import requests
 from celery import Celery
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
@@ -19,6 +20,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 from meilisearch.errors import MeilisearchApiError, MeilisearchCommunicationError, MeilisearchTimeoutError
 
+from documents.pipeline.converters.gotenberg import gotenberg_loads_references
 from ops.checks.configuration import NETWORK_TIMEOUT
 from ops.checks.result import CheckResult, error_text, failed, passed, warned
 from ops.models import BackupRecord, BackupStatus, BeatHeartbeat
@@ -112,6 +114,25 @@ def check_redis(
             "move Redis to a private network, or use TLS with a rediss:// URL",
         )
     return passed("redis", f"Redis at {where} answers, requires a password and speaks TLS")
+
+
+def check_gotenberg(*, timeout: float | None = None) -> CheckResult:
+    """Gotenberg, when used, must load nothing a document references (a canary tells)."""
+    url = settings.GOTENBERG_URL
+    if not url:
+        return passed("gotenberg", "not used: office files are converted on the workers")
+    try:
+        loads = gotenberg_loads_references(base_url=url, timeout=timeout or settings.CONVERT_TIMEOUT)
+    except (requests.RequestException, OSError) as exc:
+        reason = f"Gotenberg at {url} does not answer ({error_text(exc)})"
+        return failed("gotenberg", reason, "check GOTENBERG_URL")
+    if loads:
+        return failed(
+            "gotenberg",
+            "Gotenberg loaded what a test document referenced on this host, so it can reach the network",
+            "put Gotenberg on a network without egress (docs/security.md)",
+        )
+    return passed("gotenberg", "Gotenberg loaded nothing a test document referenced on this host")
 
 
 def check_meilisearch(*, timeout: float = NETWORK_TIMEOUT) -> CheckResult:

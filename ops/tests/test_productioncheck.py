@@ -64,14 +64,15 @@ STRONG_SECRET = "Yk2vP9wq-Lr57XnT0cZs8mUe3bHa1jDf6gQ4tN-production"
 STRONG_ADMIN_PASSWORD = "operator-Pw-3f8a1c9d2e"
 CHECKLIST = [
     "debug", "database", "migrations", "workdir", "https", "session_secret", "admin_password", "auth",
-    "security_headers", "rate_limiting", "redis", "meilisearch", "workers", "beat", "backup", "monitoring",
-    "log_format", "secrets_in_repo",
+    "security_headers", "rate_limiting", "converter_sandbox", "redis", "meilisearch", "gotenberg", "workers",
+    "beat", "backup", "monitoring", "log_format", "secrets_in_repo",
 ]  # fmt: skip
 # Variables of the outer test run that would change what the subprocess checks.
 FOREIGN_VARIABLES = (
     "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "MEILISEARCH_URL", "MEILISEARCH_API_KEY", "UPTIME_KUMA_URL",
     "METRICS_ALLOWED_IPS", "SECURITY_HEADERS_AT_PROXY", "DEBUG", "AUTH_ENABLED", "SESSION_SECRET_FILE",
-    "SESSION_SECRET_PREVIOUS", "ADMIN_PASSWORD_FILE", "BACKUP_ENABLED", "DOCUMENT_STORAGE",
+    "SESSION_SECRET_PREVIOUS", "ADMIN_PASSWORD_FILE", "BACKUP_ENABLED", "DOCUMENT_STORAGE", "GOTENBERG_URL",
+    "CONVERTER_SANDBOX",
 )  # fmt: skip
 
 # Written by the backup command in production; here a fresh record, then wait for beat's heartbeat.

@@ -7,12 +7,19 @@ fetches. The file it gets has had its external references taken out first all th
 
 from __future__ import annotations
 
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 
 from documents.pipeline.base import StepFailed, StepTemporarilyFailed
 from documents.pipeline.converters.office_input import EXTENSION_BY_MIME, prepare_office_input
+
+# After Gotenberg answers, how long a late request from it still counts.
+CANARY_GRACE_SECONDS = 1.0
 
 
 class GotenbergConverter:
@@ -43,3 +50,48 @@ class GotenbergConverter:
             for chunk in response.iter_content(1024 * 1024):
                 handle.write(chunk)
         return prepared.note
+
+
+def gotenberg_loads_references(*, base_url: str, timeout: float) -> bool:
+    """Whether Gotenberg loads what a document references, asked with a canary document.
+
+    The canary is an HTML page referencing a listener opened here, on the address this
+    host uses to reach Gotenberg. A Gotenberg that can reach this host can reach others
+    (metadata services, internal servers); one on a network without egress reaches
+    nothing. Raises ``requests.RequestException`` when Gotenberg does not answer.
+    """
+    host = urlsplit(base_url).hostname or "localhost"
+    port = urlsplit(base_url).port or 80
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect((host, port))  # no packet is sent: this only picks the route
+        local_address = probe.getsockname()[0]
+    requested = threading.Event()
+
+    class Canary(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            requested.set()
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    listener = ThreadingHTTPServer((local_address, 0), Canary)
+    canary_url = f"http://{local_address}:{listener.server_address[1]}"
+    page = (
+        f'<html><head><link rel="stylesheet" href="{canary_url}/canary.css"></head>'
+        f'<body><p>DocuElevate egress check</p><img src="{canary_url}/canary.png"></body></html>'
+    )
+    thread = threading.Thread(target=listener.serve_forever, daemon=True)
+    thread.start()
+    try:
+        requests.post(
+            base_url.rstrip("/") + "/forms/libreoffice/convert",
+            files={"files": ("index.html", page.encode(), "text/html")},
+            timeout=timeout,
+        ).close()
+        # The conversion has answered, so whatever it loaded has been asked for by now.
+        return requested.wait(CANARY_GRACE_SECONDS)
+    finally:
+        listener.shutdown()
+        listener.server_close()
