@@ -19,7 +19,7 @@ import yaml
 from conftest import PROJECT_DIR, service_missing
 
 APP_SERVICES = ("api", "worker", "beat")
-BACKING_SERVICES = ("postgres", "redis", "meilisearch", "gotenberg")
+BACKING_SERVICES = ("postgres", "redis", "meilisearch")
 SECRETS = {
     "POSTGRES_PASSWORD": "pg0secret0for0tests",
     "REDIS_PASSWORD": "redis0secret0for0tests",
@@ -118,6 +118,7 @@ def test_database_broker_search_and_gotenberg_are_reachable_only_inside_the_proj
         assert "ports" not in service, name
         assert list(service["networks"]) == ["backend"], name
     assert full["services"]["gotenberg"]["profiles"] == ["gotenberg"]
+    assert "ports" not in full["services"]["gotenberg"]
     # The api is published for a reverse proxy on this host only, never on every address.
     assert ports(full["services"]["api"]) == {"127.0.0.1:8000:8000"}
 
@@ -238,3 +239,21 @@ def test_env_example_names_every_variable_the_compose_files_read():
     example = (PROJECT_DIR / ".env.example").read_text()
     for variable in [*SECRETS, "DOCUELEVATE_IMAGE", "DOCUELEVATE_PORT", "CELERY_QUEUES", "ACME_EMAIL"]:
         assert f"{variable}=" in example, variable
+
+
+def test_gotenberg_shares_a_network_without_a_route_out_with_the_workers_alone(project):
+    full = config(project)
+    assert full["networks"]["conversion"]["internal"] is True
+    assert list(full["services"]["gotenberg"]["networks"]) == ["conversion"]
+    services = full["services"]
+    on_conversion = {name for name, svc in services.items() if "conversion" in svc.get("networks", ())}
+    assert on_conversion == {"gotenberg", "worker"}
+
+
+def test_the_worker_may_make_a_user_namespace_but_keeps_no_capabilities(services):
+    worker = services["worker"]
+    assert "seccomp=unconfined" in worker["security_opt"]
+    assert "no-new-privileges:true" in worker["security_opt"]
+    assert worker["cap_drop"] == ["ALL"]
+    assert "cap_add" not in worker
+    assert all("security_opt" not in services[name] for name in ("api", "beat", "migrate"))

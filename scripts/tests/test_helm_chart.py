@@ -487,3 +487,17 @@ def test_every_value_in_values_yaml_is_documented() -> None:
         if not above.startswith("#") and "#" not in line:
             undocumented.append(line)
     assert undocumented == []
+
+
+def test_only_the_worker_container_may_make_the_converters_user_namespace(
+    default_docs: list[dict[str, Any]],
+) -> None:
+    for component, template in pod_templates(default_docs):
+        for container in template["spec"]["containers"]:
+            context = container["securityContext"]
+            if component == "worker":
+                assert context["seccompProfile"] == {"type": "Unconfined"}
+            else:
+                assert "seccompProfile" not in context, component
+            assert context["capabilities"]["drop"] == ["ALL"], component
+            assert context["allowPrivilegeEscalation"] is False, component
