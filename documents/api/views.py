@@ -29,6 +29,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.access import viewer_for_request
 from accounts.models import User
 from accounts.permissions import IsOperator
 from docuelevate.api import validated_query
@@ -85,7 +86,7 @@ def _user(request: Request) -> User:
 def _document(request: Request, document_id: str) -> Document:
     if not _DOCUMENT_ID.fullmatch(document_id):
         raise NotFound("No such document.")
-    return document_get_for_user(user=request.user, document_id=int(document_id))
+    return document_get_for_user(viewer=viewer_for_request(request), document_id=int(document_id))
 
 
 def _ingest_answer(result: IngestResult) -> dict[str, Any]:
@@ -210,7 +211,9 @@ class FileListView(APIView):
         query = validated_query(s.FileListQuerySerializer, request)
         filters = DocumentFilters.from_query(query)
         page = document_page(
-            document_list(user=request.user, filters=filters), page=query["page"], per_page=query["per_page"]
+            document_list(viewer=viewer_for_request(request), filters=filters),
+            page=query["page"],
+            per_page=query["per_page"],
         )
         return Response(
             {
@@ -374,6 +377,6 @@ class QueueStatsView(APIView):
             {
                 "queues": queue_lengths(),
                 "workers_online": workers_online(),
-                "documents_by_status": documents_by_status(user=request.user),
+                "documents_by_status": documents_by_status(viewer=viewer_for_request(request)),
             }
         )
