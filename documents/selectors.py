@@ -18,6 +18,7 @@ from django.db.models import BooleanField, Count, ExpressionWrapper, F, Prefetch
 from django.utils import timezone
 
 from accounts.access import Viewer
+from docuelevate.bounds import MAX_PAGE
 from docuelevate.errors import InvalidInput, NotFound
 from documents import storage
 from documents.models import Document, DocumentStatus, ProcessingLog, ProcessingStep, StepStatus, Tag
@@ -194,6 +195,8 @@ def document_page(documents: QuerySet[Document], *, page: int, per_page: int) ->
     """Page ``page`` (from 1) of ``documents``; past the end it is empty, not an error."""
     if page < 1 or per_page < 1:
         raise InvalidInput("page and per_page start at 1.")
+    if page > MAX_PAGE:
+        raise InvalidInput(f"page must be at most {MAX_PAGE}.")
     total = documents.count()
     offset = (page - 1) * per_page
     items = list(documents[offset : offset + per_page]) if offset < total else []

@@ -19,6 +19,7 @@ from django.db import transaction
 
 from accounts.access import Viewer
 from accounts.models import User
+from docuelevate.bounds import MAX_PAGE
 from docuelevate.errors import Conflict, InvalidInput, NotFound
 from documents.models import Document, visible_owner_ids
 from search.backends.base import SearchBackend, SearchFilters, SearchRequest
@@ -115,6 +116,8 @@ def search(
     a query too long to be a search.
     """
     parsed = parse_query(query)
+    if page > MAX_PAGE:
+        raise InvalidInput(f"page must be at most {MAX_PAGE}.")
     per_page = max(1, min(per_page, MAX_PER_PAGE))
     page = max(1, page)
     owner_ids = visible_owner_ids(viewer)

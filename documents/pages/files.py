@@ -20,6 +20,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.access import Viewer, viewer_for_request
+from docuelevate.bounds import parse_ids
 from docuelevate.errors import ApplicationError, NotFound
 from documents import storage
 from documents.api.serializers import FileListQuerySerializer
@@ -122,7 +123,7 @@ def files_page(request: HttpRequest) -> HttpResponse:
 @require_GET
 def files_status(request: HttpRequest) -> JsonResponse:
     """The status of some rows and the queue banner, for static/js/files.js to poll."""
-    ids = [int(part) for part in request.GET.get("ids", "").split(",") if part.strip().isdigit()][:BULK_LIMIT]
+    ids = parse_ids(request.GET.get("ids", "").split(","), limit=BULK_LIMIT)
     viewer = viewer_for_request(request)
     rows = Document.objects.visible_to(viewer).filter(pk__in=ids).values("pk", "status")
     labels = dict(DocumentStatus.choices)
@@ -139,7 +140,7 @@ def files_status(request: HttpRequest) -> JsonResponse:
 
 def _selected(request: HttpRequest) -> list[Document]:
     """The ticked documents the user may see; ids of others are ignored, as if absent."""
-    ids = [int(value) for value in request.POST.getlist("ids") if value.isdigit()][:BULK_LIMIT]
+    ids = parse_ids(request.POST.getlist("ids"), limit=BULK_LIMIT)
     return list(Document.objects.visible_to(viewer_for_request(request)).filter(pk__in=ids).order_by("pk"))
 
 
