@@ -9,12 +9,13 @@ from rest_framework.permissions import BasePermission
 from accounts.models import ApiToken, User
 
 if TYPE_CHECKING:
+    from django.http import HttpRequest
     from rest_framework.request import Request
     from rest_framework.views import APIView
 
 
-def request_has_operator_rights(request: Request) -> bool:
-    """Whether this request may use operator routes.
+def request_has_operator_rights(request: HttpRequest | Request) -> bool:
+    """Whether this request may use operator routes, and see every user's documents.
 
     A staff user signed in with a session may. With an API token, only if the token was
     made with operator scope: an operator's everyday token for a script or a phone must
@@ -24,7 +25,9 @@ def request_has_operator_rights(request: Request) -> bool:
     user = request.user
     if not (isinstance(user, User) and user.is_active and user.is_staff):
         return False
-    credentials = request.auth
+    # Pages know no tokens (ApiTokenAuthentication only answers under /api/): a page request
+    # is a session's, as is an API request that did not name a token.
+    credentials = getattr(request, "auth", None)
     if credentials is None:  # session login (or a test's force_authenticate without a token)
         return True
     return isinstance(credentials, ApiToken) and credentials.operator_scope

@@ -10,9 +10,7 @@ from django.db import models
 from django.db.models import Q
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AnonymousUser
-
-    from accounts.models import User
+    from accounts.access import Viewer
 
 
 class DocumentStatus(models.TextChoices):
@@ -31,27 +29,30 @@ class StepStatus(models.TextChoices):
     SKIPPED = "skipped"
 
 
-def visible_owner_ids(user: User | AnonymousUser) -> list[int] | None:
-    """The one rule for which documents a user may see, as owner ids: None means all.
+def visible_owner_ids(viewer: Viewer) -> list[int] | None:
+    """The one rule for which documents a viewer may see, as owner ids: None means all.
 
-    Operators see everything. With MULTI_USER_ENABLED each user sees only their own
-    documents; without it the installation is one shared archive for its users.
-    Anonymous visitors see nothing unless authentication is switched off. The queryset
-    below applies it; an external search engine gets it as a filter (search.backends).
+    Operator rights see everything; they come with the request's credential (a staff
+    session, or a staff user's token with operator scope: ``accounts.access``), so an
+    operator's everyday or mobile token sees what any user's does. With MULTI_USER_ENABLED
+    each user sees only their own documents; without it the installation is one shared
+    archive for its users. Anonymous visitors see nothing unless authentication is switched
+    off. The queryset below applies it; an external search engine gets it as a filter
+    (search.backends). Tasks and commands act as the system and read ``Document.objects``.
     """
     if not settings.AUTH_ENABLED:
         return None
-    if not user.is_authenticated:
+    if not viewer.user.is_authenticated:
         return []
-    if user.is_staff or not settings.MULTI_USER_ENABLED:
+    if viewer.operator or not settings.MULTI_USER_ENABLED:
         return None
-    return [user.pk]
+    return [viewer.user.pk]
 
 
 class DocumentQuerySet(models.QuerySet["Document"]):
-    def visible_to(self, user: User | AnonymousUser) -> DocumentQuerySet:
-        """The documents ``user`` may see (see ``visible_owner_ids``)."""
-        owner_ids = visible_owner_ids(user)
+    def visible_to(self, viewer: Viewer) -> DocumentQuerySet:
+        """The documents ``viewer`` may see (see ``visible_owner_ids``)."""
+        owner_ids = visible_owner_ids(viewer)
         return self.all() if owner_ids is None else self.filter(owner_id__in=owner_ids)
 
 

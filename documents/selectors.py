@@ -14,11 +14,11 @@ from pathlib import PurePosixPath
 from typing import Any, Literal, TypedDict
 
 from django.conf import settings
-from django.contrib.auth.models import AnonymousUser
 from django.db.models import BooleanField, Count, ExpressionWrapper, F, Prefetch, Q, QuerySet
 from django.utils import timezone
 
-from accounts.models import User
+from accounts.access import Viewer
+from docuelevate.bounds import MAX_PAGE
 from docuelevate.errors import InvalidInput, NotFound
 from documents import storage
 from documents.models import Document, DocumentStatus, ProcessingLog, ProcessingStep, StepStatus, Tag
@@ -45,12 +45,13 @@ SortOrder = Literal["asc", "desc"]
 FileVersion = Literal["processed", "original"]
 
 
-def document_get_for_user(*, user: User | AnonymousUser, document_id: int) -> Document:
-    """The document if ``user`` may see it; NotFound otherwise.
+def document_get_for_user(*, viewer: Viewer, document_id: int) -> Document:
+    """The document if ``viewer`` (a user with the rights of their credential) may see it;
+    NotFound otherwise.
 
     Not found rather than forbidden: a stranger must not learn that the id exists.
     """
-    document = Document.objects.visible_to(user).filter(pk=document_id).first()
+    document = Document.objects.visible_to(viewer).filter(pk=document_id).first()
     if document is None:
         raise NotFound("No such document.")
     return document
@@ -90,8 +91,8 @@ class DocumentFilters:
         )
 
 
-def document_list(*, user: User | AnonymousUser, filters: DocumentFilters) -> QuerySet[Document]:
-    """The documents ``user`` may see that match ``filters``, in the asked order.
+def document_list(*, viewer: Viewer, filters: DocumentFilters) -> QuerySet[Document]:
+    """The documents ``viewer`` may see that match ``filters``, in the asked order.
 
     Tags (by name) and steps (by position) are prefetched, so listing any number of
     documents with their tags and processing summary costs the same few queries, whatever
@@ -100,7 +101,7 @@ def document_list(*, user: User | AnonymousUser, filters: DocumentFilters) -> Qu
     """
     if filters.sort_by not in SORT_FIELDS:
         raise InvalidInput(f"Cannot sort by {filters.sort_by!r}; choose one of {', '.join(SORT_FIELDS)}.")
-    documents: QuerySet[Document] = Document.objects.visible_to(user)
+    documents: QuerySet[Document] = Document.objects.visible_to(viewer)
     if filters.search:
         # On PostgreSQL each column has a trigram index on UPPER(column) for this (migration
         # 0003 of documents); UPPER(...) LIKE is what icontains is written as there.
@@ -194,6 +195,8 @@ def document_page(documents: QuerySet[Document], *, page: int, per_page: int) ->
     """Page ``page`` (from 1) of ``documents``; past the end it is empty, not an error."""
     if page < 1 or per_page < 1:
         raise InvalidInput("page and per_page start at 1.")
+    if page > MAX_PAGE:
+        raise InvalidInput(f"page must be at most {MAX_PAGE}.")
     total = documents.count()
     offset = (page - 1) * per_page
     items = list(documents[offset : offset + per_page]) if offset < total else []
@@ -315,10 +318,10 @@ def document_preview_file(*, document: Document) -> StoredFile:
 # --- Operations ----------------------------------------------------------------------------
 
 
-def documents_by_status(*, user: User | AnonymousUser) -> dict[str, int]:
-    """How many of the documents ``user`` may see are in each status; every status is present."""
+def documents_by_status(*, viewer: Viewer) -> dict[str, int]:
+    """How many of the documents ``viewer`` may see are in each status; every status is present."""
     counts = dict.fromkeys(DocumentStatus.values, 0)
-    rows = Document.objects.visible_to(user).order_by().values("status").annotate(count=Count("id"))
+    rows = Document.objects.visible_to(viewer).order_by().values("status").annotate(count=Count("id"))
     for row in rows:
         counts[row["status"]] = row["count"]
     return counts

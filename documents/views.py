@@ -6,6 +6,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from accounts.access import viewer_for_request
 from documents.models import Document, DocumentStatus
 from documents.selectors import LIST_DEFERRED_FIELDS, documents_by_status
 
@@ -23,8 +24,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     """
     context: dict[str, object] = {"version": settings.VERSION}
     if request.user.is_authenticated:
-        visible = Document.objects.visible_to(request.user).defer(*LIST_DEFERRED_FIELDS)
-        counts = documents_by_status(user=request.user)  # one aggregate query
+        viewer = viewer_for_request(request)
+        visible = Document.objects.visible_to(viewer).defer(*LIST_DEFERRED_FIELDS)
+        counts = documents_by_status(viewer=viewer)  # one aggregate query
         context.update(
             counts=[(status.label, status.value, counts[status.value]) for status in DocumentStatus],
             total=sum(counts.values()),

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from django.urls import path
 
+from docuelevate.bounds import register_id_converter
 from ops import status
+
+register_id_converter()
 
 urlpatterns = [
     path("status", status.status_page, name="status"),
-    path("status/documents/<int:document_id>/retry", status.status_retry, name="status-retry"),
+    path("status/documents/<id:document_id>/retry", status.status_retry, name="status-retry"),
 ]

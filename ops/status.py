@@ -23,6 +23,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.access import viewer_for_request
+from accounts.permissions import request_has_operator_rights
 from docuelevate.errors import ApplicationError, NotFound
 from documents.admin import with_failed_step
 from documents.models import Document, DocumentStatus
@@ -39,13 +41,14 @@ View = Callable[..., HttpResponse]
 
 
 def operators_only(view: View) -> View:
-    """Staff may pass; anonymous visitors go to the login page, other users get 403."""
+    """Operators may pass (the rule of the operator API routes); anonymous visitors go to
+    the login page, other users get 403."""
 
     @wraps(view)
     def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
-        if not (request.user.is_active and request.user.is_staff):
+        if not request_has_operator_rights(request):
             raise PermissionDenied
         return view(request, *args, **kwargs)
 
@@ -136,7 +139,7 @@ def status_page(request: HttpRequest) -> HttpResponse:
         "services": services,
         "queues": queue_lengths(),
         "workers": workers,
-        "documents": documents_by_status(user=request.user),
+        "documents": documents_by_status(viewer=viewer_for_request(request)),
         "version": settings.VERSION,
         "build": settings.BUILD,
         "backups": last_backups(),
@@ -150,7 +153,7 @@ def status_page(request: HttpRequest) -> HttpResponse:
 def status_retry(request: HttpRequest, document_id: int) -> HttpResponse:
     """Retry the first failed step of a document (and the steps after it)."""
     try:
-        document = document_get_for_user(user=request.user, document_id=document_id)
+        document = document_get_for_user(viewer=viewer_for_request(request), document_id=document_id)
     except NotFound as exc:
         raise Http404(exc.message) from exc
     annotated = with_failed_step(Document.objects.filter(pk=document.pk)).get()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
+from docuelevate.bounds import MAX_PAGE
 from search.query import MAX_QUERY_LENGTH
 
 
@@ -15,7 +16,7 @@ class SearchForm(forms.Form):
     year = forms.IntegerField(required=False, min_value=1000, max_value=9999)
     date_from = forms.DateField(required=False)
     date_to = forms.DateField(required=False)
-    page = forms.IntegerField(required=False, min_value=1)
+    page = forms.IntegerField(required=False, min_value=1, max_value=MAX_PAGE)
 
 
 class SaveSearchForm(forms.Form):

@@ -2,8 +2,8 @@
 
 Pages, the API, tasks and commands call these; none of them knows which engine answers.
 The engine is the built-in database search unless MEILISEARCH_URL is set. Visibility is
-part of every search request (``documents.models.visible_owner_ids``), so totals and
-pages count only what the user may see.
+part of every search request (``documents.models.visible_owner_ids``, for the user with
+the rights of their credential), so totals and pages count only what the user may see.
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
 
+from accounts.access import Viewer
 from accounts.models import User
+from docuelevate.bounds import MAX_PAGE
 from docuelevate.errors import Conflict, InvalidInput, NotFound
 from documents.models import Document, visible_owner_ids
 from search.backends.base import SearchBackend, SearchFilters, SearchRequest
@@ -103,21 +104,23 @@ class SearchResults:
 
 def search(
     *,
-    user: User | AnonymousUser,
+    viewer: Viewer,
     query: str,
     filters: SearchFilters | None = None,
     page: int = 1,
     per_page: int = 20,
 ) -> SearchResults:
-    """Documents ``user`` may see that match ``query`` and ``filters``, best first.
+    """Documents ``viewer`` may see that match ``query`` and ``filters``, best first.
 
     An empty query lists everything the filters admit, newest first; InvalidInput only for
     a query too long to be a search.
     """
     parsed = parse_query(query)
+    if page > MAX_PAGE:
+        raise InvalidInput(f"page must be at most {MAX_PAGE}.")
     per_page = max(1, min(per_page, MAX_PER_PAGE))
     page = max(1, page)
-    owner_ids = visible_owner_ids(user)
+    owner_ids = visible_owner_ids(viewer)
     if owner_ids == []:
         return SearchResults(query=query, results=[], total=0, page=page, per_page=per_page)
     found = search_backend().search(
@@ -131,7 +134,7 @@ def search(
     )
     # The rows come from the one visibility queryset, in the engine's order.
     ids = [hit.file_id for hit in found.hits]
-    documents = Document.objects.visible_to(user).filter(pk__in=ids).prefetch_related("tags").in_bulk()
+    documents = Document.objects.visible_to(viewer).filter(pk__in=ids).prefetch_related("tags").in_bulk()
     results = [
         SearchResult(documents[hit.file_id], hit.formatted) for hit in found.hits if hit.file_id in documents
     ]

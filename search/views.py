@@ -13,6 +13,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from accounts.access import viewer_for_request
 from accounts.models import User
 from docuelevate.errors import ApplicationError
 from search.backends.base import SearchFilters
@@ -62,7 +63,7 @@ def search_page(request: HttpRequest) -> HttpResponse:
     }
     try:
         found = search(
-            user=request.user,
+            viewer=viewer_for_request(request),
             query=data["q"],
             filters=_filters(data),
             page=data["page"] or 1,

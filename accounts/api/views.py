@@ -26,6 +26,7 @@ from accounts.models import User
 from accounts.permissions import IsSessionAuthenticated, request_has_operator_rights
 from accounts.selectors import token_list_for_user, user_profile
 from accounts.services import token_create, token_create_for_device, token_revoke
+from docuelevate.bounds import parse_id
 from docuelevate.errors import NotFound
 
 UNAUTHENTICATED = OpenApiResponse(ErrorSerializer, description="Not signed in, or the token is invalid.")
@@ -92,10 +93,12 @@ class ApiTokenDetailView(APIView):
         },
     )
     def delete(self, request: Request, token_id: str) -> Response:
-        # The route takes any segment so that a non-number is a JSON 404 like any unknown id.
-        if not token_id.isdigit():
+        # The route takes any segment so that a non-number, or one beyond any id, is a JSON
+        # 404 like any unknown id.
+        number = parse_id(token_id)
+        if number is None:
             raise NotFound("No such API token.")
-        token_revoke(user=current_user(request), token_id=int(token_id))
+        token_revoke(user=current_user(request), token_id=number)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -13,6 +13,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from docuelevate.bounds import MAX_PAGE
 from documents.models import Document, DocumentStatus, ProcessingLog, ProcessingStep, StepStatus
 from documents.selectors import SORT_FIELDS, document_stored_filename, processing_summary
 
@@ -44,7 +45,7 @@ class ProcessUrlRequestSerializer(serializers.Serializer[Any]):
 
 
 class FileListQuerySerializer(serializers.Serializer[Any]):
-    page = serializers.IntegerField(min_value=1, default=1)
+    page = serializers.IntegerField(min_value=1, max_value=MAX_PAGE, default=1)
     per_page = serializers.IntegerField(min_value=1, max_value=200, default=50)
     sort_by = serializers.ChoiceField(choices=list(SORT_FIELDS), default="created_at")
     sort_order = serializers.ChoiceField(choices=["asc", "desc"], default="desc")

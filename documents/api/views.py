@@ -29,9 +29,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.access import viewer_for_request
 from accounts.models import User
 from accounts.permissions import IsOperator
 from docuelevate.api import validated_query
+from docuelevate.bounds import parse_id
 from docuelevate.errors import ApplicationError, NotFound
 from documents.api import serializers as s
 from documents.models import Document
@@ -71,9 +73,6 @@ INGEST_ANSWERS = PolymorphicProxySerializer(
     resource_type_field_name=None,
 )
 DOCUMENT_ID = OpenApiParameter("document_id", OpenApiTypes.INT, OpenApiParameter.PATH)
-# Ids arrive as text so that a malformed one is a JSON 404 from here, not an HTML page from
-# the URL resolver; bigger than a 64-bit key they cannot exist.
-_DOCUMENT_ID = re.compile(r"[0-9]{1,18}")
 
 
 def _user(request: Request) -> User:
@@ -83,9 +82,12 @@ def _user(request: Request) -> User:
 
 
 def _document(request: Request, document_id: str) -> Document:
-    if not _DOCUMENT_ID.fullmatch(document_id):
+    # Ids arrive as text so that a malformed one, or one beyond any key, is a JSON 404 from
+    # here, not an HTML page from the URL resolver.
+    number = parse_id(document_id)
+    if number is None:
         raise NotFound("No such document.")
-    return document_get_for_user(user=request.user, document_id=int(document_id))
+    return document_get_for_user(viewer=viewer_for_request(request), document_id=number)
 
 
 def _ingest_answer(result: IngestResult) -> dict[str, Any]:
@@ -210,7 +212,9 @@ class FileListView(APIView):
         query = validated_query(s.FileListQuerySerializer, request)
         filters = DocumentFilters.from_query(query)
         page = document_page(
-            document_list(user=request.user, filters=filters), page=query["page"], per_page=query["per_page"]
+            document_list(viewer=viewer_for_request(request), filters=filters),
+            page=query["page"],
+            per_page=query["per_page"],
         )
         return Response(
             {
@@ -374,6 +378,6 @@ class QueueStatsView(APIView):
             {
                 "queues": queue_lengths(),
                 "workers_online": workers_online(),
-                "documents_by_status": documents_by_status(user=request.user),
+                "documents_by_status": documents_by_status(viewer=viewer_for_request(request)),
             }
         )

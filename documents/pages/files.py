@@ -19,6 +19,8 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpRe
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.access import Viewer, viewer_for_request
+from docuelevate.bounds import parse_ids
 from docuelevate.errors import ApplicationError, NotFound
 from documents import storage
 from documents.api.serializers import FileListQuerySerializer
@@ -67,9 +69,9 @@ def _link(params: dict[str, str], **changes: Any) -> str:
     return "?" + urlencode({name: value for name, value in merged.items() if value not in (None, "")})
 
 
-def _queue(user: Any) -> dict[str, int]:
-    """How many of the user's documents wait or are being processed (one query)."""
-    counts = documents_by_status(user=user)
+def _queue(viewer: Viewer) -> dict[str, int]:
+    """How many of the viewer's documents wait or are being processed (one query)."""
+    counts = documents_by_status(viewer=viewer)
     return {"pending": counts[DocumentStatus.PENDING], "processing": counts[DocumentStatus.PROCESSING]}
 
 
@@ -77,11 +79,12 @@ def _queue(user: Any) -> dict[str, int]:
 @require_GET
 def files_page(request: HttpRequest) -> HttpResponse:
     query, params = _query(request)
+    viewer = viewer_for_request(request)
     context: dict[str, Any] = {
         "params": params,
         "statuses": DocumentStatus.choices,
         "per_page_choices": PER_PAGE_CHOICES,
-        "queue": _queue(request.user),
+        "queue": _queue(viewer),
         "in_progress": [status.value for status in IN_PROGRESS],
     }
     if query is None:
@@ -89,7 +92,7 @@ def files_page(request: HttpRequest) -> HttpResponse:
         return render(request, "documents/files.html", context, status=400)
     filters = DocumentFilters.from_query(query)
     page = document_page(
-        document_list(user=request.user, filters=filters), page=query["page"], per_page=query["per_page"]
+        document_list(viewer=viewer, filters=filters), page=query["page"], per_page=query["per_page"]
     )
     columns = []
     for field, title in COLUMNS:
@@ -120,8 +123,9 @@ def files_page(request: HttpRequest) -> HttpResponse:
 @require_GET
 def files_status(request: HttpRequest) -> JsonResponse:
     """The status of some rows and the queue banner, for static/js/files.js to poll."""
-    ids = [int(part) for part in request.GET.get("ids", "").split(",") if part.strip().isdigit()][:BULK_LIMIT]
-    rows = Document.objects.visible_to(request.user).filter(pk__in=ids).values("pk", "status")
+    ids = parse_ids(request.GET.get("ids", "").split(","), limit=BULK_LIMIT)
+    viewer = viewer_for_request(request)
+    rows = Document.objects.visible_to(viewer).filter(pk__in=ids).values("pk", "status")
     labels = dict(DocumentStatus.choices)
     return JsonResponse(
         {
@@ -129,15 +133,15 @@ def files_status(request: HttpRequest) -> JsonResponse:
                 {"id": row["pk"], "status": row["status"], "label": labels.get(row["status"], row["status"])}
                 for row in rows
             ],
-            "queue": _queue(request.user),
+            "queue": _queue(viewer),
         }
     )
 
 
 def _selected(request: HttpRequest) -> list[Document]:
     """The ticked documents the user may see; ids of others are ignored, as if absent."""
-    ids = [int(value) for value in request.POST.getlist("ids") if value.isdigit()][:BULK_LIMIT]
-    return list(Document.objects.visible_to(request.user).filter(pk__in=ids).order_by("pk"))
+    ids = parse_ids(request.POST.getlist("ids"), limit=BULK_LIMIT)
+    return list(Document.objects.visible_to(viewer_for_request(request)).filter(pk__in=ids).order_by("pk"))
 
 
 def _back_to_list(request: HttpRequest) -> HttpResponse:
@@ -213,7 +217,7 @@ def _unique(filename: str, used: set[str]) -> str:
 
 def _document(request: HttpRequest, document_id: int) -> Document:
     try:
-        return document_get_for_user(user=request.user, document_id=document_id)
+        return document_get_for_user(viewer=viewer_for_request(request), document_id=document_id)
     except NotFound:
         raise Http404("No such document.") from None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from accounts.access import Viewer
 from documents.models import DocumentStatus
 from documents.pipeline.runner import pipeline_run_sync
 from documents.services import document_delete, document_reprocess
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.django_db
 def test_a_processed_document_is_found_by_a_word_of_its_ocr_text(process, corpus, owner):
     document = process(corpus / "linn.pdf")
     assert document.status == DocumentStatus.COMPLETED
-    found = search(user=owner, query="LinnSequencer ")
+    found = search(viewer=Viewer(owner), query="LinnSequencer ")
     assert [result.document.pk for result in found.results] == [document.pk]
 
 
@@ -58,9 +59,9 @@ def test_a_reprocessing_that_fails_takes_the_document_out_of_the_search(
     process, corpus, owner, document_storage
 ):
     document = process(corpus / "linn.pdf")
-    assert search(user=owner, query="LinnSequencer ").total == 1
+    assert search(viewer=Viewer(owner), query="LinnSequencer ").total == 1
     # The original is damaged on disk since, so the next run cannot convert it.
     (document_storage / document.original_file).write_bytes(b"%PDF-1.4 broken beyond repair")
     document_reprocess(document=document, enqueue=False)
     assert pipeline_run_sync(document_id=document.pk).status == DocumentStatus.FAILED
-    assert search(user=owner, query="LinnSequencer ").total == 0
+    assert search(viewer=Viewer(owner), query="LinnSequencer ").total == 0

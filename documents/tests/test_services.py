@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from django.db import transaction
 
+from accounts.access import Viewer
 from docuelevate.errors import Conflict, InvalidInput, NotFound
 from documents.models import Document, DocumentStatus, ProcessingLog, ProcessingStep, StepStatus
 from documents.pipeline.base import StepFailed, StepTemporarilyFailed
@@ -396,9 +397,9 @@ def test_with_multi_user_each_user_sees_only_their_own_documents(
     settings.AUTH_ENABLED = True
     settings.MULTI_USER_ENABLED = True
 
-    assert document_get_for_user(user=owner, document_id=owners_document.pk) == owners_document
-    assert list(Document.objects.visible_to(owner)) == [owners_document]
-    assert list(Document.objects.visible_to(other_user)) == [others_document]
+    assert document_get_for_user(viewer=Viewer(owner), document_id=owners_document.pk) == owners_document
+    assert list(Document.objects.visible_to(Viewer(owner))) == [owners_document]
+    assert list(Document.objects.visible_to(Viewer(other_user))) == [others_document]
 
 
 def test_another_users_document_is_not_found_just_like_a_missing_one(settings, other_user, owners_document):
@@ -406,19 +407,36 @@ def test_another_users_document_is_not_found_just_like_a_missing_one(settings, o
     settings.MULTI_USER_ENABLED = True
 
     with pytest.raises(NotFound) as foreign:
-        document_get_for_user(user=other_user, document_id=owners_document.pk)
+        document_get_for_user(viewer=Viewer(other_user), document_id=owners_document.pk)
     with pytest.raises(NotFound) as missing:
-        document_get_for_user(user=other_user, document_id=owners_document.pk + 1000)
+        document_get_for_user(viewer=Viewer(other_user), document_id=owners_document.pk + 1000)
     assert foreign.value.message == missing.value.message  # the id's existence is not revealed
     assert foreign.value.status_code == 404
 
 
-def test_an_operator_sees_every_users_documents(settings, operator, owners_document, others_document):
+def test_an_operator_with_operator_rights_sees_every_users_documents(
+    settings, operator, owners_document, others_document
+):
     settings.AUTH_ENABLED = True
     settings.MULTI_USER_ENABLED = True
+    with_rights = Viewer(operator, operator=True)
 
-    assert set(Document.objects.visible_to(operator)) == {owners_document, others_document}
-    assert document_get_for_user(user=operator, document_id=others_document.pk) == others_document
+    assert set(Document.objects.visible_to(with_rights)) == {owners_document, others_document}
+    assert document_get_for_user(viewer=with_rights, document_id=others_document.pk) == others_document
+
+
+def test_an_operator_without_operator_rights_sees_only_their_own_documents(
+    settings, operator, owners_document, ingest, corpus
+):
+    settings.AUTH_ENABLED = True
+    settings.MULTI_USER_ENABLED = True
+    operators_document = ingest(corpus / "toc.pdf", user=operator)
+    # A staff user's everyday or mobile token: the person is staff, the credential is not.
+    without_rights = Viewer(operator)
+
+    assert list(Document.objects.visible_to(without_rights)) == [operators_document]
+    with pytest.raises(NotFound):
+        document_get_for_user(viewer=without_rights, document_id=owners_document.pk)
 
 
 @pytest.mark.parametrize("multi_user", [True, False])
@@ -428,9 +446,9 @@ def test_an_anonymous_visitor_sees_nothing_while_authentication_is_on(
     settings.AUTH_ENABLED = True
     settings.MULTI_USER_ENABLED = multi_user
 
-    assert not Document.objects.visible_to(anonymous).exists()
+    assert not Document.objects.visible_to(Viewer(anonymous)).exists()
     with pytest.raises(NotFound):
-        document_get_for_user(user=anonymous, document_id=owners_document.pk)
+        document_get_for_user(viewer=Viewer(anonymous), document_id=owners_document.pk)
 
 
 def test_without_multi_user_all_logged_in_users_share_one_archive(
@@ -439,9 +457,9 @@ def test_without_multi_user_all_logged_in_users_share_one_archive(
     settings.AUTH_ENABLED = True
     settings.MULTI_USER_ENABLED = False
 
-    assert document_get_for_user(user=other_user, document_id=owners_document.pk) == owners_document
-    assert document_get_for_user(user=owner, document_id=others_document.pk) == others_document
-    assert set(Document.objects.visible_to(other_user)) == {owners_document, others_document}
+    assert document_get_for_user(viewer=Viewer(other_user), document_id=owners_document.pk) == owners_document
+    assert document_get_for_user(viewer=Viewer(owner), document_id=others_document.pk) == others_document
+    assert set(Document.objects.visible_to(Viewer(other_user))) == {owners_document, others_document}
 
 
 @pytest.mark.parametrize("multi_user", [True, False])
@@ -451,6 +469,6 @@ def test_without_authentication_everything_is_visible_to_everyone(
     settings.AUTH_ENABLED = False
     settings.MULTI_USER_ENABLED = multi_user
 
-    assert set(Document.objects.visible_to(anonymous)) == {owners_document, others_document}
-    assert document_get_for_user(user=anonymous, document_id=owners_document.pk) == owners_document
-    assert document_get_for_user(user=other_user, document_id=owners_document.pk) == owners_document
+    assert set(Document.objects.visible_to(Viewer(anonymous))) == {owners_document, others_document}
+    assert document_get_for_user(viewer=Viewer(anonymous), document_id=owners_document.pk) == owners_document
+    assert document_get_for_user(viewer=Viewer(other_user), document_id=owners_document.pk) == owners_document

@@ -6,6 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from docuelevate.bounds import MAX_PAGE
 from search.services import MAX_PER_PAGE
 
 
@@ -24,7 +25,7 @@ class SearchQuerySerializer(serializers.Serializer[Any]):
     mime_type = serializers.CharField(required=False, allow_blank=True, default="", max_length=127)
     date_from = serializers.DateField(required=False, allow_null=True, default=None)
     date_to = serializers.DateField(required=False, allow_null=True, default=None)
-    page = serializers.IntegerField(min_value=1, default=1)
+    page = serializers.IntegerField(min_value=1, max_value=MAX_PAGE, default=1)
     per_page = serializers.IntegerField(min_value=1, max_value=MAX_PER_PAGE, default=20)
 
 

@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.access import viewer_for_request
 from accounts.models import User
 from docuelevate.api import validated_query
 from search.api import serializers as s
@@ -54,7 +55,7 @@ class SearchView(APIView):
     def get(self, request: Request) -> Response:
         query = validated_query(s.SearchQuerySerializer, request)
         found = search(
-            user=request.user,
+            viewer=viewer_for_request(request),
             query=query["q"],
             filters=SearchFilters.from_values(query),
             page=query["page"],

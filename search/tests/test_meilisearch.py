@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from accounts.access import Viewer
 from accounts.tests.factories import UserFactory
 from documents.tests.http_replay import assert_matches_recording, running_replay_server
 from search import services
@@ -113,7 +114,9 @@ def test_search_filters_by_owner_inside_meilisearch_and_marks_matches_safely(
     make_document(pk=102, owner=reader, index=False, original_filename="service.pdf", tags=("manual",))
     exchanges = play(meili, "meilisearch_search_owner_filtered")
 
-    found = services.search(user=reader, query="LinnSequencer ", filters=SearchFilters(tags=("manual",)))
+    found = services.search(
+        viewer=Viewer(reader), query="LinnSequencer ", filters=SearchFilters(tags=("manual",))
+    )
 
     sent_as_recorded(meili, exchanges)
     assert [result.document.pk for result in found.results] == [101, 102]
@@ -132,7 +135,9 @@ def test_a_hit_the_user_may_not_see_is_dropped_even_if_the_index_returns_it(
     make_document(pk=101, owner=reader, index=False, tags=("manual",))
     make_document(pk=102, owner=other_user, index=False, tags=("manual",))  # the index is wrong about 102
     play(meili, "meilisearch_search_owner_filtered")
-    found = services.search(user=reader, query="LinnSequencer ", filters=SearchFilters(tags=("manual",)))
+    found = services.search(
+        viewer=Viewer(reader), query="LinnSequencer ", filters=SearchFilters(tags=("manual",))
+    )
     assert [result.document.pk for result in found.results] == [101]
 
 

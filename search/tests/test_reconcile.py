@@ -9,6 +9,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
+from accounts.access import Viewer
 from documents.models import Document, DocumentStatus
 from search.models import SearchEntry
 from search.services import reconcile
@@ -56,14 +57,14 @@ def test_missing_stale_and_orphaned_entries_are_reported_then_repaired(make_docu
     Document.objects.filter(pk=gone.pk).update(status=DocumentStatus.FAILED)
 
     assert check(capsys) == {"checked": 2, "missing": 1, "stale": 1, "orphaned": 1, "repaired": False}
-    assert search(user=owner, query="zeppelin ").total == 0
+    assert search(viewer=Viewer(owner), query="zeppelin ").total == 0
 
     call_command("reindex")
     assert "repaired" in capsys.readouterr().out
     assert check(capsys) == {"checked": 2, "missing": 0, "stale": 0, "orphaned": 0, "repaired": False}
-    assert search(user=owner, query="zeppelin ").total == 1
-    assert search(user=owner, query="new ").total == 1
-    assert search(user=owner, query="withdrawn ").total == 0
+    assert search(viewer=Viewer(owner), query="zeppelin ").total == 1
+    assert search(viewer=Viewer(owner), query="new ").total == 1
+    assert search(viewer=Viewer(owner), query="withdrawn ").total == 0
 
 
 def test_a_deleted_documents_text_never_lingers_unnoticed(make_document):
