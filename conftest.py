@@ -250,7 +250,9 @@ def start_gunicorn(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], LiveSe
             try:
                 # Any answer means it serves (a redirect to HTTPS too, behind a declared proxy).
                 requests.get(f"{url}/api/whoami", timeout=5, allow_redirects=False)
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
+                # A worker's first request imports half the project: on a busy machine it may
+                # take longer than the timeout, and the server is then still starting.
                 time.sleep(0.2)
             else:
                 return LiveServer(url=url, log=log)

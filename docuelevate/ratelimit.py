@@ -2,8 +2,11 @@
 
 Each request falls into at most one group, and each group has its own budget per client:
 
-- ``auth``: signing in, signing up, password resets, single sign-on and token creation,
-  which is what a password guesser or a token farmer calls (``RATE_LIMIT_AUTH``);
+- ``auth``: every way in: signing in (allauth's form, the admin's, single sign-on and its
+  callback, social logins), signing up, password resets and changes, re-authentication,
+  and token creation (API, tokens page, mobile app), which is what a password guesser or a
+  token farmer calls (``RATE_LIMIT_AUTH``). One budget for all of them, so a client
+  refused on one way in is refused on every other;
 - ``upload``: the routes that ingest documents (``RATE_LIMIT_UPLOAD``);
 - ``default``: the rest of the API (``RATE_LIMIT_DEFAULT``).
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -37,13 +41,20 @@ DEFAULT = "default"
 RATE_SETTINGS = {AUTH: "RATE_LIMIT_AUTH", UPLOAD: "RATE_LIMIT_UPLOAD", DEFAULT: "RATE_LIMIT_DEFAULT"}
 
 # Routes without their trailing slash: clients call both spellings (accounts/api/urls.py).
-_AUTH_POSTS = frozenset(
-    {"/accounts/login", "/accounts/signup", "/api/api-tokens", "/api/mobile/generate-token"}
-)
-# The reset request, its emailed key form and allauth's code variant all live below this.
-_AUTH_POST_PREFIX = "/accounts/password/reset/"
-# The start of single sign-on is a GET that opens a session with the provider.
-_AUTH_ANY_METHOD = frozenset({"/accounts/oidc/authenticate"})
+# The admin's login only sends browsers on to allauth's (accounts.views.admin_login); it is
+# counted all the same, as the password form it used to be.
+_AUTH_POSTS = frozenset({"/admin/login", "/api-tokens", "/api/api-tokens", "/api/mobile/generate-token"})
+# Every form allauth serves checks a password, a code or a key, or sends mail: login (and by
+# code), signup, password reset, change and set, re-authentication, social sign-up. A
+# prefix rather than a list, so a form allauth adds in an upgrade is counted from the start.
+_AUTH_POST_PREFIX = "/accounts/"
+# Signing out must work whatever a client has spent.
+_SIGN_OUT = frozenset({"/accounts/logout", "/accounts/oidc/logout"})
+# Single sign-on runs on GETs: the start opens a session with the provider, the callback
+# trades the provider's code for a sign-in (so one sign-in spends two).
+_AUTH_ANY_METHOD = frozenset({"/accounts/oidc/authenticate", "/accounts/oidc/callback"})
+# allauth's social providers (Google, Microsoft, GitHub) come back to /accounts/<provider>/login/callback/.
+_SOCIAL_CALLBACK = re.compile(r"/accounts/[\w-]+/login/callback")
 _UPLOAD_POSTS = frozenset({"/api/ui-upload", "/api/files/upload", "/api/process-url"})
 # Orchestrators and Prometheus poll these all the time; a busy API must not fail its probes.
 _EXEMPT_PREFIXES = ("/api/diagnostic/healthz/", "/metrics/")
@@ -58,9 +69,9 @@ def request_group(request: HttpRequest) -> str | None:
     if f"{route}/".startswith(_EXEMPT_PREFIXES):
         return None
     is_post = request.method == "POST"
-    if route in _AUTH_ANY_METHOD or (
-        is_post and (route in _AUTH_POSTS or f"{route}/".startswith(_AUTH_POST_PREFIX))
-    ):
+    if route in _AUTH_ANY_METHOD or _SOCIAL_CALLBACK.fullmatch(route):
+        return AUTH
+    if is_post and (route in _AUTH_POSTS or (route.startswith(_AUTH_POST_PREFIX) and route not in _SIGN_OUT)):
         return AUTH
     if is_post and route in _UPLOAD_POSTS:
         return UPLOAD

@@ -368,6 +368,9 @@ ACCOUNT_EMAIL_VERIFICATION = env_choice(
     "ACCOUNT_EMAIL_VERIFICATION", "optional", ("none", "optional", "mandatory")
 )
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[DocuElevate] "
+# allauth mails "there is no account for this address" to whoever a reset names: anyone
+# could send those to any address. The reset page looks the same either way.
+ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = env_bool("ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS", False)
 ACCOUNT_LOGOUT_REDIRECT_URL = "/"
 # A social login whose verified email belongs to an existing user signs in as that user;
 # a stranger's Google account creates nothing unless sign-up is open.

@@ -9,6 +9,11 @@ code that logs needs no request or task argument to be traceable.
 gunicorn's own lines (start, workers, signals) go through ``GunicornLogger``, and a Celery
 worker keeps the project's logging instead of installing its own (``docuelevate.celery``),
 so every process of a deployment writes the same format.
+
+Each record is one line whatever its message holds, so logged input (a user name tried at
+sign-in, a CSP report, a file name) cannot write lines of its own, such as a fake audit
+line: the text formats write control characters as visible escapes (a newline as ``\n``)
+and indent a traceback under its line; JSON escapes them by construction.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import json
 import logging
 import logging.config
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
@@ -123,6 +129,31 @@ class ContextFilter(logging.Filter):
 
 # --- Formats ---------------------------------------------------------------------------------
 
+# What lets logged input end its line or change what a reader sees of the lines before it:
+# C0 controls (newline, carriage return, escape ...), DEL and the C1 controls (U+0085 ends a
+# line for some readers, U+009B starts a terminal escape), the Unicode line and paragraph
+# separators, and the bidirectional overrides and isolates that reorder displayed text.
+_UNSAFE_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# json.dumps escapes the C0 controls itself; with ensure_ascii=False it writes the others raw.
+_JSON_ESCAPES = {code: f"\\u{code:04x}" for code in range(0x7F, 0x2070) if _UNSAFE_CHARACTER.match(chr(code))}
+# Every line of a record after its first starts with this, so no line a traceback carries
+# (an exception's message may quote input) can pass for a record of its own.
+CONTINUATION = "  "
+
+
+def _escape(match: re.Match[str]) -> str:
+    character = match.group()
+    code = ord(character)
+    return _SHORT_ESCAPES.get(character) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def escape_control_characters(text: str) -> str:
+    """``text`` with the characters above written as Python writes them in a string literal:
+    ``\\n``, ``\\r``, ``\\t``, ``\\x1b``, ``\\u2028``. Backslashes stay as they are, so paths
+    remain readable; an escape in the log may therefore also be what was sent."""
+    return _UNSAFE_CHARACTER.sub(_escape, text)
+
 
 def _masked(value: Any, secrets: list[str]) -> Any:
     """``value`` with ``secrets``, URL passwords and token parameters masked, in dicts and lists too."""
@@ -193,23 +224,49 @@ class JsonFormatter(logging.Formatter):
             entry["exception"] = record.exc_text or (
                 self.formatException(record.exc_info) if record.exc_info else ""
             )
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        # Only strings hold these characters, so the escaped line is still the same JSON.
+        return json.dumps(entry, default=str, ensure_ascii=False).translate(_JSON_ESCAPES)
 
 
-class TextFormatter(logging.Formatter):
+class OneLineFormatter(logging.Formatter):
+    """A ``logging.Formatter`` whose record is one line, control characters in the message,
+    its arguments and every other field escaped, with any traceback or stack indented below."""
+
+    @classmethod
+    def like(cls, formatter: logging.Formatter | None) -> OneLineFormatter:
+        """The same format as ``formatter`` (gunicorn's own, say), one line per record."""
+        if formatter is None:
+            return cls()
+        return cls(formatter._fmt, formatter.datefmt)
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.message = record.getMessage()
+        if self.usesTime():
+            record.asctime = self.formatTime(record, self.datefmt)
+        line = escape_control_characters(self.formatMessage(record))
+        if record.exc_info and not record.exc_text:
+            # Kept on the record, as logging.Formatter does: the next handler reuses it.
+            record.exc_text = self.formatException(record.exc_info)
+        blocks = [record.exc_text or "", self.formatStack(record.stack_info) if record.stack_info else ""]
+        below = [
+            f"\n{CONTINUATION}{escape_control_characters(text)}"
+            for block in blocks
+            if block
+            for text in block.split("\n")
+        ]
+        return line + "".join(below)
+
+
+class TextFormatter(OneLineFormatter):
     """``time LEVEL logger: message [request_id=… user_id=…]``, for people reading a terminal."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        line = super().formatMessage(record)
         context = [f"{name}={getattr(record, name)}" for name in CONTEXT_FIELDS if hasattr(record, name)]
-        if not context:
-            return line
-        # The context goes on the first line, before any traceback.
-        first, newline, rest = line.partition("\n")
-        return f"{first} [{' '.join(context)}]{newline}{rest}"
+        return f"{line} [{' '.join(context)}]" if context else line
 
 
 def log_format() -> str:
@@ -241,8 +298,9 @@ class GunicornLogger(GunicornBaseLogger):
         for log in (self.error_log, self.access_log):
             for handler in log.handlers:
                 handler.addFilter(masking)
-                if self.json:
-                    handler.setFormatter(JsonFormatter())
+                # The access line quotes the request line and headers as the client sent them.
+                formatter = JsonFormatter() if self.json else OneLineFormatter.like(handler.formatter)
+                handler.setFormatter(formatter)
 
     def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: datetime.timedelta) -> None:
         if not self.json:

@@ -5,7 +5,7 @@ from django.test import Client
 
 from accounts.models import ApiToken
 from accounts.services import token_create
-from accounts.tests.factories import UserFactory
+from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
 
 CHANGELIST = "/admin/accounts/apitoken/"
 
@@ -54,3 +54,45 @@ def test_the_user_admin_shows_the_profile_fields(superuser_client, owner):
     page = superuser_client.get(f"/admin/accounts/user/{owner.pk}/change/").content.decode()
     for field in ("display_name", "avatar_url", "preferred_language"):
         assert f'name="{field}"' in page
+
+
+# --- Signing in to the admin ---------------------------------------------------------------------
+
+
+def test_the_admin_sends_a_visitor_to_the_sites_sign_in_form_and_back(client, db):
+    UserFactory.create(username="chief", is_staff=True, is_superuser=True)
+    asked = client.get("/admin/accounts/user/")
+    assert asked["Location"] == "/admin/login/?next=/admin/accounts/user/"
+    sent_on = client.get(asked["Location"])
+    assert sent_on.status_code == 302
+    assert sent_on["Location"] == "/accounts/login/?next=%2Fadmin%2Faccounts%2Fuser%2F"
+
+    signed_in = client.post(sent_on["Location"], {"login": "chief", "password": DEFAULT_PASSWORD})
+    assert signed_in["Location"] == "/admin/accounts/user/"
+    assert client.get("/admin/accounts/user/").status_code == 200
+
+
+def test_the_admins_own_password_form_is_gone(client, operator):
+    # The right password, posted where Django's admin form used to take it, signs nobody in.
+    answer = client.post("/admin/login/", {"username": "operator", "password": DEFAULT_PASSWORD})
+    assert answer.status_code == 302
+    assert answer["Location"].startswith("/accounts/login/")
+    assert "_auth_user_id" not in client.session
+    assert b"Django site admin" not in client.get("/admin/login/", follow=True).content
+
+
+def test_a_signed_in_user_who_is_no_operator_is_refused_not_sent_round_in_circles(client, owner):
+    client.force_login(owner)
+    asked = client.get("/admin/")
+    assert asked["Location"] == "/admin/login/?next=/admin/"
+    assert client.get(asked["Location"]).status_code == 403
+
+
+def test_a_signed_in_operator_goes_straight_to_the_page_asked_for(client, operator):
+    client.force_login(operator)
+    assert client.get("/admin/login/?next=/admin/accounts/user/")["Location"] == "/admin/accounts/user/"
+
+
+def test_a_next_address_on_another_site_is_not_followed(client):
+    answer = client.get("/admin/login/?next=https://attacker.example/")
+    assert answer["Location"] == "/accounts/login/?next=%2Fadmin%2F"

@@ -101,6 +101,18 @@ def test_a_reset_for_an_unknown_address_reveals_nothing(client):
     assert all("/accounts/password/reset/key/" not in message.body for message in mail.outbox)
 
 
+def test_a_reset_for_an_unknown_address_mails_nobody_unless_the_operator_asks_for_it(client, settings, owner):
+    # Else anyone could have "no account here" mails sent to any address, ten a minute.
+    client.post("/accounts/password/reset/", {"email": "stranger@example.com"})
+    assert mail.outbox == []
+    client.post("/accounts/password/reset/", {"email": owner.email})
+    assert [message.to for message in mail.outbox] == [[owner.email]]
+
+    settings.ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = True
+    client.post("/accounts/password/reset/", {"email": "newcomer@example.com"})
+    assert [message.to for message in mail.outbox] == [[owner.email], ["newcomer@example.com"]]
+
+
 def test_sign_up_is_closed_unless_the_operator_opens_it(client):
     response = client.post(
         "/accounts/signup/",

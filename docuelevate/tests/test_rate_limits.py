@@ -90,8 +90,13 @@ ROUTES = [
     ("RATE_LIMIT_AUTH", "post", "/accounts/password/reset/", {"email": "nobody@example.org"}, False),
     ("RATE_LIMIT_AUTH", "post", "/accounts/password/reset/key/1-abc/", {"password1": "x"}, False),
     ("RATE_LIMIT_AUTH", "get", "/accounts/oidc/authenticate/", {}, False),
+    ("RATE_LIMIT_AUTH", "get", "/accounts/oidc/callback/", {"code": "c", "state": "s"}, False),
+    ("RATE_LIMIT_AUTH", "post", "/admin/login/", {"username": "nobody", "password": "wrong"}, False),
+    ("RATE_LIMIT_AUTH", "post", "/accounts/password/change/", {"oldpassword": "guess"}, True),
+    ("RATE_LIMIT_AUTH", "post", "/accounts/reauthenticate/", {"password": "guess"}, True),
     ("RATE_LIMIT_AUTH", "post", "/api/api-tokens/", {"name": "laptop"}, True),
     ("RATE_LIMIT_AUTH", "post", "/api/api-tokens", {"name": "laptop"}, True),
+    ("RATE_LIMIT_AUTH", "post", "/api-tokens", {"name": "laptop"}, True),
     ("RATE_LIMIT_AUTH", "post", "/api/mobile/generate-token", {"device_name": "phone"}, True),
     ("RATE_LIMIT_UPLOAD", "post", "/api/ui-upload", {}, True),
     ("RATE_LIMIT_UPLOAD", "post", "/api/files/upload", {}, True),
@@ -129,6 +134,75 @@ def test_a_refused_sign_in_page_answers_in_the_sites_look(settings: Any) -> None
 
 
 @pytest.mark.django_db
+def test_once_the_sign_in_form_refuses_an_address_the_admin_login_refuses_it_too(
+    settings: Any, operator: User
+) -> None:
+    settings.RATE_LIMIT_AUTH = f"{LIMIT}/h"
+    operator.set_password("the-right-operator-password")
+    operator.save()
+    client = Client()
+    for _ in range(LIMIT):
+        assert_served(client.post("/accounts/login/", {"login": "operator", "password": "wrong-password"}))
+    assert_refused(client.post("/accounts/login/", {"login": "operator", "password": "wrong-password"}))
+
+    # The flood that used to go on here: wrong passwords, then the right one.
+    for _ in range(15):
+        wrong = {"username": "operator", "password": "wrong-password", "next": "/admin/"}
+        assert_refused(client.post("/admin/login/?next=/admin/", wrong))
+    right = {"username": "operator", "password": "the-right-operator-password", "next": "/admin/"}
+    assert_refused(client.post("/admin/login/?next=/admin/", right))
+    assert "_auth_user_id" not in client.session
+    assert client.get("/admin/")["Location"].startswith("/admin/login/")
+
+
+# Each way in that an address without a session can try, after the form spent its budget.
+ANONYMOUS_WAYS_IN = [
+    ("post", "/admin/login/", {"username": "operator", "password": "guess"}),
+    ("post", "/accounts/login/", {"login": "operator", "password": "guess"}),
+    ("post", "/accounts/signup/", {"username": "someone"}),
+    ("post", "/accounts/password/reset/", {"email": "operator@example.com"}),
+    ("post", "/accounts/password/reset/key/1-abc/", {"password1": "x"}),
+    ("post", "/accounts/login/code/confirm/", {"code": "123456"}),
+    ("get", "/accounts/oidc/authenticate/", {}),
+    ("get", "/accounts/oidc/callback/", {"code": "guess", "state": "guess"}),
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("method", "path", "data"), ANONYMOUS_WAYS_IN)
+def test_every_way_to_sign_in_spends_the_addresss_one_budget(
+    settings: Any, method: str, path: str, data: dict[str, str]
+) -> None:
+    settings.RATE_LIMIT_AUTH = f"{LIMIT}/h"
+    client = Client()
+    for _ in range(LIMIT):
+        assert_served(client.post("/accounts/login/", {"login": "operator", "password": "wrong-password"}))
+    assert_refused(getattr(client, method)(path, data))
+
+
+# Each way a signed-in user can check their password again or mint a credential.
+SIGNED_IN_WAYS_IN = [
+    ("/api/api-tokens", {"name": "laptop"}),
+    ("/api-tokens", {"name": "laptop"}),
+    ("/api/mobile/generate-token", {"device_name": "phone"}),
+    ("/accounts/password/change/", {"oldpassword": "guess", "password1": "x", "password2": "x"}),
+    ("/accounts/reauthenticate/", {"password": "guess"}),
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("path", "data"), SIGNED_IN_WAYS_IN)
+def test_every_way_to_make_a_credential_spends_the_users_one_budget(
+    settings: Any, owner: User, path: str, data: dict[str, str]
+) -> None:
+    settings.RATE_LIMIT_AUTH = f"{LIMIT}/h"
+    client = signed_in(owner)
+    for _ in range(LIMIT):
+        assert_served(client.post("/api/api-tokens", {"name": "laptop"}))
+    assert_refused(client.post(path, data))
+
+
+@pytest.mark.django_db
 def test_uploads_share_one_budget_and_do_not_spend_the_rest_of_the_api(settings: Any, owner: User) -> None:
     settings.RATE_LIMIT_UPLOAD = "3/h"
     settings.RATE_LIMIT_DEFAULT = "2/h"
@@ -148,6 +222,15 @@ def test_uploads_share_one_budget_and_do_not_spend_the_rest_of_the_api(settings:
         ("POST", "/accounts/login/", AUTH),
         ("GET", "/accounts/login/", None),
         ("POST", "/accounts/logout/", None),
+        ("POST", "/accounts/oidc/logout/", None),
+        ("POST", "/admin/login/", AUTH),
+        ("GET", "/admin/login/", None),
+        ("POST", "/admin/accounts/user/3/change/", None),
+        ("GET", "/accounts/oidc/callback/", AUTH),
+        ("GET", "/accounts/google/login/callback/", AUTH),
+        ("POST", "/accounts/login/code/confirm/", AUTH),
+        ("POST", "/api-tokens", AUTH),
+        ("POST", "/api-tokens/4/revoke", None),
         ("GET", "/api/api-tokens/", DEFAULT),
         ("DELETE", "/api/api-tokens/4", DEFAULT),
         ("GET", "/api/ui-upload", DEFAULT),

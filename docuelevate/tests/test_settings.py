@@ -38,6 +38,10 @@ def test_a_good_configuration_starts(clean_env):
         ({"DATABASE_URL": "nonsense://x"}, "DATABASE_URL is not a database URL"),
         ({"MAX_REQUEST_BODY_SIZE": "1MB"}, "MAX_REQUEST_BODY_SIZE='1MB' is not a whole number"),
         ({"LOG_FORMAT": "xml"}, "LOG_FORMAT='xml' is not one of text, json"),
+        (
+            {"ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS": "maybe"},
+            "ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS='maybe' is not a boolean",
+        ),
         ({"ADMIN_PASSWORD": "changeme"}, "ADMIN_PASSWORD is not acceptable"),
         ({"ADMIN_PASSWORD": "short-Pw1"}, "ADMIN_PASSWORD is not acceptable: it is shorter than 12"),
         ({"OIDC_RP_CLIENT_ID": "docuelevate"}, "OIDC_RP_CLIENT_ID is set but OIDC_RP_CLIENT_SECRET is not"),

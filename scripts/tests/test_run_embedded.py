@@ -63,17 +63,18 @@ def test_make_run_serves_pages_runs_tasks_and_stops_on_ctrl_c(embedded_env, tmp_
         assert password, output
 
         browser = requests.Session()
-        login_page = browser.get(f"{base}/admin/login/", timeout=10)
+        # The admin sends the browser to the site's sign-in form, which brings it back.
+        login_page = browser.get(f"{base}/admin/", timeout=10)
         assert login_page.status_code == 200
+        assert login_page.url == f"{base}/accounts/login/?next=%2Fadmin%2F"
         logged_in = browser.post(
-            f"{base}/admin/login/?next=/admin/",
+            login_page.url,
             data={
-                "username": "admin",
+                "login": "admin",
                 "password": password.group(1),
                 "csrfmiddlewaretoken": browser.cookies["csrftoken"],
-                "next": "/admin/",
             },
-            headers={"Referer": f"{base}/admin/login/"},
+            headers={"Referer": login_page.url},
             timeout=10,
         )
         assert logged_in.url == f"{base}/admin/"
