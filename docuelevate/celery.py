@@ -25,6 +25,7 @@ QUEUES = (QUEUE_DOCUMENT_PROCESSOR, QUEUE_DEFAULT, QUEUE_HOUSEKEEPING)
 # Task name -> queue. A task missing here is a bug that a test catches.
 TASK_ROUTES: dict[str, str] = {
     "documents.tasks.pipeline_step_task": QUEUE_DOCUMENT_PROCESSOR,
+    "documents.tasks.document_fetch_url_task": QUEUE_DEFAULT,
     "documents.tasks.stuck_steps_watchdog_task": QUEUE_HOUSEKEEPING,
     "ops.tasks.ping_task": QUEUE_HOUSEKEEPING,
     "ops.tasks.heartbeat_push_task": QUEUE_HOUSEKEEPING,

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from email.message import Message
 from email.utils import collapse_rfc2231_value
 from pathlib import PurePosixPath
-from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
 import urllib3
@@ -71,41 +70,51 @@ def document_ingest(
     an exact re-upload (same SHA-256, same owner) as a ``duplicate`` of the first, with
     nothing queued. ``enqueue=False`` leaves the pipeline to the caller (``--sync``).
     """
+    document = Document(owner=owner, source=source)
+    _take_in(document, chunks=chunks, filename=filename, how=f"Received via {source}")
+    if document.status == DocumentStatus.DUPLICATE:
+        return IngestResult(document=document, task_id=None)
+    task_id = str(uuid.uuid4()) if enqueue else None
+    if task_id:
+        pipeline_enqueue(document_id=document.pk, step_name=STEP_NAMES[0], task_id=task_id)
+    return IngestResult(document=document, task_id=task_id)
+
+
+def _take_in(document: Document, *, chunks: Iterable[bytes], filename: str, how: str) -> None:
+    """Store ``chunks`` as ``document``'s original and save it, or save it as a duplicate.
+
+    ``document`` is a new row (an upload) or one waiting for its file (a URL's download).
+    Streams to scratch space while hashing (never the whole file in memory) and refuses
+    unsupported content with UnsupportedMediaType before anything is stored.
+    """
     display_name = sanitize_filename(filename)
+    owner = document.owner
     with storage.spooled_upload(chunks, max_size=settings.MAX_UPLOAD_SIZE) as upload:
         mime_type = sniff_mime(upload.head, display_name)
         if kind_of(mime_type) is None:
             raise UnsupportedMediaType(f"Files of type {mime_type} are not supported.")
-        received = {
-            "owner": owner,
-            "source": source,
-            "original_filename": display_name,
-            "filehash": upload.sha256,
-            "file_size": upload.size,
-            "mime_type": mime_type,
-        }
+        document.original_filename = display_name
+        document.filehash = upload.sha256
+        document.file_size = upload.size
+        document.mime_type = mime_type
         with transaction.atomic():
             # Serialise ingests per owner so two copies arriving at once cannot both be "first".
             User.objects.select_for_update().filter(pk=owner.pk).first()
             first = _first_copy(owner, upload.sha256)
             if first is not None:
-                duplicate = Document.objects.create(
-                    **received, status=DocumentStatus.DUPLICATE, duplicate_of=first
-                )
+                document.status = DocumentStatus.DUPLICATE
+                document.duplicate_of = first
+                document.save()
                 log_event(
-                    duplicate.pk, "ingest", DocumentStatus.DUPLICATE, f"Same content as document {first.pk}"
+                    document.pk, "ingest", DocumentStatus.DUPLICATE, f"Same content as document {first.pk}"
                 )
-                return IngestResult(document=duplicate, task_id=None)
-            stored_name = storage.store_file(upload.path, storage.original_name())
+                return
+            document.original_file = storage.store_file(upload.path, storage.original_name())
             try:
-                document = _create_document(received, stored_name)
+                _record_original(document, how=how)
             except BaseException:
-                storage.delete(stored_name)
+                storage.delete(document.original_file)
                 raise
-    task_id = str(uuid.uuid4()) if enqueue else None
-    if task_id:
-        pipeline_enqueue(document_id=document.pk, step_name=STEP_NAMES[0], task_id=task_id)
-    return IngestResult(document=document, task_id=task_id)
 
 
 # Fetching a document from a URL (``document_ingest_url``).
@@ -113,6 +122,7 @@ URL_MAX_REDIRECTS = 3
 URL_CONNECT_TIMEOUT = 10.0
 URL_READ_TIMEOUT = 30.0  # seconds of silence from the server
 URL_TOTAL_TIMEOUT = 900.0  # for the whole download, so a server trickling bytes cannot hold a worker
+URL_MAX_LENGTH = 2000  # characters of a URL kept as the document's source_ref
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 # Cloud metadata endpoints; most are link-local or private anyway, named here so that a change in
 # the classification of an address range can never open them.
@@ -143,21 +153,73 @@ def document_ingest_url(
     filename: str | None = None,
     allow_private_addresses: bool = False,
 ) -> IngestResult:
-    """Download ``url`` for ``owner`` and ingest it like an upload.
+    """Accept ``url`` for ``owner``: a document waiting for its file, downloaded by a worker.
 
-    Only http(s). The host is resolved here and every address it has must be public: private,
-    loopback, link-local, multicast, reserved and cloud-metadata addresses are refused with
-    InvalidInput, and the download connects to the very address that was checked, so a DNS
-    answer that changes in between cannot redirect it (DNS rebinding). Redirects are followed
-    by hand, at most three, each checked the same way. The body streams into the ingest with
-    the MAX_UPLOAD_SIZE cap (PayloadTooLarge); a silent or too slow server is RequestTimeout.
+    The download may take minutes (``URL_TOTAL_TIMEOUT``), far too long to hold a web
+    worker, so only the URL is checked here: only http(s), and a host whose every address
+    is public (InvalidInput otherwise, at once). The document is answered with its id and
+    status ``pending``; ``document_fetch_url``, on a worker, checks the address again,
+    downloads and ingests. What goes wrong there (a 404, a file over the limit, a server
+    that stops answering) fails the document with the reason.
 
-    The name is ``filename`` if given, else the server's Content-Disposition, else the last
-    segment of the URL path. ``allow_private_addresses`` exists for tests against a server
-    on 127.0.0.1; no request from outside may set it.
+    ``allow_private_addresses`` exists for tests against a server on 127.0.0.1; no request
+    from outside may set it.
     """
+    target = _checked_target(url.strip(), allow_private_addresses=allow_private_addresses)
+    with transaction.atomic():
+        document = Document.objects.create(
+            owner=owner,
+            source="url",
+            source_ref=target.url[:URL_MAX_LENGTH],
+            original_filename=sanitize_filename(filename or _url_path_name(target.url)),
+            filehash="",
+            file_size=0,
+            mime_type="",
+            original_file="",
+        )
+        log_event(document.pk, "fetch", DocumentStatus.PENDING, f"Waiting to download from {target.host}")
+    task_id = str(uuid.uuid4())
+    _fetch_enqueue(document_id=document.pk, name_given=bool(filename), task_id=task_id)
+    return IngestResult(document=document, task_id=task_id)
+
+
+def document_fetch_url(
+    *, document_id: int, name_given: bool = False, allow_private_addresses: bool = False
+) -> Document:
+    """Download the file of a document accepted by URL, ingest it and queue its processing.
+
+    Idempotent, for a task the broker delivers again: a document that already has its
+    file only has its processing queued again if it never started. Every address is
+    checked again here, and the download connects to the very address that was checked,
+    so a DNS answer that changes in between cannot redirect it (DNS rebinding). Redirects
+    are followed by hand, at most three, each checked the same way. The body streams into
+    storage under the MAX_UPLOAD_SIZE cap, within ``URL_TOTAL_TIMEOUT``.
+
+    The name is the one given with the URL, else the server's Content-Disposition, else
+    the last segment of the URL path.
+    """
+    document = Document.objects.select_related("owner").get(pk=document_id)
+    if document.status != DocumentStatus.PENDING:
+        return document
+    if document.original_file:
+        if not document.steps.exclude(status=StepStatus.PENDING).exists():
+            pipeline_enqueue(document_id=document.pk, step_name=STEP_NAMES[0], task_id=str(uuid.uuid4()))
+        return document
+    try:
+        _download(document, name_given=name_given, allow_private_addresses=allow_private_addresses)
+    except ApplicationError as exc:
+        Document.objects.filter(pk=document.pk).update(status=DocumentStatus.FAILED, error=exc.message)
+        log_event(document.pk, "fetch", DocumentStatus.FAILED, exc.message)
+        document.refresh_from_db()
+        return document
+    if document.status != DocumentStatus.DUPLICATE:
+        pipeline_enqueue(document_id=document.pk, step_name=STEP_NAMES[0], task_id=str(uuid.uuid4()))
+    return document
+
+
+def _download(document: Document, *, name_given: bool, allow_private_addresses: bool) -> None:
     deadline = time.monotonic() + URL_TOTAL_TIMEOUT
-    current = url.strip()
+    current = document.source_ref
     for _hop in range(URL_MAX_REDIRECTS + 1):
         target = _checked_target(current, allow_private_addresses=allow_private_addresses)
         pool, response = _open(target)
@@ -168,22 +230,35 @@ def document_ingest_url(
             if not 200 <= response.status < 300:
                 raise InvalidInput(f"The server answered {response.status} for {target.url}.")
             declared = response.headers.get("Content-Length", "")
-            if declared.isdigit() and int(declared) > settings.MAX_UPLOAD_SIZE:
+            if declared.isascii() and declared.isdigit() and int(declared) > settings.MAX_UPLOAD_SIZE:
                 raise PayloadTooLarge(
                     f"The file is larger than the limit of {settings.MAX_UPLOAD_SIZE} bytes."
                 )
-            name = filename or _content_disposition_name(response.headers.get("Content-Disposition"))
-            return document_ingest(
-                owner=owner,
+            served_name = _content_disposition_name(response.headers.get("Content-Disposition"))
+            name = document.original_filename if name_given else served_name or _url_path_name(target.url)
+            _take_in(
+                document,
                 chunks=_body_chunks(response, deadline),
-                filename=name or _url_path_name(target.url),
-                source="url",
+                filename=name,
+                how=f"Downloaded from {target.host}",
             )
+            return
         finally:
             # Closed, not drained: after a refusal the rest of the body is of no interest.
             response.close()
             pool.close()
     raise InvalidInput(f"The URL redirected more than {URL_MAX_REDIRECTS} times.")
+
+
+def _fetch_enqueue(*, document_id: int, name_given: bool, task_id: str) -> None:
+    from documents.tasks import document_fetch_url_task
+
+    def send() -> None:
+        document_fetch_url_task.apply_async(
+            args=(document_id,), kwargs={"name_given": name_given}, task_id=task_id
+        )
+
+    transaction.on_commit(send)
 
 
 def _checked_target(url: str, *, allow_private_addresses: bool) -> _Target:
@@ -437,8 +512,9 @@ def _first_copy(owner: User, sha256: str) -> Document | None:
     )
 
 
-def _create_document(received: dict[str, Any], stored_name: str) -> Document:
-    document = Document.objects.create(**received, original_file=stored_name)
+def _record_original(document: Document, *, how: str) -> None:
+    """Save a document that has its original, with its pipeline steps waiting."""
+    document.save()
     ProcessingStep.objects.bulk_create(
         ProcessingStep(document=document, name=name, position=position)
         for position, name in enumerate(STEP_NAMES)
@@ -447,9 +523,8 @@ def _create_document(received: dict[str, Any], stored_name: str) -> Document:
         document.pk,
         "ingest",
         DocumentStatus.PENDING,
-        f"Received via {document.source} ({document.file_size} bytes, {document.mime_type})",
+        f"{how} ({document.file_size} bytes, {document.mime_type})",
     )
-    return document
 
 
 def _refuse_duplicate(document: Document) -> None:

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from documents.pipeline.runner import pipeline_fail_stuck_steps, pipeline_resume_abandoned, pipeline_step_run
-from documents.services import pipeline_enqueue
+from documents.services import URL_TOTAL_TIMEOUT, document_fetch_url, pipeline_enqueue
 from search.services import index_document_enqueue
 
 logger = logging.getLogger(__name__)
@@ -52,6 +52,25 @@ def pipeline_step_task(
         # failed, no longer found by the text it had before).
         index_document_enqueue(document_id=document_id)
     return run.outcome
+
+
+@shared_task(
+    name="documents.tasks.document_fetch_url_task",
+    acks_late=True,
+    ignore_result=True,
+    soft_time_limit=int(URL_TOTAL_TIMEOUT) + 60,
+    time_limit=int(URL_TOTAL_TIMEOUT) + 120,
+)
+def document_fetch_url_task(document_id: int, name_given: bool = False) -> str:
+    """Download a document given by URL, then queue its processing.
+
+    A task, not part of the request: a slow server may take up to URL_TOTAL_TIMEOUT and
+    must not hold a web worker that long. Idempotent (a document that has its file is left
+    alone), so a redelivery after a lost worker downloads at most once more and never
+    ingests twice. A failed download fails the document with the reason; submitting the
+    URL again is the retry.
+    """
+    return document_fetch_url(document_id=document_id, name_given=name_given).status
 
 
 @shared_task(name="documents.tasks.stuck_steps_watchdog_task", acks_late=True, ignore_result=True)

@@ -177,13 +177,17 @@ def _ingest_upload(owner: User, upload: UploadedFile) -> IngestResult:
 
 
 class ProcessUrlView(APIView):
-    """Fetch a file from a public http(s) URL and process it like an upload."""
+    """Fetch a file from a public http(s) URL and process it like an upload.
+
+    Answers 202 at once with the document's id: a worker downloads the file, and a failed
+    download fails the document with the reason.
+    """
 
     @extend_schema(
         operation_id="files_process_url",
         tags=["files"],
         request=s.ProcessUrlRequestSerializer,
-        responses={200: s.IngestAnswerSerializer, **ERRORS},
+        responses={202: s.IngestAnswerSerializer, **ERRORS},
     )
     def post(self, request: Request) -> Response:
         serializer = s.ProcessUrlRequestSerializer(data=request.data)
@@ -193,7 +197,7 @@ class ProcessUrlView(APIView):
             url=serializer.validated_data["url"],
             filename=serializer.validated_data.get("filename") or None,
         )
-        return Response(_ingest_answer(result))
+        return Response(_ingest_answer(result), status=status.HTTP_202_ACCEPTED)
 
 
 # --- Documents -----------------------------------------------------------------------------

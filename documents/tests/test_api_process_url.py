@@ -27,10 +27,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from rest_framework.test import APIClient
 
-from docuelevate.errors import InvalidInput, PayloadTooLarge, RequestTimeout
 from documents import services
-from documents.models import Document
-from documents.services import document_ingest_url
+from documents.models import Document, DocumentStatus, ProcessingLog, StepStatus
+from documents.services import document_fetch_url, document_ingest_url
 
 pytestmark = pytest.mark.django_db
 
@@ -148,51 +147,95 @@ def resolve_as(monkeypatch):
     return install
 
 
-# --- Fetching (the service, allowed to reach 127.0.0.1) -----------------------------------
+# --- Fetching (the services, allowed to reach 127.0.0.1) ----------------------------------
 
 
-def test_a_file_at_a_url_is_downloaded_stored_and_queued_like_an_upload(
+def fetched(owner, url: str, *, filename: str | None = None) -> Document:
+    """Accept ``url`` as the route does, then download it as the worker's task does."""
+    accepted = document_ingest_url(owner=owner, url=url, filename=filename, allow_private_addresses=True)
+    return document_fetch_url(
+        document_id=accepted.document.pk, name_given=filename is not None, allow_private_addresses=True
+    )
+
+
+def assert_failed_without_file(document: Document, reason: str) -> None:
+    assert document.status == DocumentStatus.FAILED
+    assert reason in document.error
+    assert document.original_file == ""
+    assert ProcessingLog.objects.filter(document=document, step_name="fetch", status="failed").exists()
+
+
+def test_a_url_is_accepted_at_once_and_downloaded_by_the_worker_then_queued_like_an_upload(
     owner, server, corpus, document_storage, sent, django_capture_on_commit_callbacks
 ):
+    url = url_of(server, "/files/trivial.pdf")
     with django_capture_on_commit_callbacks(execute=True):
-        result = document_ingest_url(
-            owner=owner, url=url_of(server, "/files/trivial.pdf"), allow_private_addresses=True
-        )
+        accepted = document_ingest_url(owner=owner, url=url, allow_private_addresses=True)
 
-    document = result.document
+    # Accepting fetched nothing: the download is the worker's.
+    document = accepted.document
+    assert server.requests == []
+    assert (document.status, document.source, document.source_ref) == (DocumentStatus.PENDING, "url", url)
+    assert [(call["task"], call["args"], call["task_id"]) for call in sent] == [
+        ("documents.tasks.document_fetch_url_task", (document.pk,), accepted.task_id)
+    ]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        document = document_fetch_url(document_id=document.pk, allow_private_addresses=True)
+
     assert document.original_filename == "trivial.pdf"
-    assert document.source == "url"
     assert document.mime_type == "application/pdf"
     assert (document_storage / document.original_file).read_bytes() == (corpus / "trivial.pdf").read_bytes()
-    assert [call["task_id"] for call in sent] == [result.task_id]
+    assert sent[-1]["task"] == "documents.tasks.pipeline_step_task"
+    assert sent[-1]["args"] == (document.pk, "convert")
+    assert set(document.steps.values_list("status", flat=True)) == {"pending"}
+
+
+def test_a_fetch_task_delivered_again_downloads_and_ingests_once(
+    owner, server, document_storage, sent, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        document = fetched(owner, url_of(server, "/files/trivial.pdf"))
+        # Delivered again before processing started (the worker died after the commit):
+        # the first step is sent again, which the runner's claim makes run once.
+        again = document_fetch_url(document_id=document.pk, allow_private_addresses=True)
+        document.steps.filter(name="convert").update(status=StepStatus.IN_PROGRESS)
+        # Delivered again once processing runs: nothing more.
+        document_fetch_url(document_id=document.pk, allow_private_addresses=True)
+
+    assert again.original_file == document.original_file
+    assert [path for path, _host in server.requests] == ["/files/trivial.pdf"]
+    assert len(list((document_storage / "originals").iterdir())) == 1
+    assert ProcessingLog.objects.filter(document=document, step_name="ingest").count() == 1
+    pipeline_sends = [call["args"] for call in sent if call["task"] == "documents.tasks.pipeline_step_task"]
+    assert pipeline_sends == [(document.pk, "convert"), (document.pk, "convert")]
+
+
+def test_a_url_whose_file_is_already_there_is_recorded_as_a_duplicate(owner, server, document_storage, sent):
+    first = fetched(owner, url_of(server, "/files/trivial.pdf"))
+    second = fetched(owner, url_of(server, "/named"))
+
+    assert second.status == DocumentStatus.DUPLICATE
+    assert second.duplicate_of == first
+    assert second.original_file == ""
 
 
 def test_the_name_comes_from_the_filename_field_then_content_disposition_then_the_url_path(
     owner, server, document_storage
 ):
-    given = document_ingest_url(
-        owner=owner, url=url_of(server, "/named"), filename="mine.pdf", allow_private_addresses=True
-    )
-    assert given.document.original_filename == "mine.pdf"
+    assert fetched(owner, url_of(server, "/named"), filename="mine.pdf").original_filename == "mine.pdf"
     Document.objects.all().delete()
 
-    from_header = document_ingest_url(owner=owner, url=url_of(server, "/named"), allow_private_addresses=True)
-    assert from_header.document.original_filename == "Grüße \N{EN DASH} Rechnung.pdf"
+    assert fetched(owner, url_of(server, "/named")).original_filename == "Grüße \N{EN DASH} Rechnung.pdf"
     Document.objects.all().delete()
 
-    from_path = document_ingest_url(
-        owner=owner, url=url_of(server, "/files/linn.png?x=1"), allow_private_addresses=True
-    )
-    assert from_path.document.original_filename == "linn.png"
+    assert fetched(owner, url_of(server, "/files/linn.png?x=1")).original_filename == "linn.png"
 
 
-def test_up_to_three_redirects_are_followed_and_a_fourth_is_refused(owner, server, document_storage):
-    result = document_ingest_url(owner=owner, url=url_of(server, "/redirect/3"), allow_private_addresses=True)
-    assert result.document.original_filename == "trivial.pdf"
+def test_up_to_three_redirects_are_followed_and_a_fourth_fails_the_document(owner, server, document_storage):
+    assert fetched(owner, url_of(server, "/redirect/3")).original_filename == "trivial.pdf"
 
-    with pytest.raises(InvalidInput, match="redirected more than 3 times"):
-        document_ingest_url(owner=owner, url=url_of(server, "/redirect/4"), allow_private_addresses=True)
-    assert Document.objects.count() == 1
+    assert_failed_without_file(fetched(owner, url_of(server, "/redirect/4")), "redirected more than 3 times")
 
 
 def test_a_redirect_to_a_cloud_metadata_address_is_checked_again_and_refused(
@@ -206,11 +249,11 @@ def test_a_redirect_to_a_cloud_metadata_address_is_checked_again_and_refused(
         lambda address: address != ipaddress.ip_address("127.0.0.1") and real_rule(address),
     )
 
-    with pytest.raises(InvalidInput, match="private or reserved"):
-        document_ingest_url(owner=owner, url=url_of(server, "/to-metadata"))
+    accepted = document_ingest_url(owner=owner, url=url_of(server, "/to-metadata"))
+    document = document_fetch_url(document_id=accepted.document.pk)
 
     assert [path for path, _host in server.requests] == ["/to-metadata"]
-    assert not Document.objects.exists()
+    assert_failed_without_file(document, "private or reserved")
 
 
 def test_the_download_connects_to_the_address_that_was_checked_and_names_the_host(
@@ -219,49 +262,40 @@ def test_the_download_connects_to_the_address_that_was_checked_and_names_the_hos
     # A name our resolver knows but the system's does not: only the checked address can be used.
     resolve_as({"files.example.test": ["127.0.0.1"]})
 
-    result = document_ingest_url(
-        owner=owner,
-        url=url_of(server, "/files/trivial.pdf", host="files.example.test"),
-        allow_private_addresses=True,
-    )
+    document = fetched(owner, url_of(server, "/files/trivial.pdf", host="files.example.test"))
 
-    assert result.document.original_filename == "trivial.pdf"
+    assert document.original_filename == "trivial.pdf"
     assert server.requests == [("/files/trivial.pdf", f"files.example.test:{server.server_address[1]}")]
 
 
 @pytest.mark.parametrize("path", ["/big", "/big-declared"])
-def test_a_file_over_the_size_limit_is_refused_while_streaming_and_nothing_is_kept(
+def test_a_file_over_the_size_limit_fails_while_streaming_and_nothing_is_kept(
     owner, server, document_storage, settings, path
 ):
     settings.MAX_UPLOAD_SIZE = 10_000
 
-    with pytest.raises(PayloadTooLarge):
-        document_ingest_url(owner=owner, url=url_of(server, path), allow_private_addresses=True)
-
-    assert not Document.objects.exists()
+    assert_failed_without_file(fetched(owner, url_of(server, path)), "larger than the limit of 10000 bytes")
     assert not (document_storage / "originals").exists()
     assert not any((document_storage / "tmp").glob("*"))
 
 
-def test_a_server_that_does_not_answer_in_time_is_a_timeout(owner, server, document_storage, monkeypatch):
+def test_a_server_that_does_not_answer_in_time_fails_the_document(
+    owner, server, document_storage, monkeypatch
+):
     monkeypatch.setattr(services, "URL_READ_TIMEOUT", 0.3)
 
-    with pytest.raises(RequestTimeout):
-        document_ingest_url(owner=owner, url=url_of(server, "/slow"), allow_private_addresses=True)
-    assert not Document.objects.exists()
+    assert_failed_without_file(fetched(owner, url_of(server, "/slow")), "did not answer in time")
 
 
-def test_an_error_answer_of_the_server_is_invalid_input_naming_the_status(owner, server, document_storage):
-    with pytest.raises(InvalidInput, match="answered 404"):
-        document_ingest_url(owner=owner, url=url_of(server, "/nothing-here"), allow_private_addresses=True)
+def test_an_error_answer_of_the_server_fails_the_document_naming_the_status(owner, server, document_storage):
+    assert_failed_without_file(fetched(owner, url_of(server, "/nothing-here")), "answered 404")
 
 
-def test_a_server_that_refuses_the_connection_is_invalid_input_not_a_timeout(owner, document_storage):
+def test_a_server_that_refuses_the_connection_is_unreachable_not_a_timeout(owner, document_storage):
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))
         port = unused.getsockname()[1]
-    with pytest.raises(InvalidInput, match="could not be reached"):
-        document_ingest_url(owner=owner, url=f"http://127.0.0.1:{port}/x.pdf", allow_private_addresses=True)
+    assert_failed_without_file(fetched(owner, f"http://127.0.0.1:{port}/x.pdf"), "could not be reached")
 
 
 # --- HTTPS: the checked address, the URL's name for TLS -----------------------------------
@@ -308,21 +342,13 @@ def test_https_is_verified_against_the_name_in_the_url_while_connecting_to_the_c
 ):
     resolve_as({"files.example.test": ["127.0.0.1"], "other.example.test": ["127.0.0.1"]})
 
-    result = document_ingest_url(
-        owner=owner,
-        url=url_of(tls_server, "/files/trivial.pdf", host="files.example.test", scheme="https"),
-        allow_private_addresses=True,
-    )
-    assert result.document.original_filename == "trivial.pdf"
+    trusted = url_of(tls_server, "/files/trivial.pdf", host="files.example.test", scheme="https")
+    document = fetched(owner, trusted)
+    assert document.original_filename == "trivial.pdf"
 
     # The same server under a name its certificate does not carry is not trusted.
-    with pytest.raises(InvalidInput, match="certificate"):
-        document_ingest_url(
-            owner=owner,
-            url=url_of(tls_server, "/files/linn.png", host="other.example.test", scheme="https"),
-            allow_private_addresses=True,
-        )
-    assert Document.objects.count() == 1
+    other = fetched(owner, url_of(tls_server, "/files/linn.png", host="other.example.test", scheme="https"))
+    assert_failed_without_file(other, "certificate")
 
 
 # --- The route, as clients reach it --------------------------------------------------------
@@ -337,40 +363,41 @@ def view_reaches_127(monkeypatch):
     )
 
 
-def test_the_route_answers_like_an_upload(
+def test_the_route_answers_202_with_the_document_at_once_without_fetching(
     api, server, document_storage, view_reaches_127, sent, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
         response = api.post(
             "/api/process-url",
-            {"url": url_of(server, "/files/trivial.pdf"), "filename": "scan.pdf"},
+            {"url": url_of(server, "/slow"), "filename": "scan.pdf"},
             format="json",
         )
 
-    assert response.status_code == 200
-    body = response.json()
+    assert response.status_code == 202
     document = Document.objects.get()
-    assert body == {
+    assert response.json() == {
         "task_id": sent[0]["task_id"],
         "document_id": document.pk,
         "status": "queued",
         "original_filename": "scan.pdf",
-        "stored_filename": document.original_file.removeprefix("originals/"),
+        "stored_filename": "",
     }
+    assert server.requests == []  # the slow server holds a worker, never the web request
+    assert api.get(f"/api/files/{document.pk}").json()["status"] == "pending"
 
 
-def test_the_route_answers_413_and_408_as_json(
-    api, server, document_storage, view_reaches_127, settings, monkeypatch
+def test_a_download_that_fails_on_the_worker_shows_its_reason_in_the_files_api(
+    api, owner, server, document_storage, view_reaches_127, settings
 ):
     settings.MAX_UPLOAD_SIZE = 10_000
-    too_big = api.post("/api/process-url", {"url": url_of(server, "/big")}, format="json")
-    assert too_big.status_code == 413
-    assert "10000 bytes" in too_big.json()["detail"]
+    response = api.post("/api/process-url", {"url": url_of(server, "/big")}, format="json")
+    document_id = response.json()["document_id"]
 
-    monkeypatch.setattr(services, "URL_READ_TIMEOUT", 0.3)
-    slow = api.post("/api/process-url", {"url": url_of(server, "/slow")}, format="json")
-    assert slow.status_code == 408
-    assert "detail" in slow.json()
+    document_fetch_url(document_id=document_id, allow_private_addresses=True)
+
+    detail = api.get(f"/api/files/{document_id}").json()
+    assert detail["status"] == "failed"
+    assert any("10000 bytes" in entry["message"] for entry in detail["logs"])
 
 
 def test_the_route_never_fetches_from_the_local_machine(api, server, document_storage):
