@@ -40,7 +40,7 @@ def _pipeline_programs() -> None:
 # --- Making hostile PDFs ---------------------------------------------------------------------
 
 
-def javascript(pdf: pikepdf.Pdf, code: str) -> pikepdf.Object:
+def javascript(pdf: pikepdf.Pdf, code: str) -> pikepdf.Dictionary:
     return pdf.make_indirect(Dictionary(Type=Name.Action, S=Name.JavaScript, JS=String(code)))
 
 
@@ -208,7 +208,7 @@ def test_what_a_reader_needs_stays_the_web_link_the_bookmark_and_the_filled_in_f
     document = process(hostile_invoice(), "invoice.pdf")
 
     with opened(stored_bytes(document.processed_file)) as pdf:
-        actions = [annotation.get("/A") for annotation in pdf.pages[0].Annots if "/A" in annotation]
+        actions = [annotation.A for annotation in pdf.pages[0].Annots if "/A" in annotation]
         assert Dictionary(S=Name.URI, URI=String("https://example.com/pay/4711")) in actions
         # The chain's harmless first step is still a link to the page, without its script.
         assert any(action.get("/S") == "/GoTo" and "/Next" not in action for action in actions)
