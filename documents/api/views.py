@@ -9,8 +9,6 @@ import unicodedata
 from typing import Any
 from urllib.parse import quote
 
-from csp.constants import SELF
-from csp.decorators import csp_replace
 from django.core.files.uploadedfile import UploadedFile
 from django.http import FileResponse
 from django.utils.decorators import method_decorator
@@ -111,6 +109,13 @@ def _ingest_answer(result: IngestResult) -> dict[str, Any]:
             },
         }
     return {"task_id": result.task_id, "status": "queued", **answer}
+
+
+# The preview's own policy, sent whether or not the site-wide one is (the CSP middleware
+# leaves a response that has one alone). A sandboxed document has an opaque origin and
+# runs no script, so nothing a PDF carries acts as DocuElevate: an original is previewed
+# before processing strips its active content, and a file may only claim to be a PDF.
+PREVIEW_CONTENT_SECURITY_POLICY = "sandbox; default-src 'none'; frame-ancestors 'self'"
 
 
 def _file_response(stored: StoredFile, *, as_attachment: bool) -> FileResponse:
@@ -300,13 +305,14 @@ class FilePreviewView(APIView):
     )
     # The document page (/files/{id}) shows the preview in a frame; other sites still may
     # not. Both headers say so: X-Frame-Options for old browsers, CSP frame-ancestors
-    # (which wins where both are understood) replacing the site-wide 'none'.
+    # (which wins where both are understood).
     @method_decorator(xframe_options_sameorigin)
-    @method_decorator(csp_replace({"frame-ancestors": [SELF]}))
     def get(self, request: Request, document_id: str) -> FileResponse:
-        return _file_response(
+        response = _file_response(
             document_preview_file(document=_document(request, document_id)), as_attachment=False
         )
+        response["Content-Security-Policy"] = PREVIEW_CONTENT_SECURITY_POLICY
+        return response
 
 
 class FileReprocessView(APIView):

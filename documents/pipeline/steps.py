@@ -21,6 +21,7 @@ from documents.filetypes import FileKind, kind_of, storage_stem
 from documents.metadata import configured_extractor
 from documents.metadata.base import ExtractedMetadata
 from documents.models import Document, Tag
+from documents.pipeline.active_content import strip_active_content
 from documents.pipeline.base import (
     StepContext,
     StepFailed,
@@ -160,7 +161,13 @@ class ExtractMetadataStep:
 
 
 class EmbedMetadataStep:
-    """Writes the metadata into the PDF itself (document info and XMP), for any PDF reader."""
+    """Writes the metadata into the PDF itself (document info and XMP), for any PDF reader,
+    and strips its active content.
+
+    Every document passes here once its PDF is final, also a PDF that needed neither
+    conversion nor OCR (whose working file is still the original: it is read, never
+    written), so no processed PDF keeps a script, a launch action or an embedded file.
+    """
 
     name: ClassVar[str] = "embed_metadata"
 
@@ -180,12 +187,14 @@ class EmbedMetadataStep:
                     xmp["dc:subject"] = set(tags)
                     xmp["pdf:Keywords"] = ", ".join(tags)
                 xmp["xmp:CreatorTool"] = "DocuElevate"
+            removed = strip_active_content(pdf).describe()
             pdf.save(output)
         document.working_file = storage.store_file(
             output, storage.artifact_name(document.uuid, "embedded.pdf")
         )
         _save(document, "working_file")
-        return StepResult("Title, author, subject and keywords written into the PDF")
+        message = "Title, author, subject and keywords written into the PDF"
+        return StepResult(f"{message}; removed {removed}" if removed else message)
 
 
 class FinalizeStep:

@@ -126,6 +126,24 @@ def test_before_processing_a_pdf_previews_as_its_original(api, ingest, trivial):
     assert body_of(response) == trivial.read_bytes()
 
 
+def csp_directives(response) -> dict[str, list[str]]:
+    policy = response["Content-Security-Policy"]
+    return {name: values for name, *values in (part.split() for part in policy.split(";") if part.strip())}
+
+
+def test_the_preview_is_sandboxed_so_a_pdf_shown_inline_cannot_act_as_the_site(api, ingest, trivial):
+    # Not processed yet: the preview is the original, with whatever active content it carries.
+    document = ingest(trivial)
+
+    response = api.get(f"/api/files/{document.pk}/preview")
+
+    assert response.status_code == 200
+    policy = csp_directives(response)
+    assert policy["sandbox"] == []  # no allow-scripts, no allow-same-origin: an opaque origin
+    assert policy["default-src"] == ["'none'"]
+    assert policy["frame-ancestors"] == ["'self'"]  # the document page still frames it
+
+
 def test_before_processing_anything_but_a_pdf_has_no_preview(api, ingest, corpus):
     document = ingest(corpus / "linn.png")
 

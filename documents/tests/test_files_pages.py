@@ -397,6 +397,8 @@ def test_the_preview_may_be_framed_by_the_site_itself_while_pages_may_not(
     assert preview["Content-Disposition"].startswith("inline")
     assert preview["X-Frame-Options"] == "SAMEORIGIN"
     assert "frame-ancestors 'self'" in preview["Content-Security-Policy"]
+    # The preview's own sandboxed policy, not the site's (which would let a document's script run).
+    assert "sandbox" in [part.strip() for part in preview["Content-Security-Policy"].split(";")]
     assert page["X-Frame-Options"] == "DENY"
     assert "frame-ancestors 'none'" in page["Content-Security-Policy"]
     assert "frame-src 'self'" in page["Content-Security-Policy"]

@@ -6,6 +6,7 @@ make and revoke an API token; the console never shows a script error or a CSP vi
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,16 @@ def test_a_person_uploads_reads_searches_and_manages_tokens_without_a_script_err
     page.locator("#upload-list > li", has_text="linn.pdf").get_by_role("link", name="Open document").click()
     page.wait_for_url(f"{server.url}/files/*")
     assert "LinnSequencer" in page.content()
+    # The preview, served sandboxed, still opens in the page's frame: Chromium's PDF viewer
+    # attaches a frame of its own inside it (a refused frame shows an error page instead).
+    preview = page.locator("iframe[title^='Preview of']").element_handle().content_frame()
+    assert preview is not None
+    preview.wait_for_load_state()
+    assert preview.url.endswith("/preview")
+    deadline = time.monotonic() + STEP_MS / 1000
+    while not preview.child_frames and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    assert len(preview.child_frames) == 1, preview.url
 
     # Search finds it, with the word marked.
     page.goto(f"{server.url}/search")
