@@ -19,22 +19,11 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from accounts.services import token_create
 from documents.models import Document, DocumentStatus, StepStatus
+from documents.tests.test_api_access import OBJECT_ROUTES, ROUTE_IDS
 from search.services import index_document
 
 pytestmark = pytest.mark.django_db
 
-# (method, path template, success status for someone allowed)
-OBJECT_ROUTES = [
-    ("get", "/api/files/{id}", 200),
-    ("get", "/api/files/{id}/download", 200),
-    ("get", "/api/files/{id}/download?version=original", 200),
-    ("get", "/api/files/{id}/preview", 200),
-    ("get", "/api/logs/file/{id}", 200),
-    ("post", "/api/files/{id}/reprocess", 202),
-    ("post", "/api/files/{id}/retry-subtask?subtask_name=ocr", 202),
-    ("delete", "/api/files/{id}", 204),
-]
-ROUTE_IDS = [f"{method} {path}" for method, path, _status in OBJECT_ROUTES]
 # The operator's credentials without operator rights, and those with them.
 OWN_ONLY = ["everyday token", "mobile token"]
 EVERYONE = ["session", "operator-scope token"]
