@@ -8,6 +8,7 @@ read from that file (Docker and Kubernetes secrets), with one trailing newline r
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -134,6 +135,19 @@ def env_list(
     if value is None:
         return list(default or [])
     return [item.strip() for item in value.split(separator) if item.strip()]
+
+
+def env_networks(
+    name: str, *, environ: Mapping[str, str] | None = None
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """A comma-separated list of networks (``10.0.0.0/8``, ``fd00::/8``, or single addresses)."""
+    networks = []
+    for item in env_list(name, environ=environ):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise EnvError(f"{name}: {item!r} is not a network such as 10.0.0.0/8 or an address.") from None
+    return tuple(networks)
 
 
 def env_int_list(name: str, default: list[int], *, environ: Mapping[str, str] | None = None) -> list[int]:

@@ -25,6 +25,7 @@ from docuelevate.env import (
     env_int,
     env_int_list,
     env_list,
+    env_networks,
     env_optional,
     env_path,
     env_rate,
@@ -309,6 +310,9 @@ if "azure" in OCR_PROVIDERS and not (
 
 GOTENBERG_URL = env_optional("GOTENBERG_URL")
 CONVERT_TIMEOUT = env_int("CONVERT_TIMEOUT", 180, minimum=5)
+# Private networks from which POST /api/process-url may fetch (an intranet document
+# server, say); everything private is refused otherwise, cloud metadata addresses always.
+URL_FETCH_ALLOWED_NETWORKS = env_networks("URL_FETCH_ALLOWED_NETWORKS")
 # How LibreOffice on the worker is kept off the network (documents/pipeline/isolation.py):
 # "namespace" runs it in a network namespace of its own and refuses to convert where none
 # can be made; "none" is for a worker whose network has no egress by other means.

@@ -7,6 +7,7 @@ commits, with ids only, so a worker never sees a row that is not there yet.
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
 import socket
 import time
@@ -21,6 +22,8 @@ from urllib.parse import unquote, urljoin, urlsplit
 import urllib3
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import NewConnectionError, SSLError, TimeoutError
 
@@ -80,12 +83,13 @@ def document_ingest(
     return IngestResult(document=document, task_id=task_id)
 
 
-def _take_in(document: Document, *, chunks: Iterable[bytes], filename: str, how: str) -> None:
+def _take_in(document: Document, *, chunks: Iterable[bytes], filename: str, how: str) -> bool:
     """Store ``chunks`` as ``document``'s original and save it, or save it as a duplicate.
 
     ``document`` is a new row (an upload) or one waiting for its file (a URL's download).
     Streams to scratch space while hashing (never the whole file in memory) and refuses
-    unsupported content with UnsupportedMediaType before anything is stored.
+    unsupported content with UnsupportedMediaType before anything is stored. False, with
+    nothing stored, when a waiting document got its file meanwhile (a task delivered twice).
     """
     display_name = sanitize_filename(filename)
     owner = document.owner
@@ -100,6 +104,8 @@ def _take_in(document: Document, *, chunks: Iterable[bytes], filename: str, how:
         with transaction.atomic():
             # Serialise ingests per owner so two copies arriving at once cannot both be "first".
             User.objects.select_for_update().filter(pk=owner.pk).first()
+            if document.pk is not None and _got_its_file(document.pk):
+                return False
             first = _first_copy(owner, upload.sha256)
             if first is not None:
                 document.status = DocumentStatus.DUPLICATE
@@ -108,13 +114,20 @@ def _take_in(document: Document, *, chunks: Iterable[bytes], filename: str, how:
                 log_event(
                     document.pk, "ingest", DocumentStatus.DUPLICATE, f"Same content as document {first.pk}"
                 )
-                return
+                return True
             document.original_file = storage.store_file(upload.path, storage.original_name())
             try:
                 _record_original(document, how=how)
             except BaseException:
                 storage.delete(document.original_file)
                 raise
+    return True
+
+
+def _got_its_file(document_id: int) -> bool:
+    """Whether a document waiting for its file has it, or is no longer waiting, meanwhile."""
+    current = Document.objects.select_for_update().get(pk=document_id)
+    return bool(current.original_file) or current.status != DocumentStatus.PENDING
 
 
 # Fetching a document from a URL (``document_ingest_url``).
@@ -123,6 +136,10 @@ URL_CONNECT_TIMEOUT = 10.0
 URL_READ_TIMEOUT = 30.0  # seconds of silence from the server
 URL_TOTAL_TIMEOUT = 900.0  # for the whole download, so a server trickling bytes cannot hold a worker
 URL_MAX_LENGTH = 2000  # characters of a URL kept as the document's source_ref
+# The download task's hard time limit; a download waiting longer than it (plus the grace)
+# has lost its worker.
+URL_TASK_TIME_LIMIT = int(URL_TOTAL_TIMEOUT) + 120
+URL_STALE_GRACE_SECONDS = 120
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 # Cloud metadata endpoints; most are link-local or private anyway, named here so that a change in
 # the classification of an address range can never open them.
@@ -146,13 +163,7 @@ class _Target:
     request_path: str
 
 
-def document_ingest_url(
-    *,
-    owner: User,
-    url: str,
-    filename: str | None = None,
-    allow_private_addresses: bool = False,
-) -> IngestResult:
+def document_ingest_url(*, owner: User, url: str, filename: str | None = None) -> IngestResult:
     """Accept ``url`` for ``owner``: a document waiting for its file, downloaded by a worker.
 
     The download may take minutes (``URL_TOTAL_TIMEOUT``), far too long to hold a web
@@ -162,10 +173,10 @@ def document_ingest_url(
     downloads and ingests. What goes wrong there (a 404, a file over the limit, a server
     that stops answering) fails the document with the reason.
 
-    ``allow_private_addresses`` exists for tests against a server on 127.0.0.1; no request
-    from outside may set it.
+    Private networks an operator lists in URL_FETCH_ALLOWED_NETWORKS (an intranet document
+    server) are let through; cloud metadata addresses never are.
     """
-    target = _checked_target(url.strip(), allow_private_addresses=allow_private_addresses)
+    target = _checked_target(url.strip())
     with transaction.atomic():
         document = Document.objects.create(
             owner=owner,
@@ -179,13 +190,11 @@ def document_ingest_url(
         )
         log_event(document.pk, "fetch", DocumentStatus.PENDING, f"Waiting to download from {target.host}")
     task_id = str(uuid.uuid4())
-    _fetch_enqueue(document_id=document.pk, name_given=bool(filename), task_id=task_id)
+    _fetch_enqueue(document_id=document.pk, task_id=task_id)
     return IngestResult(document=document, task_id=task_id)
 
 
-def document_fetch_url(
-    *, document_id: int, name_given: bool = False, allow_private_addresses: bool = False
-) -> Document:
+def document_fetch_url(*, document_id: int) -> Document:
     """Download the file of a document accepted by URL, ingest it and queue its processing.
 
     Idempotent, for a task the broker delivers again: a document that already has its
@@ -196,7 +205,8 @@ def document_fetch_url(
     storage under the MAX_UPLOAD_SIZE cap, within ``URL_TOTAL_TIMEOUT``.
 
     The name is the one given with the URL, else the server's Content-Disposition, else
-    the last segment of the URL path.
+    the last segment of the URL path. (A name given that equals the URL's last segment
+    counts as not given: the server's name may replace it.)
     """
     document = Document.objects.select_related("owner").get(pk=document_id)
     if document.status != DocumentStatus.PENDING:
@@ -205,11 +215,16 @@ def document_fetch_url(
         if not document.steps.exclude(status=StepStatus.PENDING).exists():
             pipeline_enqueue(document_id=document.pk, step_name=STEP_NAMES[0], task_id=str(uuid.uuid4()))
         return document
+    attempt = document.logs.filter(step_name="fetch", status=StepStatus.IN_PROGRESS).count() + 1
+    log_event(document.pk, "fetch", StepStatus.IN_PROGRESS, f"Attempt {attempt}")
     try:
-        _download(document, name_given=name_given, allow_private_addresses=allow_private_addresses)
+        taken_in = _download(document)
     except ApplicationError as exc:
-        Document.objects.filter(pk=document.pk).update(status=DocumentStatus.FAILED, error=exc.message)
-        log_event(document.pk, "fetch", DocumentStatus.FAILED, exc.message)
+        _fetch_fail(document, exc.message)
+        document.refresh_from_db()
+        return document
+    if not taken_in:
+        # Another delivery of the same task took the file in first; it queued the rest.
         document.refresh_from_db()
         return document
     if document.status != DocumentStatus.DUPLICATE:
@@ -217,11 +232,42 @@ def document_fetch_url(
     return document
 
 
-def _download(document: Document, *, name_given: bool, allow_private_addresses: bool) -> None:
+def document_fetch_resume_stale(*, now: datetime.datetime | None = None) -> list[int]:
+    """Send again the downloads whose worker vanished; fail those that vanished too often.
+
+    A worker killed mid-download (out of memory, a node lost) acknowledges nothing, and
+    the broker may hold its message back for hours. A download still waiting after the
+    task's hard time limit has no worker left, so it is due again: the document's ids.
+    Run every minute by beat, with the stuck-steps watchdog; idempotent.
+    """
+    stale_after = datetime.timedelta(seconds=URL_TASK_TIME_LIMIT + URL_STALE_GRACE_SECONDS)
+    cutoff = (now or timezone.now()) - stale_after
+    waiting = Document.objects.filter(source="url", status=DocumentStatus.PENDING, original_file="")
+    stale = waiting.annotate(last_seen=Max("logs__timestamp")).filter(last_seen__lt=cutoff)
+    resent = []
+    for document in stale:
+        attempts = document.logs.filter(step_name="fetch", status=StepStatus.IN_PROGRESS).count()
+        if attempts > settings.TASK_RETRY_MAX_RETRIES:
+            _fetch_fail(document, "The download stopped too often without finishing.")
+            continue
+        log_event(document.pk, "fetch", DocumentStatus.PENDING, "The download stopped; trying again.")
+        _fetch_enqueue(document_id=document.pk, task_id=str(uuid.uuid4()))
+        resent.append(document.pk)
+    return resent
+
+
+def _fetch_fail(document: Document, reason: str) -> None:
+    Document.objects.filter(pk=document.pk).update(status=DocumentStatus.FAILED, error=reason)
+    log_event(document.pk, "fetch", DocumentStatus.FAILED, reason)
+
+
+def _download(document: Document) -> bool:
+    """Download and take in the document's file; False when another delivery was first."""
+    name_given = document.original_filename != sanitize_filename(_url_path_name(document.source_ref))
     deadline = time.monotonic() + URL_TOTAL_TIMEOUT
     current = document.source_ref
     for _hop in range(URL_MAX_REDIRECTS + 1):
-        target = _checked_target(current, allow_private_addresses=allow_private_addresses)
+        target = _checked_target(current)
         pool, response = _open(target)
         try:
             if response.status in _REDIRECT_STATUSES and response.headers.get("Location"):
@@ -236,13 +282,12 @@ def _download(document: Document, *, name_given: bool, allow_private_addresses: 
                 )
             served_name = _content_disposition_name(response.headers.get("Content-Disposition"))
             name = document.original_filename if name_given else served_name or _url_path_name(target.url)
-            _take_in(
+            return _take_in(
                 document,
                 chunks=_body_chunks(response, deadline),
                 filename=name,
                 how=f"Downloaded from {target.host}",
             )
-            return
         finally:
             # Closed, not drained: after a refusal the rest of the body is of no interest.
             response.close()
@@ -250,18 +295,16 @@ def _download(document: Document, *, name_given: bool, allow_private_addresses: 
     raise InvalidInput(f"The URL redirected more than {URL_MAX_REDIRECTS} times.")
 
 
-def _fetch_enqueue(*, document_id: int, name_given: bool, task_id: str) -> None:
+def _fetch_enqueue(*, document_id: int, task_id: str) -> None:
     from documents.tasks import document_fetch_url_task
 
     def send() -> None:
-        document_fetch_url_task.apply_async(
-            args=(document_id,), kwargs={"name_given": name_given}, task_id=task_id
-        )
+        document_fetch_url_task.apply_async(args=(document_id,), task_id=task_id)
 
     transaction.on_commit(send)
 
 
-def _checked_target(url: str, *, allow_private_addresses: bool) -> _Target:
+def _checked_target(url: str) -> _Target:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in {"http", "https"}:
@@ -287,11 +330,10 @@ def _checked_target(url: str, *, allow_private_addresses: bool) -> _Target:
     addresses = list(dict.fromkeys(str(info[4][0]) for info in resolved))
     if not addresses:
         raise InvalidInput(f"The host name {host} could not be resolved.")
-    if not allow_private_addresses:
-        # Every address, not only the first: the connection must never be able to reach a refused one.
-        for address in addresses:
-            if _address_refused(ipaddress.ip_address(address.split("%", 1)[0])):
-                raise InvalidInput(f"The URL points to a private or reserved address ({host}); refused.")
+    # Every address, not only the first: the connection must never be able to reach a refused one.
+    for address in addresses:
+        if _address_refused(ipaddress.ip_address(address.split("%", 1)[0])):
+            raise InvalidInput(f"The URL points to a private or reserved address ({host}); refused.")
     path = parts.path or "/"
     return _Target(
         url=url,
@@ -304,7 +346,12 @@ def _checked_target(url: str, *, allow_private_addresses: bool) -> _Target:
 
 
 def _address_refused(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    """Whether a server may not fetch from ``address``: anything but the public internet."""
+    """Whether a server may not fetch from ``address``: anything but the public internet and
+    the networks listed in URL_FETCH_ALLOWED_NETWORKS, and never a cloud metadata address."""
+    if address in _METADATA_ADDRESSES:
+        return True
+    if any(address in network for network in settings.URL_FETCH_ALLOWED_NETWORKS):
+        return False
     if isinstance(address, ipaddress.IPv6Address):
         # An IPv4 address wrapped in IPv6 (mapped or NAT64) is judged as the IPv4 address.
         if address.ipv4_mapped is not None:

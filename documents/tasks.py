@@ -12,7 +12,13 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from documents.pipeline.runner import pipeline_fail_stuck_steps, pipeline_resume_abandoned, pipeline_step_run
-from documents.services import URL_TOTAL_TIMEOUT, document_fetch_url, pipeline_enqueue
+from documents.services import (
+    URL_TASK_TIME_LIMIT,
+    URL_TOTAL_TIMEOUT,
+    document_fetch_resume_stale,
+    document_fetch_url,
+    pipeline_enqueue,
+)
 from search.services import index_document_enqueue
 
 logger = logging.getLogger(__name__)
@@ -59,30 +65,35 @@ def pipeline_step_task(
     acks_late=True,
     ignore_result=True,
     soft_time_limit=int(URL_TOTAL_TIMEOUT) + 60,
-    time_limit=int(URL_TOTAL_TIMEOUT) + 120,
+    time_limit=URL_TASK_TIME_LIMIT,
 )
-def document_fetch_url_task(document_id: int, name_given: bool = False) -> str:
+def document_fetch_url_task(document_id: int) -> str:
     """Download a document given by URL, then queue its processing.
 
     A task, not part of the request: a slow server may take up to URL_TOTAL_TIMEOUT and
     must not hold a web worker that long. Idempotent (a document that has its file is left
     alone), so a redelivery after a lost worker downloads at most once more and never
-    ingests twice. A failed download fails the document with the reason; submitting the
-    URL again is the retry.
+    ingests twice; a download whose worker vanished is sent again by the watchdog. A failed
+    download fails the document with the reason; submitting the URL again is the retry.
     """
-    return document_fetch_url(document_id=document_id, name_given=name_given).status
+    return document_fetch_url(document_id=document_id).status
 
 
 @shared_task(name="documents.tasks.stuck_steps_watchdog_task", acks_late=True, ignore_result=True)
 def stuck_steps_watchdog_task() -> int:
-    """Fail steps whose worker vanished, so no document stays "processing" forever.
+    """Fail steps whose worker vanished, so no document stays "processing" forever, and
+    send again the URL downloads whose worker vanished. Returns how many it acted on.
 
-    Runs every minute from beat; idempotent (a failed step is no longer in progress).
+    Runs every minute from beat; idempotent (a failed step is no longer in progress, a
+    download sent again is not stale until its own time limit has passed).
     """
     failed = pipeline_fail_stuck_steps()
     if failed:
         logger.warning("watchdog failed %d stuck step(s)", failed)
-    return failed
+    resent = document_fetch_resume_stale()
+    if resent:
+        logger.warning("watchdog sent %d stalled download(s) again", len(resent))
+    return failed + len(resent)
 
 
 @worker_ready.connect

@@ -1,14 +1,15 @@
-"""POST /api/process-url and ``document_ingest_url``: a real HTTP(S) server on 127.0.0.1.
+"""POST /api/process-url, ``document_ingest_url`` and ``document_fetch_url``: a real HTTP(S)
+server on 127.0.0.1.
 
-127.0.0.1 is itself refused by the rule against private addresses, so the happy paths call
-the service with ``allow_private_addresses=True`` (or the view with that one argument
-added), and the refusals go through the view exactly as a client reaches it.
+127.0.0.1 is itself refused by the rule against private addresses, so the happy paths let
+it through as an operator lets an intranet server through (``URL_FETCH_ALLOWED_NETWORKS``,
+the ``loopback_allowed`` fixture), and the refusals go through the view exactly as a client
+reaches it, with the setting empty as it is by default.
 """
 
 from __future__ import annotations
 
 import datetime
-import functools
 import http.server
 import ipaddress
 import socket
@@ -150,12 +151,15 @@ def resolve_as(monkeypatch):
 # --- Fetching (the services, allowed to reach 127.0.0.1) ----------------------------------
 
 
+@pytest.fixture
+def loopback_allowed(settings) -> None:
+    settings.URL_FETCH_ALLOWED_NETWORKS = (ipaddress.ip_network("127.0.0.0/8"),)
+
+
 def fetched(owner, url: str, *, filename: str | None = None) -> Document:
     """Accept ``url`` as the route does, then download it as the worker's task does."""
-    accepted = document_ingest_url(owner=owner, url=url, filename=filename, allow_private_addresses=True)
-    return document_fetch_url(
-        document_id=accepted.document.pk, name_given=filename is not None, allow_private_addresses=True
-    )
+    accepted = document_ingest_url(owner=owner, url=url, filename=filename)
+    return document_fetch_url(document_id=accepted.document.pk)
 
 
 def assert_failed_without_file(document: Document, reason: str) -> None:
@@ -166,11 +170,11 @@ def assert_failed_without_file(document: Document, reason: str) -> None:
 
 
 def test_a_url_is_accepted_at_once_and_downloaded_by_the_worker_then_queued_like_an_upload(
-    owner, server, corpus, document_storage, sent, django_capture_on_commit_callbacks
+    loopback_allowed, owner, server, corpus, document_storage, sent, django_capture_on_commit_callbacks
 ):
     url = url_of(server, "/files/trivial.pdf")
     with django_capture_on_commit_callbacks(execute=True):
-        accepted = document_ingest_url(owner=owner, url=url, allow_private_addresses=True)
+        accepted = document_ingest_url(owner=owner, url=url)
 
     # Accepting fetched nothing: the download is the worker's.
     document = accepted.document
@@ -181,7 +185,7 @@ def test_a_url_is_accepted_at_once_and_downloaded_by_the_worker_then_queued_like
     ]
 
     with django_capture_on_commit_callbacks(execute=True):
-        document = document_fetch_url(document_id=document.pk, allow_private_addresses=True)
+        document = document_fetch_url(document_id=document.pk)
 
     assert document.original_filename == "trivial.pdf"
     assert document.mime_type == "application/pdf"
@@ -192,16 +196,16 @@ def test_a_url_is_accepted_at_once_and_downloaded_by_the_worker_then_queued_like
 
 
 def test_a_fetch_task_delivered_again_downloads_and_ingests_once(
-    owner, server, document_storage, sent, django_capture_on_commit_callbacks
+    loopback_allowed, owner, server, document_storage, sent, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
         document = fetched(owner, url_of(server, "/files/trivial.pdf"))
         # Delivered again before processing started (the worker died after the commit):
         # the first step is sent again, which the runner's claim makes run once.
-        again = document_fetch_url(document_id=document.pk, allow_private_addresses=True)
+        again = document_fetch_url(document_id=document.pk)
         document.steps.filter(name="convert").update(status=StepStatus.IN_PROGRESS)
         # Delivered again once processing runs: nothing more.
-        document_fetch_url(document_id=document.pk, allow_private_addresses=True)
+        document_fetch_url(document_id=document.pk)
 
     assert again.original_file == document.original_file
     assert [path for path, _host in server.requests] == ["/files/trivial.pdf"]
@@ -211,7 +215,9 @@ def test_a_fetch_task_delivered_again_downloads_and_ingests_once(
     assert pipeline_sends == [(document.pk, "convert"), (document.pk, "convert")]
 
 
-def test_a_url_whose_file_is_already_there_is_recorded_as_a_duplicate(owner, server, document_storage, sent):
+def test_a_url_whose_file_is_already_there_is_recorded_as_a_duplicate(
+    loopback_allowed, owner, server, document_storage, sent
+):
     first = fetched(owner, url_of(server, "/files/trivial.pdf"))
     second = fetched(owner, url_of(server, "/named"))
 
@@ -221,7 +227,7 @@ def test_a_url_whose_file_is_already_there_is_recorded_as_a_duplicate(owner, ser
 
 
 def test_the_name_comes_from_the_filename_field_then_content_disposition_then_the_url_path(
-    owner, server, document_storage
+    loopback_allowed, owner, server, document_storage
 ):
     assert fetched(owner, url_of(server, "/named"), filename="mine.pdf").original_filename == "mine.pdf"
     Document.objects.all().delete()
@@ -232,23 +238,17 @@ def test_the_name_comes_from_the_filename_field_then_content_disposition_then_th
     assert fetched(owner, url_of(server, "/files/linn.png?x=1")).original_filename == "linn.png"
 
 
-def test_up_to_three_redirects_are_followed_and_a_fourth_fails_the_document(owner, server, document_storage):
+def test_up_to_three_redirects_are_followed_and_a_fourth_fails_the_document(
+    loopback_allowed, owner, server, document_storage
+):
     assert fetched(owner, url_of(server, "/redirect/3")).original_filename == "trivial.pdf"
 
     assert_failed_without_file(fetched(owner, url_of(server, "/redirect/4")), "redirected more than 3 times")
 
 
 def test_a_redirect_to_a_cloud_metadata_address_is_checked_again_and_refused(
-    owner, server, document_storage, monkeypatch
+    loopback_allowed, owner, server, document_storage
 ):
-    # The rule as in production, except that the test server's own address is let through.
-    real_rule = services._address_refused
-    monkeypatch.setattr(
-        services,
-        "_address_refused",
-        lambda address: address != ipaddress.ip_address("127.0.0.1") and real_rule(address),
-    )
-
     accepted = document_ingest_url(owner=owner, url=url_of(server, "/to-metadata"))
     document = document_fetch_url(document_id=accepted.document.pk)
 
@@ -257,7 +257,7 @@ def test_a_redirect_to_a_cloud_metadata_address_is_checked_again_and_refused(
 
 
 def test_the_download_connects_to_the_address_that_was_checked_and_names_the_host(
-    owner, server, document_storage, resolve_as
+    loopback_allowed, owner, server, document_storage, resolve_as
 ):
     # A name our resolver knows but the system's does not: only the checked address can be used.
     resolve_as({"files.example.test": ["127.0.0.1"]})
@@ -270,7 +270,7 @@ def test_the_download_connects_to_the_address_that_was_checked_and_names_the_hos
 
 @pytest.mark.parametrize("path", ["/big", "/big-declared"])
 def test_a_file_over_the_size_limit_fails_while_streaming_and_nothing_is_kept(
-    owner, server, document_storage, settings, path
+    loopback_allowed, owner, server, document_storage, settings, path
 ):
     settings.MAX_UPLOAD_SIZE = 10_000
 
@@ -280,18 +280,22 @@ def test_a_file_over_the_size_limit_fails_while_streaming_and_nothing_is_kept(
 
 
 def test_a_server_that_does_not_answer_in_time_fails_the_document(
-    owner, server, document_storage, monkeypatch
+    loopback_allowed, owner, server, document_storage, monkeypatch
 ):
     monkeypatch.setattr(services, "URL_READ_TIMEOUT", 0.3)
 
     assert_failed_without_file(fetched(owner, url_of(server, "/slow")), "did not answer in time")
 
 
-def test_an_error_answer_of_the_server_fails_the_document_naming_the_status(owner, server, document_storage):
+def test_an_error_answer_of_the_server_fails_the_document_naming_the_status(
+    loopback_allowed, owner, server, document_storage
+):
     assert_failed_without_file(fetched(owner, url_of(server, "/nothing-here")), "answered 404")
 
 
-def test_a_server_that_refuses_the_connection_is_unreachable_not_a_timeout(owner, document_storage):
+def test_a_server_that_refuses_the_connection_is_unreachable_not_a_timeout(
+    loopback_allowed, owner, document_storage
+):
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))
         port = unused.getsockname()[1]
@@ -338,7 +342,7 @@ def tls_server(corpus: Path, tmp_path: Path, monkeypatch) -> Iterator[FileServer
 
 
 def test_https_is_verified_against_the_name_in_the_url_while_connecting_to_the_checked_address(
-    owner, tls_server, document_storage, resolve_as
+    loopback_allowed, owner, tls_server, document_storage, resolve_as
 ):
     resolve_as({"files.example.test": ["127.0.0.1"], "other.example.test": ["127.0.0.1"]})
 
@@ -354,17 +358,8 @@ def test_https_is_verified_against_the_name_in_the_url_while_connecting_to_the_c
 # --- The route, as clients reach it --------------------------------------------------------
 
 
-@pytest.fixture
-def view_reaches_127(monkeypatch):
-    """The view with the one argument it never sets, so it can reach the test server."""
-    monkeypatch.setattr(
-        "documents.api.views.document_ingest_url",
-        functools.partial(services.document_ingest_url, allow_private_addresses=True),
-    )
-
-
 def test_the_route_answers_202_with_the_document_at_once_without_fetching(
-    api, server, document_storage, view_reaches_127, sent, django_capture_on_commit_callbacks
+    api, server, document_storage, loopback_allowed, sent, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
         response = api.post(
@@ -387,13 +382,13 @@ def test_the_route_answers_202_with_the_document_at_once_without_fetching(
 
 
 def test_a_download_that_fails_on_the_worker_shows_its_reason_in_the_files_api(
-    api, owner, server, document_storage, view_reaches_127, settings
+    api, owner, server, document_storage, loopback_allowed, settings
 ):
     settings.MAX_UPLOAD_SIZE = 10_000
     response = api.post("/api/process-url", {"url": url_of(server, "/big")}, format="json")
     document_id = response.json()["document_id"]
 
-    document_fetch_url(document_id=document_id, allow_private_addresses=True)
+    document_fetch_url(document_id=document_id)
 
     detail = api.get(f"/api/files/{document_id}").json()
     assert detail["status"] == "failed"
@@ -436,6 +431,16 @@ def test_private_loopback_link_local_multicast_reserved_and_metadata_addresses_a
     api, document_storage, url
 ):
     response = api.post("/api/process-url", {"url": url}, format="json")
+
+    assert response.status_code == 400
+    assert "private or reserved" in response.json()["detail"]
+    assert not Document.objects.exists()
+
+
+def test_a_listed_network_never_opens_the_cloud_metadata_addresses(api, settings, document_storage):
+    settings.URL_FETCH_ALLOWED_NETWORKS = (ipaddress.ip_network("169.254.0.0/16"),)
+
+    response = api.post("/api/process-url", {"url": "http://169.254.169.254/latest/"}, format="json")
 
     assert response.status_code == 400
     assert "private or reserved" in response.json()["detail"]
