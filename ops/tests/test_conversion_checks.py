@@ -35,7 +35,9 @@ def libreoffice_server(command_prefix: tuple[str, ...]) -> ThreadingHTTPServer:
             part = next(iter(message.iter_parts()))
             with tempfile.TemporaryDirectory() as folder:
                 upload = Path(folder) / (part.get_filename() or "index.html")
-                upload.write_bytes(part.get_payload(decode=True))
+                payload = part.get_payload(decode=True)
+                assert isinstance(payload, bytes)
+                upload.write_bytes(payload)
                 subprocess.run(
                     [*command_prefix, "soffice", "--headless", "--norestore",
                      f"-env:UserInstallation={(Path(folder) / 'profile').as_uri()}",
