@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
+import datetime
+import http.server
+import ipaddress
 import os
 import signal
+import threading
 import time
+from pathlib import PurePosixPath
 
 import pytest
+from django.utils import timezone
 
 from documents.models import Document, DocumentStatus, ProcessingStep, StepStatus
-from documents.services import document_ingest
+from documents.services import (
+    URL_STALE_GRACE_SECONDS,
+    URL_TASK_TIME_LIMIT,
+    document_fetch_resume_stale,
+    document_ingest,
+    document_ingest_url,
+)
 from documents.storage import document_storage, read_chunks
 
 pytestmark = pytest.mark.slow
@@ -120,3 +133,79 @@ def test_a_worker_killed_during_ocr_is_restarted_and_the_document_completes_once
     new_files = sorted(set(processed_files()) - processed_before)
     assert new_files == sorted([finished.processed_file, finished.processed_file.replace(".pdf", ".json")])
     assert document.logs.filter(message__contains="worker stopped").exists()
+
+
+class StallingOnce(http.server.ThreadingHTTPServer):
+    """Serves one PDF; the first download stalls halfway, as a worker dies mid-transfer."""
+
+    body: bytes
+    requests: int
+    released: threading.Event
+
+
+class StallingOnceHandler(http.server.BaseHTTPRequestHandler):
+    server: StallingOnce
+
+    def do_GET(self) -> None:
+        self.server.requests += 1
+        first = self.server.requests == 1
+        self.send_response(200)
+        self.send_header("Content-Type", "application/pdf")
+        self.send_header("Content-Length", str(len(self.server.body)))
+        self.end_headers()
+        half = len(self.server.body) // 2
+        self.wfile.write(self.server.body[:half])
+        self.wfile.flush()
+        if first:
+            self.server.released.wait(60)
+        with contextlib.suppress(ConnectionError):
+            self.wfile.write(self.server.body[half:])
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_worker_killed_during_a_url_download_is_replaced_and_the_document_is_ingested_once(
+    owner, corpus, worker_env, start_worker, settings, tmp_path
+):
+    server = StallingOnce(("127.0.0.1", 0), StallingOnceHandler)
+    server.body, server.requests, server.released = (
+        (corpus / "trivial.pdf").read_bytes(),
+        0,
+        threading.Event(),
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # The test server is on 127.0.0.1, let through as an operator lets an intranet server.
+    settings.URL_FETCH_ALLOWED_NETWORKS = (ipaddress.ip_network("127.0.0.0/8"),)
+    worker_env["URL_FETCH_ALLOWED_NETWORKS"] = "127.0.0.0/8"
+    try:
+        worker = start_worker(worker_env)
+        url = f"http://127.0.0.1:{server.server_address[1]}/scan.pdf"
+        document = document_ingest_url(owner=owner, url=url).document
+        wait_until(
+            lambda: server.requests == 1,
+            what="the download to start",
+            worker_logs=list(tmp_path.glob("*.log")),
+        )
+        os.killpg(worker.pid, signal.SIGKILL)  # mid-transfer, as an OOM kill would
+        worker.wait()
+        server.released.set()
+        document.refresh_from_db()
+        assert (document.status, document.original_file) == (DocumentStatus.PENDING, "")
+
+        start_worker(worker_env)
+        # The watchdog, run as beat runs it every minute, once the task's time limit is over.
+        later = timezone.now() + datetime.timedelta(seconds=URL_TASK_TIME_LIMIT + URL_STALE_GRACE_SECONDS + 1)
+        assert document_fetch_resume_stale(now=later) == [document.pk]
+        finished = wait_for_final([document.pk], tmp_path)[document.pk]
+    finally:
+        server.released.set()
+        server.shutdown()
+        server.server_close()
+
+    assert finished.status == DocumentStatus.COMPLETED, finished.error
+    assert finished.original_filename == "scan.pdf"
+    assert server.requests >= 2
+    assert document_storage().listdir("originals")[1].count(PurePosixPath(finished.original_file).name) == 1
+    assert Document.objects.filter(owner=owner, filehash=finished.filehash).count() == 1
+    assert finished.logs.filter(step_name="ingest").count() == 1
