@@ -649,7 +649,12 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
-    "loggers": {"django": {"level": LOG_LEVEL, "propagate": True}},
+    "loggers": {
+        "django": {"level": LOG_LEVEL, "propagate": True},
+        # pikepdf announces its logging bridge at import, on whatever stream the root
+        # handler writes to: noise in every log, and not JSON in `--json` outputs.
+        "pikepdf": {"level": "WARNING", "propagate": True},
+    },
 }
 # The build (image tag or commit) shown on /status beside VERSION; set by the image build.
 BUILD = env_str("BUILD", "")

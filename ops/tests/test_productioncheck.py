@@ -222,6 +222,15 @@ def test_on_sqlite_the_database_item_fails_and_the_command_exits_1(embedded_env)
 
 
 @pytest.mark.slow
+def test_with_info_logging_the_json_output_is_still_json_alone(embedded_env):
+    embedded_env.update(SESSION_SECRET=STRONG_SECRET, DEBUG="false", LOG_LEVEL="INFO")
+
+    result = run_manage(embedded_env, "productioncheck", "--json")
+
+    assert [item["name"] for item in json.loads(result.stdout)] == CHECKLIST
+
+
+@pytest.mark.slow
 def test_a_weak_session_secret_stops_the_command_before_it_checks_anything(embedded_env):
     embedded_env["SESSION_SECRET"] = "changeme"
 
