@@ -72,7 +72,7 @@ class Document(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="documents")
     source = models.CharField(max_length=32, default="upload")
     # Where in its source the document came from: the URL it was fetched from, for now.
-    source_ref = models.CharField(max_length=2000, blank=True)
+    source_ref = models.CharField(max_length=2048, blank=True)
     original_filename = models.CharField(max_length=255)
     filehash = models.CharField(max_length=64)
     file_size = models.BigIntegerField()

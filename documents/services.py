@@ -135,7 +135,7 @@ URL_MAX_REDIRECTS = 3
 URL_CONNECT_TIMEOUT = 10.0
 URL_READ_TIMEOUT = 30.0  # seconds of silence from the server
 URL_TOTAL_TIMEOUT = 900.0  # for the whole download, so a server trickling bytes cannot hold a worker
-URL_MAX_LENGTH = 2000  # characters of a URL kept as the document's source_ref
+URL_MAX_LENGTH = 2048  # characters; the URL is kept as the document's source_ref
 # The download task's hard time limit; a download waiting longer than it (plus the grace)
 # has lost its worker.
 URL_TASK_TIME_LIMIT = int(URL_TOTAL_TIMEOUT) + 120
@@ -176,12 +176,14 @@ def document_ingest_url(*, owner: User, url: str, filename: str | None = None) -
     Private networks an operator lists in URL_FETCH_ALLOWED_NETWORKS (an intranet document
     server) are let through; cloud metadata addresses never are.
     """
+    if len(url.strip()) > URL_MAX_LENGTH:
+        raise InvalidInput(f"The URL is longer than {URL_MAX_LENGTH} characters.")
     target = _checked_target(url.strip())
     with transaction.atomic():
         document = Document.objects.create(
             owner=owner,
             source="url",
-            source_ref=target.url[:URL_MAX_LENGTH],
+            source_ref=target.url,
             original_filename=sanitize_filename(filename or _url_path_name(target.url)),
             filehash="",
             file_size=0,

@@ -12,6 +12,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="document",
             name="source_ref",
-            field=models.CharField(blank=True, max_length=2000),
+            field=models.CharField(blank=True, max_length=2048),
         ),
     ]
