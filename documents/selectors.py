@@ -3,7 +3,6 @@ every list through ``Document.objects.visible_to``."""
 
 from __future__ import annotations
 
-import logging
 import math
 import operator
 from collections.abc import Mapping
@@ -13,7 +12,6 @@ from functools import reduce
 from pathlib import PurePosixPath
 from typing import Any, Literal, TypedDict
 
-from django.conf import settings
 from django.db.models import BooleanField, Count, ExpressionWrapper, F, Prefetch, Q, QuerySet
 from django.utils import timezone
 
@@ -22,8 +20,6 @@ from docuelevate.bounds import MAX_PAGE
 from docuelevate.errors import InvalidInput, NotFound
 from documents import storage
 from documents.models import Document, DocumentStatus, ProcessingLog, ProcessingStep, StepStatus, Tag
-
-logger = logging.getLogger(__name__)
 
 # What a list may be sorted by (the API's ``sort_by``), and the column behind each; each has
 # an index ending in the id (Document.Meta.indexes), so a page is read in order from it.
@@ -325,43 +321,3 @@ def documents_by_status(*, viewer: Viewer) -> dict[str, int]:
     for row in rows:
         counts[row["status"]] = row["count"]
     return counts
-
-
-def queue_lengths() -> dict[str, int | None]:
-    """Messages waiting in each Celery queue; None where the broker cannot tell.
-
-    Only a Redis broker is asked (one LLEN per queue, the list kombu keeps per queue). The
-    embedded file broker is not counted: its folder is the storage's business, and the
-    counts would be guesses.
-    """
-    from docuelevate.celery import QUEUES
-
-    lengths: dict[str, int | None] = dict.fromkeys(QUEUES, None)
-    broker_url = str(getattr(settings, "CELERY_BROKER_URL", "") or "")
-    if not broker_url.startswith(("redis://", "rediss://")):
-        return lengths
-    import redis
-
-    try:
-        client = redis.Redis.from_url(broker_url, socket_connect_timeout=2, socket_timeout=2)
-        with client.pipeline(transaction=False) as pipe:
-            for queue in QUEUES:
-                pipe.llen(queue)
-            counts = pipe.execute()
-    except redis.RedisError:
-        logger.warning("could not read the queue lengths from the broker", exc_info=True)
-        return lengths
-    return {queue: int(count) for queue, count in zip(QUEUES, counts, strict=True)}
-
-
-def workers_online() -> int:
-    """Celery workers answering a ping within a second; 0 when the broker cannot be asked."""
-    from docuelevate.celery import app
-
-    try:
-        replies = app.control.ping(timeout=1)
-    except Exception:
-        # A status page must answer even when the broker is down; that is what it reports.
-        logger.warning("could not ping the workers", exc_info=True)
-        return 0
-    return len(replies or [])

@@ -225,7 +225,7 @@ class DatabaseCollector(Collector):
         yield family
 
     def _broker(self) -> Iterator[Metric]:
-        from documents.selectors import queue_lengths, workers_online
+        from ops.probes.broker import queue_lengths, workers_online
 
         queues = GaugeMetricFamily(
             f"{PREFIX}_celery_queue_length",
@@ -241,20 +241,15 @@ class DatabaseCollector(Collector):
         )
 
     def _backup(self) -> Iterator[Metric]:
-        from ops.models import BackupRecord, BackupStatus
+        from ops.probes.backup import newest_successful_backup
 
-        newest = (
-            BackupRecord.objects.filter(status=BackupStatus.SUCCEEDED, finished_at__isnull=False)
-            .order_by("-finished_at")
-            .values_list("finished_at", flat=True)
-            .first()
-        )
+        newest = newest_successful_backup()
         # Absent, not zero, when no backup ever succeeded: alert on absent() too.
-        if newest is not None:
+        if newest is not None and newest.finished_at is not None:
             yield GaugeMetricFamily(
                 f"{PREFIX}_backup_age_seconds",
                 "Seconds since the newest successful backup finished.",
-                value=(timezone.now() - newest).total_seconds(),
+                value=(timezone.now() - newest.finished_at).total_seconds(),
             )
 
 

@@ -28,10 +28,11 @@ from accounts.permissions import request_has_operator_rights
 from docuelevate.errors import ApplicationError, NotFound
 from documents.admin import with_failed_step
 from documents.models import Document, DocumentStatus
-from documents.selectors import document_get_for_user, documents_by_status, queue_lengths
+from documents.selectors import document_get_for_user, documents_by_status
 from documents.services import document_retry_step
 from ops import health
 from ops.models import BackupRecord, BackupStatus
+from ops.probes.broker import queue_lengths
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ def service_states() -> list[ServiceState]:
         ServiceState(
             name,
             label,
-            str(results[name].status),
+            health.HEALTH_WORDS[results[name].status],
             _detail(dict(results[name].facts)),
             dict(results[name].facts),
         )

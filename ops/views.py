@@ -44,7 +44,7 @@ _CHECK = inline_serializer(
     "HealthCheck",
     {
         "status": serializers.CharField(
-            help_text=", ".join(str(status) for status in health.CheckStatus)
+            help_text=", ".join(health.HEALTH_WORDS.values())
             + "; other fields (reason, latency_ms, free_bytes, …) depend on the check"
         )
     },

@@ -48,8 +48,6 @@ from documents.selectors import (
     document_stored_filename,
     documents_by_status,
     processing_summary,
-    queue_lengths,
-    workers_online,
 )
 from documents.services import (
     IngestResult,
@@ -60,6 +58,7 @@ from documents.services import (
     document_retry_step,
 )
 from documents.storage import open_file
+from ops.probes.broker import queue_lengths, workers_online
 
 ERRORS = {
     code: OpenApiResponse(s.DocumentErrorSerializer) for code in (400, 401, 403, 404, 408, 409, 413, 415)

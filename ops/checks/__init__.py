@@ -6,8 +6,9 @@ need neither network nor database also run as Django system checks tagged ``depl
 so ``manage.py check --deploy`` reports them as ``ops.E0xx`` (FAIL) and ``ops.W0xx``
 (WARN), with numbers that stay the same from release to release.
 
-``configuration`` holds the items about settings and this machine, ``services`` those
-that ask a service; ``result`` the verdict they return.
+``configuration`` holds the items about settings, accounts and the checkout;
+``dependencies`` those that ask a dependency, each through its probe (ops.probes). Every
+item returns the probes' one result type, ending in PASS, WARN or FAIL.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from django.core import checks as django_checks
 from ops.checks.configuration import (
     check_admin_password,
     check_auth,
-    check_converter_sandbox,
     check_database,
     check_debug,
     check_https,
@@ -31,21 +31,23 @@ from ops.checks.configuration import (
     check_secrets_in_repo,
     check_security_headers,
     check_session_secret,
-    check_workdir,
 )
-from ops.checks.result import CheckResult, Status, error_text, failed
-from ops.checks.services import (
+from ops.checks.dependencies import (
     check_backup,
     check_beat,
+    check_converter_sandbox,
     check_gotenberg,
     check_meilisearch,
     check_migrations,
     check_redis,
+    check_workdir,
     check_workers,
 )
+from ops.probes.result import VERDICTS, CheckResult, Status, error_text, failed
 
 __all__ = [
-    "DEPLOY_CHECKS", "PRODUCTION_CHECKS", "CheckResult", "Status", "check_admin_password", "check_auth",
+    "DEPLOY_CHECKS", "PRODUCTION_CHECKS", "VERDICTS", "CheckResult", "Status", "check_admin_password",
+    "check_auth",
     "check_backup", "check_beat", "check_converter_sandbox", "check_database", "check_debug",
     "check_gotenberg", "check_https", "check_log_format", "check_meilisearch", "check_migrations",
     "check_monitoring", "check_rate_limiting", "check_redis", "check_secrets_in_repo",

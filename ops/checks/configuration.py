@@ -1,8 +1,10 @@
-"""Checklist items about the installation's configuration and this machine.
+"""Checklist items about the installation's configuration: settings, accounts, the checkout.
 
-Each reads the settings itself and takes, as keyword arguments, only what a test or the
-system check needs to vary. Only ``check_admin_password`` (the accounts) and
-``check_https`` (a TLS handshake) reach beyond the process, and both can be told not to.
+Not probes: they ask no dependency whether it answers (ops.probes and
+ops.checks.dependencies do). Each reads the settings itself and takes, as keyword
+arguments, only what a test or the system check needs to vary. Only
+``check_admin_password`` (the accounts) and ``check_https`` (a TLS handshake) reach beyond
+the process, and both can be told not to.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import shutil
 import socket
 import ssl
 import subprocess
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
@@ -22,17 +23,10 @@ from django.contrib.auth.hashers import check_password
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 
 from docuelevate.env import KNOWN_PLACEHOLDERS, secret_weakness
-from documents.pipeline.isolation import network_isolation
-from ops.checks.result import CheckResult, error_text, failed, passed, warned
+from ops.probes.result import CheckResult, error_text, failed, passed, warned
 
 # Seconds to wait for any one service; a check that hangs is worse than one that fails.
 NETWORK_TIMEOUT = 3.0
-MOUNTINFO = Path("/proc/self/mountinfo")
-WORKDIR_FAIL_BELOW = 1024**3  # bytes free: documents and OCR scratch copies stop fitting
-WORKDIR_WARN_BELOW = 5 * 1024**3
-# Filesystems whose content does not outlive the container or the machine.
-CONTAINER_LAYER_TYPES = frozenset({"overlay", "aufs", "fuse.fuse-overlayfs"})
-MEMORY_TYPES = frozenset({"tmpfs", "ramfs"})
 # Cache backends whose counters every process and machine of a deployment shares.
 SHARED_CACHE_MODULES = (
     "django.core.cache.backends.redis.",
@@ -74,79 +68,6 @@ def check_database(*, alias: str = DEFAULT_DB_ALIAS) -> CheckResult:
     )
 
 
-def _unescape_mount_point(field: str) -> str:
-    # mountinfo writes space, tab, newline and backslash as octal escapes.
-    for escaped, plain in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
-        field = field.replace(escaped, plain)
-    return field
-
-
-def mount_of(path: Path, mountinfo: str) -> tuple[str, str] | None:
-    """The mount point holding ``path`` and its filesystem type, from a mountinfo text."""
-    best: tuple[str, str] | None = None
-    target = PurePosixPath(path)
-    for line in mountinfo.splitlines():
-        fields = line.split()
-        if "-" not in fields[6:]:
-            continue
-        separator = fields.index("-", 6)
-        mount_point = _unescape_mount_point(fields[4])
-        if not target.is_relative_to(mount_point):
-            continue
-        # The deepest mount point wins; of two at the same place, the later one is on top.
-        if best is None or len(mount_point) >= len(best[0]):
-            best = (mount_point, fields[separator + 1])
-    return best
-
-
-def _volatile_storage(workdir: Path, mountinfo: Path) -> str | None:
-    """Why files under ``workdir`` would not survive a restart, or None when they would
-    (or when this system does not tell)."""
-    try:
-        mount = mount_of(workdir, mountinfo.read_text())
-    except OSError:
-        return None
-    if mount is None:
-        return None
-    mount_point, fstype = mount
-    if fstype in CONTAINER_LAYER_TYPES and mount_point == "/":
-        return f"is in the container's writable layer ({fstype} root), lost when the container is recreated"
-    if fstype in MEMORY_TYPES:
-        return f"is in memory ({fstype} at {mount_point}), lost at every restart"
-    return None
-
-
-def check_workdir(*, workdir: Path | None = None, mountinfo: Path = MOUNTINFO) -> CheckResult:
-    workdir = Path(workdir or settings.WORKDIR)
-    if not workdir.is_dir():
-        return failed("workdir", f"WORKDIR {workdir} does not exist", f"create it: mkdir -p {workdir}")
-    try:
-        with tempfile.NamedTemporaryFile(dir=workdir, prefix=".productioncheck-") as probe:
-            probe.write(b"probe")
-            probe.flush()
-    except OSError as exc:
-        return failed(
-            "workdir",
-            f"WORKDIR {workdir} is not writable ({exc.strerror})",
-            "give the user running DocuElevate write access to it",
-        )
-    volatile = _volatile_storage(workdir, mountinfo)
-    if volatile and settings.DOCUMENT_STORAGE == "local":
-        return failed(
-            "workdir",
-            f"WORKDIR {workdir} {volatile}",
-            "mount a persistent volume at WORKDIR: a named volume in docker compose, a PVC in Kubernetes",
-        )
-    free = shutil.disk_usage(workdir).free
-    free_text = f"{free / 1024**3:.1f} GiB free"
-    if free < WORKDIR_FAIL_BELOW:
-        return failed("workdir", f"WORKDIR {workdir} has only {free_text}", "free space or grow the volume")
-    if free < WORKDIR_WARN_BELOW:
-        return warned("workdir", f"WORKDIR {workdir} has only {free_text}", "free space or grow the volume")
-    where = "; documents are in S3" if volatile else ""
-    return passed("workdir", f"WORKDIR {workdir} is writable, {free_text}{where}")
-
-
 def _tls_answers(hostname: str, timeout: float) -> bool:
     """Whether ``https://hostname`` completes a verified TLS handshake."""
     context = ssl.create_default_context()
@@ -184,31 +105,6 @@ def check_https(*, probe_tls: bool = True, timeout: float = NETWORK_TIMEOUT) -> 
             "set SECURE_PROXY=true",
         )
     return failed("https", f"no TLS: SECURE_PROXY=false and nothing answers https://{hostname}", fix)
-
-
-def check_converter_sandbox() -> CheckResult:
-    """Whether LibreOffice on this machine converts without network (documents/pipeline/isolation.py).
-
-    Run on a worker (``docker compose exec worker ...``) to check the workers themselves.
-    """
-    if settings.CONVERTER_SANDBOX == "none":
-        return warned(
-            "converter_sandbox",
-            "CONVERTER_SANDBOX=none: LibreOffice converts with this machine's network access",
-            "set CONVERTER_SANDBOX=namespace, or be sure the workers have no egress (docs/security.md)",
-        )
-    isolation = network_isolation()
-    if isolation.available:
-        return passed("converter_sandbox", f"LibreOffice converts in {isolation.reason}")
-    if settings.GOTENBERG_URL:
-        return passed(
-            "converter_sandbox", "office files go to Gotenberg; no network namespace can be made here"
-        )
-    return failed(
-        "converter_sandbox",
-        f"no network namespace can be made here, so office files are not converted ({isolation.reason})",
-        "allow user namespaces for the worker (docs/security.md) or set GOTENBERG_URL",
-    )
 
 
 def check_session_secret() -> CheckResult:

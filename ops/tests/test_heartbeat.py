@@ -24,7 +24,7 @@ TOKEN = "Zq7pushTokenOfTheMonitor"
 # Waits for a worker to answer (as the monitor's first push after a deploy would), then pushes.
 PUSH_ONCE = """
 import time
-from documents.selectors import workers_online
+from ops.probes.broker import workers_online
 from ops.heartbeat import heartbeat_push
 deadline = time.monotonic() + WAIT
 while WAIT and workers_online() == 0 and time.monotonic() < deadline:

@@ -31,6 +31,7 @@ from accounts.models import User
 from accounts.services import token_create
 from conftest import LiveServer, _free_port, log_tail, run_manage, service_missing, stop_process_group
 from ops import health
+from ops.checks import Status, check_redis
 from ops.models import BackupRecord, BackupStatus, BackupTier
 
 LIVE = "/api/diagnostic/healthz/live"
@@ -449,3 +450,19 @@ def test_health_is_unhealthy_503_when_the_database_fails(
     assert body["checks"]["migrations"]["status"] == "error"
     assert body["checks"]["backup"]["status"] == "error"
     assert "password" not in answer.content.decode()
+
+
+def test_one_redis_probe_names_the_host_to_the_checklist_and_only_unreachable_to_the_api(
+    client: Client, owner: User, settings: Any
+) -> None:
+    # Port 1 on the loopback: nothing listens there, the connection is refused at once.
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+
+    item = check_redis()
+    client.force_login(owner)
+    answer = client.get("/api/health")
+
+    assert item.status is Status.FAIL
+    assert "Redis at 127.0.0.1:1 does not answer" in item.reason
+    assert answer.json()["checks"]["redis"] == {"status": "error", "reason": "unreachable"}
+    assert "127.0.0.1:1" not in answer.content.decode()

@@ -55,9 +55,10 @@ from ops.checks import (
     check_workdir,
     check_workers,
 )
-from ops.checks.configuration import mount_of, tracked_secret_files
-from ops.checks.services import host_is_public
+from ops.checks.configuration import tracked_secret_files
 from ops.models import BackupRecord, BackupStatus, BackupTier
+from ops.probes.redis import host_is_public
+from ops.probes.workdir import mount_of
 from ops.tests.test_beat_heartbeat import launch_beat
 
 STRONG_SECRET = "Yk2vP9wq-Lr57XnT0cZs8mUe3bHa1jDf6gQ4tN-production"

@@ -16,7 +16,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ops.checks import CheckResult, Status, productioncheck_run
+from ops.checks import VERDICTS, CheckResult, Status, productioncheck_run
 
 
 class Command(BaseCommand):
@@ -56,8 +56,8 @@ class Command(BaseCommand):
             fix = f" (fix: {result.fix})" if result.fix and result.status is not Status.PASS else ""
             status = styles[result.status](result.status.value)
             lines.append(f"{status}  {result.name:<{width}}  {result.reason}{fix}")
-        counts = {status: sum(result.status is status for result in results) for status in Status}
-        lines.append(", ".join(f"{counts[status]} {status.value}" for status in Status))
+        counts = {status: sum(result.status is status for result in results) for status in VERDICTS}
+        lines.append(", ".join(f"{counts[status]} {status.value}" for status in VERDICTS))
         return "\n".join(lines)
 
 
