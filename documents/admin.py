@@ -56,8 +56,8 @@ class ReadOnlyInline(OperatorPermissions, admin.TabularInline):
 class ProcessingStepInline(ReadOnlyInline):
     model = ProcessingStep
     fields = readonly_fields = (
-        "position", "name", "status", "attempts", "started_at", "finished_at", "error", "task_id",
-        "claimed_by",
+        "position", "name", "status", "attempts", "started_at", "finished_at", "error", "failure_kind",
+        "task_id", "claimed_by",
     )  # fmt: skip
     ordering = ["position"]
 
@@ -65,7 +65,7 @@ class ProcessingStepInline(ReadOnlyInline):
 class ProcessingLogInline(ReadOnlyInline):
     model = ProcessingLog
     verbose_name_plural = "processing log"
-    fields = readonly_fields = ("timestamp", "step_name", "status", "message", "task_id")
+    fields = readonly_fields = ("timestamp", "step_name", "status", "message", "kind", "task_id")
     ordering = ["timestamp", "id"]
 
 

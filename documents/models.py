@@ -29,6 +29,64 @@ class StepStatus(models.TextChoices):
     SKIPPED = "skipped"
 
 
+class FailureKind(models.TextChoices):
+    """Why a step failed (or waits to run again), for machines; the readable reason is its error.
+
+    Decisions read this, never the wording of a message: the failed-documents retry
+    (ops.housekeeping) gives TEMPORARY and WORKER_LOST one more run, nothing else.
+    """
+
+    TEMPORARY = "temporary"  # a passing problem (a service down); StepTemporarilyFailed
+    PERMANENT = "permanent"  # would fail the same way again (a broken file); StepFailed
+    TIMEOUT = "timeout"  # ran longer than STEP_TIMEOUT
+    WORKER_LOST = "worker_lost"  # its worker vanished mid-run (watchdog, or a restarted worker)
+    WORKER_LOST_REPEATEDLY = "worker_lost_repeatedly"  # the step keeps killing its worker
+    INTERNAL_ERROR = "internal_error"  # a bug or an unforeseen input; details in the server log
+
+
+class ResetKind(models.TextChoices):
+    """Why steps were set back to pending: who started them afresh, and how far back.
+
+    Each kind has one rule for the attempts count (documents.pipeline.state.steps_reset).
+    """
+
+    MANUAL_RETRY = "manual_retry"  # a person retried a step (page, API, admin, command)
+    REPROCESS = "reprocess"  # a person reprocessed the whole document
+    RETRY_SWEEP = "retry_sweep"  # housekeeping's one more run after a temporary failure
+    INPUT_MISSING = "input_missing"  # the runner started over: a step's input file was gone
+
+
+class LogStatus(models.TextChoices):
+    """The status of a log entry: a step's status, or the document's for ingest and fetch."""
+
+    PENDING = "pending"
+    IN_PROGRESS = "in_progress"
+    SUCCESS = "success"
+    FAILURE = "failure"
+    SKIPPED = "skipped"
+    # Document-level outcomes, written under "ingest" and "fetch" (DocumentStatus values).
+    FAILED = "failed"
+    DUPLICATE = "duplicate"
+
+
+class LogStep(models.TextChoices):
+    """What a log entry is about: a pipeline step, or a stage of the document around it.
+
+    A new step or stage adds a member here (and a migration records it); the pipeline's
+    steps must all be listed (documents.tests.test_state checks STEP_NAMES against it).
+    """
+
+    INGEST = "ingest"  # the file was taken in (or found to be a duplicate)
+    FETCH = "fetch"  # the download of a document given by URL
+    CONVERT = "convert"
+    OCR = "ocr", "OCR"
+    EXTRACT_METADATA = "extract_metadata"
+    EMBED_METADATA = "embed_metadata"
+    FINALIZE = "finalize"
+    REPROCESS = "reprocess"  # a person asked for the whole pipeline again
+    RETRY_SWEEP = "retry_sweep"  # housekeeping gave a failed document one more run
+
+
 def visible_owner_ids(viewer: Viewer) -> list[int] | None:
     """The one rule for which documents a viewer may see, as owner ids: None means all.
 
@@ -148,6 +206,8 @@ class ProcessingStep(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
+    # Set exactly when ``error`` is: what kind of failure the error describes.
+    failure_kind = models.CharField(max_length=32, choices=FailureKind.choices, blank=True)
     task_id = models.CharField(max_length=64, blank=True)
     # "worker@host pid" of the run in progress, to recognise runs whose worker died.
     claimed_by = models.CharField(max_length=255, blank=True)
@@ -178,9 +238,11 @@ class ProcessingLog(models.Model):
     """Append-only history of what happened to a document, step by step."""
 
     document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="logs")
-    step_name = models.CharField(max_length=32)
-    status = models.CharField(max_length=16)
+    step_name = models.CharField(max_length=32, choices=LogStep.choices)
+    status = models.CharField(max_length=16, choices=LogStatus.choices)
     message = models.TextField(blank=True)
+    # A FailureKind on failures and pending retries, a ResetKind on resets; blank otherwise.
+    kind = models.CharField(max_length=32, choices=FailureKind.choices + ResetKind.choices, blank=True)
     task_id = models.CharField(max_length=64, blank=True)
     timestamp = models.DateTimeField(auto_now_add=True, db_index=True)
 

@@ -39,8 +39,8 @@ from docuelevate.errors import (
 )
 from documents import storage
 from documents.filetypes import kind_of, sanitize_filename, sniff_mime
-from documents.models import Document, DocumentStatus, ProcessingStep, StepStatus
-from documents.pipeline.runner import document_refresh_status, log_event
+from documents.models import Document, DocumentStatus, ProcessingStep, ResetKind, StepStatus
+from documents.pipeline.state import log_event, steps_reset
 from documents.pipeline.steps import STEP_NAMES
 from documents.selectors import document_own_processed_files
 from search.services import remove_document_enqueue
@@ -453,17 +453,13 @@ def document_reprocess(*, document: Document, force_ocr: bool = False, enqueue: 
     """
     _refuse_duplicate(document)
     with transaction.atomic():
-        document.steps.update(
-            status=StepStatus.PENDING, attempts=0, error="", started_at=None, finished_at=None, claimed_by=""
+        steps_reset(
+            document_id=document.pk,
+            from_step=STEP_NAMES[0],
+            reason=ResetKind.REPROCESS,
+            log_step_name="reprocess",
+            message="Reprocessing requested" + (" with forced OCR" if force_ocr else ""),
         )
-        Document.objects.filter(pk=document.pk).update(working_file="", error="")
-        log_event(
-            document.pk,
-            "reprocess",
-            StepStatus.PENDING,
-            "Reprocessing requested" + (" with forced OCR" if force_ocr else ""),
-        )
-        document_refresh_status(Document.objects.get(pk=document.pk))
         task_id = str(uuid.uuid4())
         if enqueue:
             pipeline_enqueue(
@@ -473,11 +469,17 @@ def document_reprocess(*, document: Document, force_ocr: bool = False, enqueue: 
 
 
 def document_retry_step(
-    *, document: Document, step_name: str, force_ocr: bool = False, enqueue: bool = True
+    *,
+    document: Document,
+    step_name: str,
+    force_ocr: bool = False,
+    enqueue: bool = True,
+    reason: ResetKind = ResetKind.MANUAL_RETRY,
 ) -> str:
     """Run one step again, and the steps after it; returns the task id.
 
     Refused while an earlier step has not succeeded, since this step needs its result.
+    ``reason`` is a person's retry unless housekeeping says it is its own (RETRY_SWEEP).
     """
     _refuse_duplicate(document)
     if step_name not in STEP_NAMES:
@@ -494,22 +496,13 @@ def document_retry_step(
         ]
         if unfinished:
             raise Conflict(f"The {unfinished[0]} step has not succeeded yet; retry that step first.")
-        ProcessingStep.objects.filter(document=document, position__gte=position).update(
-            # A retry by hand starts the step's count afresh, so it gets its automatic retries again.
-            status=StepStatus.PENDING,
-            attempts=0,
-            error="",
-            started_at=None,
-            finished_at=None,
-            claimed_by="",
+        steps_reset(
+            document_id=document.pk,
+            from_step=step_name,
+            reason=reason,
+            log_step_name=step_name,
+            message="Retry requested" + (" with forced OCR" if force_ocr else ""),
         )
-        log_event(
-            document.pk,
-            step_name,
-            StepStatus.PENDING,
-            "Retry requested" + (" with forced OCR" if force_ocr else ""),
-        )
-        document_refresh_status(Document.objects.get(pk=document.pk))
         task_id = str(uuid.uuid4())
         if enqueue:
             pipeline_enqueue(

@@ -11,7 +11,12 @@ from celery.signals import worker_ready
 from django.conf import settings
 from django.db import DatabaseError
 
-from documents.pipeline.runner import pipeline_fail_stuck_steps, pipeline_resume_abandoned, pipeline_step_run
+from documents.pipeline.runner import (
+    Outcome,
+    pipeline_fail_stuck_steps,
+    pipeline_resume_abandoned,
+    pipeline_step_run,
+)
 from documents.services import (
     URL_TASK_TIME_LIMIT,
     URL_TOTAL_TIMEOUT,
@@ -47,17 +52,17 @@ def pipeline_step_task(
         worker_name=self.request.hostname or "",
         force_ocr=force_ocr,
     )
-    if run.outcome == "retry" and run.retry_in is not None:
+    if run.outcome == Outcome.RETRY and run.retry_in is not None:
         raise self.retry(countdown=run.retry_in)
     if run.next_step is not None:
         pipeline_enqueue(
             document_id=document_id, step_name=run.next_step, task_id=str(uuid.uuid4()), force_ocr=force_ocr
         )
-    elif run.outcome in ("success", "skipped", "failure"):
+    elif run.outcome in (Outcome.SUCCESS, Outcome.SKIPPED, Outcome.FAILURE):
         # Processing ended: the search follows (findable when done; when a reprocessing
         # failed, no longer found by the text it had before).
         index_document_enqueue(document_id=document_id)
-    return run.outcome
+    return run.outcome.value
 
 
 @shared_task(

@@ -18,26 +18,33 @@ from django.utils import timezone
 
 from accounts.models import AuditLog
 from docuelevate.errors import ApplicationError
-from documents.models import Document, DocumentStatus, ProcessingLog, ProcessingStep, StepStatus
+from documents.models import (
+    Document,
+    DocumentStatus,
+    FailureKind,
+    LogStep,
+    ProcessingLog,
+    ProcessingStep,
+    ResetKind,
+    StepStatus,
+)
 
 logger = logging.getLogger(__name__)
 
 SCRATCH_MAX_AGE = timedelta(days=1)
 PRUNE_BATCH = 5000  # rows per DELETE, so pruning a big backlog never holds long locks
 
-# The failed-documents retry: how it recognises a passing failure, and when it acts.
-RETRY_SWEEP_STEP = "retry_sweep"  # step_name of its own log entries
+# The failed-documents retry: which failures it gives one more run, and when it acts.
+RETRY_SWEEP_STEP = LogStep.RETRY_SWEEP  # step_name of its own log entries
 RETRY_MIN_AGE = timedelta(hours=1)  # let an outage end before spending the one retry
 RETRY_MAX_AGE = timedelta(days=7)  # older failures are left to a person (and to upgrades)
 RETRY_LIMIT = 500  # documents per run; the rest wait for the next run
-# The runner's words for the two failures worth another run: a StepTemporarilyFailed it had
-# retried (documents.pipeline.runner.pipeline_step_run) and a step whose worker vanished
-# (pipeline_fail_stuck_steps). A step that timed out or kept killing its worker is not.
-TEMPORARY_RETRY_MARK = " Retrying in "
-WORKER_VANISHED_MARK = "its worker may have stopped"
-# Log entries that start a step afresh by hand (documents.services): they reset the count.
-MANUAL_RESTART_STEP = "reprocess"
-MANUAL_RETRY_MESSAGE = "Retry requested"
+# The failures worth another run: a passing problem (StepTemporarilyFailed, out of the
+# runner's own retries) and a step whose worker vanished. A timeout, a broken file, a bug
+# or a document that keeps killing its worker would fail the same way again.
+RETRYABLE_KINDS = frozenset({FailureKind.TEMPORARY, FailureKind.WORKER_LOST})
+# The resets by a person: after one, a document may earn the sweep's one more run again.
+PERSON_RESETS = frozenset({ResetKind.MANUAL_RETRY, ResetKind.REPROCESS})
 
 
 # --- Scratch files -------------------------------------------------------------------------------
@@ -137,75 +144,33 @@ def _delete_in_batches(model: type[models.Model], queryset: models.QuerySet[mode
 # --- One more run for passing failures -----------------------------------------------------------
 
 
-def failure_is_temporary(step: ProcessingStep) -> bool:
-    """Whether ``step`` failed for a passing reason in its latest run.
-
-    Its log since it was last started afresh (by hand, or by this sweep) must show either
-    that the runner retried a temporary error before giving up, or that the watchdog
-    failed it because its worker vanished. Errors that would repeat (a broken file, a
-    timeout, a document that keeps killing its worker) do not count.
-    """
-    if step.status != StepStatus.FAILURE:
-        return False
-    if WORKER_VANISHED_MARK in step.error:
-        return True
-    since = _last_fresh_start(step.document_id)
-    entries = ProcessingLog.objects.filter(
-        document_id=step.document_id,
-        step_name=step.name,
-        status=StepStatus.PENDING,
-        message__contains=TEMPORARY_RETRY_MARK,
-    )
-    if since is not None:
-        entries = entries.filter(pk__gt=since)
-    return entries.exists()
-
-
-def _last_fresh_start(document_id: int) -> int | None:
-    """Id of the newest log entry that restarted the document's steps by hand or by the sweep."""
-    pk: int | None = (
-        ProcessingLog.objects.filter(document_id=document_id)
-        .filter(
-            models.Q(step_name__in=[MANUAL_RESTART_STEP, RETRY_SWEEP_STEP])
-            | models.Q(status=StepStatus.PENDING, message__startswith=MANUAL_RETRY_MESSAGE)
-        )
-        .order_by("-pk")
-        .values_list("pk", flat=True)
-        .first()
-    )
-    return pk
-
-
 def _swept_since_last_manual_start(document_id: int) -> bool:
     """Whether this sweep already gave the document its one more run since a person last
     (re)started it."""
     entries = ProcessingLog.objects.filter(document_id=document_id)
     last_sweep = (
-        entries.filter(step_name=RETRY_SWEEP_STEP).order_by("-pk").values_list("pk", flat=True).first()
+        entries.filter(kind=ResetKind.RETRY_SWEEP).order_by("-pk").values_list("pk", flat=True).first()
     )
     if last_sweep is None:
         return False
-    # The sweep's own retry writes "Retry requested" just before its mark; a later one is a person's.
-    manual = entries.filter(pk__gt=last_sweep).filter(
-        models.Q(step_name=MANUAL_RESTART_STEP)
-        | models.Q(status=StepStatus.PENDING, message__startswith=MANUAL_RETRY_MESSAGE)
-    )
-    return not manual.exists()
+    return not entries.filter(pk__gt=last_sweep, kind__in=PERSON_RESETS).exists()
 
 
 def failed_documents_retry(*, now: datetime.datetime | None = None, limit: int = RETRY_LIMIT) -> list[int]:
     """Give each document that failed for a temporary reason one more run of its failed step.
 
+    The reason is the step's recorded FailureKind (RETRYABLE_KINDS), never its message.
     Only failures between RETRY_MIN_AGE and RETRY_MAX_AGE old count, and each document gets
     one such run until a person retries or reprocesses it. Returns the ids retried.
     """
-    from documents.pipeline.runner import log_event
+    from documents.pipeline.state import log_event
     from documents.services import document_retry_step
 
     now = now or timezone.now()
     failed_steps = (
         ProcessingStep.objects.filter(
             status=StepStatus.FAILURE,
+            failure_kind__in=RETRYABLE_KINDS,
             document__status=DocumentStatus.FAILED,
             finished_at__lte=now - RETRY_MIN_AGE,
             finished_at__gte=now - RETRY_MAX_AGE,
@@ -222,16 +187,17 @@ def failed_documents_retry(*, now: datetime.datetime | None = None, limit: int =
         if step.document_id in seen:
             continue
         seen.add(step.document_id)
-        if not failure_is_temporary(step) or _swept_since_last_manual_start(step.document_id):
+        if _swept_since_last_manual_start(step.document_id):
             continue
         try:
             with transaction.atomic():
-                document_retry_step(document=step.document, step_name=step.name)
+                document_retry_step(document=step.document, step_name=step.name, reason=ResetKind.RETRY_SWEEP)
                 log_event(
                     step.document_id,
                     RETRY_SWEEP_STEP,
                     StepStatus.PENDING,
                     f"One more run of the {step.name} step after a temporary failure: {step.error}",
+                    kind=ResetKind.RETRY_SWEEP,
                 )
         except ApplicationError as exc:
             # Changed meanwhile (deleted, reprocessed by hand): nothing to do for it.

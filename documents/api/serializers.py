@@ -14,7 +14,15 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from docuelevate.bounds import MAX_PAGE
-from documents.models import Document, DocumentStatus, ProcessingLog, ProcessingStep, StepStatus
+from documents.models import (
+    Document,
+    DocumentStatus,
+    LogStatus,
+    LogStep,
+    ProcessingLog,
+    ProcessingStep,
+    StepStatus,
+)
 from documents.selectors import SORT_FIELDS, document_stored_filename, processing_summary
 
 # --- Requests ------------------------------------------------------------------------------
@@ -143,6 +151,10 @@ class FileSerializer(_DocumentBaseSerializer):
 
 
 class LogEntrySerializer(serializers.ModelSerializer[ProcessingLog]):
+    # Plain text rather than enums, so the schema has one "status" enum: the document's.
+    step_name = serializers.CharField(help_text="One of " + ", ".join(LogStep.values) + ".")
+    status = serializers.CharField(help_text="One of " + ", ".join(LogStatus.values) + ".")
+
     class Meta:
         model = ProcessingLog
         fields = ["id", "task_id", "step_name", "status", "message", "timestamp"]

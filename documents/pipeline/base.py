@@ -12,15 +12,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Protocol
 
-from documents.models import Document
+from documents.models import Document, FailureKind
 
 
 class StepFailed(Exception):
     """The document cannot go on; ``message`` says why, in words a user understands.
 
     Permanent: retrying would give the same answer (a broken or protected file, too many
-    pages, an unsupported structure).
+    pages, an unsupported structure). ``kind`` is what the runner records beside the message.
     """
+
+    kind: ClassVar[FailureKind] = FailureKind.PERMANENT
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -29,6 +31,8 @@ class StepFailed(Exception):
 
 class StepTemporarilyFailed(StepFailed):
     """A passing problem (a service down, a timeout talking to it); worth retrying later."""
+
+    kind = FailureKind.TEMPORARY
 
 
 class StepInputMissing(StepFailed):

@@ -1,9 +1,10 @@
 """Runs one pipeline step of one document and records everything about it.
 
 The runner owns the bookkeeping so steps stay small: it claims the ProcessingStep row,
-writes the log, keeps the document's status consistent with its steps, turns every error
-into a readable reason, and says what comes next. It never talks to Celery itself; the
-task (or ``pipeline_run_sync``) decides how the next step is run.
+turns every error into a readable reason and a FailureKind, and says what comes next. The
+state changes themselves (and the log and document status that go with them) are
+``documents.pipeline.state``'s. It never talks to Celery itself; the task (or
+``pipeline_run_sync``) decides how the next step is run.
 """
 
 from __future__ import annotations
@@ -14,16 +15,16 @@ import random
 import socket
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Literal
+from enum import StrEnum
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
 from documents import storage
-from documents.models import Document, DocumentStatus, ProcessingLog, ProcessingStep, StepStatus
+from documents.models import Document, FailureKind, ProcessingStep, ResetKind, StepStatus
 from documents.pipeline.base import StepContext, StepFailed, StepInputMissing, StepTemporarilyFailed
+from documents.pipeline.state import step_claim, step_record, steps_reset
 from documents.pipeline.steps import PIPELINE, STEP_NAMES
 from search.services import index_document
 
@@ -32,7 +33,16 @@ logger = logging.getLogger(__name__)
 # Beyond the task's hard time limit (STEP_TIMEOUT + 60 s), before a step counts as stuck.
 STUCK_GRACE_SECONDS = 120
 
-Outcome = Literal["success", "skipped", "failure", "retry", "restart", "noop"]
+
+class Outcome(StrEnum):
+    """How one run of a step ended, for the caller deciding what to send next."""
+
+    SUCCESS = "success"  # done; go on with next_step
+    SKIPPED = "skipped"  # nothing to do; go on with next_step
+    FAILURE = "failure"  # the document failed; the chain ends
+    RETRY = "retry"  # a temporary failure; run the same step again in retry_in seconds
+    RESTART = "restart"  # an input was gone; every step is pending again, from next_step
+    NOOP = "noop"  # already done (a message delivered twice); next_step if it still waits
 
 
 @dataclass(frozen=True)
@@ -41,7 +51,7 @@ class StepRun:
 
     outcome: Outcome
     next_step: str | None = None
-    retry_in: int | None = None  # seconds, when outcome is "retry"
+    retry_in: int | None = None  # seconds, when outcome is RETRY
     message: str = ""
 
 
@@ -71,9 +81,11 @@ def pipeline_step_run(
     on. Temporary failures ask for a retry while attempts remain; everything else ends
     the document as ``failed`` with the reason, and the original file stays untouched.
     """
-    claimed = _claim(document_id, step_name, task_id, claimant(worker_name))
+    claimed = step_claim(
+        document_id=document_id, step_name=step_name, task_id=task_id, claimed_by=claimant(worker_name)
+    )
     if claimed is None:
-        return StepRun("noop", next_step=_pending_successor(document_id, step_name))
+        return StepRun(Outcome.NOOP, next_step=_pending_successor(document_id, step_name))
     document, step = claimed
     step_impl = PIPELINE[STEP_NAMES.index(step_name)]
     try:
@@ -82,39 +94,53 @@ def pipeline_step_run(
     except StepInputMissing as exc:
         if step_name == STEP_NAMES[0]:
             # The first step reads only the original: starting over cannot bring it back.
-            _record(step, StepStatus.FAILURE, exc.message, task_id)
-            return StepRun("failure", message=exc.message)
-        _restart_from_beginning(document_id, step, exc.message, task_id)
-        return StepRun("restart", next_step=STEP_NAMES[0], message=exc.message)
+            return _fail(step, exc.message, task_id, FailureKind.PERMANENT)
+        steps_reset(
+            document_id=document_id,
+            from_step=STEP_NAMES[0],
+            reason=ResetKind.INPUT_MISSING,
+            log_step_name=step_name,
+            message=exc.message,
+            task_id=task_id,
+        )
+        return StepRun(Outcome.RESTART, next_step=STEP_NAMES[0], message=exc.message)
     except StepTemporarilyFailed as exc:
         if retries_allowed and step.attempts <= settings.TASK_RETRY_MAX_RETRIES:
             delay = _retry_delay(step.attempts)
-            _record(step, StepStatus.PENDING, f"{exc.message} Retrying in {delay} s.", task_id)
-            return StepRun("retry", retry_in=delay, message=exc.message)
-        _record(step, StepStatus.FAILURE, exc.message, task_id)
-        return StepRun("failure", message=exc.message)
+            step_record(
+                step=step,
+                status=StepStatus.PENDING,
+                message=f"{exc.message} Retrying in {delay} s.",
+                task_id=task_id,
+                kind=exc.kind,
+            )
+            return StepRun(Outcome.RETRY, retry_in=delay, message=exc.message)
+        # Out of retries here, still a passing problem: housekeeping may give it one more run.
+        return _fail(step, exc.message, task_id, exc.kind)
     except StepFailed as exc:
-        _record(step, StepStatus.FAILURE, exc.message, task_id)
-        return StepRun("failure", message=exc.message)
+        return _fail(step, exc.message, task_id, exc.kind)
     except SoftTimeLimitExceeded:
         message = (
             f"The {step_name} step did not finish within {settings.STEP_TIMEOUT} seconds (STEP_TIMEOUT)."
         )
-        _record(step, StepStatus.FAILURE, message, task_id)
-        return StepRun("failure", message=message)
+        return _fail(step, message, task_id, FailureKind.TIMEOUT)
     except Exception as exc:
         # A bug or an unforeseen input: the document fails visibly, the worker carries on.
         logger.exception("step %s of document %s crashed", step_name, document_id)
         message = f"Internal error in the {step_name} step ({exc.__class__.__name__}); see the server log."
-        _record(step, StepStatus.FAILURE, message, task_id)
-        return StepRun("failure", message=message)
+        return _fail(step, message, task_id, FailureKind.INTERNAL_ERROR)
     status = StepStatus.SKIPPED if result.skipped else StepStatus.SUCCESS
-    _record(step, status, result.message, task_id)
+    step_record(step=step, status=status, message=result.message, task_id=task_id)
     return StepRun(
-        "skipped" if result.skipped else "success",
+        Outcome.SKIPPED if result.skipped else Outcome.SUCCESS,
         next_step=next_step_after(step_name),
         message=result.message,
     )
+
+
+def _fail(step: ProcessingStep, message: str, task_id: str, kind: FailureKind) -> StepRun:
+    step_record(step=step, status=StepStatus.FAILURE, message=message, task_id=task_id, kind=kind)
+    return StepRun(Outcome.FAILURE, message=message)
 
 
 def pipeline_run_sync(*, document_id: int, force_ocr: bool = False) -> Document:
@@ -124,7 +150,7 @@ def pipeline_run_sync(*, document_id: int, force_ocr: bool = False) -> Document:
         run = pipeline_step_run(
             document_id=document_id, step_name=step_name, force_ocr=force_ocr, retries_allowed=False
         )
-        if run.outcome == "failure":
+        if run.outcome == Outcome.FAILURE:
             break
         step_name = run.next_step
     try:
@@ -133,34 +159,6 @@ def pipeline_run_sync(*, document_id: int, force_ocr: bool = False) -> Document:
         # The document is done whatever the index says; the hourly reconcile repairs it.
         logger.warning("document %s could not be indexed now", document_id, exc_info=True)
     return Document.objects.get(pk=document_id)
-
-
-def document_refresh_status(document: Document) -> None:
-    """Derive the document's status from its steps, the one place this rule lives."""
-    if document.status == DocumentStatus.DUPLICATE:
-        return
-    steps = list(document.steps.all())
-    statuses = {step.status for step in steps}
-    if StepStatus.FAILURE in statuses:
-        status = DocumentStatus.FAILED
-        document.error = next(step.error for step in steps if step.status == StepStatus.FAILURE)
-    elif statuses <= {StepStatus.SUCCESS, StepStatus.SKIPPED}:
-        status = DocumentStatus.COMPLETED
-        document.error = ""
-    elif statuses & {StepStatus.IN_PROGRESS, StepStatus.SUCCESS, StepStatus.SKIPPED}:
-        status = DocumentStatus.PROCESSING
-        document.error = ""
-    else:
-        status = DocumentStatus.PENDING
-        document.error = ""
-    document.status = status
-    document.save(update_fields=["status", "error", "updated_at"])
-
-
-def log_event(document_id: int, step_name: str, status: str, message: str, task_id: str = "") -> None:
-    ProcessingLog.objects.create(
-        document_id=document_id, step_name=step_name, status=status, message=message[:5000], task_id=task_id
-    )
 
 
 def pipeline_fail_stuck_steps() -> int:
@@ -177,7 +175,13 @@ def pipeline_fail_stuck_steps() -> int:
             f"The {step.name} step did not finish within {settings.STEP_TIMEOUT} seconds (STEP_TIMEOUT); "
             "its worker may have stopped. Retry the step to run it again."
         )
-        _record(step, StepStatus.FAILURE, message, step.task_id)
+        step_record(
+            step=step,
+            status=StepStatus.FAILURE,
+            message=message,
+            task_id=step.task_id,
+            kind=FailureKind.WORKER_LOST,
+        )
         count += 1
     return count
 
@@ -196,58 +200,23 @@ def pipeline_resume_abandoned(*, worker_name: str) -> list[tuple[int, str]]:
     )
     for step in abandoned:
         if step.attempts > settings.TASK_RETRY_MAX_RETRIES:
-            _record(
-                step, StepStatus.FAILURE, f"The worker stopped during the {step.name} step too often.", ""
+            step_record(
+                step=step,
+                status=StepStatus.FAILURE,
+                message=f"The worker stopped during the {step.name} step too often.",
+                task_id="",
+                kind=FailureKind.WORKER_LOST_REPEATEDLY,
             )
             continue
-        _record(
-            step, StepStatus.PENDING, f"The worker stopped during the {step.name} step; running it again.", ""
+        step_record(
+            step=step,
+            status=StepStatus.PENDING,
+            message=f"The worker stopped during the {step.name} step; running it again.",
+            task_id="",
+            kind=FailureKind.WORKER_LOST,
         )
         due.append((step.document_id, step.name))
     return due
-
-
-@transaction.atomic
-def _claim(
-    document_id: int, step_name: str, task_id: str, claimed_by: str
-) -> tuple[Document, ProcessingStep] | None:
-    step = ProcessingStep.objects.select_for_update().filter(document_id=document_id, name=step_name).first()
-    # Deleted meanwhile, or already done by an earlier delivery of the same message.
-    if step is None or step.status in {StepStatus.SUCCESS, StepStatus.SKIPPED}:
-        return None
-    step.status = StepStatus.IN_PROGRESS
-    step.attempts += 1
-    step.started_at = timezone.now()
-    step.finished_at = None
-    step.error = ""
-    step.task_id = task_id
-    step.claimed_by = claimed_by
-    step.save()
-    document = Document.objects.get(pk=document_id)
-    log_event(document_id, step_name, StepStatus.IN_PROGRESS, f"Attempt {step.attempts}", task_id)
-    document_refresh_status(document)
-    return document, step
-
-
-@transaction.atomic
-def _record(step: ProcessingStep, status: StepStatus, message: str, task_id: str) -> None:
-    step.status = status
-    step.finished_at = timezone.now() if status != StepStatus.PENDING else None
-    step.error = message if status in {StepStatus.FAILURE, StepStatus.PENDING} else ""
-    step.claimed_by = ""
-    step.save()
-    log_event(step.document_id, step.name, status, message, task_id)
-    document_refresh_status(Document.objects.get(pk=step.document_id))
-
-
-@transaction.atomic
-def _restart_from_beginning(document_id: int, step: ProcessingStep, message: str, task_id: str) -> None:
-    ProcessingStep.objects.filter(document_id=document_id).update(
-        status=StepStatus.PENDING, error="", started_at=None, finished_at=None, claimed_by=""
-    )
-    Document.objects.filter(pk=document_id).update(working_file="")
-    log_event(document_id, step.name, StepStatus.PENDING, message, task_id)
-    document_refresh_status(Document.objects.get(pk=document_id))
 
 
 def _first_unfinished(document_id: int) -> str | None:

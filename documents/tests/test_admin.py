@@ -16,7 +16,7 @@ from accounts.models import AuditAction, AuditLog, User
 from accounts.tests.factories import UserFactory
 from documents import storage
 from documents.models import Document, DocumentStatus, ProcessingLog, ProcessingStep, StepStatus
-from documents.pipeline.runner import document_refresh_status
+from documents.pipeline.state import document_refresh_status
 from documents.pipeline.steps import STEP_NAMES
 
 CHANGELIST = reverse("admin:documents_document_changelist")

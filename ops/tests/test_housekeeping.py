@@ -15,8 +15,18 @@ from django.utils import timezone
 
 from accounts.models import AuditAction, AuditLog
 from conftest import service_missing
-from documents.models import Document, DocumentStatus, ProcessingLog, ProcessingStep, StepStatus
+from documents.models import (
+    Document,
+    DocumentStatus,
+    FailureKind,
+    ProcessingLog,
+    ProcessingStep,
+    ResetKind,
+    StepStatus,
+)
 from documents.pipeline.runner import pipeline_fail_stuck_steps, pipeline_step_run
+from documents.pipeline.state import log_event, step_claim, step_record, steps_reset
+from documents.pipeline.steps import STEP_NAMES
 from documents.services import document_ingest, document_reprocess, document_retry_step
 from ops.housekeeping import RETRY_SWEEP_STEP
 from ops.models import BackupRecord, BackupStatus, BackupTier
@@ -263,6 +273,81 @@ def test_the_one_more_run_is_given_once_until_a_person_retries_the_document(
     with django_capture_on_commit_callbacks(execute=True):
         document_reprocess(document=document)
     fail_convert_for_a_while(document)
+    failed_ago(document, hours=2)
+    assert sweep(django_capture_on_commit_callbacks) == [document.pk]
+
+
+def failed_with(owner: Any, *, kind: FailureKind, message: str) -> Document:
+    """A document whose convert step failed two hours ago with ``kind`` and ``message``."""
+    document = a_document(owner)
+    ProcessingStep.objects.bulk_create(
+        ProcessingStep(document=document, name=name, position=position)
+        for position, name in enumerate(STEP_NAMES)
+    )
+    claimed = step_claim(document_id=document.pk, step_name="convert", task_id="", claimed_by="node 1")
+    assert claimed is not None
+    step_record(step=claimed[1], status=StepStatus.FAILURE, message=message, task_id="", kind=kind)
+    failed_ago(document, hours=2)
+    return document
+
+
+@pytest.mark.parametrize(
+    ("kind", "retried"),
+    [
+        (FailureKind.TEMPORARY, True),
+        (FailureKind.WORKER_LOST, True),
+        (FailureKind.PERMANENT, False),
+        (FailureKind.TIMEOUT, False),
+        (FailureKind.WORKER_LOST_REPEATEDLY, False),
+        (FailureKind.INTERNAL_ERROR, False),
+    ],
+)
+def test_the_sweep_decides_on_the_recorded_kind_of_the_failure_whatever_its_message_says(
+    owner, sent, django_capture_on_commit_callbacks, kind, retried
+):
+    # Each message says the opposite of its kind, in the words the runner used to write.
+    misleading = (
+        "The file is not a readable PDF."
+        if retried
+        else "Gotenberg is not reachable. Retrying in 60 s. Its worker may have stopped."
+    )
+    document = failed_with(owner, kind=kind, message=misleading)
+    if not retried:
+        # And a history of the runner's retries, which once made any failure count as passing.
+        log_event(document.pk, "convert", StepStatus.PENDING, "Down. Retrying in 60 s.")
+
+    assert sweep(django_capture_on_commit_callbacks) == ([document.pk] if retried else [])
+    assert sent == ([(document.pk, "convert")] if retried else [])
+
+
+def test_the_sweep_counts_resets_by_their_kind_not_their_message(
+    owner, sent, django_capture_on_commit_callbacks
+):
+    document = failed_with(owner, kind=FailureKind.TEMPORARY, message="Down.")
+    assert sweep(django_capture_on_commit_callbacks) == [document.pk]
+    claimed = step_claim(document_id=document.pk, step_name="convert", task_id="", claimed_by="node 1")
+    assert claimed is not None
+    step_record(
+        step=claimed[1], status=StepStatus.FAILURE, message="Down.", task_id="", kind=FailureKind.TEMPORARY
+    )
+    failed_ago(document, hours=2)
+    # Words that once meant a person's retry, without its kind, give no second run.
+    log_event(document.pk, "reprocess", StepStatus.PENDING, "Retry requested")
+    assert sweep(django_capture_on_commit_callbacks) == []
+
+    # A person's retry, whatever its wording, does.
+    steps_reset(
+        document_id=document.pk,
+        from_step="convert",
+        reason=ResetKind.MANUAL_RETRY,
+        log_step_name="convert",
+        message="Run it again, please",
+    )
+    claimed = step_claim(document_id=document.pk, step_name="convert", task_id="", claimed_by="node 1")
+    assert claimed is not None
+    step_record(
+        step=claimed[1], status=StepStatus.FAILURE, message="Down.", task_id="", kind=FailureKind.TEMPORARY
+    )
     failed_ago(document, hours=2)
     assert sweep(django_capture_on_commit_callbacks) == [document.pk]
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from documents.models import Document, ProcessingStep, StepStatus
-from documents.pipeline.runner import document_refresh_status
+from documents.pipeline.state import document_refresh_status
 from documents.pipeline.steps import STEP_NAMES
 from documents.tests.conftest import document_storage, ingest, sent  # noqa: F401  # fixtures shared here
 from ops.models import BackupRecord, BackupStatus, BackupTier

@@ -1,0 +1,168 @@
+"""Every change of a pipeline step's state, and the document status that follows from it.
+
+The runner, the services (reprocess, retry), housekeeping and the watchdogs all move
+ProcessingStep rows through these functions only, so each rule is written once:
+
+- ``step_claim``: a run takes a step (``in_progress``, one more attempt).
+- ``step_record``: a run ends (success, skipped, failure, or pending again for a retry);
+  every error comes with its FailureKind.
+- ``steps_reset``: steps go back to pending from a position; the ResetKind says why and
+  decides the attempts count (see ``steps_reset``).
+- ``document_refresh_status``: the document's status derived from its steps.
+
+Each writes its log entry (``log_event``) in the same transaction.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from documents.models import (
+    Document,
+    DocumentStatus,
+    FailureKind,
+    ProcessingLog,
+    ProcessingStep,
+    ResetKind,
+    StepStatus,
+)
+from documents.pipeline.steps import STEP_NAMES
+
+# Resets that give the steps a fresh attempts budget (their automatic retries, their
+# worker-restart resumes): a person's decision, or housekeeping's one more run, starts
+# the count over. The runner's own restart (INPUT_MISSING) keeps the count, so a loop the
+# runner starts by itself still runs into TASK_RETRY_MAX_RETRIES and ends.
+FRESH_ATTEMPTS: frozenset[ResetKind] = frozenset(
+    {ResetKind.MANUAL_RETRY, ResetKind.REPROCESS, ResetKind.RETRY_SWEEP}
+)
+
+
+def log_event(
+    document_id: int, step_name: str, status: str, message: str, task_id: str = "", *, kind: str = ""
+) -> None:
+    """Append one entry to the document's processing log (message cut at 5,000 characters)."""
+    ProcessingLog.objects.create(
+        document_id=document_id,
+        step_name=step_name,
+        status=status,
+        message=message[:5000],
+        task_id=task_id,
+        kind=kind,
+    )
+
+
+def document_refresh_status(document: Document) -> None:
+    """Derive the document's status from its steps, the one place this rule lives."""
+    if document.status == DocumentStatus.DUPLICATE:
+        return
+    steps = list(document.steps.all())
+    statuses = {step.status for step in steps}
+    if StepStatus.FAILURE in statuses:
+        status = DocumentStatus.FAILED
+        document.error = next(step.error for step in steps if step.status == StepStatus.FAILURE)
+    elif statuses <= {StepStatus.SUCCESS, StepStatus.SKIPPED}:
+        status = DocumentStatus.COMPLETED
+        document.error = ""
+    elif statuses & {StepStatus.IN_PROGRESS, StepStatus.SUCCESS, StepStatus.SKIPPED}:
+        status = DocumentStatus.PROCESSING
+        document.error = ""
+    else:
+        status = DocumentStatus.PENDING
+        document.error = ""
+    document.status = status
+    document.save(update_fields=["status", "error", "updated_at"])
+
+
+@transaction.atomic
+def step_claim(
+    *, document_id: int, step_name: str, task_id: str, claimed_by: str
+) -> tuple[Document, ProcessingStep] | None:
+    """Take ``step_name`` for a run: in progress, one more attempt, claimed by this worker.
+
+    None when there is nothing to run: the step is gone (document deleted) or already
+    done (a message delivered twice). The row is locked, so two deliveries cannot both claim.
+    """
+    step = ProcessingStep.objects.select_for_update().filter(document_id=document_id, name=step_name).first()
+    if step is None or step.status in {StepStatus.SUCCESS, StepStatus.SKIPPED}:
+        return None
+    step.status = StepStatus.IN_PROGRESS
+    step.attempts += 1
+    step.started_at = timezone.now()
+    step.finished_at = None
+    step.error = ""
+    step.failure_kind = ""
+    step.task_id = task_id
+    step.claimed_by = claimed_by
+    step.save()
+    document = Document.objects.get(pk=document_id)
+    log_event(document_id, step_name, StepStatus.IN_PROGRESS, f"Attempt {step.attempts}", task_id)
+    document_refresh_status(document)
+    return document, step
+
+
+@transaction.atomic
+def step_record(
+    *,
+    step: ProcessingStep,
+    status: StepStatus,
+    message: str,
+    task_id: str,
+    kind: FailureKind | None = None,
+) -> None:
+    """Record how a run of ``step`` ended, and release its claim.
+
+    ``status`` is SUCCESS or SKIPPED (``message`` is the log's), FAILURE, or PENDING for a
+    run that will come again (a retry). A FAILURE or PENDING keeps ``message`` as the
+    step's error and needs ``kind``, what kind of failure it was.
+    """
+    has_error = status in {StepStatus.FAILURE, StepStatus.PENDING}
+    if has_error and kind is None:
+        raise ValueError(f"a {status} step needs the kind of its failure")
+    step.status = status
+    step.finished_at = timezone.now() if status != StepStatus.PENDING else None
+    step.error = message if has_error else ""
+    step.failure_kind = kind if has_error and kind is not None else ""
+    step.claimed_by = ""
+    step.save()
+    log_event(step.document_id, step.name, status, message, task_id, kind=step.failure_kind)
+    document_refresh_status(Document.objects.get(pk=step.document_id))
+
+
+@transaction.atomic
+def steps_reset(
+    *,
+    document_id: int,
+    from_step: str,
+    reason: ResetKind,
+    log_step_name: str,
+    message: str,
+    task_id: str = "",
+) -> None:
+    """Set ``from_step`` and every step after it back to pending, errors cleared.
+
+    The one rule per reason:
+
+    - attempts start over for MANUAL_RETRY, REPROCESS and RETRY_SWEEP (``FRESH_ATTEMPTS``)
+      and are kept for the runner's own INPUT_MISSING restart;
+    - starting from the first step starts from the original, so the document's working
+      file is forgotten; from a later step, it stays, as that step's input.
+
+    The log entry goes under ``log_step_name`` with ``reason`` as its kind.
+    """
+    position = STEP_NAMES.index(from_step)
+    changes: dict[str, object] = {
+        "status": StepStatus.PENDING,
+        "error": "",
+        "failure_kind": "",
+        "started_at": None,
+        "finished_at": None,
+        "claimed_by": "",
+    }
+    if reason in FRESH_ATTEMPTS:
+        changes["attempts"] = 0
+    ProcessingStep.objects.filter(document_id=document_id, position__gte=position).update(**changes)
+    if position == 0:
+        Document.objects.filter(pk=document_id).update(working_file="")
+    log_event(document_id, log_step_name, StepStatus.PENDING, message, task_id, kind=reason)
+    document_refresh_status(Document.objects.get(pk=document_id))
