@@ -135,6 +135,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.sign_in_options",
             ],
+            # Tags every page shares (links by route name, the status badge).
+            "libraries": {"pages": "docuelevate.templatetags.pages"},
         },
     },
 ]
