@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 .PHONY: run test check lint format typecheck system-packages clean help
 
 help:
-	@echo "make run    - install what is needed, migrate, start web + worker + beat"
+	@echo "make run    - install what is needed, migrate, start web + worker + beat (VERBOSE=1: all logs)"
 	@echo "make test   - run the whole test suite"
 	@echo "make check  - lint, format check, type check, then the test suite"
 	@echo "make lint   - ruff check and ruff format --check"
@@ -28,8 +28,9 @@ $(VENV)/.dev-installed: requirements/base.txt requirements/dev.txt | $(BIN)/pyth
 system-packages:
 	@scripts/install-system-packages.sh
 
+# VERBOSE=1 shows every process's own start-up lines (Celery's banner, gunicorn's boot).
 run: system-packages $(VENV)/.base-installed
-	$(BIN)/python scripts/run_embedded.py
+	$(BIN)/python scripts/run_embedded.py $(if $(VERBOSE),--verbose)
 
 # Only the tests need these: the deployment tests validate the compose files and the nginx
 # configuration with the real programs, and the browser tests drive Debian's Chromium.

@@ -135,6 +135,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.sign_in_options",
             ],
+            # Tags every page shares (links by route name, the status badge).
+            "libraries": {"pages": "docuelevate.templatetags.pages"},
         },
     },
 ]
@@ -186,7 +188,8 @@ else:
 # Without a broker server, Celery passes messages through files under WORKDIR: a real
 # worker process still consumes them, so the embedded mode behaves like production.
 EMBEDDED_BROKER_DIR = WORKDIR / "broker"
-CELERY_BROKER_URL = env_optional("CELERY_BROKER_URL") or REDIS_URL or "filesystem://"
+# The host is ignored by the file transport; naming one spares a kombu warning at each start.
+CELERY_BROKER_URL = env_optional("CELERY_BROKER_URL") or REDIS_URL or "filesystem://localhost/"
 CELERY_RESULT_BACKEND = (
     env_optional("CELERY_RESULT_BACKEND") or REDIS_URL or (WORKDIR / "celery-results").as_uri()
 )
@@ -626,6 +629,11 @@ STORAGES = {
 
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
 LOG_FORMAT = env_choice("LOG_FORMAT", "text", ("text", "json"))
+# Celery's and kombu's own lines (each task received and done, each beat send, connections):
+# `make run` sets WARNING so a newcomer's console shows the application's lines and errors.
+LOG_LEVEL_LIBRARIES = env_choice(
+    "LOG_LEVEL_LIBRARIES", LOG_LEVEL, ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+)
 # dictConfig, plus Python warnings as log lines (ops.logging.configure_logging).
 LOGGING_CONFIG = "ops.logging.configure_logging"
 LOGGING = {
@@ -654,6 +662,9 @@ LOGGING = {
         # pikepdf announces its logging bridge at import, on whatever stream the root
         # handler writes to: noise in every log, and not JSON in `--json` outputs.
         "pikepdf": {"level": "WARNING", "propagate": True},
+        "celery": {"level": LOG_LEVEL_LIBRARIES, "propagate": True},
+        "kombu": {"level": LOG_LEVEL_LIBRARIES, "propagate": True},
+        "django_celery_beat": {"level": LOG_LEVEL_LIBRARIES, "propagate": True},
     },
 }
 # The build (image tag or commit) shown on /status beside VERSION; set by the image build.

@@ -226,6 +226,58 @@ def processing_summary(document: Document) -> ProcessingSummary:
     }
 
 
+@dataclass(frozen=True)
+class DocumentProgress:
+    """How far one document is, in the few words a live row shows."""
+
+    id: int
+    status: str
+    # The step running now, or None (waiting, or finished).
+    step: str | None
+    # Finished steps (done, failed or skipped) over all steps, 0 before they exist.
+    progress: float
+    # The readable reason of a failure: the failed step and its error, else the document's.
+    error: str
+
+
+_STEP_FINISHED = frozenset({StepStatus.SUCCESS, StepStatus.FAILURE, StepStatus.SKIPPED})
+
+
+def documents_progress(*, viewer: Viewer, ids: list[int]) -> list[DocumentProgress]:
+    """The progress of those of ``ids`` that ``viewer`` may see (others are left out, as if
+    absent), in two queries whatever their number: what the pages poll instead of each
+    document's whole detail."""
+    documents = list(
+        Document.objects.visible_to(viewer).filter(pk__in=ids).order_by("pk").values("pk", "status", "error")
+    )
+    steps: dict[int, list[dict[str, Any]]] = {row["pk"]: [] for row in documents}
+    if steps:
+        rows = (
+            ProcessingStep.objects.filter(document_id__in=list(steps))
+            .order_by("document_id", "position")
+            .values("document_id", "name", "status", "error")
+        )
+        for step_row in rows:
+            steps[step_row["document_id"]].append(dict(step_row))
+    answers = []
+    for row in documents:
+        own = steps[row["pk"]]
+        running = next((step["name"] for step in own if step["status"] == StepStatus.IN_PROGRESS), None)
+        failed = next((step for step in own if step["status"] == StepStatus.FAILURE and step["error"]), None)
+        finished = sum(1 for step in own if step["status"] in _STEP_FINISHED)
+        error = f"{failed['name']}: {failed['error']}" if failed else row["error"]
+        answers.append(
+            DocumentProgress(
+                id=row["pk"],
+                status=row["status"],
+                step=running,
+                progress=round(finished / len(own), 2) if own else 0.0,
+                error=error if row["status"] == DocumentStatus.FAILED else "",
+            )
+        )
+    return answers
+
+
 def document_logs(*, document: Document) -> QuerySet[ProcessingLog]:
     """The document's processing history, oldest first."""
     return ProcessingLog.objects.filter(document=document).order_by("timestamp", "id")

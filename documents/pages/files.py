@@ -17,6 +17,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.access import Viewer, viewer_for_request
@@ -36,6 +37,7 @@ from documents.selectors import (
     document_page,
     document_preview_file,
     documents_by_status,
+    documents_progress,
 )
 from documents.services import document_delete, document_reprocess, document_retry_step
 
@@ -44,6 +46,8 @@ PER_PAGE_CHOICES = (25, 50, 100, 200)
 IN_PROGRESS = (DocumentStatus.PENDING, DocumentStatus.PROCESSING)
 # One request may act on at most a page's worth of documents (the largest page offered).
 BULK_LIMIT = max(PER_PAGE_CHOICES)
+# The status poll answers for as many ids; the upload page asks in batches of this size.
+STATUS_LIMIT = BULK_LIMIT
 # A ZIP is built on disk beyond this, so a large selection does not sit in a worker's memory.
 ZIP_SPOOL_BYTES = 16 * 1024 * 1024
 COLUMNS = (
@@ -122,16 +126,24 @@ def files_page(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def files_status(request: HttpRequest) -> JsonResponse:
-    """The status of some rows and the queue banner, for static/js/files.js to poll."""
-    ids = parse_ids(request.GET.get("ids", "").split(","), limit=BULK_LIMIT)
+    """How far some documents are (status, running step, progress, failure) and the queue
+    banner: what the files list and the upload page poll, in a few queries however many
+    rows they ask about, instead of each document's whole detail."""
+    ids = parse_ids(request.GET.get("ids", "").split(","), limit=STATUS_LIMIT)
     viewer = viewer_for_request(request)
-    rows = Document.objects.visible_to(viewer).filter(pk__in=ids).values("pk", "status")
     labels = dict(DocumentStatus.choices)
     return JsonResponse(
         {
             "documents": [
-                {"id": row["pk"], "status": row["status"], "label": labels.get(row["status"], row["status"])}
-                for row in rows
+                {
+                    "id": row.id,
+                    "status": row.status,
+                    "label": labels.get(row.status, row.status),
+                    "step": row.step,
+                    "progress": row.progress,
+                    "error": row.error,
+                }
+                for row in documents_progress(viewer=viewer, ids=ids)
             ],
             "queue": _queue(viewer),
         }
@@ -147,7 +159,7 @@ def _selected(request: HttpRequest) -> list[Document]:
 def _back_to_list(request: HttpRequest) -> HttpResponse:
     # Back to the same filters and page; only a query string of our own list is followed.
     query = request.POST.get("return_query", "")
-    return redirect("/files" + (f"?{query}" if query and "//" not in query else ""))
+    return redirect(reverse("files") + (f"?{query}" if query and "//" not in query else ""))
 
 
 @login_required

@@ -119,6 +119,30 @@ def test_invalid_filters_are_a_400_page_that_says_so(browser):
     assert "Some filters are not valid" in response.content.decode()
 
 
+def filters_panel(html: str) -> str:
+    tag = re.search(r'<form id="file-filters"[^>]*>', html)
+    assert tag, html
+    return tag.group(0)
+
+
+def test_the_filters_fold_behind_a_button_on_a_phone_and_start_open_only_when_set(browser, ingest):
+    note(ingest, "a", "a.txt", status=DocumentStatus.FAILED)
+
+    plain = browser.get("/files").content.decode()
+    filtered = browser.get("/files", {"status": "failed"}).content.decode()
+    invalid = browser.get("/files", {"date_from": "yesterday"}).content.decode()
+
+    # The stylesheet hides a panel that is not "is-open" on narrow screens (the browser test
+    # sees it folded at a phone's width); the button opens it.
+    assert "is-open" not in filters_panel(plain)
+    assert re.search(
+        r'<button [^>]*data-disclosure aria-controls="file-filters" aria-expanded="false"', plain
+    )
+    assert "is-open" in filters_panel(filtered)
+    assert 'aria-controls="file-filters" aria-expanded="true"' in filtered
+    assert "is-open" in filters_panel(invalid)  # the filter to correct is in sight
+
+
 def test_the_list_sorts_by_a_column_both_ways(browser, ingest):
     for name in ("b.txt", "c.txt", "a.txt"):
         note(ingest, name, name)
@@ -183,9 +207,50 @@ def test_the_status_poll_answers_for_visible_documents_only(browser, ingest, oth
     answer = browser.get("/files/status", {"ids": f"{mine.pk},{theirs.pk},junk"}).json()
 
     assert answer == {
-        "documents": [{"id": mine.pk, "status": "processing", "label": "Processing"}],
+        "documents": [
+            {
+                "id": mine.pk,
+                "status": "processing",
+                "label": "Processing",
+                "step": None,
+                "progress": 0.0,
+                "error": "",
+            }
+        ],
         "queue": {"pending": 0, "processing": 1},
     }
+
+
+def test_the_status_poll_tells_the_running_step_the_progress_and_a_failures_reason(browser, ingest):
+    running = note(ingest, "a", "a.txt", status=DocumentStatus.PROCESSING)
+    steps = list(running.steps.order_by("position"))
+    ProcessingStep.objects.filter(pk=steps[0].pk).update(status=StepStatus.SUCCESS)
+    ProcessingStep.objects.filter(pk=steps[1].pk).update(status=StepStatus.IN_PROGRESS)
+    broken = note(ingest, "b", "b.txt", status=DocumentStatus.FAILED, error="the OCR step failed")
+    ProcessingStep.objects.filter(document=broken, name=steps[1].name).update(
+        status=StepStatus.FAILURE, error="tesseract ran out of memory"
+    )
+
+    answer = browser.get("/files/status", {"ids": f"{running.pk},{broken.pk}"}).json()
+
+    rows = {row["id"]: row for row in answer["documents"]}
+    assert rows[running.pk]["step"] == steps[1].name
+    assert rows[running.pk]["progress"] == round(1 / len(steps), 2)
+    assert rows[running.pk]["error"] == ""
+    assert rows[broken.pk]["status"] == "failed"
+    assert rows[broken.pk]["error"] == f"{steps[1].name}: tesseract ran out of memory"
+    assert rows[broken.pk]["progress"] == round(1 / len(steps), 2)
+
+
+def test_the_status_poll_costs_the_same_few_queries_for_one_row_or_two_hundred(
+    browser, ingest, django_assert_max_num_queries
+):
+    documents = [note(ingest, str(number), f"{number}.txt") for number in range(30)]
+    ids = ",".join(str(document.pk) for document in documents)
+    # session, user, documents, their steps, queue counts.
+    with django_assert_max_num_queries(5):
+        answer = browser.get("/files/status", {"ids": ids}).json()
+    assert len(answer["documents"]) == 30
 
 
 # --- Bulk actions --------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from accounts.models import User
-from conftest import BrowserPage, LiveServer, set_password_as_server
+from conftest import BrowserPage, LiveServer, current_database_url, set_password_as_server
 
 pytestmark = pytest.mark.slow
 
@@ -58,6 +58,9 @@ def test_a_person_uploads_reads_searches_and_manages_tokens_without_a_script_err
     page.on("dialog", lambda dialog: dialog.accept())  # the "Revoke …?" confirmation
 
     browser_page.sign_in(server, owner.username, PASSWORD)
+    # Every request the pages make, to see which route the upload page polls.
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url.removeprefix(server.url)))
 
     # Two documents dropped at once: a row each, a progress bar each, then both completed
     # while the page stays loaded.
@@ -89,6 +92,12 @@ def test_a_person_uploads_reads_searches_and_manages_tokens_without_a_script_err
             "bars => bars.map(b => String(b.value))"
         )
     )
+    # The rows' progress came from the light status route, both documents in each request,
+    # never from each document's whole detail.
+    polls = [url for url in asked if url.startswith("/files/status?ids=")]
+    assert polls, asked
+    assert not [url for url in asked if url.startswith("/api/files/")], asked
+    assert any(len(url.split("=", 1)[1].split(",")) == 2 for url in polls), polls
 
     # The document page shows what OCR found.
     page.locator("#upload-list > li", has_text="linn.pdf").get_by_role("link", name="Open document").click()
@@ -124,5 +133,65 @@ def test_a_person_uploads_reads_searches_and_manages_tokens_without_a_script_err
     page.get_by_role("button", name="Revoke browser token").click()
     page.wait_for_load_state("load")
     assert "revoked" in page.locator("main").inner_text().lower()
+
+    assert browser_page.problems == []
+
+
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 800}
+
+
+def test_the_menu_and_the_filters_fold_on_a_phone_only_and_status_looks_like_the_other_pages(
+    operator: User,
+    process_env: dict[str, str],
+    transactional_db: None,
+    start_gunicorn: Callable[[dict[str, str]], LiveServer],
+    browser_page: BrowserPage,
+) -> None:
+    env = {**process_env, "DATABASE_URL": current_database_url(), "SECURITY_HEADERS_ENABLED": "true"}
+    set_password_as_server(env, operator, PASSWORD)
+    server = start_gunicorn(env)
+    page = browser_page.page
+    page.set_default_timeout(STEP_MS)
+    browser_page.sign_in(server, operator.username, PASSWORD)
+    menu = page.get_by_role("button", name="Menu")
+    navigation = page.locator("#site-nav")
+    filters_button = page.get_by_role("button", name="Filters")
+    filters = page.locator("#file-filters")
+
+    # On a desktop: the whole navigation and the filters, no button to fold them.
+    page.set_viewport_size(DESKTOP)
+    page.goto(f"{server.url}/files")
+    assert navigation.is_visible()
+    assert not menu.is_visible()
+    assert filters.is_visible()
+    assert not filters_button.is_visible()
+
+    # On a phone: both folded behind their buttons, which open them.
+    page.set_viewport_size(PHONE)
+    page.goto(f"{server.url}/files")
+    assert menu.is_visible()
+    assert not navigation.is_visible()
+    assert filters_button.is_visible()
+    assert not filters.is_visible()
+    filters_button.click()
+    assert filters.is_visible()
+    assert filters_button.get_attribute("aria-expanded") == "true"
+    menu.click()
+    assert navigation.is_visible()
+    # A filter in use stays in sight.
+    page.goto(f"{server.url}/files?status=failed")
+    assert filters.is_visible()
+
+    # /status is styled like the other pages: its tables and badges have rules of their own.
+    page.set_viewport_size(DESKTOP)
+    page.goto(f"{server.url}/status")
+    badge = page.locator("tr[data-service=database] .status-badge")
+    assert badge.inner_text() == "Working"
+    assert badge.evaluate("el => getComputedStyle(el).backgroundColor") != "rgba(0, 0, 0, 0)"
+    assert (
+        page.locator("table.data-table").first.evaluate("el => getComputedStyle(el).borderCollapse")
+        == "collapse"
+    )
 
     assert browser_page.problems == []

@@ -79,6 +79,9 @@ def test_the_page_shows_a_labelled_drop_zone_with_file_and_folder_inputs_and_a_u
     # The script finds the real API routes and the limit in the page.
     assert 'data-upload-url="/api/ui-upload"' in html
     assert 'data-process-url="/api/process-url"' in html
+    # Progress comes from the light status route, asked for all rows at once.
+    assert 'data-status-url="/files/status"' in html
+    assert 'data-status-limit="200"' in html
     assert "Nothing sent yet" in html
 
 
@@ -123,6 +126,13 @@ def test_the_script_builds_rows_from_text_never_from_html() -> None:
     assert "insertAdjacentHTML" not in script
     assert "webkitGetAsEntry" in script
     assert "upload.onprogress" in script
+
+
+def test_the_script_polls_the_light_status_route_never_each_documents_detail() -> None:
+    script = (PROJECT_DIR / "static" / "js" / "upload.js").read_text()
+    assert "config.statusUrl" in script
+    assert "/api/files" not in script
+    assert "filesApi" not in script
 
 
 # --- The API as the page's script calls it ------------------------------------------------

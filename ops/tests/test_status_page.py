@@ -67,14 +67,14 @@ def test_operators_see_services_queues_workers_version_backup_and_failures(
     # No worker runs in this test: the page says so instead of hanging or failing.
     assert page.context["workers"] == 0
     assert services["workers"].status == "error"
-    assert "no worker answered" in html
+    assert "No worker answered." in html
 
     for heading in ("Services", "Queues and workers", "Last backup", "Recent failed documents"):
         assert f">{heading}</h2>" in html
     assert set(page.context["queues"]) == {"document_processor", "default", "celery"}
     assert f"Version {settings.VERSION}" in html
-    assert "daily backup started" in html
-    assert "succeeded" in html
+    assert "Daily backup started" in html
+    assert 'data-status="succeeded">Succeeded</span>' in html
 
     assert "scan-0042.pdf" in html
     assert "tesseract ran out of memory" in html
@@ -83,6 +83,44 @@ def test_operators_see_services_queues_workers_version_backup_and_failures(
     assert form, "no retry button for the failed document"
     assert "data-confirm=" in form.group(0)
     assert f"Retry {STEP_NAMES[1]}" in html
+
+
+def unstyled_classes(html: str) -> set[str]:
+    """The classes of ``html`` that the built stylesheet has no rule for."""
+    stylesheet = (settings.BASE_DIR / "static" / "css" / "app.css").read_text()
+    used = {name for names in re.findall(r'class="([^"]*)"', html) for name in names.split()}
+    # Tailwind escapes the characters of its variants in selectors: sm:p-2 is .sm\:p-2.
+    return {name for name in used if "." + re.sub(r"([^A-Za-z0-9_-])", r"\\\1", name) not in stylesheet}
+
+
+def test_the_page_has_the_look_of_the_others_and_says_states_and_measurements_in_words(
+    operator: User,
+    ingest: Callable[..., Document],  # noqa: F811
+) -> None:
+    failed_document(ingest, "scan-0042.pdf", STEP_NAMES[1], "tesseract ran out of memory")
+    html = client_for(operator).get(STATUS).content.decode()
+
+    assert unstyled_classes(html) == set()
+    services = re.findall(r'<tr data-service="(\w+)">(.*?)</tr>', html, re.S)
+    assert [name for name, _row in services] == [
+        "database", "redis", "broker", "workers", "search", "workdir", "migrations"
+    ]  # fmt: skip
+    rows = {name: re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", row)).strip() for name, row in services}
+    assert re.fullmatch(r"Database Working Answers in (under 1|\d+) ms\.", rows["database"]), rows
+    assert rows["broker"] in (
+        "Broker Working Messages go through files on this machine (embedded broker).",
+        "Broker Working Messages go through Redis.",
+    ), rows
+    assert rows["workers"] == "Workers Not working No worker answered.", rows
+    assert re.fullmatch(
+        r"WORKDIR (Working|Needs a look) (Little free space; )?Writable, [\d.]+ [MG]iB free\.",
+        rows["workdir"],
+    )
+    assert rows["migrations"] == "Migrations Working All migrations applied.", rows
+    # No machine value is left for a person to decode.
+    for raw in ("True", "False", "None", "latency ms", "free bytes", "writable True", "not_configured"):
+        assert raw not in " ".join(rows.values()), rows
+    assert ">Failed</span> <strong>1</strong>" in html  # the documents by status, in words
 
 
 def test_a_service_that_is_down_is_shown_as_an_error_and_the_page_still_answers(
@@ -113,7 +151,7 @@ def test_the_newest_backup_failing_is_shown_with_the_last_one_that_worked(operat
     )
     BackupRecord.objects.create(tier=BackupTier.HOURLY, status=BackupStatus.FAILED, started_at=timezone.now())
     html = client_for(operator).get(STATUS).content.decode()
-    assert "<strong>failed</strong>" in html
+    assert 'data-status="failed">Failed</span>' in html
     assert "Last successful backup:" in html
 
 

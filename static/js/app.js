@@ -1,4 +1,5 @@
-// Progressive enhancement for every page. Loaded as a file with the page's CSP nonce:
+// Progressive enhancement for every page. Loaded as a file with the page's CSP nonce, in the
+// head and not deferred, so the "js" class is set before the first paint:
 // pages carry no inline scripts or on* handlers, so a strict Content-Security-Policy holds.
 "use strict";
 
@@ -12,15 +13,15 @@ document.addEventListener("submit", (event) => {
   }
 });
 
-// The header's "Menu" button on narrow screens: CSS hides the menu until it is "is-open".
-document.addEventListener("DOMContentLoaded", () => {
-  const toggle = document.querySelector(".nav-toggle");
-  const nav = toggle && document.getElementById(toggle.getAttribute("aria-controls") || "");
-  if (!toggle || !nav) {
+// Disclosure buttons (<button data-disclosure aria-controls="id">): the header's "Menu" and
+// the files list's "Filters" on narrow screens. CSS hides the controlled element on a phone
+// until it is "is-open"; without the script nothing is hidden.
+document.addEventListener("click", (event) => {
+  const toggle = event.target instanceof Element && event.target.closest("button[data-disclosure]");
+  const target = toggle && document.getElementById(toggle.getAttribute("aria-controls") || "");
+  if (!target) {
     return;
   }
-  toggle.addEventListener("click", () => {
-    const open = nav.classList.toggle("is-open");
-    toggle.setAttribute("aria-expanded", String(open));
-  });
+  const open = target.classList.toggle("is-open");
+  toggle.setAttribute("aria-expanded", String(open));
 });

@@ -1,5 +1,6 @@
-// The /files list: live status of rows in progress, the queue banner, select-all, and a
-// confirmation before a bulk delete. Loaded as a file with the page's CSP nonce.
+// The /files list: live status of rows in progress (from the light /files/status route, the
+// one the upload page polls too), the queue banner, select-all, and a confirmation before a
+// bulk delete. Loaded as a file with the page's CSP nonce.
 "use strict";
 
 (() => {
@@ -60,10 +61,11 @@
       const answer = await response.json();
       for (const item of answer.documents) {
         const badge = table.querySelector(`tr[data-document-id="${item.id}"] .status-badge`);
-        if (badge && badge.dataset.status !== item.status) {
-          badge.dataset.status = item.status;
-          badge.textContent = item.label;
-        }
+        if (!badge) continue;
+        // The badge's colour follows data-status (static/src/app.css); a running step is named.
+        const text = item.step ? `${item.label}: ${item.step.replace(/_/g, " ")}` : item.label;
+        badge.dataset.status = item.status;
+        if (badge.textContent !== text) badge.textContent = text;
       }
       showQueue(answer.queue);
     } catch (error) {

@@ -1,6 +1,8 @@
 // The upload page: files, folders and addresses go straight to the upload API, one row each
-// with a progress bar for the bytes sent and then for the processing steps, polled from
-// /api/files/{id}. Loaded as a file with the page's CSP nonce: no inline script, no on* attributes.
+// with a progress bar for the bytes sent and then for the processing steps. Progress comes
+// from the light status route (/files/status: status, running step, progress), asked once
+// per round for all rows, not each document's whole detail once per row.
+// Loaded as a file with the page's CSP nonce: no inline script, no on* attributes.
 "use strict";
 
 (() => {
@@ -20,7 +22,9 @@
   const config = {
     uploadUrl: root.dataset.uploadUrl,
     processUrl: root.dataset.processUrl,
-    filesApi: root.dataset.filesApi,
+    statusUrl: root.dataset.statusUrl,
+    // The route answers for at most this many ids; more rows are asked in several batches.
+    statusLimit: Number(root.dataset.statusLimit) || 100,
     filePage: root.dataset.filePage,
     maxSize: Number(root.dataset.maxSize) || Infinity,
     maxSizeText: root.dataset.maxSizeText,
@@ -112,7 +116,7 @@
         href: `${config.filePage}${body.document_id}`,
         text: "Open document",
       });
-      poll(row, body.document_id, Date.now());
+      track(row, body.document_id);
       return;
     }
     setProgress(row, 0);
@@ -154,65 +158,85 @@
 
   // --- Processing progress -------------------------------------------------------------------
 
-  const STEP_DONE = new Set(["success", "failure", "skipped"]);
+  // Documents being processed, by id: their row, and when they were sent.
+  const tracked = new Map();
+  let pollTimer = null;
 
-  function failureOf(body) {
-    const failed = (body.steps || []).find((step) => step.status === "failure" && step.error);
-    if (failed) return `${failed.name}: ${failed.error}`;
-    const logged = (body.logs || []).filter((entry) => entry.status === "failure" && entry.message);
-    return logged.length ? logged[logged.length - 1].message : "processing failed.";
+  function track(row, documentId) {
+    tracked.set(String(documentId), { row, documentId, started: Date.now() });
+    schedulePoll();
   }
 
-  function poll(row, documentId, started) {
-    const delay = Date.now() - started > SLOW_AFTER_MS ? SLOW_POLL_MS : POLL_MS;
-    window.setTimeout(async () => {
-      let response;
-      try {
-        response = await fetch(`${config.filesApi}${documentId}`, {
-          credentials: "same-origin",
-          headers: { Accept: "application/json" },
-        });
-      } catch {
-        // A dropped connection for a moment is no reason to give up on the document.
-        poll(row, documentId, started);
-        return;
-      }
-      if (response.status === 404) {
-        show(row, "error", "This document is no longer there.");
-        return;
-      }
-      if (!response.ok) {
-        poll(row, documentId, started);
-        return;
-      }
+  function schedulePoll() {
+    if (pollTimer !== null || !tracked.size) return;
+    const newest = Math.max(...Array.from(tracked.values(), (entry) => entry.started));
+    const delay = Date.now() - newest > SLOW_AFTER_MS ? SLOW_POLL_MS : POLL_MS;
+    pollTimer = window.setTimeout(pollAll, delay);
+  }
+
+  async function askStatus(ids) {
+    try {
+      const response = await fetch(`${config.statusUrl}?ids=${ids.join(",")}`, {
+        credentials: "same-origin",
+        headers: { Accept: "application/json" },
+      });
+      // A lapsed session answers with the login page: no answer this round.
+      if (!response.ok || !(response.headers.get("Content-Type") || "").includes("json")) return null;
       const body = parseJson(await response.text());
-      if (!body) {
-        poll(row, documentId, started);
+      return body && Array.isArray(body.documents) ? body.documents : null;
+    } catch {
+      // A dropped connection for a moment is no reason to give up on the documents.
+      return null;
+    }
+  }
+
+  async function pollAll() {
+    pollTimer = null;
+    const ids = Array.from(tracked.keys());
+    for (let start = 0; start < ids.length; start += config.statusLimit) {
+      const batch = ids.slice(start, start + config.statusLimit);
+      const answers = await askStatus(batch);
+      if (!answers) continue;
+      const answered = new Set(answers.map((item) => String(item.id)));
+      for (const id of batch) {
+        if (answered.has(id)) continue;
+        // Not among the documents this person may see any more: deleted in the meantime.
+        show(tracked.get(id).row, "error", "This document is no longer there.");
+        tracked.delete(id);
+      }
+      answers.forEach(showProgress);
+    }
+    schedulePoll();
+  }
+
+  function showProgress(item) {
+    const id = String(item.id);
+    const entry = tracked.get(id);
+    if (!entry) return;
+    const { row } = entry;
+    const link = { href: `${config.filePage}${id}`, text: "Open document" };
+    setProgress(row, Number(item.progress) || 0);
+    switch (item.status) {
+      case "completed":
+        setProgress(row, 1);
+        show(row, "completed", "Done.", link);
+        tracked.delete(id);
         return;
-      }
-      const steps = body.steps || [];
-      const link = { href: `${config.filePage}${documentId}`, text: "Open document" };
-      if (steps.length) setProgress(row, steps.filter((step) => STEP_DONE.has(step.status)).length / steps.length);
-      switch (body.status) {
-        case "completed":
-          setProgress(row, 1);
-          show(row, "completed", "Done.", link);
-          return;
-        case "failed":
-          show(row, "error", `Failed: ${failureOf(body)}`, link);
-          return;
-        case "processing": {
-          const current = steps.find((step) => step.status === "in_progress");
-          const last = body.processing_status && body.processing_status.last_step;
-          const step = current ? current.name : last;
-          show(row, "processing", step ? `Processing: ${step.replace(/_/g, " ")}…` : "Processing…", link);
-          break;
-        }
-        default:
-          show(row, "processing", "Queued, waiting for a worker…", link);
-      }
-      poll(row, documentId, started);
-    }, delay);
+      case "failed":
+        show(row, "error", `Failed: ${item.error || "processing failed."}`, link);
+        tracked.delete(id);
+        return;
+      case "duplicate":
+        setProgress(row, 1);
+        show(row, "duplicate", "An exact copy of a document uploaded before.", link);
+        tracked.delete(id);
+        return;
+      case "processing":
+        show(row, "processing", item.step ? `Processing: ${item.step.replace(/_/g, " ")}…` : "Processing…", link);
+        return;
+      default:
+        show(row, "processing", "Queued, waiting for a worker…", link);
+    }
   }
 
   // --- Sending -------------------------------------------------------------------------------

@@ -1,0 +1,131 @@
+"""The /status page in words a person reads: ``{% load status_words %}``.
+
+The health probes (``ops.health``) answer with machine facts (``writable=True``,
+``latency_ms=4.2``, ``transport="filesystem"``) for /api/health, metrics and monitors; this
+presenter only turns them into sentences for the page, so the probes stay the one source
+and the page never shows a raw key or a Python value.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from django import template
+from django.utils.dateparse import parse_datetime
+from django.utils.timesince import timesince
+
+from documents.models import DocumentStatus
+
+register = template.Library()
+
+STATE_WORDS = {
+    "ok": "Working",
+    "warning": "Needs a look",
+    "error": "Not working",
+    "not_configured": "Not set up",
+}
+TRANSPORT_WORDS = {
+    "filesystem": "through files on this machine (embedded broker)",
+    "redis": "through Redis",
+    "rediss": "through Redis over TLS",
+    "amqp": "through RabbitMQ",
+    "amqps": "through RabbitMQ over TLS",
+}
+SEARCH_WORDS = {"database": "searching the database's full text", "meilisearch": "searching with Meilisearch"}
+# What each queue carries (docuelevate.celery routes every task to one of them).
+QUEUE_WORDS = {
+    "document_processor": "Document processing",
+    "default": "Indexing, deliveries, ingestion, backups",
+    "celery": "Housekeeping",
+}
+
+
+def _plural(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
+
+
+def _latency(value: Any) -> str:
+    milliseconds = float(value)
+    return "answers in under 1 ms" if milliseconds < 1 else f"answers in {milliseconds:.0f} ms"
+
+
+def _free(value: Any) -> str:
+    gibibytes = int(value) / 1024**3
+    return f"{gibibytes:.1f} GiB free" if gibibytes >= 1 else f"{int(value) / 1024**2:.0f} MiB free"
+
+
+def _online(value: Any) -> str:
+    return _plural(int(value), "worker answered", "workers answered") if value else ""
+
+
+def _pending(value: Any) -> str:
+    return (
+        "all migrations applied"
+        if not value
+        else _plural(int(value), "migration", "migrations") + " not applied"
+    )
+
+
+def _last_success(value: Any) -> str:
+    moment = parse_datetime(str(value)) if value else None
+    return f"last success {timesince(moment)} ago" if moment else ""
+
+
+# One phrase per fact a probe reports; an empty phrase says nothing more than the state.
+FACT_WORDS: dict[str, Callable[[Any], str]] = {
+    "latency_ms": _latency,
+    "writable": lambda value: "writable" if value else "not writable",
+    "free_bytes": _free,
+    "online": _online,
+    "transport": lambda value: "messages go " + TRANSPORT_WORDS.get(str(value), f"through {value}"),
+    "backend": lambda value: SEARCH_WORDS.get(str(value), f"searching with {value}"),
+    "pending": _pending,
+    "last_success": _last_success,
+    "age_seconds": lambda value: "",  # said by last_success
+}
+
+
+def _fact(name: str, value: Any) -> str:
+    if name in FACT_WORDS:
+        return FACT_WORDS[name](value)
+    if isinstance(value, bool):
+        value = "yes" if value else "no"
+    return "" if value is None else f"{name.replace('_', ' ')}: {value}"
+
+
+@register.filter
+def state_words(status: Any) -> str:
+    """``ok`` → "Working", and so on; an unknown state as it is, without underscores."""
+    return STATE_WORDS.get(str(status), str(status).replace("_", " ").capitalize())
+
+
+@register.filter
+def facts_words(facts: Mapping[str, Any] | None) -> str:
+    """A probe's facts as one sentence: its reason first, then what it measured."""
+    facts = dict(facts or {})
+    reason = str(facts.pop("reason", "") or "")
+    phrases = [phrase for name, value in facts.items() if (phrase := _fact(name, value))]
+    if reason and reason.lower() in {phrase.lower() for phrase in phrases}:
+        reason = ""  # "not writable" twice says nothing more
+    text = "; ".join(filter(None, [reason, ", ".join(phrases)]))
+    return f"{text[:1].upper()}{text[1:]}." if text else ""
+
+
+@register.filter
+def queue_words(name: Any) -> str:
+    return QUEUE_WORDS.get(str(name), str(name))
+
+
+@register.filter
+def document_status_words(value: Any) -> str:
+    """A document status as the pages name it (``pending`` → "Pending")."""
+    labels: dict[str, str] = dict(DocumentStatus.choices)
+    return labels.get(str(value), str(value))
+
+
+@register.filter
+def ago(moment: datetime.datetime | None) -> str:
+    """ "3 hours ago" for the page's times, beside their exact date."""
+    return f"{timesince(moment)} ago" if moment else ""
