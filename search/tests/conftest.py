@@ -1,14 +1,10 @@
-"""Search test data: documents carrying the real text of the corpus, indexed for real."""
+"""Search test data: documents made for each test, indexed for real."""
 
 from __future__ import annotations
 
 import datetime
 import os
-import shutil
-import subprocess
-import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,24 +12,6 @@ import pytest
 from accounts.models import User
 from documents.models import Document, DocumentStatus, Tag
 from search.services import index_document
-
-CORPUS = Path(
-    os.environ.get("DOCUELEVATE_CORPUS", Path(__file__).resolve().parents[2].parent / "shared" / "corpus")
-)
-
-
-@pytest.fixture(scope="session")
-def corpus_text(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """Text of corpus documents: linn.txt as given, francais.pdf through real OCR once."""
-    if not (CORPUS / "linn.txt").exists():
-        pytest.skip(f"the corpus is not at {CORPUS}")
-    if shutil.which("tesseract") is None:
-        pytest.skip("tesseract is not installed (make test installs it)")
-    sidecar = tmp_path_factory.mktemp("ocr") / "francais.txt"
-    command = [sys.executable, "-m", "ocrmypdf", "-l", "eng+deu", "--sidecar", str(sidecar)]
-    command += ["--output-type", "none", "--quiet", str(CORPUS / "francais.pdf"), "-"]
-    subprocess.run(command, check=True, env={**os.environ, "OMP_THREAD_LIMIT": "1"}, timeout=300)
-    return {"linn": (CORPUS / "linn.txt").read_text(), "francais": sidecar.read_text()}
 
 
 @pytest.fixture
