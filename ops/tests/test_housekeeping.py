@@ -17,6 +17,7 @@ from accounts.models import AuditAction, AuditLog
 from documents.models import Document, DocumentStatus, ProcessingLog, ProcessingStep, StepStatus
 from documents.pipeline.runner import pipeline_fail_stuck_steps, pipeline_step_run
 from documents.services import document_ingest, document_reprocess, document_retry_step
+from documents.tests.factories import DocumentFactory
 from ops.housekeeping import RETRY_SWEEP_STEP
 from ops.models import BackupRecord, BackupStatus, BackupTier
 from ops.tasks import backup_task, failed_documents_retry_task, logs_prune_task, scratch_sweep_task
@@ -51,15 +52,7 @@ def aged(path: Path, seconds: float) -> Path:
 
 
 def a_document(owner: Any, **fields: Any) -> Document:
-    values = {
-        "original_filename": "scan.pdf",
-        "filehash": os.urandom(32).hex(),
-        "file_size": 1,
-        "mime_type": "application/pdf",
-        "original_file": f"originals/{os.urandom(16).hex()}",
-        **fields,
-    }
-    return Document.objects.create(owner=owner, **values)
+    return DocumentFactory.create(owner=owner, **{"status": DocumentStatus.PENDING, **fields})
 
 
 # --- The scratch sweep ---------------------------------------------------------------------------

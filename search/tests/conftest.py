@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import datetime
-import os
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from accounts.models import User
-from documents.models import Document, DocumentStatus, Tag
+from documents.models import Document, Tag
+from documents.tests.factories import DocumentFactory
 from search.services import index_document
 
 
@@ -22,15 +22,11 @@ def make_document(owner: User) -> Callable[..., Document]:
         values: dict[str, Any] = {
             "owner": owner,
             "original_filename": "document.pdf",
-            "filehash": os.urandom(32).hex(),
             "file_size": 1000,
-            "mime_type": "application/pdf",
-            "original_file": "originals/x",
-            "status": DocumentStatus.COMPLETED,
             "document_date": datetime.date(2024, 3, 1),
             **fields,
         }
-        document = Document.objects.create(**values)
+        document: Document = DocumentFactory.create(**values)
         document.tags.set([Tag.objects.get_or_create(name=name)[0] for name in tags])
         if index:
             index_document(document_id=document.pk)
