@@ -22,6 +22,7 @@ from django.db import connection
 
 from accounts.models import User
 from accounts.tests.factories import UserFactory
+from documents.tests.samples import Samples
 
 PROJECT_DIR = Path(__file__).resolve().parent
 ALL_QUEUES = "document_processor,default,celery"
@@ -48,6 +49,12 @@ def _own_rate_limit_counters(settings: Any, request: pytest.FixtureRequest) -> N
 def _fast_password_hashing(settings: Any) -> None:
     """Tests make many users; the production hasher is slow on purpose, these need not be."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(scope="session")
+def samples(tmp_path_factory: pytest.TempPathFactory) -> Samples:
+    """The test documents of documents/tests/samples.py, each made when a test first asks."""
+    return Samples(tmp_path_factory.mktemp("samples"), missing=service_missing)
 
 
 # --- Personas ------------------------------------------------------------------------------

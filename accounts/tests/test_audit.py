@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 
 import pytest
 
 from accounts.models import AuditAction, AuditLog
 from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
-from documents.models import Document, DocumentStatus
+from documents.tests.factories import DocumentFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -72,14 +71,7 @@ def test_a_role_change_is_recorded_with_before_and_after(owner):
 
 
 def test_deleting_a_document_records_who_deleted_what(client, owner):
-    document = Document.objects.create(
-        owner=owner,
-        original_filename="contract.pdf",
-        filehash=os.urandom(32).hex(),
-        file_size=10,
-        mime_type="application/pdf",
-        status=DocumentStatus.COMPLETED,
-    )
+    document = DocumentFactory.create(owner=owner, original_filename="contract.pdf")
     client.force_login(owner)
     assert client.delete(f"/api/files/{document.pk}", REMOTE_ADDR=CLIENT_IP).status_code in (200, 204)
 

@@ -7,8 +7,6 @@ Run these on PostgreSQL too (DATABASE_URL): it overflows differently from SQLite
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from django.test import Client
 from rest_framework.test import APIClient
@@ -16,6 +14,7 @@ from rest_framework.test import APIClient
 from accounts.models import ApiToken, User
 from accounts.services import token_create
 from documents.models import Document, DocumentStatus
+from documents.tests.factories import DocumentFactory
 from search.models import SavedSearch
 
 pytestmark = pytest.mark.django_db
@@ -34,10 +33,7 @@ def _multi_user(settings) -> None:
 
 
 def make_document(owner: User, name: str = "mine.pdf") -> Document:
-    return Document.objects.create(
-        owner=owner, original_filename=name, filehash=os.urandom(32).hex(), file_size=10,
-        mime_type="application/pdf", original_file="originals/x", status=DocumentStatus.PROCESSING,
-    )  # fmt: skip
+    return DocumentFactory.create(owner=owner, original_filename=name, status=DocumentStatus.PROCESSING)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Fixtures for document tests: the shared corpus, files made on the spot, a live worker."""
+"""Fixtures for document tests: the sample documents, files made on the spot, a live worker."""
 
 from __future__ import annotations
 
@@ -18,28 +18,24 @@ from PIL import Image
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from conftest import PROJECT_DIR, child_env, current_database_url, service_missing
+from conftest import child_env, current_database_url, service_missing
 from documents import storage
 from documents.models import Document
 from documents.pipeline.runner import pipeline_run_sync
 from documents.services import document_ingest
-
-CORPUS = Path(os.environ.get("DOCUELEVATE_CORPUS", PROJECT_DIR.parent / "shared" / "corpus"))
-
+from documents.tests.samples import Samples
 
 # The system programs the pipeline runs; scripts/install-system-packages.sh installs them.
 PIPELINE_PROGRAMS = ("tesseract", "gs", "qpdf", "pdftotext", "pdftoppm", "soffice", "zip")
 
 
 @pytest.fixture
-def corpus() -> Path:
-    """The shared test documents, with the programs needed to process them."""
-    if not (CORPUS / "linn.pdf").exists():
-        service_missing(f"the shared test corpus is not at {CORPUS} (set DOCUELEVATE_CORPUS)")
+def engines() -> None:
+    """The system programs the pipeline runs: a test that processes a document needs them,
+    one that only stores, lists or serves a file does not."""
     missing = [program for program in PIPELINE_PROGRAMS if shutil.which(program) is None]
     if missing:
         service_missing(f"{', '.join(missing)} not installed (run scripts/install-system-packages.sh)")
-    return CORPUS
 
 
 @pytest.fixture
@@ -76,7 +72,7 @@ def ingest(owner: User, document_storage: Path) -> IngestFn:
 
 
 @pytest.fixture
-def process(ingest: IngestFn) -> Callable[..., Document]:
+def process(ingest: IngestFn, engines: None) -> Callable[..., Document]:
     """Ingest and run the whole pipeline in this process, with the real engines."""
 
     def process_(content: bytes | Path, filename: str | None = None) -> Document:
@@ -189,9 +185,9 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def trivial(corpus: Path) -> Path:
-    """The smallest valid PDF of the corpus: processing it takes a fraction of a second."""
-    return corpus / "trivial.pdf"
+def trivial(samples: Samples) -> Path:
+    """The smallest valid PDF (one empty page): processing it takes a fraction of a second."""
+    return samples / "blank.pdf"
 
 
 @pytest.fixture

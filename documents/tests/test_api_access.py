@@ -41,9 +41,9 @@ def _no_broker(sent: list[dict]) -> list[dict]:
 
 
 @pytest.fixture
-def owners_document(ingest, corpus: Path) -> Document:
+def owners_document(ingest, samples: Path) -> Document:
     """An ingested PDF whose convert step is done, so every route has something to act on."""
-    document = ingest(corpus / "trivial.pdf")
+    document = ingest(samples / "blank.pdf")
     document.steps.filter(name="convert").update(status=StepStatus.SKIPPED)
     return document
 

@@ -71,16 +71,16 @@ def test_a_non_ascii_name_survives_the_download_with_an_ascii_fallback(api, inge
     assert header.startswith('attachment; filename="Grusse Rechnung.pdf"; ')
 
 
-def test_an_unprocessed_document_downloads_its_original_and_has_no_processed_version(api, ingest, corpus):
-    document = ingest(corpus / "linn.png")
+def test_an_unprocessed_document_downloads_its_original_and_has_no_processed_version(api, ingest, samples):
+    document = ingest(samples / "scan.png")
 
     default = api.get(f"/api/files/{document.pk}/download")
     processed = api.get(f"/api/files/{document.pk}/download", {"version": "processed"})
 
     assert default.status_code == 200
     assert default["Content-Type"] == "image/png"
-    assert disposition(default) == ("attachment", "linn.png")
-    assert body_of(default) == (corpus / "linn.png").read_bytes()
+    assert disposition(default) == ("attachment", "scan.png")
+    assert body_of(default) == (samples / "scan.png").read_bytes()
     assert processed.status_code == 404
     assert processed.json() == {"detail": "This document has no processed file yet."}
 
@@ -144,8 +144,8 @@ def test_the_preview_is_sandboxed_so_a_pdf_shown_inline_cannot_act_as_the_site(a
     assert policy["frame-ancestors"] == ["'self'"]  # the document page still frames it
 
 
-def test_before_processing_anything_but_a_pdf_has_no_preview(api, ingest, corpus):
-    document = ingest(corpus / "linn.png")
+def test_before_processing_anything_but_a_pdf_has_no_preview(api, ingest, samples):
+    document = ingest(samples / "scan.png")
 
     response = api.get(f"/api/files/{document.pk}/preview")
 

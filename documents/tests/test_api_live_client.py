@@ -6,7 +6,7 @@ both share the test's database, WORKDIR and broker. The client knows nothing but
 1. signs in with the login form (``/accounts/login/``: ``login``, ``password`` and the
    CSRF token of the page), as a person in a browser;
 2. with that session, creates an API token (``POST /api/api-tokens/``, ``X-CSRFToken``);
-3. with the token only, in a session without cookies: uploads ``linn.pdf``, finds it in
+3. with the token only, in a session without cookies: uploads ``scan.pdf``, finds it in
    ``GET /api/files``, waits for ``GET /api/files/{id}`` to say completed, and downloads
    the original (the same bytes) and the processed PDF (named after the document), and
    finds it with ``GET /api/search`` by a word of its OCR text, the match marked;
@@ -27,8 +27,9 @@ import requests
 
 from accounts.models import User
 from conftest import LiveServer, log_tail, set_password_as_server
+from documents.tests.samples import Samples
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("engines")]
 
 PASSWORD = "live-client-password-4711"
 TIMEOUT = 30  # seconds for one request
@@ -105,7 +106,7 @@ def wait_until_found(client: requests.Session, server: LiveServer, query: str) -
 
 def test_a_client_signs_in_makes_a_token_uploads_waits_downloads_and_revokes_it(
     owner: User,
-    corpus: Path,
+    samples: Samples,
     document_storage: Path,
     worker_env: dict[str, str],
     start_worker: Callable[..., Any],
@@ -135,16 +136,16 @@ def test_a_client_signs_in_makes_a_token_uploads_waits_downloads_and_revokes_it(
     # From here on the client has the token and nothing else.
     client = requests.Session()
     client.headers["Authorization"] = f"Bearer {token['token']}"
-    original = (corpus / "linn.pdf").read_bytes()
+    original = (samples / "scan.pdf").read_bytes()
     uploaded = client.post(
         f"{server.url}/api/ui-upload",
-        files={"file": ("linn.pdf", original, "application/pdf")},
+        files={"file": ("scan.pdf", original, "application/pdf")},
         timeout=TIMEOUT,
     )
     assert uploaded.status_code in (200, 202), uploaded.text
     answer = uploaded.json()
     assert answer["status"] == "queued"
-    assert answer["original_filename"] == "linn.pdf"
+    assert answer["original_filename"] == "scan.pdf"
     assert answer["task_id"]
     assert answer["stored_filename"]
     document_id = answer["document_id"]
@@ -152,21 +153,21 @@ def test_a_client_signs_in_makes_a_token_uploads_waits_downloads_and_revokes_it(
     listed = client.get(f"{server.url}/api/files", timeout=TIMEOUT)
     assert listed.status_code == 200, listed.text
     files = {item["id"]: item for item in listed.json()["files"]}
-    assert files[document_id]["original_filename"] == "linn.pdf"
+    assert files[document_id]["original_filename"] == "scan.pdf"
     assert files[document_id]["file_size"] == len(original)
     assert listed.json()["pagination"]["total"] == len(files) == 1
 
     detail = wait_until_processed(client, server, document_id, sorted(tmp_path.glob("test-*.log")))
     assert detail["file"]["id"] == document_id
     assert detail["files_on_disk"] == {"original": True, "processed": True}
-    assert "LinnSequencer" in detail["ocr_text"]
+    assert "ChronoScribe" in detail["ocr_text"]
     assert {step["status"] for step in detail["steps"]} <= {"success", "skipped"}
 
     download = f"{server.url}/api/files/{document_id}/download"
     as_uploaded = client.get(download, params={"version": "original"}, timeout=TIMEOUT)
     assert as_uploaded.status_code == 200, as_uploaded.text
     assert as_uploaded.content == original
-    assert attachment_name(as_uploaded) == "linn.pdf"
+    assert attachment_name(as_uploaded) == "scan.pdf"
 
     processed = client.get(download, params={"version": "processed"}, timeout=TIMEOUT)
     assert processed.status_code == 200, processed.text
@@ -181,9 +182,9 @@ def test_a_client_signs_in_makes_a_token_uploads_waits_downloads_and_revokes_it(
     assert re.sub(r"[^A-Za-z0-9]", "", title) in re.sub(r"[^A-Za-z0-9]", "", name)
 
     # Indexing follows processing in the worker; a moment later the text is searchable.
-    hits = wait_until_found(client, server, "LinnSequencer")
+    hits = wait_until_found(client, server, "ChronoScribe")
     assert [hit["file_id"] for hit in hits] == [document_id]
-    assert "<mark>LinnSequencer</mark>" in hits[0]["_formatted"]["ocr_text"]
+    assert "<mark>ChronoScribe</mark>" in hits[0]["_formatted"]["ocr_text"]
 
     # The person revokes the token; the client is shut out at once.
     revoked = browser.delete(

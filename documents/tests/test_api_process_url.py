@@ -31,12 +31,13 @@ from rest_framework.test import APIClient
 from documents import services
 from documents.models import Document, DocumentStatus, ProcessingLog, StepStatus
 from documents.services import document_fetch_url, document_ingest_url
+from documents.tests.samples import Samples
 
 pytestmark = pytest.mark.django_db
 
 
 class FileServer(http.server.ThreadingHTTPServer):
-    corpus: Path
+    samples: Samples
     requests: list[tuple[str, str]]  # (path, Host header)
 
     def handle_error(self, request, client_address) -> None:
@@ -52,16 +53,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.server.requests.append((self.path, self.headers.get("Host", "")))
         path = self.path.split("?", 1)[0]
         if path.startswith("/files/"):
-            self._send_file(self.server.corpus / path.removeprefix("/files/"))
+            self._send_file(self.server.samples / path.removeprefix("/files/"))
         elif path == "/named":
             # An ASCII fallback first, as servers send it; RFC 6266 says filename* wins.
             disposition = "attachment; filename=\"Grusse.pdf\"; filename*=UTF-8''" + quote(
                 "Grüße \N{EN DASH} Rechnung.pdf"
             )
-            self._send_file(self.server.corpus / "trivial.pdf", {"Content-Disposition": disposition})
+            self._send_file(self.server.samples / "blank.pdf", {"Content-Disposition": disposition})
         elif path.startswith("/redirect/"):
             hops = int(path.removeprefix("/redirect/"))
-            self._redirect(f"/redirect/{hops - 1}" if hops > 1 else "/files/trivial.pdf")
+            self._redirect(f"/redirect/{hops - 1}" if hops > 1 else "/files/blank.pdf")
         elif path == "/to-metadata":
             self._redirect("http://169.254.169.254/latest/meta-data/")
         elif path == "/big":
@@ -77,7 +78,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.end_headers()
         elif path == "/slow":
             time.sleep(2)
-            self._send_file(self.server.corpus / "trivial.pdf")
+            self._send_file(self.server.samples / "blank.pdf")
         else:
             self.send_error(404)
 
@@ -101,9 +102,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def serve(corpus: Path, tls: ssl.SSLContext | None = None) -> Iterator[FileServer]:
+def serve(samples: Samples, tls: ssl.SSLContext | None = None) -> Iterator[FileServer]:
     server = FileServer(("127.0.0.1", 0), Handler)
-    server.corpus = corpus
+    server.samples = samples
     server.requests = []
     if tls is not None:
         server.socket = tls.wrap_socket(server.socket, server_side=True)
@@ -115,8 +116,8 @@ def serve(corpus: Path, tls: ssl.SSLContext | None = None) -> Iterator[FileServe
 
 
 @pytest.fixture
-def server(corpus: Path) -> Iterator[FileServer]:
-    yield from serve(corpus)
+def server(samples: Samples) -> Iterator[FileServer]:
+    yield from serve(samples)
 
 
 def url_of(server: FileServer, path: str, host: str = "127.0.0.1", scheme: str = "http") -> str:
@@ -170,9 +171,9 @@ def assert_failed_without_file(document: Document, reason: str) -> None:
 
 
 def test_a_url_is_accepted_at_once_and_downloaded_by_the_worker_then_queued_like_an_upload(
-    loopback_allowed, owner, server, corpus, document_storage, sent, django_capture_on_commit_callbacks
+    loopback_allowed, owner, server, samples, document_storage, sent, django_capture_on_commit_callbacks
 ):
-    url = url_of(server, "/files/trivial.pdf")
+    url = url_of(server, "/files/blank.pdf")
     with django_capture_on_commit_callbacks(execute=True):
         accepted = document_ingest_url(owner=owner, url=url)
 
@@ -187,9 +188,9 @@ def test_a_url_is_accepted_at_once_and_downloaded_by_the_worker_then_queued_like
     with django_capture_on_commit_callbacks(execute=True):
         document = document_fetch_url(document_id=document.pk)
 
-    assert document.original_filename == "trivial.pdf"
+    assert document.original_filename == "blank.pdf"
     assert document.mime_type == "application/pdf"
-    assert (document_storage / document.original_file).read_bytes() == (corpus / "trivial.pdf").read_bytes()
+    assert (document_storage / document.original_file).read_bytes() == (samples / "blank.pdf").read_bytes()
     assert sent[-1]["task"] == "documents.tasks.pipeline_step_task"
     assert sent[-1]["args"] == (document.pk, "convert")
     assert set(document.steps.values_list("status", flat=True)) == {"pending"}
@@ -199,7 +200,7 @@ def test_a_fetch_task_delivered_again_downloads_and_ingests_once(
     loopback_allowed, owner, server, document_storage, sent, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        document = fetched(owner, url_of(server, "/files/trivial.pdf"))
+        document = fetched(owner, url_of(server, "/files/blank.pdf"))
         # Delivered again before processing started (the worker died after the commit):
         # the first step is sent again, which the runner's claim makes run once.
         again = document_fetch_url(document_id=document.pk)
@@ -208,7 +209,7 @@ def test_a_fetch_task_delivered_again_downloads_and_ingests_once(
         document_fetch_url(document_id=document.pk)
 
     assert again.original_file == document.original_file
-    assert [path for path, _host in server.requests] == ["/files/trivial.pdf"]
+    assert [path for path, _host in server.requests] == ["/files/blank.pdf"]
     assert len(list((document_storage / "originals").iterdir())) == 1
     assert ProcessingLog.objects.filter(document=document, step_name="ingest").count() == 1
     pipeline_sends = [call["args"] for call in sent if call["task"] == "documents.tasks.pipeline_step_task"]
@@ -218,7 +219,7 @@ def test_a_fetch_task_delivered_again_downloads_and_ingests_once(
 def test_a_url_whose_file_is_already_there_is_recorded_as_a_duplicate(
     loopback_allowed, owner, server, document_storage, sent
 ):
-    first = fetched(owner, url_of(server, "/files/trivial.pdf"))
+    first = fetched(owner, url_of(server, "/files/blank.pdf"))
     second = fetched(owner, url_of(server, "/named"))
 
     assert second.status == DocumentStatus.DUPLICATE
@@ -235,13 +236,13 @@ def test_the_name_comes_from_the_filename_field_then_content_disposition_then_th
     assert fetched(owner, url_of(server, "/named")).original_filename == "Grüße \N{EN DASH} Rechnung.pdf"
     Document.objects.all().delete()
 
-    assert fetched(owner, url_of(server, "/files/linn.png?x=1")).original_filename == "linn.png"
+    assert fetched(owner, url_of(server, "/files/scan.png?x=1")).original_filename == "scan.png"
 
 
 def test_up_to_three_redirects_are_followed_and_a_fourth_fails_the_document(
     loopback_allowed, owner, server, document_storage
 ):
-    assert fetched(owner, url_of(server, "/redirect/3")).original_filename == "trivial.pdf"
+    assert fetched(owner, url_of(server, "/redirect/3")).original_filename == "blank.pdf"
 
     assert_failed_without_file(fetched(owner, url_of(server, "/redirect/4")), "redirected more than 3 times")
 
@@ -262,10 +263,10 @@ def test_the_download_connects_to_the_address_that_was_checked_and_names_the_hos
     # A name our resolver knows but the system's does not: only the checked address can be used.
     resolve_as({"files.example.test": ["127.0.0.1"]})
 
-    document = fetched(owner, url_of(server, "/files/trivial.pdf", host="files.example.test"))
+    document = fetched(owner, url_of(server, "/files/blank.pdf", host="files.example.test"))
 
-    assert document.original_filename == "trivial.pdf"
-    assert server.requests == [("/files/trivial.pdf", f"files.example.test:{server.server_address[1]}")]
+    assert document.original_filename == "blank.pdf"
+    assert server.requests == [("/files/blank.pdf", f"files.example.test:{server.server_address[1]}")]
 
 
 @pytest.mark.parametrize("path", ["/big", "/big-declared"])
@@ -333,12 +334,12 @@ def certificate_for(name: str, folder: Path) -> tuple[Path, Path]:
 
 
 @pytest.fixture
-def tls_server(corpus: Path, tmp_path: Path, monkeypatch) -> Iterator[FileServer]:
+def tls_server(samples: Samples, tmp_path: Path, monkeypatch) -> Iterator[FileServer]:
     cert, key = certificate_for("files.example.test", tmp_path)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     monkeypatch.setattr(services, "_tls_ca_file", str(cert))
-    yield from serve(corpus, tls=context)
+    yield from serve(samples, tls=context)
 
 
 def test_https_is_verified_against_the_name_in_the_url_while_connecting_to_the_checked_address(
@@ -346,12 +347,12 @@ def test_https_is_verified_against_the_name_in_the_url_while_connecting_to_the_c
 ):
     resolve_as({"files.example.test": ["127.0.0.1"], "other.example.test": ["127.0.0.1"]})
 
-    trusted = url_of(tls_server, "/files/trivial.pdf", host="files.example.test", scheme="https")
+    trusted = url_of(tls_server, "/files/blank.pdf", host="files.example.test", scheme="https")
     document = fetched(owner, trusted)
-    assert document.original_filename == "trivial.pdf"
+    assert document.original_filename == "blank.pdf"
 
     # The same server under a name its certificate does not carry is not trusted.
-    other = fetched(owner, url_of(tls_server, "/files/linn.png", host="other.example.test", scheme="https"))
+    other = fetched(owner, url_of(tls_server, "/files/scan.png", host="other.example.test", scheme="https"))
     assert_failed_without_file(other, "certificate")
 
 
@@ -396,7 +397,7 @@ def test_a_download_that_fails_on_the_worker_shows_its_reason_in_the_files_api(
 
 
 def test_the_route_never_fetches_from_the_local_machine(api, server, document_storage):
-    response = api.post("/api/process-url", {"url": url_of(server, "/files/trivial.pdf")}, format="json")
+    response = api.post("/api/process-url", {"url": url_of(server, "/files/blank.pdf")}, format="json")
 
     assert response.status_code == 400
     assert "private or reserved" in response.json()["detail"]
@@ -487,7 +488,7 @@ def test_a_request_without_a_url_is_a_400_naming_the_field(api):
 
 def test_an_anonymous_request_is_refused_with_json_and_fetches_nothing(server, document_storage):
     response = APIClient().post(
-        "/api/process-url", {"url": url_of(server, "/files/trivial.pdf")}, format="json"
+        "/api/process-url", {"url": url_of(server, "/files/blank.pdf")}, format="json"
     )
 
     assert response.status_code in (401, 403)

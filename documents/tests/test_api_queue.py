@@ -40,11 +40,11 @@ def stats_as(user):
 
 
 def test_an_operator_sees_queues_workers_and_documents_by_status(
-    operator, ingest, corpus, embedded_broker, pings
+    operator, ingest, samples, embedded_broker, pings
 ):
-    ingest(corpus / "trivial.pdf")
-    ingest(corpus / "trivial.pdf", "again.pdf")
-    ingest(corpus / "linn.png")
+    ingest(samples / "blank.pdf")
+    ingest(samples / "blank.pdf", "again.pdf")
+    ingest(samples / "scan.png")
     pings([{"worker1@host": {"ok": "pong"}}, {"worker2@host": {"ok": "pong"}}])
 
     response = stats_as(operator)

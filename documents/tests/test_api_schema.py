@@ -44,6 +44,7 @@ from documents import services
 from documents.models import Document
 from documents.pipeline.runner import pipeline_run_sync
 from documents.services import document_ingest
+from documents.tests.samples import Samples
 
 schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
 
@@ -136,18 +137,18 @@ def api_world(
     document_storage: Path,
     operator: User,
     other_user: User,
-    corpus: Path,
+    samples: Samples,
 ) -> Iterator[dict[str, Document]]:
     """Documents in several states, and the ids the path parameters may take."""
 
     def ingest(owner: User, name: str, filename: str | None = None) -> Document:
-        chunks = [(corpus / name).read_bytes()]
+        chunks = [(samples / name).read_bytes()]
         return document_ingest(owner=owner, chunks=chunks, filename=filename or name, enqueue=False).document
 
     documents = {
-        "pdf": ingest(operator, "trivial.pdf"),
-        "duplicate": ingest(operator, "trivial.pdf", "again.pdf"),
-        "image": ingest(other_user, "linn.png"),
+        "pdf": ingest(operator, "blank.pdf"),
+        "duplicate": ingest(operator, "blank.pdf", "again.pdf"),
+        "image": ingest(other_user, "scan.png"),
     }
     Document.objects.filter(pk=documents["image"].pk).update(legal_hold=True)
     other_token, _ = token_create(user=other_user, name="not the operator's")

@@ -1,4 +1,4 @@
-"""POST /api/ui-upload and /api/files/upload: real corpus files through the real ingest."""
+"""POST /api/ui-upload and /api/files/upload: sample documents through the real ingest."""
 
 from __future__ import annotations
 
@@ -28,10 +28,10 @@ def originals(workdir: Path) -> list[Path]:
 
 @pytest.mark.parametrize("route", ROUTES)
 def test_an_uploaded_file_is_stored_recorded_for_its_uploader_and_queued_after_commit(
-    route, api, owner, corpus, document_storage, sent, django_capture_on_commit_callbacks
+    route, api, owner, samples, document_storage, sent, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        response = api.post(route, {"file": upload(corpus / "trivial.pdf")}, format="multipart")
+        response = api.post(route, {"file": upload(samples / "blank.pdf")}, format="multipart")
 
     assert response.status_code == 200
     body = response.json()
@@ -40,24 +40,24 @@ def test_an_uploaded_file_is_stored_recorded_for_its_uploader_and_queued_after_c
         "task_id": body["task_id"],
         "document_id": document.pk,
         "status": "queued",
-        "original_filename": "trivial.pdf",
+        "original_filename": "blank.pdf",
         "stored_filename": PurePosixPath(document.original_file).name,
     }
     assert document.owner == owner
     assert document.source == "upload"
-    assert (document_storage / document.original_file).read_bytes() == (corpus / "trivial.pdf").read_bytes()
+    assert (document_storage / document.original_file).read_bytes() == (samples / "blank.pdf").read_bytes()
     assert [(call["args"], call["task_id"]) for call in sent] == [
         ((document.pk, STEP_NAMES[0]), body["task_id"])
     ]
 
 
 def test_uploading_the_same_content_again_answers_duplicate_and_queues_nothing(
-    api, corpus, document_storage, sent, django_capture_on_commit_callbacks
+    api, samples, document_storage, sent, django_capture_on_commit_callbacks
 ):
-    first = api.post("/api/ui-upload", {"file": upload(corpus / "trivial.pdf")}, format="multipart").json()
+    first = api.post("/api/ui-upload", {"file": upload(samples / "blank.pdf")}, format="multipart").json()
     with django_capture_on_commit_callbacks(execute=True):
         response = api.post(
-            "/api/files/upload", {"file": upload(corpus / "trivial.pdf", "again.pdf")}, format="multipart"
+            "/api/files/upload", {"file": upload(samples / "blank.pdf", "again.pdf")}, format="multipart"
         )
 
     assert response.status_code == 200
@@ -72,7 +72,7 @@ def test_uploading_the_same_content_again_answers_duplicate_and_queues_nothing(
         "duplicate_of": {
             "duplicate_type": "exact",
             "original_file_id": first["document_id"],
-            "original_filename": "trivial.pdf",
+            "original_filename": "blank.pdf",
             "message": body["duplicate_of"]["message"],
         },
     }
@@ -82,12 +82,12 @@ def test_uploading_the_same_content_again_answers_duplicate_and_queues_nothing(
 
 
 def test_several_files_are_answered_one_by_one_and_a_refused_one_does_not_stop_the_others(
-    api, corpus, document_storage, sent, django_capture_on_commit_callbacks
+    api, samples, document_storage, sent, django_capture_on_commit_callbacks
 ):
     files = [
-        upload(corpus / "trivial.pdf"),
+        upload(samples / "blank.pdf"),
         SimpleUploadedFile("archive.bin", b"\x00\x01\x02\x03 not a document " * 50),
-        upload(corpus / "linn.png"),
+        upload(samples / "scan.png"),
     ]
     with django_capture_on_commit_callbacks(execute=True):
         response = api.post("/api/ui-upload", {"file": files}, format="multipart")
@@ -95,26 +95,26 @@ def test_several_files_are_answered_one_by_one_and_a_refused_one_does_not_stop_t
     assert response.status_code == 200
     results = response.json()["results"]
     assert [result["status"] for result in results] == ["queued", "error", "queued"]
-    assert [result["original_filename"] for result in results] == ["trivial.pdf", "archive.bin", "linn.png"]
+    assert [result["original_filename"] for result in results] == ["blank.pdf", "archive.bin", "scan.png"]
     assert "not supported" in results[1]["detail"]
     assert set(results[1]) == {"status", "original_filename", "detail"}
     documents = Document.objects.order_by("pk")
-    assert [document.original_filename for document in documents] == ["trivial.pdf", "linn.png"]
+    assert [document.original_filename for document in documents] == ["blank.pdf", "scan.png"]
     assert sorted(call["args"][0] for call in sent) == [document.pk for document in documents]
     assert len(originals(document_storage)) == 2
 
 
 def test_among_several_files_one_over_the_size_limit_is_refused_alone(
-    api, corpus, document_storage, settings
+    api, samples, document_storage, settings
 ):
     settings.MAX_UPLOAD_SIZE = 10_000
-    files = [upload(corpus / "linn.png"), upload(corpus / "trivial.pdf")]
+    files = [upload(samples / "scan.png"), upload(samples / "blank.pdf")]
 
     results = api.post("/api/ui-upload", {"file": files}, format="multipart").json()["results"]
 
     assert [result["status"] for result in results] == ["error", "queued"]
     assert "10000 bytes" in results[0]["detail"]
-    assert Document.objects.get().original_filename == "trivial.pdf"
+    assert Document.objects.get().original_filename == "blank.pdf"
 
 
 def test_one_file_of_an_unsupported_type_is_refused_with_415_and_nothing_is_kept(api, document_storage):
@@ -129,11 +129,11 @@ def test_one_file_of_an_unsupported_type_is_refused_with_415_and_nothing_is_kept
 
 
 def test_one_file_over_the_size_limit_is_refused_with_413_and_nothing_is_kept(
-    api, corpus, document_storage, settings
+    api, samples, document_storage, settings
 ):
     settings.MAX_UPLOAD_SIZE = 100
 
-    response = api.post("/api/files/upload", {"file": upload(corpus / "trivial.pdf")}, format="multipart")
+    response = api.post("/api/files/upload", {"file": upload(samples / "blank.pdf")}, format="multipart")
 
     assert response.status_code == 413
     assert response.json() == {"detail": "The file is larger than the limit of 100 bytes."}
@@ -150,11 +150,11 @@ def test_a_request_without_a_file_part_is_a_400_naming_the_field(api, document_s
     assert response.json()["detail"].startswith("file:")
 
 
-def test_a_non_ascii_file_name_is_kept_as_the_document_name(api, corpus, document_storage):
+def test_a_non_ascii_file_name_is_kept_as_the_document_name(api, samples, document_storage):
     name = "Grüße \N{EN DASH} Rechnung.pdf"
 
     body = api.post(
-        "/api/ui-upload", {"file": upload(corpus / "trivial.pdf", name)}, format="multipart"
+        "/api/ui-upload", {"file": upload(samples / "blank.pdf", name)}, format="multipart"
     ).json()
 
     assert body["original_filename"] == name
@@ -162,9 +162,9 @@ def test_a_non_ascii_file_name_is_kept_as_the_document_name(api, corpus, documen
     assert body["stored_filename"].isascii()
 
 
-def test_a_path_in_the_uploaded_name_never_reaches_the_storage(api, corpus, document_storage):
+def test_a_path_in_the_uploaded_name_never_reaches_the_storage(api, samples, document_storage):
     body = api.post(
-        "/api/ui-upload", {"file": upload(corpus / "trivial.pdf", "../../etc/passwd.pdf")}, format="multipart"
+        "/api/ui-upload", {"file": upload(samples / "blank.pdf", "../../etc/passwd.pdf")}, format="multipart"
     ).json()
 
     assert body["original_filename"] == "passwd.pdf"
@@ -172,8 +172,8 @@ def test_a_path_in_the_uploaded_name_never_reaches_the_storage(api, corpus, docu
 
 
 @pytest.mark.parametrize("route", ROUTES)
-def test_an_anonymous_upload_is_refused_with_json_and_nothing_is_stored(route, corpus, document_storage):
-    response = APIClient().post(route, {"file": upload(corpus / "trivial.pdf")}, format="multipart")
+def test_an_anonymous_upload_is_refused_with_json_and_nothing_is_stored(route, samples, document_storage):
+    response = APIClient().post(route, {"file": upload(samples / "blank.pdf")}, format="multipart")
 
     assert response.status_code in (401, 403)
     assert "detail" in response.json()

@@ -53,7 +53,7 @@ def step_of(document: Document, name: str) -> ProcessingStep:
 # --- ingest --------------------------------------------------------------------------------
 
 
-def test_ingest_sync_json_prints_one_completed_document_per_file(owner, trivial, document_storage):
+def test_ingest_sync_json_prints_one_completed_document_per_file(engines, owner, trivial, document_storage):
     [result] = ingest_json("--owner", "owner", str(trivial))
 
     assert result == {
@@ -69,7 +69,9 @@ def test_ingest_sync_json_prints_one_completed_document_per_file(owner, trivial,
     assert (document_storage / document.processed_file).exists()
 
 
-def test_ingest_without_owner_files_documents_under_the_first_operator(superuser, trivial, document_storage):
+def test_ingest_without_owner_files_documents_under_the_first_operator(
+    engines, superuser, trivial, document_storage
+):
     [result] = ingest_json(str(trivial))
     assert Document.objects.get(pk=result["document_id"]).owner == superuser
 
@@ -92,12 +94,12 @@ def test_ingest_of_a_missing_path_is_refused(owner, tmp_path, document_storage):
 
 
 def test_ingest_of_a_folder_ingests_every_file_in_it_but_hidden_ones(
-    owner, corpus, tmp_path, document_storage
+    engines, owner, samples, tmp_path, document_storage
 ):
     inbox = tmp_path / "inbox"
     (inbox / "scans").mkdir(parents=True)
-    shutil.copy(corpus / "trivial.pdf", inbox / "a.pdf")
-    shutil.copy(corpus / "missing_docinfo.pdf", inbox / "scans" / "b.pdf")
+    shutil.copy(samples / "blank.pdf", inbox / "a.pdf")
+    shutil.copy(samples / "no-docinfo.pdf", inbox / "scans" / "b.pdf")
     (inbox / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
 
     results = ingest_json("--owner", "owner", str(inbox))
@@ -111,7 +113,7 @@ def test_ingest_of_a_folder_ingests_every_file_in_it_but_hidden_ones(
 
 
 def test_ingest_reports_a_second_copy_as_a_duplicate_and_does_not_process_it(
-    owner, trivial, tmp_path, document_storage
+    engines, owner, trivial, tmp_path, document_storage
 ):
     inbox = tmp_path / "inbox"
     inbox.mkdir()
@@ -127,7 +129,7 @@ def test_ingest_reports_a_second_copy_as_a_duplicate_and_does_not_process_it(
 
 
 def test_ingest_of_a_file_that_fails_reports_the_reason_and_exits_with_status_1(
-    owner, trivial, tmp_path, document_storage
+    engines, owner, trivial, tmp_path, document_storage
 ):
     empty = tmp_path / "empty.pdf"
     empty.write_bytes(b"")
@@ -161,7 +163,9 @@ def test_ingest_reports_an_unsupported_file_with_its_reason_and_creates_no_docum
     assert not Document.objects.exists()
 
 
-def test_ingest_without_json_prints_a_readable_line_per_file(owner, trivial, tmp_path, document_storage):
+def test_ingest_without_json_prints_a_readable_line_per_file(
+    engines, owner, trivial, tmp_path, document_storage
+):
     binary = tmp_path / "tool.bin"
     binary.write_bytes(ELF_BINARY)
     out = io.StringIO()
@@ -191,11 +195,11 @@ def test_ingest_without_sync_queues_the_first_step_after_commit_and_does_not_pro
 
 
 def test_reprocess_failed_sync_reprocesses_only_the_failed_documents(
-    owner, corpus, process, monkeypatch, document_storage
+    owner, samples, process, monkeypatch, document_storage
 ):
-    completed = process(corpus / "trivial.pdf")
+    completed = process(samples / "blank.pdf")
     fail_ocr(monkeypatch)
-    failed = process(corpus / "missing_docinfo.pdf")
+    failed = process(samples / "no-docinfo.pdf")
     assert failed.status == DocumentStatus.FAILED
     still_broken = process(b"", "empty.pdf")
     completed_logs = list(completed.logs.values_list("id", flat=True))
@@ -236,7 +240,7 @@ def test_reprocess_of_one_document_from_a_step_reruns_that_step_and_the_ones_aft
     attempts = dict(document.steps.values_list("name", "attempts"))
     assert (attempts["convert"], attempts["ocr"]) == (1, 1)  # the earlier steps are kept
     processed = sorted(path.name for path in (document_storage / "processed" / document.uuid.hex).iterdir())
-    assert processed == ["trivial.json", "trivial.pdf"]
+    assert processed == ["blank.json", "blank.pdf"]
     assert [path.name for path in (document_storage / "processed").iterdir()] == [document.uuid.hex]
 
 

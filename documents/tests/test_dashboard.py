@@ -10,21 +10,13 @@ from django.test import Client
 
 from accounts.models import User
 from documents.models import Document, DocumentStatus
+from documents.tests.factories import DocumentFactory
 
 pytestmark = pytest.mark.django_db
 
 
 def make_document(owner: User, name: str, status: str = DocumentStatus.COMPLETED, **fields: Any) -> Document:
-    return Document.objects.create(
-        owner=owner,
-        original_filename=name,
-        filehash=f"{abs(hash((owner.pk, name))):064d}"[:64],
-        file_size=1234,
-        mime_type="application/pdf",
-        original_file=f"originals/{name}",
-        status=status,
-        **fields,
-    )
+    return DocumentFactory.create(owner=owner, original_filename=name, status=status, **fields)
 
 
 def page_for(client: Client, user: User) -> str:

@@ -22,9 +22,9 @@ ODT = "application/vnd.oasis.opendocument.text"
 
 
 @pytest.fixture
-def gotenberg(corpus):
+def gotenberg(samples):
     """A stand-in Gotenberg: answers with ``answer`` and keeps what it received."""
-    state = {"status": 200, "body": (corpus / "trivial.pdf").read_bytes(), "received": []}
+    state = {"status": 200, "body": (samples / "blank.pdf").read_bytes(), "received": []}
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):
@@ -55,36 +55,36 @@ def gotenberg(corpus):
     server.shutdown()
 
 
-def test_an_office_file_is_sent_as_a_form_and_the_pdf_saved(gotenberg, corpus, tmp_path):
+def test_an_office_file_is_sent_as_a_form_and_the_pdf_saved(gotenberg, samples, tmp_path):
     destination = tmp_path / "out.pdf"
     converter = GotenbergConverter(base_url=gotenberg["url"] + "/", timeout=10)
-    converter.to_pdf(source=corpus / "tagged.odt", destination=destination, mime_type=ODT, scratch=tmp_path)
-    assert destination.read_bytes() == (corpus / "trivial.pdf").read_bytes()
+    converter.to_pdf(source=samples / "report.odt", destination=destination, mime_type=ODT, scratch=tmp_path)
+    assert destination.read_bytes() == (samples / "blank.pdf").read_bytes()
     assert gotenberg["received"] == [
         {"path": "/forms/libreoffice/convert", "parts": [("files", "document.odt")]}
     ]
 
 
-def test_a_server_error_is_temporary_and_a_refusal_is_final(gotenberg, corpus, tmp_path):
+def test_a_server_error_is_temporary_and_a_refusal_is_final(gotenberg, samples, tmp_path):
     converter = GotenbergConverter(base_url=gotenberg["url"], timeout=10)
     gotenberg.update(status=503, body=b"busy")
     with pytest.raises(StepTemporarilyFailed, match="503"):
         converter.to_pdf(
-            source=corpus / "tagged.odt", destination=tmp_path / "a.pdf", mime_type=ODT, scratch=tmp_path
+            source=samples / "report.odt", destination=tmp_path / "a.pdf", mime_type=ODT, scratch=tmp_path
         )
     gotenberg.update(status=400, body=b"bad file")
     with pytest.raises(StepFailed, match="HTTP 400") as refused:
         converter.to_pdf(
-            source=corpus / "tagged.odt", destination=tmp_path / "b.pdf", mime_type=ODT, scratch=tmp_path
+            source=samples / "report.odt", destination=tmp_path / "b.pdf", mime_type=ODT, scratch=tmp_path
         )
     assert not isinstance(refused.value, StepTemporarilyFailed)
 
 
-def test_an_unreachable_server_is_a_temporary_failure(tmp_path, corpus):
+def test_an_unreachable_server_is_a_temporary_failure(tmp_path, samples):
     converter = GotenbergConverter(base_url="http://127.0.0.1:9", timeout=2)
     with pytest.raises(StepTemporarilyFailed, match="not reachable"):
         converter.to_pdf(
-            source=corpus / "tagged.odt", destination=tmp_path / "a.pdf", mime_type=ODT, scratch=tmp_path
+            source=samples / "report.odt", destination=tmp_path / "a.pdf", mime_type=ODT, scratch=tmp_path
         )
 
 

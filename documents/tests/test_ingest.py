@@ -18,28 +18,26 @@ def files_in(folder):
 
 
 def test_ingest_stores_the_original_records_the_document_and_its_pending_steps(
-    owner, corpus, document_storage
+    owner, samples, document_storage
 ):
-    with (corpus / "linn.pdf").open("rb") as handle:
-        result = document_ingest(owner=owner, chunks=read_chunks(handle), filename="linn.pdf", enqueue=False)
+    with (samples / "scan.pdf").open("rb") as handle:
+        result = document_ingest(owner=owner, chunks=read_chunks(handle), filename="scan.pdf", enqueue=False)
     document = result.document
     assert document.status == DocumentStatus.PENDING
     assert document.mime_type == "application/pdf"
-    assert document.file_size == (corpus / "linn.pdf").stat().st_size
+    assert document.file_size == (samples / "scan.pdf").stat().st_size
     assert len(document.filehash) == 64
-    assert (document_storage / document.original_file).read_bytes() == (corpus / "linn.pdf").read_bytes()
+    assert (document_storage / document.original_file).read_bytes() == (samples / "scan.pdf").read_bytes()
     steps = list(ProcessingStep.objects.filter(document=document).values_list("name", "status"))
     assert steps == [(name, StepStatus.PENDING) for name in STEP_NAMES]
     assert document.logs.get().step_name == "ingest"
 
 
 def test_the_pipeline_is_queued_only_after_the_transaction_commits(
-    owner, corpus, document_storage, django_capture_on_commit_callbacks, sent
+    owner, samples, document_storage, django_capture_on_commit_callbacks, sent
 ):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        result = document_ingest(
-            owner=owner, chunks=[(corpus / "trivial.pdf").read_bytes()], filename="t.pdf"
-        )
+        result = document_ingest(owner=owner, chunks=[(samples / "blank.pdf").read_bytes()], filename="t.pdf")
     assert sent == []  # nothing reaches the broker before the row is committed
     assert len(callbacks) == 1
     callbacks[0]()
@@ -54,28 +52,28 @@ def test_the_pipeline_is_queued_only_after_the_transaction_commits(
 
 
 def test_the_same_file_again_is_a_duplicate_of_the_first_with_nothing_queued(
-    ingest, corpus, document_storage
+    ingest, samples, document_storage
 ):
-    first = ingest(corpus / "linn.pdf")
+    first = ingest(samples / "scan.pdf")
     stored_before = files_in(document_storage)
-    again = ingest(corpus / "linn.pdf", "copy of linn.pdf")
+    again = ingest(samples / "scan.pdf", "copy of scan.pdf")
     assert again.status == DocumentStatus.DUPLICATE
     assert again.duplicate_of == first
-    assert again.original_filename == "copy of linn.pdf"
+    assert again.original_filename == "copy of scan.pdf"
     assert not again.steps.exists()
     assert files_in(document_storage) == stored_before  # no second copy stored
 
 
-def test_duplicates_are_per_owner(ingest, corpus, other_user):
-    ingest(corpus / "linn.pdf")
-    theirs = ingest(corpus / "linn.pdf", user=other_user)
+def test_duplicates_are_per_owner(ingest, samples, other_user):
+    ingest(samples / "scan.pdf")
+    theirs = ingest(samples / "scan.pdf", user=other_user)
     assert theirs.status == DocumentStatus.PENDING
 
 
-def test_deduplication_can_be_switched_off(ingest, corpus, settings):
+def test_deduplication_can_be_switched_off(ingest, samples, settings):
     settings.ENABLE_DEDUPLICATION = False
-    ingest(corpus / "linn.pdf")
-    assert ingest(corpus / "linn.pdf").status == DocumentStatus.PENDING
+    ingest(samples / "scan.pdf")
+    assert ingest(samples / "scan.pdf").status == DocumentStatus.PENDING
 
 
 def test_an_unsupported_type_is_refused_by_content_and_nothing_is_stored(owner, document_storage):

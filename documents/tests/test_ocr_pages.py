@@ -29,27 +29,27 @@ def test_a_blank_page_has_no_skew():
     assert estimate_skew(np.zeros((500, 400), dtype=bool)) == 0.0
 
 
-def test_straightening_levels_the_page_without_touching_the_scan(corpus, tmp_path):
-    (before,) = look_at_pages(corpus / "skew.pdf", [1], tmp_path)
+def test_straightening_levels_the_page_without_touching_the_scan(samples, engines, tmp_path):
+    (before,) = look_at_pages(samples / "skewed-scan.pdf", [1], tmp_path)
     assert before.needs_deskew
     straightened = tmp_path / "straight.pdf"
-    straighten_pages(corpus / "skew.pdf", straightened, {1: before.skew})
+    straighten_pages(samples / "skewed-scan.pdf", straightened, {1: before.skew})
     (after,) = look_at_pages(straightened, [1], tmp_path)
     assert abs(after.skew) < 0.4
-    with pikepdf.open(corpus / "skew.pdf") as original, pikepdf.open(straightened) as result:
+    with pikepdf.open(samples / "skewed-scan.pdf") as original, pikepdf.open(straightened) as result:
         image_a = next(iter(original.pages[0].get_images().values()))
         image_b = next(iter(result.pages[0].get_images().values()))
         assert image_a.read_raw_bytes() == image_b.read_raw_bytes()  # the scan itself is untouched
 
 
-def test_a_straight_scan_needs_no_deskew(corpus, tmp_path):
-    (look,) = look_at_pages(corpus / "linn.pdf", [1], tmp_path)
+def test_a_straight_scan_needs_no_deskew(samples, engines, tmp_path):
+    (look,) = look_at_pages(samples / "scan.pdf", [1], tmp_path)
     assert look.has_ink
     assert not look.needs_deskew
 
 
 def test_running_text_does_not_look_turned():
-    text = "The LinnSequencer is a 32 track MIDI sequence recorder for the studio and for the stage."
+    text = "The ChronoScribe is a 32 track MIDI sequence recorder for the studio and for the stage."
     assert not looks_turned(text)
     assert not looks_turned("Der Vertrag gilt ab dem ersten Januar und ist für beide Seiten bindend.")
 

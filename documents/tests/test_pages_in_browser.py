@@ -1,6 +1,6 @@
 """A person's whole visit in a real browser (Debian's Chromium through Playwright), against
 gunicorn and a real worker, under the strict Content-Security-Policy: sign in, drop two
-corpus documents on the upload page, watch them being processed, read one, search for it,
+sample documents on the upload page, watch them being processed, read one, search for it,
 make and revoke an API token; the console never shows a script error or a CSP violation."""
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ import pytest
 
 from accounts.models import User
 from conftest import BrowserPage, LiveServer, current_database_url, set_password_as_server
+from documents.tests.samples import Samples
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("engines")]
 
 PASSWORD = "a-browser-tested-passphrase-7"
 STEP_MS = 30_000
@@ -42,7 +43,7 @@ def as_dropped(path: Path, mime_type: str) -> dict[str, str]:
 
 def test_a_person_uploads_reads_searches_and_manages_tokens_without_a_script_error(
     owner: User,
-    corpus: Path,
+    samples: Samples,
     document_storage: Path,
     worker_env: dict[str, str],
     start_worker: Callable[..., Any],
@@ -66,8 +67,8 @@ def test_a_person_uploads_reads_searches_and_manages_tokens_without_a_script_err
     # while the page stays loaded.
     page.goto(f"{server.url}/upload")
     dropped = [
-        as_dropped(corpus / "linn.pdf", "application/pdf"),
-        as_dropped(corpus / "typewriter.png", "image/png"),
+        as_dropped(samples / "scan.pdf", "application/pdf"),
+        as_dropped(samples / "typewritten.png", "image/png"),
     ]
     page.evaluate(DROP_FILES, ["#drop-zone", dropped])
     rows = page.locator("#upload-list > li")
@@ -83,7 +84,7 @@ def test_a_person_uploads_reads_searches_and_manages_tokens_without_a_script_err
         rows.nth(i).locator(".upload-name").inner_text(): rows.nth(i).get_attribute("data-state")
         for i in (0, 1)
     }
-    assert states == {"linn.pdf": "completed", "typewriter.png": "completed"}, page.locator(
+    assert states == {"scan.pdf": "completed", "typewritten.png": "completed"}, page.locator(
         "#upload-list"
     ).inner_text()
     assert all(
@@ -100,9 +101,9 @@ def test_a_person_uploads_reads_searches_and_manages_tokens_without_a_script_err
     assert any(len(url.split("=", 1)[1].split(",")) == 2 for url in polls), polls
 
     # The document page shows what OCR found.
-    page.locator("#upload-list > li", has_text="linn.pdf").get_by_role("link", name="Open document").click()
+    page.locator("#upload-list > li", has_text="scan.pdf").get_by_role("link", name="Open document").click()
     page.wait_for_url(f"{server.url}/files/*")
-    assert "LinnSequencer" in page.content()
+    assert "ChronoScribe" in page.content()
     # The preview, served sandboxed, still opens in the page's frame: Chromium's PDF viewer
     # attaches a frame of its own inside it (a refused frame shows an error page instead).
     preview = page.locator("iframe[title^='Preview of']").element_handle().content_frame()
@@ -116,11 +117,11 @@ def test_a_person_uploads_reads_searches_and_manages_tokens_without_a_script_err
 
     # Search finds it, with the word marked.
     page.goto(f"{server.url}/search")
-    page.locator("#id_q").fill("LinnSequencer")
+    page.locator("#id_q").fill("ChronoScribe")
     page.get_by_role("button", name="Search").click()
     page.wait_for_url(f"{server.url}/search?*")
-    assert page.locator("mark", has_text="LinnSequencer").count() > 0
-    assert "linn.pdf" in page.content()
+    assert page.locator("mark", has_text="ChronoScribe").count() > 0
+    assert "scan.pdf" in page.content()
 
     # A token: shown once, then revoked.
     page.goto(f"{server.url}/api-tokens")

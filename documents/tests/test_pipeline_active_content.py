@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ import pytest
 from pikepdf import Array, Dictionary, Name, String
 
 from documents.models import DocumentStatus, ProcessingLog, StepStatus
-from documents.tests.conftest import PIPELINE_PROGRAMS, encrypted_pdf, stored_bytes
+from documents.tests.conftest import encrypted_pdf, stored_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -31,10 +30,8 @@ UNSAFE_ANNOTATIONS = {"/FileAttachment", "/RichMedia", "/Screen", "/Movie", "/So
 
 
 @pytest.fixture(autouse=True)
-def _pipeline_programs() -> None:
-    missing = [program for program in PIPELINE_PROGRAMS if shutil.which(program) is None]
-    if missing:
-        pytest.skip(f"{', '.join(missing)} not installed (run scripts/install-system-packages.sh)")
+def _pipeline_programs(engines: None) -> None:
+    """Every test here runs the pipeline."""
 
 
 # --- Making hostile PDFs ---------------------------------------------------------------------
@@ -243,8 +240,8 @@ def test_a_clean_pdf_is_processed_without_a_word_about_removals(process):
 
 
 @pytest.mark.slow
-def test_a_scanned_pdf_that_needs_ocr_loses_its_script_and_gains_its_text(process, corpus, tmp_path):
-    with pikepdf.open(corpus / "linn.pdf") as pdf:
+def test_a_scanned_pdf_that_needs_ocr_loses_its_script_and_gains_its_text(process, samples, tmp_path):
+    with pikepdf.open(samples / "scan.pdf") as pdf:
         pdf.Root.OpenAction = javascript(pdf, "app.launchURL('https://attacker.example/')")
         pdf.pages[0].obj.AA = Dictionary(O=javascript(pdf, "app.alert(1)"))
         content = pdf_bytes(pdf)
@@ -255,7 +252,7 @@ def test_a_scanned_pdf_that_needs_ocr_loses_its_script_and_gains_its_text(proces
     assert document.steps.get(name="ocr").status == StepStatus.SUCCESS
     processed = stored_bytes(document.processed_file)
     assert active_content(processed) == []
-    assert "LinnSequencer" in text_of(processed, tmp_path)
+    assert "ChronoScribe" in text_of(processed, tmp_path)
     assert stored_bytes(document.original_file) == content
 
 

@@ -23,8 +23,8 @@ def assert_failed_with_original_kept(document, content: bytes, reason: str) -> N
     assert not document.processed_file
 
 
-def test_a_pdf_header_without_a_body_fails_clearly(process, corpus):
-    content = (corpus / "invalid.pdf").read_bytes()
+def test_a_pdf_header_without_a_body_fails_clearly(process, samples):
+    content = (samples / "invalid.pdf").read_bytes()
     document = process(content, "invalid.pdf")
     assert_failed_with_original_kept(document, content, "The file is not a readable PDF")
     assert "/" not in document.error.split("(", 1)[1]  # no server path in the reason
@@ -36,8 +36,8 @@ def test_an_empty_file_fails_clearly(process):
     assert document.error == "The file is empty."
 
 
-def test_a_password_protected_pdf_fails_clearly(process, corpus, tmp_path):
-    protected = encrypted_pdf(corpus / "trivial.pdf", tmp_path / "protected.pdf")
+def test_a_password_protected_pdf_fails_clearly(process, samples, tmp_path):
+    protected = encrypted_pdf(samples / "blank.pdf", tmp_path / "protected.pdf")
     content = protected.read_bytes()
     document = process(content, "protected.pdf")
     assert_failed_with_original_kept(document, content, "password-protected")
@@ -49,9 +49,9 @@ def test_a_decompression_bomb_image_is_refused(process):
     assert_failed_with_original_kept(document, content, "refused as a possible decompression bomb")
 
 
-def test_a_pdf_with_too_many_pages_is_refused(process, corpus, settings):
+def test_a_pdf_with_too_many_pages_is_refused(process, samples, settings):
     settings.MAX_PAGES = 3
-    content = (corpus / "multipage.pdf").read_bytes()
+    content = (samples / "mixed.pdf").read_bytes()
     document = process(content, "long.pdf")
     assert_failed_with_original_kept(
         document, content, "The document has 6 pages; the limit (MAX_PAGES) is 3"
@@ -73,9 +73,9 @@ def test_a_zip_bomb_posing_as_docx_is_refused(process):
     ],
 )
 def test_hostile_names_are_sanitised_and_never_reach_the_disk(
-    process, corpus, document_storage, hostile, expected
+    process, samples, document_storage, hostile, expected
 ):
-    document = process(corpus / "trivial.pdf", hostile)
+    document = process(samples / "blank.pdf", hostile)
     assert document.original_filename == expected
     assert document.status == DocumentStatus.COMPLETED, document.error
     assert document.original_file.startswith("originals/")
@@ -85,9 +85,9 @@ def test_hostile_names_are_sanitised_and_never_reach_the_disk(
     assert sorted(path.name for path in document_storage.parent.iterdir()) == ["workdir"]
 
 
-def test_one_bad_document_does_not_disturb_the_next(process, corpus):
+def test_one_bad_document_does_not_disturb_the_next(process, samples):
     failed = process(b"", "empty.pdf")
-    good = process(corpus / "trivial.pdf")
+    good = process(samples / "blank.pdf")
     assert failed.status == DocumentStatus.FAILED
     assert good.status == DocumentStatus.COMPLETED
 

@@ -25,7 +25,7 @@ from documents.services import (
 )
 from documents.storage import document_storage, read_chunks
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("engines")]
 
 FINAL = {DocumentStatus.COMPLETED, DocumentStatus.FAILED, DocumentStatus.DUPLICATE}
 
@@ -66,26 +66,26 @@ def wait_for_final(document_ids, tmp_path):
     return {document.pk: document for document in Document.objects.filter(pk__in=document_ids)}
 
 
-def test_uploaded_documents_are_processed_by_the_worker(owner, corpus, worker_env, start_worker, tmp_path):
+def test_uploaded_documents_are_processed_by_the_worker(owner, samples, worker_env, start_worker, tmp_path):
     start_worker(worker_env)
-    sent = [upload(owner, corpus / name) for name in ("linn.pdf", "typewriter.png", "tagged.odt")]
+    sent = [upload(owner, samples / name) for name in ("scan.pdf", "typewritten.png", "damaged.odt")]
     assert all(result.task_id for result in sent)
     documents = wait_for_final([result.document.pk for result in sent], tmp_path)
     linn, typewriter, odt = (documents[result.document.pk] for result in sent)
     for document in (linn, typewriter, odt):
         assert document.status == DocumentStatus.COMPLETED, document.error
         assert document.processed_file
-    assert "LinnSequencer" in linn.ocr_text
+    assert "ChronoScribe" in linn.ocr_text
     assert typewriter.page_count == 1
-    assert "Table caption" in odt.ocr_text
+    assert "Harvest by month" in odt.ocr_text
     # Every step ran in the worker and left its task id behind.
     assert not ProcessingStep.objects.filter(document__in=documents.values(), task_id="").exists()
 
 
-def test_a_second_upload_of_the_same_file_is_a_duplicate(owner, corpus, worker_env, start_worker, tmp_path):
+def test_a_second_upload_of_the_same_file_is_a_duplicate(owner, samples, worker_env, start_worker, tmp_path):
     start_worker(worker_env)
-    first = upload(owner, corpus / "trivial.pdf")
-    second = upload(owner, corpus / "trivial.pdf", "again.pdf")
+    first = upload(owner, samples / "blank.pdf")
+    second = upload(owner, samples / "blank.pdf", "again.pdf")
     assert second.is_duplicate
     assert second.task_id is None
     assert second.document.duplicate_of_id == first.document.pk
@@ -93,10 +93,10 @@ def test_a_second_upload_of_the_same_file_is_a_duplicate(owner, corpus, worker_e
     assert documents[first.document.pk].status == DocumentStatus.COMPLETED
 
 
-def test_a_broken_file_fails_and_the_worker_goes_on(owner, corpus, worker_env, start_worker, tmp_path):
+def test_a_broken_file_fails_and_the_worker_goes_on(owner, samples, worker_env, start_worker, tmp_path):
     worker = start_worker(worker_env)
-    broken = upload(owner, corpus / "invalid.pdf")
-    good = upload(owner, corpus / "trivial.pdf")
+    broken = upload(owner, samples / "invalid.pdf")
+    good = upload(owner, samples / "blank.pdf")
     documents = wait_for_final([broken.document.pk, good.document.pk], tmp_path)
     assert documents[broken.document.pk].status == DocumentStatus.FAILED
     assert "not a readable PDF" in documents[broken.document.pk].error
@@ -105,11 +105,11 @@ def test_a_broken_file_fails_and_the_worker_goes_on(owner, corpus, worker_env, s
 
 
 def test_a_worker_killed_during_ocr_is_restarted_and_the_document_completes_once(
-    owner, corpus, worker_env, start_worker, tmp_path
+    owner, samples, worker_env, start_worker, tmp_path
 ):
     worker = start_worker(worker_env, name="crashy")
     processed_before = set(processed_files())
-    document = upload(owner, corpus / "linn.pdf").document
+    document = upload(owner, samples / "scan.pdf").document
     wait_until(
         lambda: ProcessingStep.objects.filter(
             document=document, name="ocr", status=StepStatus.IN_PROGRESS
@@ -126,7 +126,7 @@ def test_a_worker_killed_during_ocr_is_restarted_and_the_document_completes_once
     start_worker(worker_env, name="crashy")  # the same node comes back
     finished = wait_for_final([document.pk], tmp_path)[document.pk]
     assert finished.status == DocumentStatus.COMPLETED, finished.error
-    assert "LinnSequencer" in finished.ocr_text
+    assert "ChronoScribe" in finished.ocr_text
     ocr.refresh_from_db()
     assert ocr.attempts == 2
     assert ProcessingStep.objects.get(document=document, name="convert").attempts == 1
@@ -166,11 +166,11 @@ class StallingOnceHandler(http.server.BaseHTTPRequestHandler):
 
 
 def test_a_worker_killed_during_a_url_download_is_replaced_and_the_document_is_ingested_once(
-    owner, corpus, worker_env, start_worker, settings, tmp_path
+    owner, samples, worker_env, start_worker, settings, tmp_path
 ):
     server = StallingOnce(("127.0.0.1", 0), StallingOnceHandler)
     server.body, server.requests, server.released = (
-        (corpus / "trivial.pdf").read_bytes(),
+        (samples / "blank.pdf").read_bytes(),
         0,
         threading.Event(),
     )

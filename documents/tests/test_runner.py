@@ -74,7 +74,7 @@ def test_a_step_that_already_finished_is_a_noop_when_its_message_is_delivered_ag
     assert fresh(document).status == DocumentStatus.COMPLETED
 
 
-def test_after_a_noop_the_next_step_is_passed_on_only_while_it_is_still_pending(ingest, trivial):
+def test_after_a_noop_the_next_step_is_passed_on_only_while_it_is_still_pending(engines, ingest, trivial):
     document = ingest(trivial)
     assert run(document, "convert").outcome == "skipped"  # a PDF needs no conversion
 
@@ -153,7 +153,7 @@ def test_retries_past_the_configured_delays_keep_waiting_the_longest_delay(
 
 
 def test_retry_delays_are_jittered_so_documents_that_failed_together_do_not_retry_together(
-    ingest, corpus, settings, monkeypatch
+    ingest, samples, settings, monkeypatch
 ):
     settings.ENABLE_DEDUPLICATION = False
     settings.TASK_RETRY_DELAYS = [1000]
@@ -162,7 +162,7 @@ def test_retry_delays_are_jittered_so_documents_that_failed_together_do_not_retr
         raise StepTemporarilyFailed("Service down.")
 
     monkeypatch.setattr(PIPELINE[0], "run", unreachable)
-    delays = {run(ingest(corpus / "trivial.pdf"), "convert").retry_in for _ in range(20)}
+    delays = {run(ingest(samples / "blank.pdf"), "convert").retry_in for _ in range(20)}
     assert len(delays) > 1
     assert all(900 <= delay <= 1100 for delay in delays)
 
@@ -223,7 +223,7 @@ def test_a_permanent_failure_fails_the_document_with_the_steps_reason_and_keeps_
 
 
 def test_an_unexpected_exception_fails_only_that_document_with_an_internal_error(
-    ingest, trivial, other_user, monkeypatch, caplog
+    engines, ingest, trivial, other_user, monkeypatch, caplog
 ):
     broken = ingest(trivial)
     healthy = ingest(trivial, user=other_user)
@@ -256,7 +256,7 @@ def test_an_unexpected_exception_fails_only_that_document_with_an_internal_error
 
 
 def test_step_input_missing_resets_every_step_to_pending_and_starts_again_with_convert(
-    ingest, trivial, monkeypatch
+    engines, ingest, trivial, monkeypatch
 ):
     document = ingest(trivial)
     for name in STEP_NAMES[:EMBED_METADATA]:
@@ -285,7 +285,7 @@ def test_step_input_missing_resets_every_step_to_pending_and_starts_again_with_c
 
 
 def test_a_swept_intermediate_pdf_makes_the_pipeline_start_over_and_still_complete(
-    ingest, trivial, document_storage
+    engines, ingest, trivial, document_storage
 ):
     document = ingest(trivial)
     for name in STEP_NAMES[:EMBED_METADATA]:
@@ -308,7 +308,7 @@ def test_a_swept_intermediate_pdf_makes_the_pipeline_start_over_and_still_comple
 
 
 def test_the_document_status_follows_its_steps_from_pending_through_processing_to_completed(
-    ingest, trivial, monkeypatch
+    engines, ingest, trivial, monkeypatch
 ):
     document = ingest(trivial)
     assert document.status == DocumentStatus.PENDING
@@ -331,7 +331,9 @@ def test_the_document_status_follows_its_steps_from_pending_through_processing_t
     assert fresh(document).error == ""
 
 
-def test_any_failed_step_makes_the_document_failed_with_that_steps_error(ingest, trivial, monkeypatch):
+def test_any_failed_step_makes_the_document_failed_with_that_steps_error(
+    engines, ingest, trivial, monkeypatch
+):
     document = ingest(trivial)
     for name in STEP_NAMES[:EMBED_METADATA]:
         run(document, name)

@@ -14,15 +14,15 @@ from search.services import reconcile, search
 pytestmark = pytest.mark.django_db
 
 
-def test_a_processed_document_is_found_by_a_word_of_its_ocr_text(process, corpus, owner):
-    document = process(corpus / "linn.pdf")
+def test_a_processed_document_is_found_by_a_word_of_its_ocr_text(process, samples, owner):
+    document = process(samples / "scan.pdf")
     assert document.status == DocumentStatus.COMPLETED
-    found = search(viewer=Viewer(owner), query="LinnSequencer ")
+    found = search(viewer=Viewer(owner), query="ChronoScribe ")
     assert [result.document.pk for result in found.results] == [document.pk]
 
 
 def test_the_last_step_of_a_worker_run_queues_the_indexing(
-    sent, trivial, ingest, owner, django_capture_on_commit_callbacks
+    engines, sent, trivial, ingest, owner, django_capture_on_commit_callbacks
 ):
     from documents.tasks import pipeline_step_task
 
@@ -56,12 +56,12 @@ def test_an_unreachable_index_leaves_the_document_completed_and_reconcile_finds_
 
 
 def test_a_reprocessing_that_fails_takes_the_document_out_of_the_search(
-    process, corpus, owner, document_storage
+    process, samples, owner, document_storage
 ):
-    document = process(corpus / "linn.pdf")
-    assert search(viewer=Viewer(owner), query="LinnSequencer ").total == 1
+    document = process(samples / "scan.pdf")
+    assert search(viewer=Viewer(owner), query="ChronoScribe ").total == 1
     # The original is damaged on disk since, so the next run cannot convert it.
     (document_storage / document.original_file).write_bytes(b"%PDF-1.4 broken beyond repair")
     document_reprocess(document=document, enqueue=False)
     assert pipeline_run_sync(document_id=document.pk).status == DocumentStatus.FAILED
-    assert search(viewer=Viewer(owner), query="LinnSequencer ").total == 0
+    assert search(viewer=Viewer(owner), query="ChronoScribe ").total == 0

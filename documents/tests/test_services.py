@@ -45,9 +45,9 @@ def fail_ocr(monkeypatch, message: str = "The OCR engine is not installed.") -> 
 # --- Reprocess -----------------------------------------------------------------------------
 
 
-def test_reprocess_resets_every_step_and_the_pipeline_runs_again_with_forced_ocr(process, corpus):
+def test_reprocess_resets_every_step_and_the_pipeline_runs_again_with_forced_ocr(process, samples):
     # A tiny PDF whose page already has text: normally OCR is skipped for it.
-    document = process(corpus / "missing_docinfo.pdf")
+    document = process(samples / "no-docinfo.pdf")
     assert step_of(document, "ocr").status == StepStatus.SKIPPED
 
     document_reprocess(document=document, force_ocr=True, enqueue=False)
@@ -79,7 +79,9 @@ def test_reprocess_without_forced_ocr_says_so_in_the_log(process, trivial):
     assert document.logs.last().message == "Reprocessing requested"
 
 
-def test_reprocess_of_a_failed_document_clears_its_error_and_can_complete(ingest, trivial, monkeypatch):
+def test_reprocess_of_a_failed_document_clears_its_error_and_can_complete(
+    engines, ingest, trivial, monkeypatch
+):
     fail_ocr(monkeypatch)
     document = pipeline_run_sync(document_id=ingest(trivial).pk)
     assert document.status == DocumentStatus.FAILED
@@ -134,7 +136,9 @@ def test_retrying_a_later_step_while_an_earlier_one_failed_is_a_conflict_naming_
     assert document.logs.count() == logs_before
 
 
-def test_retrying_a_failed_step_after_its_cause_is_fixed_completes_the_document(ingest, trivial, monkeypatch):
+def test_retrying_a_failed_step_after_its_cause_is_fixed_completes_the_document(
+    engines, ingest, trivial, monkeypatch
+):
     fail_ocr(monkeypatch, "The OCR engine is not installed.")
     document = pipeline_run_sync(document_id=ingest(trivial).pk)
     assert (document.status, document.error) == (DocumentStatus.FAILED, "The OCR engine is not installed.")
@@ -272,7 +276,7 @@ def test_files_are_deleted_only_once_the_deletion_is_committed(
 
 
 def test_delete_of_a_half_processed_document_removes_its_intermediate_files(
-    ingest, trivial, document_storage, django_capture_on_commit_callbacks, monkeypatch
+    engines, ingest, trivial, document_storage, django_capture_on_commit_callbacks, monkeypatch
 ):
     def refuse(context):
         raise StepFailed("No.")
@@ -387,8 +391,8 @@ def owners_document(ingest, trivial) -> Document:
 
 
 @pytest.fixture
-def others_document(ingest, corpus, other_user) -> Document:
-    return ingest(corpus / "toc.pdf", user=other_user)
+def others_document(ingest, samples, other_user) -> Document:
+    return ingest(samples / "outline.pdf", user=other_user)
 
 
 def test_with_multi_user_each_user_sees_only_their_own_documents(
@@ -426,11 +430,11 @@ def test_an_operator_with_operator_rights_sees_every_users_documents(
 
 
 def test_an_operator_without_operator_rights_sees_only_their_own_documents(
-    settings, operator, owners_document, ingest, corpus
+    settings, operator, owners_document, ingest, samples
 ):
     settings.AUTH_ENABLED = True
     settings.MULTI_USER_ENABLED = True
-    operators_document = ingest(corpus / "toc.pdf", user=operator)
+    operators_document = ingest(samples / "outline.pdf", user=operator)
     # A staff user's everyday or mobile token: the person is staff, the credential is not.
     without_rights = Viewer(operator)
 

@@ -337,9 +337,9 @@ def test_the_download_of_local_copy_is_removed_when_the_caller_fails(stored, scr
 
 @pytest.mark.django_db
 def test_a_document_processed_on_s3_lives_in_the_bucket_and_leaves_nothing_on_local_disk(
-    s3_bucket, document_storage, process, corpus, settings, scratch
+    s3_bucket, document_storage, process, samples, settings, scratch
 ):
-    document = process(corpus / "trivial.pdf")
+    document = process(samples / "blank.pdf")
 
     assert document.status == DocumentStatus.COMPLETED, document.error
     assert document.original_file.startswith("originals/")
@@ -349,7 +349,7 @@ def test_a_document_processed_on_s3_lives_in_the_bucket_and_leaves_nothing_on_lo
     assert s3_bucket.names() == sorted([document.original_file, document.processed_file, sidecar])
     assert all(key.startswith(f"{S3_PREFIX}/") for key in s3_bucket.all_keys())  # nothing outside the prefix
     assert not [name for name in s3_bucket.names() if name.startswith("tmp/")]
-    assert s3_bucket.read(document.original_file) == (corpus / "trivial.pdf").read_bytes()
+    assert s3_bucket.read(document.original_file) == (samples / "blank.pdf").read_bytes()
     assert s3_bucket.read(document.processed_file).startswith(b"%PDF-")
     assert json.loads(s3_bucket.read(sidecar))["uuid"] == str(document.uuid)
     # The local WORKDIR only ever held scratch space, and that is empty again.

@@ -27,10 +27,10 @@ def claim(document, name, *, ago_seconds, claimed_by="celery@host 4242", attempt
     return ProcessingStep.objects.get(document=document, name=name)
 
 
-def test_the_watchdog_fails_steps_stuck_past_the_step_timeout(ingest, corpus, settings):
+def test_the_watchdog_fails_steps_stuck_past_the_step_timeout(ingest, samples, settings):
     settings.STEP_TIMEOUT = 60
-    stuck_document = ingest(corpus / "linn.pdf")
-    busy_document = ingest(corpus / "trivial.pdf")
+    stuck_document = ingest(samples / "scan.pdf")
+    busy_document = ingest(samples / "blank.pdf")
     stuck = claim(stuck_document, "ocr", ago_seconds=60 + 200)
     busy = claim(busy_document, "ocr", ago_seconds=30)
 
@@ -58,14 +58,14 @@ def test_the_watchdog_runs_every_minute_from_beat():
 
 
 def test_a_restarted_worker_requeues_what_it_was_doing_when_it_died(
-    ingest, corpus, monkeypatch, django_capture_on_commit_callbacks
+    ingest, samples, monkeypatch, django_capture_on_commit_callbacks
 ):
     sent = []
     monkeypatch.setattr(
         "documents.tasks.pipeline_step_task.apply_async", lambda **kwargs: sent.append(kwargs)
     )
-    mine = ingest(corpus / "linn.pdf")
-    someone_elses = ingest(corpus / "trivial.pdf")
+    mine = ingest(samples / "scan.pdf")
+    someone_elses = ingest(samples / "blank.pdf")
     step = claim(mine, "ocr", ago_seconds=5, claimed_by="celery@node-1 4242")
     other = claim(someone_elses, "ocr", ago_seconds=5, claimed_by="celery@node-2 777")
 
@@ -81,14 +81,14 @@ def test_a_restarted_worker_requeues_what_it_was_doing_when_it_died(
 
 
 def test_a_document_that_keeps_killing_the_worker_fails_instead_of_looping(
-    ingest, corpus, settings, monkeypatch, django_capture_on_commit_callbacks
+    ingest, samples, settings, monkeypatch, django_capture_on_commit_callbacks
 ):
     settings.TASK_RETRY_MAX_RETRIES = 2
     sent = []
     monkeypatch.setattr(
         "documents.tasks.pipeline_step_task.apply_async", lambda **kwargs: sent.append(kwargs)
     )
-    document = ingest(corpus / "linn.pdf")
+    document = ingest(samples / "scan.pdf")
     step = claim(document, "ocr", ago_seconds=5, claimed_by="celery@node-1 4242", attempts=3)
 
     with django_capture_on_commit_callbacks(execute=True):

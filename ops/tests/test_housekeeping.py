@@ -14,7 +14,6 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import AuditAction, AuditLog
-from conftest import service_missing
 from documents.models import (
     Document,
     DocumentStatus,
@@ -28,15 +27,13 @@ from documents.pipeline.runner import pipeline_fail_stuck_steps, pipeline_step_r
 from documents.pipeline.state import log_event, step_claim, step_record, steps_reset
 from documents.pipeline.steps import STEP_NAMES
 from documents.services import document_ingest, document_reprocess, document_retry_step
+from documents.tests.factories import DocumentFactory
 from ops.housekeeping import RETRY_SWEEP_STEP
 from ops.models import BackupRecord, BackupStatus, BackupTier
 from ops.tasks import backup_task, failed_documents_retry_task, logs_prune_task, scratch_sweep_task
 
 pytestmark = pytest.mark.django_db
 
-CORPUS = Path(
-    os.environ.get("DOCUELEVATE_CORPUS", Path(__file__).resolve().parents[2].parent / "shared/corpus")
-)
 DAY = 86400
 
 
@@ -65,15 +62,7 @@ def aged(path: Path, seconds: float) -> Path:
 
 
 def a_document(owner: Any, **fields: Any) -> Document:
-    values = {
-        "original_filename": "scan.pdf",
-        "filehash": os.urandom(32).hex(),
-        "file_size": 1,
-        "mime_type": "application/pdf",
-        "original_file": f"originals/{os.urandom(16).hex()}",
-        **fields,
-    }
-    return Document.objects.create(owner=owner, **values)
+    return DocumentFactory.create(owner=owner, **{"status": DocumentStatus.PENDING, **fields})
 
 
 # --- The scratch sweep ---------------------------------------------------------------------------
@@ -164,8 +153,6 @@ def test_log_entries_older_than_the_retention_are_pruned_and_zero_keeps_them_all
 @pytest.fixture
 def unreachable_gotenberg(settings: Any, workdir: Path) -> None:
     """Office files convert through a Gotenberg that does not answer: a passing failure."""
-    if not (CORPUS / "tagged.odt").exists():
-        service_missing(f"the shared test corpus is not at {CORPUS} (set DOCUELEVATE_CORPUS)")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -186,9 +173,9 @@ def sent(monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: An
     return calls
 
 
-def ingest(owner: Any, name: str) -> Document:
-    path = CORPUS / name
-    return document_ingest(owner=owner, chunks=[path.read_bytes()], filename=name, enqueue=False).document
+def ingest(owner: Any, path: Path) -> Document:
+    chunks = [path.read_bytes()]
+    return document_ingest(owner=owner, chunks=chunks, filename=path.name, enqueue=False).document
 
 
 def fail_convert_for_a_while(document: Document) -> ProcessingStep:
@@ -212,21 +199,21 @@ def sweep(capture: Any) -> list[int]:
 
 
 def test_documents_that_failed_for_a_passing_reason_get_one_more_run_and_the_others_do_not(
-    owner, unreachable_gotenberg, sent, django_capture_on_commit_callbacks
+    owner, samples, unreachable_gotenberg, sent, django_capture_on_commit_callbacks
 ):
-    gotenberg_down = ingest(owner, "tagged.odt")
+    gotenberg_down = ingest(owner, samples / "report.odt")
     assert "Gotenberg is not reachable" in fail_convert_for_a_while(gotenberg_down).error
     # Its worker vanished: the watchdog failed the step.
-    worker_lost = ingest(owner, "linn.png")
+    worker_lost = ingest(owner, samples / "scan.png")
     ProcessingStep.objects.filter(document=worker_lost, name="convert").update(
         status=StepStatus.IN_PROGRESS, started_at=timezone.now() - datetime.timedelta(days=1), attempts=1
     )
     assert pipeline_fail_stuck_steps() == 1
     # A broken file fails the same way whenever it runs.
-    broken = ingest(owner, "invalid.pdf")
+    broken = ingest(owner, samples / "invalid.pdf")
     assert pipeline_step_run(document_id=broken.pk, step_name="convert").outcome == "failure"
     # Failed a few minutes ago: the outage may not be over yet.
-    just_failed = ingest(owner, "tagged.odt")
+    just_failed = ingest(owner, samples / "report.odt")
     fail_convert_for_a_while(just_failed)
     for document in (gotenberg_down, worker_lost, broken):
         failed_ago(document, hours=2)
@@ -247,9 +234,9 @@ def test_documents_that_failed_for_a_passing_reason_get_one_more_run_and_the_oth
 
 
 def test_the_one_more_run_is_given_once_until_a_person_retries_the_document(
-    owner, unreachable_gotenberg, sent, django_capture_on_commit_callbacks
+    owner, samples, unreachable_gotenberg, sent, django_capture_on_commit_callbacks
 ):
-    document = ingest(owner, "tagged.odt")
+    document = ingest(owner, samples / "report.odt")
     fail_convert_for_a_while(document)
     failed_ago(document, hours=2)
     assert sweep(django_capture_on_commit_callbacks) == [document.pk]
@@ -353,9 +340,9 @@ def test_the_sweep_counts_resets_by_their_kind_not_their_message(
 
 
 def test_failures_older_than_a_week_are_left_to_a_person(
-    owner, unreachable_gotenberg, sent, django_capture_on_commit_callbacks
+    owner, samples, unreachable_gotenberg, sent, django_capture_on_commit_callbacks
 ):
-    document = ingest(owner, "tagged.odt")
+    document = ingest(owner, samples / "report.odt")
     fail_convert_for_a_while(document)
     failed_ago(document, hours=8 * 24)
 

@@ -26,6 +26,7 @@ from accounts.models import User
 from conftest import LiveServer, log_tail, run_manage
 from documents.models import Document, DocumentStatus, ProcessingLog, ProcessingStep, StepStatus
 from documents.pipeline.steps import STEP_NAMES
+from documents.tests.factories import DocumentFactory
 from ops import metrics
 from ops.models import BackupRecord, BackupStatus, BackupTier
 
@@ -123,15 +124,7 @@ def test_behind_the_proxy_only_the_address_the_proxy_saw_counts(client: Client, 
 
 
 def _document(owner: User, status: str, name: str) -> Document:
-    return Document.objects.create(
-        owner=owner,
-        original_filename=name,
-        filehash=name.ljust(64, "0"),
-        file_size=10,
-        mime_type="application/pdf",
-        original_file=f"originals/{name}",
-        status=status,
-    )
+    return DocumentFactory.create(owner=owner, original_filename=name, status=status)
 
 
 def test_metrics_count_documents_outcomes_and_step_durations_from_the_database(

@@ -1,4 +1,7 @@
-"""The built-in database search on real corpus text: SQLite locally, PostgreSQL in CI."""
+"""The built-in database search on the text of the sample documents: SQLite locally, PostgreSQL in CI.
+
+The search reads what the pipeline stored; that OCR yields this text from the rendered
+scans is proved by documents/tests/test_pipeline_corpus.py."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from django.db import connection
 
 from accounts.access import Viewer
 from docuelevate.errors import InvalidInput
+from documents.tests.samples import FRENCH_TEXT, SCAN_TEXT
 from search.backends.base import SearchFilters
 from search.services import search
 
@@ -16,17 +20,17 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def archive(make_document, corpus_text, other_user, settings):
+def archive(make_document, other_user, settings):
     """Three documents of the owner with real text, and one of another user, who must not
     see each other's (MULTI_USER_ENABLED)."""
     settings.MULTI_USER_ENABLED = True
     return {
-        "linn": make_document(
-            original_filename="linn.pdf",
-            document_title="The LinnSequencer",
+        "scan": make_document(
+            original_filename="chronoscribe.pdf",
+            document_title="The ChronoScribe",
             document_type="Manual",
-            correspondent="Linn Electronics",
-            ocr_text=corpus_text["linn"],
+            correspondent="Chrono Instruments",
+            ocr_text=SCAN_TEXT,
             language="en",
             tags=("music", "manual"),
             document_date=datetime.date(1985, 6, 1),
@@ -36,7 +40,7 @@ def archive(make_document, corpus_text, other_user, settings):
             document_title="Pangramme",
             document_type="Letter",
             correspondent="Académie",
-            ocr_text=corpus_text["francais"],
+            ocr_text=FRENCH_TEXT,
             language="fr",
             tags=("language",),
             document_date=datetime.date(2024, 1, 15),
@@ -54,8 +58,8 @@ def archive(make_document, corpus_text, other_user, settings):
         "foreign": make_document(
             owner=other_user,
             original_filename="secret.pdf",
-            document_title="Private LinnSequencer notes",
-            ocr_text="whisky LinnSequencer invoice private",
+            document_title="Private ChronoScribe notes",
+            ocr_text="whisky ChronoScribe invoice private",
             tags=("private",),
         ),
     }
@@ -69,12 +73,12 @@ def found(user, query: str, **options) -> list[str]:
 
 
 def test_a_word_from_the_ocr_text_finds_its_document(owner, archive):
-    assert found(owner, "LinnSequencer ")[0] == "linn.pdf"
+    assert found(owner, "ChronoScribe ")[0] == "chronoscribe.pdf"
     assert "francais.pdf" in found(owner, "whisky ")
 
 
 def test_all_words_must_occur(owner, archive):
-    assert found(owner, "midi polyphonic ") == ["linn.pdf"]
+    assert found(owner, "midi polyphonic ") == ["chronoscribe.pdf"]
     assert found(owner, "midi whisky ") == []
 
 
@@ -84,17 +88,17 @@ def test_an_exact_phrase_matches_only_in_that_order(owner, archive):
 
 
 def test_a_minus_excludes_documents_with_that_word(owner, archive):
-    assert set(found(owner, "manual")) == {"linn.pdf", "Stadtwerke_Rechnung_2024-03.pdf"}
-    assert found(owner, "manual -electricity") == ["linn.pdf"]
-    assert set(found(owner, "-electricity")) == {"linn.pdf", "francais.pdf"}
+    assert set(found(owner, "manual")) == {"chronoscribe.pdf", "Stadtwerke_Rechnung_2024-03.pdf"}
+    assert found(owner, "manual -electricity") == ["chronoscribe.pdf"]
+    assert set(found(owner, "-electricity")) == {"chronoscribe.pdf", "francais.pdf"}
     # Several exclusions, a phrase among them: each one removes its matches.
     assert found(owner, 'manual -electricity -"tape recorder"') == []
-    assert found(owner, 'manual -electricity -"recorder tape"') == ["linn.pdf"]
+    assert found(owner, 'manual -electricity -"recorder tape"') == ["chronoscribe.pdf"]
 
 
 def test_the_last_word_matches_as_a_prefix_while_typing(owner, archive):
-    assert found(owner, "LinnSeq") == ["linn.pdf"]
-    assert found(owner, "LinnSeq ") == []  # a finished word must match whole
+    assert found(owner, "ChronoSc") == ["chronoscribe.pdf"]
+    assert found(owner, "ChronoSc ") == []  # a finished word must match whole
 
 
 def test_english_words_match_their_other_forms(owner, archive):
@@ -141,7 +145,7 @@ def test_facets_count_everything_that_matched(owner, archive):
     assert dict(results.facets["document_type"]) == {"Manual": 1, "Invoice": 1}
     assert dict(results.facets["tags"]) == {"manual": 2, "music": 1, "invoice": 1}
     assert dict(results.facets["year"]) == {"1985": 1, "2024": 1}
-    assert dict(results.facets["correspondent"]) == {"Linn Electronics": 1, "Stadtwerke": 1}
+    assert dict(results.facets["correspondent"]) == {"Chrono Instruments": 1, "Stadtwerke": 1}
 
 
 def test_filters_narrow_the_results_and_the_facets_follow(owner, archive):
@@ -162,18 +166,18 @@ def test_an_empty_query_lists_everything_visible_newest_first(owner, archive, se
 
 
 def test_another_users_documents_never_show_totals_and_facets_included(other_user, owner, operator, archive):
-    theirs = search(viewer=Viewer(other_user), query="LinnSequencer ")
+    theirs = search(viewer=Viewer(other_user), query="ChronoScribe ")
     assert [r.document.original_filename for r in theirs.results] == ["secret.pdf"]
     assert theirs.total == 1
     assert theirs.facets["tags"] == [("private", 1)]
     assert search(viewer=Viewer(owner), query="private ").total == 0
-    assert search(viewer=Viewer(operator, operator=True), query="LinnSequencer ").total == 2
+    assert search(viewer=Viewer(operator, operator=True), query="ChronoScribe ").total == 2
 
 
 def test_an_anonymous_visitor_finds_nothing(archive):
     from django.contrib.auth.models import AnonymousUser
 
-    assert search(viewer=Viewer(AnonymousUser()), query="LinnSequencer").total == 0
+    assert search(viewer=Viewer(AnonymousUser()), query="ChronoScribe").total == 0
 
 
 def test_pages_split_the_results_and_count_them(owner, archive):
