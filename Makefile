@@ -4,12 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: run test check lint format typecheck system-packages clean help
+.PHONY: run test check lint format typecheck migrations-check system-packages clean help
 
 help:
 	@echo "make run    - install what is needed, migrate, start web + worker + beat (VERBOSE=1: all logs)"
 	@echo "make test   - run the whole test suite"
-	@echo "make check  - lint, format check, type check, then the test suite"
+	@echo "make check  - lint, format check, type check, migrations check, then the test suite"
 	@echo "make lint   - ruff check and ruff format --check"
 
 $(BIN)/python:
@@ -50,11 +50,15 @@ format: $(VENV)/.dev-installed
 
 # mypy loads the settings; a debug process needs no SESSION_SECRET.
 typecheck: $(VENV)/.dev-installed
-
 	DEBUG=true $(BIN)/mypy .
 	DEBUG=true $(BIN)/mypy bench/search.py
 
-check: lint typecheck test
+# A model change without its migration fails here, not on a production migrate. The
+# WORKDIR is a throwaway one: the check reads models, never a database.
+migrations-check: $(VENV)/.dev-installed
+	DEBUG=true WORKDIR=$$(mktemp -d) $(BIN)/python manage.py makemigrations --check --dry-run
+
+check: lint typecheck migrations-check test
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .mypy_cache .ruff_cache
