@@ -176,9 +176,10 @@ def document_ingest_url(*, owner: User, url: str, filename: str | None = None) -
     Private networks an operator lists in URL_FETCH_ALLOWED_NETWORKS (an intranet document
     server) are let through; cloud metadata addresses never are.
     """
-    if len(url.strip()) > URL_MAX_LENGTH:
+    url = url.strip()
+    if len(url) > URL_MAX_LENGTH:
         raise InvalidInput(f"The URL is longer than {URL_MAX_LENGTH} characters.")
-    target = _checked_target(url.strip())
+    target = _checked_target(url)
     with transaction.atomic():
         document = Document.objects.create(
             owner=owner,
@@ -217,8 +218,7 @@ def document_fetch_url(*, document_id: int) -> Document:
         if not document.steps.exclude(status=StepStatus.PENDING).exists():
             pipeline_enqueue(document_id=document.pk, step_name=STEP_NAMES[0], task_id=str(uuid.uuid4()))
         return document
-    attempt = document.logs.filter(step_name="fetch", status=StepStatus.IN_PROGRESS).count() + 1
-    log_event(document.pk, "fetch", StepStatus.IN_PROGRESS, f"Attempt {attempt}")
+    log_event(document.pk, "fetch", StepStatus.IN_PROGRESS, f"Attempt {_fetch_attempts(document) + 1}")
     try:
         taken_in = _download(document)
     except ApplicationError as exc:
@@ -248,14 +248,18 @@ def document_fetch_resume_stale(*, now: datetime.datetime | None = None) -> list
     stale = waiting.annotate(last_seen=Max("logs__timestamp")).filter(last_seen__lt=cutoff)
     resent = []
     for document in stale:
-        attempts = document.logs.filter(step_name="fetch", status=StepStatus.IN_PROGRESS).count()
-        if attempts > settings.TASK_RETRY_MAX_RETRIES:
+        if _fetch_attempts(document) > settings.TASK_RETRY_MAX_RETRIES:
             _fetch_fail(document, "The download stopped too often without finishing.")
             continue
         log_event(document.pk, "fetch", DocumentStatus.PENDING, "The download stopped; trying again.")
         _fetch_enqueue(document_id=document.pk, task_id=str(uuid.uuid4()))
         resent.append(document.pk)
     return resent
+
+
+def _fetch_attempts(document: Document) -> int:
+    """How many downloads of the document began: each logs its start."""
+    return document.logs.filter(step_name="fetch", status=StepStatus.IN_PROGRESS).count()
 
 
 def _fetch_fail(document: Document, reason: str) -> None:

@@ -50,12 +50,9 @@ def refuse_zip_bomb(path: Path) -> None:
 
 def _inflated_sizes(raw: BinaryIO, entry: zipfile.ZipInfo) -> Iterator[int]:
     """Sizes of the chunks an entry's data inflates to, read from its local header on."""
-    if entry.header_offset < 0:
+    header = _local_header(raw, entry)
+    if header is None or len(header) < LOCAL_HEADER.size:
         return  # a directory pointing nowhere: container_is_damaged and the repair deal with it
-    raw.seek(entry.header_offset)
-    header = raw.read(LOCAL_HEADER.size)
-    if len(header) < LOCAL_HEADER.size or header[:4] != LOCAL_HEADER_SIGNATURE:
-        return
     fields = LOCAL_HEADER.unpack(header)
     method, name_length, extra_length = fields[4], fields[10], fields[11]
     raw.seek(name_length + extra_length, 1)
@@ -85,13 +82,16 @@ def container_is_damaged(path: Path) -> bool:
     until their directory is rebuilt.
     """
     with zipfile.ZipFile(path) as archive, path.open("rb") as raw:
-        for entry in archive.infolist():
-            if entry.header_offset < 0:
-                return True
-            raw.seek(entry.header_offset)
-            if raw.read(4) != LOCAL_HEADER_SIGNATURE:
-                return True
-    return False
+        return any(_local_header(raw, entry) is None for entry in archive.infolist())
+
+
+def _local_header(raw: BinaryIO, entry: zipfile.ZipInfo) -> bytes | None:
+    """The bytes where the entry's local header should be, or None where none starts."""
+    if entry.header_offset < 0:
+        return None
+    raw.seek(entry.header_offset)
+    header = raw.read(LOCAL_HEADER.size)
+    return header if header[:4] == LOCAL_HEADER_SIGNATURE else None
 
 
 def repair_container(source: Path, destination: Path) -> None:

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import requests
 
 from documents.pipeline.base import StepFailed, StepTemporarilyFailed
-from documents.pipeline.converters.office_input import EXTENSION_BY_MIME, prepare_office_input
+from documents.pipeline.converters.office_input import prepare_office_input
 
 # After Gotenberg answers, how long a late request from it still counts.
 CANARY_GRACE_SECONDS = 1.0
@@ -31,7 +31,8 @@ class GotenbergConverter:
 
     def to_pdf(self, *, source: Path, destination: Path, mime_type: str, scratch: Path) -> str:
         prepared = prepare_office_input(source=source, mime_type=mime_type, scratch=scratch)
-        upload_name = f"document{EXTENSION_BY_MIME.get(mime_type, '')}"
+        # The prepared file's extension already names the import filter for this type.
+        upload_name = f"document{prepared.path.suffix}"
         try:
             with prepared.path.open("rb") as handle:
                 response = requests.post(
@@ -60,10 +61,10 @@ def gotenberg_loads_references(*, base_url: str, timeout: float) -> bool:
     (metadata services, internal servers); one on a network without egress reaches
     nothing. Raises ``requests.RequestException`` when Gotenberg does not answer.
     """
-    host = urlsplit(base_url).hostname or "localhost"
-    port = urlsplit(base_url).port or 80
+    parts = urlsplit(base_url)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.connect((host, port))  # no packet is sent: this only picks the route
+        # No packet is sent: connecting a UDP socket only picks the route and its address.
+        probe.connect((parts.hostname or "localhost", parts.port or 80))
         local_address = probe.getsockname()[0]
     requested = threading.Event()
 
