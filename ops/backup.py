@@ -313,7 +313,7 @@ def sidecar_of(archive: Path) -> Path:
 def _write_atomically(path: Path, content: bytes) -> None:
     partial = path.with_name(f".{path.name}.partial")
     partial.write_bytes(content)
-    os.replace(partial, path)
+    partial.replace(path)
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -374,7 +374,7 @@ def _write_archive(record: BackupRecord, *, include_files: bool) -> _Written:
             raw.flush()
             os.fsync(raw.fileno())
         entry = file_digest(partial)
-        os.replace(partial, final)
+        partial.replace(final)
         _write_atomically(sidecar_of(final), f"{entry.sha256}  {final.name}\n".encode())
         _fsync_folder(backup_dir)
     finally:

@@ -92,9 +92,9 @@ def _sweep_folder(folder: Path, cutoff: float, keep: Collection[str] = ()) -> in
                 was_old = stat.st_mtime < cutoff
                 removed += _sweep_folder(Path(entry.path), cutoff)
                 if was_old:
-                    os.rmdir(entry.path)
+                    Path(entry.path).rmdir()
             elif stat.st_mtime < cutoff:
-                os.unlink(entry.path)
+                Path(entry.path).unlink()
                 removed += 1
         except FileNotFoundError:
             continue  # removed meanwhile by its owner

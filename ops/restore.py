@@ -271,7 +271,7 @@ def _restore_files(
             partial.unlink(missing_ok=True)
             raise BackupCorrupt(f"{relative} in the archive does not match its SHA-256 in the manifest")
         partial.chmod(0o640)
-        os.replace(partial, target)
+        partial.replace(target)
         restored += 1
     return restored
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import select
 import socket
 import time
@@ -201,7 +200,7 @@ def recording_app(seen: Seen, scratch: Path) -> Callable[[WSGIEnvironment, Start
         seen.called = True
         seen.content_length = environ.get("CONTENT_LENGTH")
         seen.body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
-        seen.scratch_names = os.listdir(scratch)
+        seen.scratch_names = [entry.name for entry in Path(scratch).iterdir()]
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"ok"]
 

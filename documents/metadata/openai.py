@@ -19,6 +19,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import openai
+from django.utils import timezone
 
 from documents.metadata.base import DOCUMENT_TYPES, MAX_TAGS, Amount, ExtractedMetadata, MetadataExtractor
 
@@ -185,7 +186,7 @@ def _date(value: object) -> date | None:
         parsed = date.fromisoformat(value.strip())
     except ValueError:
         return None
-    latest = date.today() + timedelta(days=MAX_DAYS_AHEAD)
+    latest = timezone.localdate() + timedelta(days=MAX_DAYS_AHEAD)
     return parsed if EARLIEST_DATE <= parsed <= latest else None
 
 

@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
 from documents.metadata.base import MAX_TAGS, Amount, ExtractedMetadata
 from documents.metadata.openai import MAX_TEXT_CHARS, OpenAIExtractor, validated_metadata
@@ -231,7 +232,7 @@ def test_long_text_is_cut_and_the_prompt_says_so(server, rules):
         ("document_type", "Rechnung"),
         ("document_date", "14.03.2024"),
         ("document_date", "1899-12-31"),
-        ("document_date", (date.today() + timedelta(days=400)).isoformat()),
+        ("document_date", (timezone.localdate() + timedelta(days=400)).isoformat()),
         ("language", "german"),
         ("confidence_score", 101),
         ("confidence_score", -1),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import socket
@@ -102,7 +101,7 @@ def test_make_run_serves_pages_runs_tasks_and_stops_on_ctrl_c(embedded_env, tmp_
     assert len(children) == 3, output
     time.sleep(0.5)
     assert not [pid for pid in children if is_running(pid)]
-    assert os.path.exists(Path(embedded_env["WORKDIR"]) / "db.sqlite3")
+    assert (Path(embedded_env["WORKDIR"]) / "db.sqlite3").exists()
     assert_no_library_chatter(output)
 
 

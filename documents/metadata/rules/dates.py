@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from dateparser.date import DateDataParser
+from django.utils import timezone
 
 from documents.metadata.rules.text import line_before
 
@@ -67,7 +68,7 @@ def find_document_date(text: str, *, month_first: bool) -> date | None:
         rank = _rank(text, match.start())
         candidates.append(_Candidate(rank, match.start(), *_spelling(match, month_first)))
     candidates.sort(key=lambda c: (c.rank, c.position))
-    latest = date.today() + timedelta(days=366)
+    latest = timezone.localdate() + timedelta(days=366)
     for candidate in candidates[:_MAX_PARSED]:
         parsed = _parse(candidate.text, candidate.order)
         if parsed and _EARLIEST <= parsed <= latest:
