@@ -12,14 +12,14 @@ if TYPE_CHECKING:
     from django.http import HttpRequest
 
 
-class AccountAdapter(DefaultAccountAdapter):
+class AccountAdapter(DefaultAccountAdapter):  # type: ignore[misc]  # allauth ships no types
     """Local sign-up is open only when the operator sets ALLOW_LOCAL_SIGNUP=true."""
 
     def is_open_for_signup(self, request: HttpRequest) -> bool:
         return bool(settings.ALLOW_LOCAL_SIGNUP)
 
 
-class SocialAccountAdapter(DefaultSocialAccountAdapter):
+class SocialAccountAdapter(DefaultSocialAccountAdapter):  # type: ignore[misc]  # allauth ships no types
     """Google, Microsoft or GitHub sign in existing users (matched by verified email);
     they create new accounts only where local sign-up is open too, so enabling a provider
     never opens the instance to everyone who has an account there."""

@@ -25,7 +25,7 @@ TOKEN_FIELDS = (
 
 
 @admin.register(User)
-class DocuElevateUserAdmin(UserAdmin):
+class DocuElevateUserAdmin(UserAdmin[User]):
     fieldsets = (
         *(UserAdmin.fieldsets or ()),
         ("Profile", {"fields": ("display_name", "avatar_url", "preferred_language")}),
@@ -35,7 +35,7 @@ class DocuElevateUserAdmin(UserAdmin):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(admin.ModelAdmin[ApiToken]):
     """Operators can see and revoke tokens; the hash is never shown and tokens are not made here.
 
     Tokens are created only through the API or the token page, which show the token once to

@@ -66,7 +66,7 @@ class SingleUserAuthentication(BaseAuthentication):
         return single_user_get_or_create(), None
 
 
-class ApiTokenScheme(OpenApiAuthenticationExtension):
+class ApiTokenScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]  # drf-spectacular registers extensions in an untyped __init_subclass__
     """Describes the token to drf-spectacular, so /api/schema/ shows the bearer scheme."""
 
     target_class = "accounts.authentication.ApiTokenAuthentication"

@@ -62,7 +62,7 @@ def discovery_document(url: str) -> dict[str, Any]:
     try:
         response = requests.get(url, timeout=settings.OIDC_TIMEOUT, verify=settings.OIDC_VERIFY_SSL)
         response.raise_for_status()
-        document = response.json()
+        document: dict[str, Any] = response.json()
     except (requests.RequestException, ValueError) as exc:
         raise ProviderUnavailable(f"cannot read the discovery document at {url}: {exc}") from exc
     missing = [key for key in DISCOVERED_ENDPOINTS.values() if not isinstance(document.get(key), str)]
@@ -80,7 +80,7 @@ def oidc_setting(name: str, *default: Any) -> Any:
     return import_from_settings(name, *default)
 
 
-class OidcBackend(OIDCAuthenticationBackend):
+class OidcBackend(OIDCAuthenticationBackend):  # type: ignore[misc]  # mozilla-django-oidc ships no types
     """Signs in the user the provider vouches for, creating or updating the account."""
 
     get_settings = staticmethod(oidc_setting)
@@ -166,7 +166,7 @@ def _groups(claim: object) -> list[str] | None:
     return []
 
 
-class OidcLoginStartView(OIDCAuthenticationRequestView):
+class OidcLoginStartView(OIDCAuthenticationRequestView):  # type: ignore[misc]  # mozilla-django-oidc ships no types
     """Sends the browser to the provider; explains instead of failing when it is down."""
 
     get_settings = staticmethod(oidc_setting)
@@ -189,7 +189,7 @@ class OidcLoginStartView(OIDCAuthenticationRequestView):
         return response
 
 
-class OidcCallbackView(OIDCAuthenticationCallbackView):
+class OidcCallbackView(OIDCAuthenticationCallbackView):  # type: ignore[misc]  # mozilla-django-oidc ships no types
     """Completes the sign-in; a refusal or failure lands on the login form with a reason."""
 
     get_settings = staticmethod(oidc_setting)

@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 
-class ReadOnlyForOperatorsAdmin(admin.ModelAdmin):
+class ReadOnlyForOperatorsAdmin(admin.ModelAdmin[Any]):
     """Visible to every operator (staff), whatever model permissions their account was
     given, and changeable by nobody: for records the system writes (audit trail, backups,
     heartbeats), where an edit would only make them lie."""

@@ -30,7 +30,7 @@ from django.http import HttpRequest, HttpResponse
 from django_ratelimit.core import get_usage  # type: ignore[import-untyped]  # ships no type hints
 from redis.exceptions import RedisError
 
-from accounts.authentication import client_ip
+from docuelevate.addresses import client_ip
 from docuelevate.views import API_PATH_PREFIX, too_many_requests
 
 logger = logging.getLogger(__name__)

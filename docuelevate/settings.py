@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+import django_stubs_ext
 from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 
 from docuelevate import __version__
@@ -32,6 +33,10 @@ from docuelevate.env import (
     env_secret,
     env_str,
 )
+
+# Django's generic classes (ModelAdmin[Document]) become subscriptable at run time, so a
+# class can name its model for the type checker.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VERSION = __version__

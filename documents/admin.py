@@ -36,7 +36,7 @@ class OperatorPermissions:
         return _is_operator(request)
 
 
-class ReadOnlyInline(OperatorPermissions, admin.TabularInline):
+class ReadOnlyInline(OperatorPermissions, admin.TabularInline[Any, Document]):
     """Rows the pipeline writes: shown, never added, changed or removed by hand."""
 
     extra = 0
@@ -80,7 +80,7 @@ def with_failed_step(documents: QuerySet[Document]) -> QuerySet[Document]:
 
 
 @admin.register(Document)
-class DocumentAdmin(OperatorPermissions, admin.ModelAdmin):
+class DocumentAdmin(OperatorPermissions, admin.ModelAdmin[Document]):
     list_display = [
         "id", "original_filename", "owner", "status", "document_type", "file_size", "legal_hold", "created_at"
     ]  # fmt: skip

@@ -30,7 +30,7 @@ def file_too_large() -> PayloadTooLarge:
     return PayloadTooLarge(f"The file is larger than the limit of {settings.MAX_UPLOAD_SIZE} bytes.")
 
 
-class OversizedUpload(UploadedFile):
+class OversizedUpload(UploadedFile[bytes]):
     """Stands in for a file refused for its size: its name and the size seen, none of its bytes.
 
     Reading it raises PayloadTooLarge, which is how the ingest (and so the view) learns of it.
@@ -76,7 +76,7 @@ class LimitedTemporaryFileUploadHandler(TemporaryFileUploadHandler):
         super().receive_data_chunk(raw_data, start)
         return None
 
-    def file_complete(self, file_size: int) -> UploadedFile | None:
+    def file_complete(self, file_size: int) -> UploadedFile[bytes] | None:
         if self.oversized:
             return OversizedUpload(
                 name=self.file_name or "upload",

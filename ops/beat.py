@@ -42,7 +42,7 @@ def heartbeat_record(*, identity: str, now: datetime.datetime | None = None) -> 
     BeatHeartbeat.objects.filter(last_seen__lt=now - FORGET_AFTER).delete()
 
 
-class HeartbeatScheduler(DatabaseScheduler):
+class HeartbeatScheduler(DatabaseScheduler):  # type: ignore[misc]  # django-celery-beat ships no types
     """DatabaseScheduler that also writes this process's heartbeat while it runs."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -279,7 +279,7 @@ def log_format() -> str:
 # --- gunicorn --------------------------------------------------------------------------------
 
 
-class GunicornLogger(GunicornBaseLogger):
+class GunicornLogger(GunicornBaseLogger):  # type: ignore[misc]  # gunicorn ships no types
     """gunicorn's own log in LOG_FORMAT (``--logger-class ops.logging.GunicornLogger``), with
     secrets masked as in the application's lines.
 

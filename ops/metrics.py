@@ -123,7 +123,7 @@ def use_multiprocess_mode() -> Path:
     # prometheus-client chooses how to store values when it is first imported, which may
     # have happened before the lines above; choose again before any metric of ours exists.
     if not getattr(values.ValueClass, "_multiprocess", False):
-        values.ValueClass = values.get_value_class()
+        values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]  # untyped in prometheus-client
     _chosen = (os.getpid(), folder)
     return folder
 
@@ -256,6 +256,6 @@ class DatabaseCollector(Collector):
 def scrape() -> bytes:
     """The whole exposition: every worker's request timings plus the scrape-time numbers."""
     registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry, path=str(use_multiprocess_mode()))
+    multiprocess.MultiProcessCollector(registry, path=str(use_multiprocess_mode()))  # type: ignore[no-untyped-call]  # untyped in prometheus-client
     registry.register(DatabaseCollector())
     return generate_latest(registry)

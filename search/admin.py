@@ -8,7 +8,7 @@ from search.models import SavedSearch
 
 
 @admin.register(SavedSearch)
-class SavedSearchAdmin(admin.ModelAdmin):
+class SavedSearchAdmin(admin.ModelAdmin[SavedSearch]):
     list_display = ["name", "owner", "query", "updated_at"]
     list_filter = ["owner"]
     search_fields = ["name", "query", "owner__username"]

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 from accounts.models import ApiToken
 from accounts.services import DEVICE_NAME_MAX_LENGTH, TOKEN_NAME_MAX_LENGTH
 
 
-class ErrorSerializer(serializers.Serializer):
+class ErrorSerializer(serializers.Serializer[Any]):
     """Every error of the API, for the schema."""
 
     detail = serializers.CharField()
@@ -35,13 +37,13 @@ class ApiTokenSerializer(serializers.ModelSerializer[ApiToken]):
         read_only_fields = fields
 
 
-class ApiTokenCreateSerializer(serializers.Serializer):
+class ApiTokenCreateSerializer(serializers.Serializer[Any]):
     name = serializers.CharField(max_length=TOKEN_NAME_MAX_LENGTH)
     expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
     operator_scope = serializers.BooleanField(required=False, default=False)
 
 
-class ApiTokenCreatedSerializer(serializers.Serializer):
+class ApiTokenCreatedSerializer(serializers.Serializer[Any]):
     """The answer to a new token: the only time ``token`` is ever shown."""
 
     id = serializers.IntegerField()
@@ -50,18 +52,18 @@ class ApiTokenCreatedSerializer(serializers.Serializer):
     token = serializers.CharField(help_text="The full token. Store it now; it cannot be shown again.")
 
 
-class DeviceTokenRequestSerializer(serializers.Serializer):
+class DeviceTokenRequestSerializer(serializers.Serializer[Any]):
     device_name = serializers.CharField(max_length=DEVICE_NAME_MAX_LENGTH)
 
 
-class DeviceTokenSerializer(serializers.Serializer):
+class DeviceTokenSerializer(serializers.Serializer[Any]):
     token = serializers.CharField(help_text="The full token. Store it now; it cannot be shown again.")
     token_id = serializers.IntegerField()
     name = serializers.CharField()
     created_at = serializers.DateTimeField()
 
 
-class ProfileSerializer(serializers.Serializer):
+class ProfileSerializer(serializers.Serializer[Any]):
     owner_id = serializers.CharField(help_text="The username; clients use it as the owner key.")
     display_name = serializers.CharField()
     email = serializers.CharField()

@@ -153,7 +153,7 @@ class UploadView(APIView):
         serializer = s.UploadRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         owner = _user(request)
-        files: list[UploadedFile] = serializer.validated_data["file"]
+        files: list[UploadedFile[bytes]] = serializer.validated_data["file"]
         if len(files) == 1:
             # One file: a refusal is the answer's HTTP status.
             return Response(_ingest_answer(_ingest_upload(owner, files[0])))
@@ -174,7 +174,7 @@ class ExtensionUploadView(UploadView):
     """``/api/files/upload``, the browser extension's route; a class of its own for the schema."""
 
 
-def _ingest_upload(owner: User, upload: UploadedFile) -> IngestResult:
+def _ingest_upload(owner: User, upload: UploadedFile[bytes]) -> IngestResult:
     return document_ingest(
         owner=owner, chunks=upload.chunks(), filename=upload.name or "upload", source="upload"
     )

@@ -119,7 +119,8 @@ def _html_without_references(source: Path) -> tuple[bytes, int]:
 
 
 def _is_refresh(element: lxml.html.HtmlElement) -> bool:
-    return element.tag.lower() == "meta" and element.get("http-equiv", "").lower() == "refresh"
+    http_equiv: str = element.get("http-equiv", "")
+    return element.tag.lower() == "meta" and http_equiv.lower() == "refresh"
 
 
 def _declare_utf8(root: lxml.html.HtmlElement) -> None:
