@@ -103,7 +103,9 @@ class FetchedResponse:
     def chunks(self) -> Iterator[bytes]:
         """The body, a chunk at a time; FetchError when it stalls, breaks off or takes too long."""
         try:
-            for chunk in self._response.stream(CHUNK_SIZE):
+            # read1, not stream(): stream() waits for a whole chunk, so a server sending a
+            # byte now and then would only meet the deadline once it had sent a megabyte.
+            while chunk := self._response.read1(CHUNK_SIZE):
                 if time.monotonic() > self._deadline:
                     raise FetchError("The download took too long.", kind=FetchFailure.TIMEOUT)
                 yield chunk

@@ -26,10 +26,13 @@ from cryptography.x509.oid import NameOID
 
 from documents.tests.samples import Samples
 
+TRICKLE_BYTES = 200
+
 
 class FileServer(http.server.ThreadingHTTPServer):
     samples: Samples
     requests: list[tuple[str, str]]  # (path, Host header)
+    trickled: int  # bytes of /trickle's body sent before the client hung up
 
     def handle_error(self, request, client_address) -> None:
         # A client that hangs up mid-answer (the size limit, a timeout) is what some tests want.
@@ -70,6 +73,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         elif path == "/slow":
             time.sleep(2)
             self._send_file(self.server.samples / "blank.pdf")
+        elif path == "/trickle":
+            # A byte every tenth of a second: never silent for long, never done (20 s).
+            self.send_response(200)
+            self.send_header("Content-Length", str(TRICKLE_BYTES))
+            self.end_headers()
+            for _ in range(TRICKLE_BYTES):
+                self.wfile.write(b"0")
+                self.wfile.flush()
+                self.server.trickled += 1
+                time.sleep(0.1)
         else:
             self.send_error(404)
 
@@ -98,6 +111,7 @@ def serve(samples: Samples, tls: ssl.SSLContext | None = None) -> Iterator[FileS
     server = FileServer(("127.0.0.1", 0), Handler)
     server.samples = samples
     server.requests = []
+    server.trickled = 0
     if tls is not None:
         server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from documents.integrations.url_fetcher import FetchError, FetchFailure, UrlFetcher
-from documents.tests.file_server import FileServer, certificate_for, resolve_as, serve, url_of
+from documents.tests.file_server import TRICKLE_BYTES, FileServer, certificate_for, resolve_as, serve, url_of
 from documents.tests.samples import Samples
 
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
@@ -95,6 +95,20 @@ def test_a_server_silent_for_longer_than_the_read_timeout_is_a_timeout(server):
 
     assert slow.value.kind is FetchFailure.TIMEOUT
     assert slow.value.message == "127.0.0.1 did not answer in time."
+
+
+def test_a_server_that_trickles_bytes_is_cut_off_at_the_total_timeout(server):
+    fetcher = UrlFetcher(allowed_networks=[LOOPBACK], read_timeout=5, total_timeout=1)
+
+    with pytest.raises(FetchError) as trickled:
+        body_of(fetcher, url_of(server, "/trickle"))
+
+    assert (trickled.value.kind, trickled.value.message) == (
+        FetchFailure.TIMEOUT,
+        "The download took too long.",
+    )
+    # Hung up at the deadline, not once the server was done: far from all of the body came.
+    assert server.trickled < TRICKLE_BYTES / 2
 
 
 def test_an_error_answer_carries_its_status_and_the_redirect_limit_is_the_constructors(server):
