@@ -321,6 +321,11 @@ CONVERT_TIMEOUT = env_int("CONVERT_TIMEOUT", 180, minimum=5)
 # Private networks from which POST /api/process-url may fetch (an intranet document
 # server, say); everything private is refused otherwise, cloud metadata addresses always.
 URL_FETCH_ALLOWED_NETWORKS = env_networks("URL_FETCH_ALLOWED_NETWORKS")
+# Certificate authorities (a PEM file) trusted for https URLs besides the system's: the
+# CA of an intranet document server.
+URL_FETCH_CA_BUNDLE = env_optional("URL_FETCH_CA_BUNDLE")
+if URL_FETCH_CA_BUNDLE and not Path(URL_FETCH_CA_BUNDLE).is_file():
+    raise EnvError(f"URL_FETCH_CA_BUNDLE: {URL_FETCH_CA_BUNDLE} is not a file.")
 # How LibreOffice on the worker is kept off the network (documents/pipeline/isolation.py):
 # "namespace" runs it in a network namespace of its own and refuses to convert where none
 # can be made; "none" is for a worker whose network has no egress by other means.

@@ -8,24 +8,16 @@ commits, with ids only, so a worker never sees a row that is not there yet.
 from __future__ import annotations
 
 import datetime
-import ipaddress
-import socket
-import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
-from email.message import Message
-from email.utils import collapse_rfc2231_value
 from pathlib import PurePosixPath
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import unquote, urlsplit
 
-import urllib3
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
-from urllib3.exceptions import HTTPError as Urllib3Error
-from urllib3.exceptions import NewConnectionError, SSLError, TimeoutError
 
 from accounts.audit import audit_record
 from accounts.models import AuditAction, User
@@ -39,6 +31,8 @@ from docuelevate.errors import (
 )
 from documents import storage
 from documents.filetypes import kind_of, sanitize_filename, sniff_mime
+from documents.integrations import url_fetcher
+from documents.integrations.url_fetcher import FetchError, FetchFailure, UrlFetcher
 from documents.models import Document, DocumentStatus, ProcessingStep, ResetKind, StepStatus
 from documents.pipeline.state import log_event, steps_reset
 from documents.pipeline.steps import STEP_NAMES
@@ -131,47 +125,22 @@ def _got_its_file(document_id: int) -> bool:
 
 
 # Fetching a document from a URL (``document_ingest_url``).
-URL_MAX_REDIRECTS = 3
-URL_CONNECT_TIMEOUT = 10.0
-URL_READ_TIMEOUT = 30.0  # seconds of silence from the server
-URL_TOTAL_TIMEOUT = 900.0  # for the whole download, so a server trickling bytes cannot hold a worker
 URL_MAX_LENGTH = 2048  # characters; the URL is kept as the document's source_ref
 # The download task's hard time limit; a download waiting longer than it (plus the grace)
 # has lost its worker.
-URL_TASK_TIME_LIMIT = int(URL_TOTAL_TIMEOUT) + 120
+URL_TASK_TIME_LIMIT = int(url_fetcher.TOTAL_TIMEOUT) + 120
 URL_STALE_GRACE_SECONDS = 120
-_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-# Cloud metadata endpoints; most are link-local or private anyway, named here so that a change in
-# the classification of an address range can never open them.
-_METADATA_ADDRESSES = frozenset(
-    ipaddress.ip_address(address) for address in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200")
-)
-_NAT64_PREFIX = ipaddress.ip_network("64:ff9b::/96")
-# CA bundle for TLS verification; None is the system's. Tests point it at their own CA.
-_tls_ca_file: str | None = None
-
-
-@dataclass(frozen=True)
-class _Target:
-    """One URL to fetch, with the address that was checked and will be connected to."""
-
-    url: str
-    scheme: str
-    host: str
-    port: int
-    address: str
-    request_path: str
 
 
 def document_ingest_url(*, owner: User, url: str, filename: str | None = None) -> IngestResult:
     """Accept ``url`` for ``owner``: a document waiting for its file, downloaded by a worker.
 
-    The download may take minutes (``URL_TOTAL_TIMEOUT``), far too long to hold a web
-    worker, so only the URL is checked here: only http(s), and a host whose every address
-    is public (InvalidInput otherwise, at once). The document is answered with its id and
-    status ``pending``; ``document_fetch_url``, on a worker, checks the address again,
-    downloads and ingests. What goes wrong there (a 404, a file over the limit, a server
-    that stops answering) fails the document with the reason.
+    The download may take minutes (the fetcher's ``TOTAL_TIMEOUT``), far too long to hold
+    a web worker, so only the URL is checked here: only http(s), and a host whose every
+    address is public (InvalidInput otherwise, at once). The document is answered with its
+    id and status ``pending``; ``document_fetch_url``, on a worker, checks the address
+    again, downloads and ingests. What goes wrong there (a 404, a file over the limit, a
+    server that stops answering) fails the document with the reason.
 
     Private networks an operator lists in URL_FETCH_ALLOWED_NETWORKS (an intranet document
     server) are let through; cloud metadata addresses never are.
@@ -179,7 +148,10 @@ def document_ingest_url(*, owner: User, url: str, filename: str | None = None) -
     url = url.strip()
     if len(url) > URL_MAX_LENGTH:
         raise InvalidInput(f"The URL is longer than {URL_MAX_LENGTH} characters.")
-    target = _checked_target(url)
+    try:
+        target = UrlFetcher.from_settings().check(url)
+    except FetchError as exc:
+        raise _fetch_application_error(exc) from None
     with transaction.atomic():
         document = Document.objects.create(
             owner=owner,
@@ -201,11 +173,11 @@ def document_fetch_url(*, document_id: int) -> Document:
     """Download the file of a document accepted by URL, ingest it and queue its processing.
 
     Idempotent, for a task the broker delivers again: a document that already has its
-    file only has its processing queued again if it never started. Every address is
-    checked again here, and the download connects to the very address that was checked,
-    so a DNS answer that changes in between cannot redirect it (DNS rebinding). Redirects
-    are followed by hand, at most three, each checked the same way. The body streams into
-    storage under the MAX_UPLOAD_SIZE cap, within ``URL_TOTAL_TIMEOUT``.
+    file only has its processing queued again if it never started. The fetcher
+    (``documents.integrations.url_fetcher``) checks every address again, connects to the
+    very address it checked and follows at most three redirects, each checked the same
+    way. The body streams into storage under the MAX_UPLOAD_SIZE cap, within the fetcher's
+    ``TOTAL_TIMEOUT``.
 
     The name is the one given with the URL, else the server's Content-Disposition, else
     the last segment of the URL path. (A name given that equals the URL's last segment
@@ -270,35 +242,29 @@ def _fetch_fail(document: Document, reason: str) -> None:
 def _download(document: Document) -> bool:
     """Download and take in the document's file; False when another delivery was first."""
     name_given = document.original_filename != sanitize_filename(_url_path_name(document.source_ref))
-    deadline = time.monotonic() + URL_TOTAL_TIMEOUT
-    current = document.source_ref
-    for _hop in range(URL_MAX_REDIRECTS + 1):
-        target = _checked_target(current)
-        pool, response = _open(target)
-        try:
-            if response.status in _REDIRECT_STATUSES and response.headers.get("Location"):
-                current = urljoin(target.url, response.headers["Location"])
-                continue
-            if not 200 <= response.status < 300:
-                raise InvalidInput(f"The server answered {response.status} for {target.url}.")
-            declared = response.headers.get("Content-Length", "")
-            if declared.isascii() and declared.isdigit() and int(declared) > settings.MAX_UPLOAD_SIZE:
+    try:
+        with UrlFetcher.from_settings().open(document.source_ref) as response:
+            if response.declared_size is not None and response.declared_size > settings.MAX_UPLOAD_SIZE:
                 raise PayloadTooLarge(
                     f"The file is larger than the limit of {settings.MAX_UPLOAD_SIZE} bytes."
                 )
-            served_name = _content_disposition_name(response.headers.get("Content-Disposition"))
-            name = document.original_filename if name_given else served_name or _url_path_name(target.url)
-            return _take_in(
-                document,
-                chunks=_body_chunks(response, deadline),
-                filename=name,
-                how=f"Downloaded from {target.host}",
+            name = (
+                document.original_filename
+                if name_given
+                else response.served_name or _url_path_name(response.url)
             )
-        finally:
-            # Closed, not drained: after a refusal the rest of the body is of no interest.
-            response.close()
-            pool.close()
-    raise InvalidInput(f"The URL redirected more than {URL_MAX_REDIRECTS} times.")
+            return _take_in(
+                document, chunks=response.chunks(), filename=name, how=f"Downloaded from {response.host}"
+            )
+    except FetchError as exc:
+        raise _fetch_application_error(exc) from None
+
+
+def _fetch_application_error(exc: FetchError) -> ApplicationError:
+    """The fetcher's error as the API and the document show it: a timeout, or a bad URL."""
+    if exc.kind is FetchFailure.TIMEOUT:
+        return RequestTimeout(exc.message)
+    return InvalidInput(exc.message)
 
 
 def _fetch_enqueue(*, document_id: int, task_id: str) -> None:
@@ -308,142 +274,6 @@ def _fetch_enqueue(*, document_id: int, task_id: str) -> None:
         document_fetch_url_task.apply_async(args=(document_id,), task_id=task_id)
 
     transaction.on_commit(send)
-
-
-def _checked_target(url: str) -> _Target:
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme not in {"http", "https"}:
-        raise InvalidInput("Only http:// and https:// URLs can be fetched.")
-    try:
-        host, port = parts.hostname, parts.port
-    except ValueError:
-        raise InvalidInput("The URL has an invalid port.") from None
-    if not host:
-        raise InvalidInput("The URL has no host name.")
-    try:
-        # International names travel as IDNA (xn--…) in DNS, in Host and in TLS.
-        host = host.encode("idna").decode("ascii")
-    except UnicodeError:
-        raise InvalidInput(f"The host name {host} is not valid.") from None
-    if parts.username or parts.password:
-        raise InvalidInput("URLs with a user name or password are not supported.")
-    port = port or (443 if scheme == "https" else 80)
-    try:
-        resolved = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror:
-        raise InvalidInput(f"The host name {host} could not be resolved.") from None
-    addresses = list(dict.fromkeys(str(info[4][0]) for info in resolved))
-    if not addresses:
-        raise InvalidInput(f"The host name {host} could not be resolved.")
-    # Every address, not only the first: the connection must never be able to reach a refused one.
-    for address in addresses:
-        if _address_refused(ipaddress.ip_address(address.split("%", 1)[0])):
-            raise InvalidInput(f"The URL points to a private or reserved address ({host}); refused.")
-    path = parts.path or "/"
-    return _Target(
-        url=url,
-        scheme=scheme,
-        host=host,
-        port=port,
-        address=addresses[0],
-        request_path=f"{path}?{parts.query}" if parts.query else path,
-    )
-
-
-def _address_refused(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    """Whether a server may not fetch from ``address``: anything but the public internet and
-    the networks listed in URL_FETCH_ALLOWED_NETWORKS, and never a cloud metadata address."""
-    if address in _METADATA_ADDRESSES:
-        return True
-    if any(address in network for network in settings.URL_FETCH_ALLOWED_NETWORKS):
-        return False
-    if isinstance(address, ipaddress.IPv6Address):
-        # An IPv4 address wrapped in IPv6 (mapped or NAT64) is judged as the IPv4 address.
-        if address.ipv4_mapped is not None:
-            return _address_refused(address.ipv4_mapped)
-        if address in _NAT64_PREFIX:
-            return _address_refused(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
-    return address in _METADATA_ADDRESSES or address.is_multicast or not address.is_global
-
-
-def _open(target: _Target) -> tuple[urllib3.HTTPConnectionPool, urllib3.BaseHTTPResponse]:
-    """Send the GET to the checked address, naming the host in Host and for TLS."""
-    timeout = urllib3.Timeout(connect=URL_CONNECT_TIMEOUT, read=URL_READ_TIMEOUT)
-    pool: urllib3.HTTPConnectionPool
-    if target.scheme == "https":
-        pool = urllib3.HTTPSConnectionPool(
-            target.address,
-            target.port,
-            timeout=timeout,
-            retries=False,
-            cert_reqs="CERT_REQUIRED",
-            ca_certs=_tls_ca_file,
-            # The certificate must be valid for the name in the URL, not for the address.
-            server_hostname=target.host,
-            assert_hostname=target.host,
-        )
-    else:
-        pool = urllib3.HTTPConnectionPool(target.address, target.port, timeout=timeout, retries=False)
-    default_port = 443 if target.scheme == "https" else 80
-    host_header = target.host if target.port == default_port else f"{target.host}:{target.port}"
-    if ":" in target.host:
-        host_header = f"[{target.host}]" if target.port == default_port else f"[{target.host}]:{target.port}"
-    try:
-        response = pool.urlopen(
-            "GET",
-            target.request_path,
-            headers={
-                "Host": host_header,
-                "User-Agent": f"DocuElevate/{settings.VERSION}",
-                "Accept": "*/*",
-                "Accept-Encoding": "identity",
-            },
-            redirect=False,
-            retries=False,
-            preload_content=False,
-        )
-    except Urllib3Error as exc:  # every urllib3 failure, timeouts and TLS included
-        pool.close()
-        raise _connection_error(exc, target.host) from None
-    return pool, response
-
-
-def _connection_error(exc: BaseException, host: str) -> ApplicationError:
-    """The readable error for a connection that failed before any answer came."""
-    # Checked before TimeoutError: urllib3 makes a refused connection a kind of timeout.
-    if isinstance(exc, NewConnectionError):
-        return InvalidInput(f"{host} could not be reached.")
-    if isinstance(exc, TimeoutError):
-        return RequestTimeout(f"{host} did not answer in time.")
-    if isinstance(exc, SSLError):
-        return InvalidInput(f"The TLS certificate of {host} could not be verified.")
-    return InvalidInput(f"{host} could not be reached.")
-
-
-def _body_chunks(response: urllib3.BaseHTTPResponse, deadline: float) -> Iterator[bytes]:
-    try:
-        for chunk in response.stream(storage.CHUNK_SIZE):
-            if time.monotonic() > deadline:
-                raise RequestTimeout("The download took too long.")
-            yield chunk
-    except TimeoutError:
-        raise RequestTimeout("The server stopped sending the file.") from None
-    except Urllib3Error:
-        raise InvalidInput("The download was interrupted.") from None
-
-
-def _content_disposition_name(header: str | None) -> str | None:
-    if not header:
-        return None
-    # The email package decodes RFC 2231 values (``filename*=UTF-8''...``) into tuples; per
-    # RFC 6266 that form wins over a plain ``filename=`` given beside it for old clients.
-    message = Message()
-    message["Content-Disposition"] = header
-    params = message.get_params([], header="content-disposition")
-    names = [value for key, value in params if key == "filename"]
-    names.sort(key=lambda value: not isinstance(value, tuple))
-    return collapse_rfc2231_value(names[0]) if names else None
 
 
 def _url_path_name(url: str) -> str:

@@ -11,6 +11,7 @@ from celery.signals import worker_ready
 from django.conf import settings
 from django.db import DatabaseError
 
+from documents.integrations.url_fetcher import TOTAL_TIMEOUT as URL_TOTAL_TIMEOUT
 from documents.pipeline.runner import (
     Outcome,
     pipeline_fail_stuck_steps,
@@ -19,7 +20,6 @@ from documents.pipeline.runner import (
 )
 from documents.services import (
     URL_TASK_TIME_LIMIT,
-    URL_TOTAL_TIMEOUT,
     document_fetch_resume_stale,
     document_fetch_url,
     pipeline_enqueue,
@@ -75,11 +75,12 @@ def pipeline_step_task(
 def document_fetch_url_task(document_id: int) -> str:
     """Download a document given by URL, then queue its processing.
 
-    A task, not part of the request: a slow server may take up to URL_TOTAL_TIMEOUT and
-    must not hold a web worker that long. Idempotent (a document that has its file is left
-    alone), so a redelivery after a lost worker downloads at most once more and never
-    ingests twice; a download whose worker vanished is sent again by the watchdog. A failed
-    download fails the document with the reason; submitting the URL again is the retry.
+    A task, not part of the request: a slow server may take up to the fetcher's
+    TOTAL_TIMEOUT and must not hold a web worker that long. Idempotent (a document that
+    has its file is left alone), so a redelivery after a lost worker downloads at most
+    once more and never ingests twice; a download whose worker vanished is sent again by
+    the watchdog. A failed download fails the document with the reason; submitting the
+    URL again is the retry.
     """
     return document_fetch_url(document_id=document_id).status
 

@@ -56,6 +56,10 @@ def test_a_good_configuration_starts(clean_env):
         ),
         ({"ACCOUNT_EMAIL_VERIFICATION": "sometimes"}, "is not one of none, optional, mandatory"),
         ({"EMAIL_USE_SSL": "true"}, "EMAIL_USE_TLS and EMAIL_USE_SSL are both true"),
+        (
+            {"URL_FETCH_CA_BUNDLE": "/nonexistent/intranet-ca.pem"},
+            "URL_FETCH_CA_BUNDLE: /nonexistent/intranet-ca.pem is not a file",
+        ),
     ],
 )
 def test_a_bad_value_stops_start_up_naming_the_variable(clean_env, overrides, message):

@@ -13,12 +13,8 @@ def configured_extractor() -> MetadataExtractor:
 
     rules = RulesExtractor()
     if settings.AI_PROVIDER == "openai":
+        from documents.integrations.openai_chat import OpenAIChatClient
         from documents.metadata.openai import OpenAIExtractor
 
-        return OpenAIExtractor(
-            api_key=settings.OPENAI_API_KEY,
-            base_url=settings.OPENAI_BASE_URL,
-            model=settings.AI_MODEL,
-            fallback=rules,
-        )
+        return OpenAIExtractor(client=OpenAIChatClient.from_settings(), fallback=rules)
     return rules

@@ -1,14 +1,13 @@
 """Metadata from any OpenAI-compatible chat completions API, checked field by field.
 
-Works with OpenAI, Azure OpenAI (its ``/openai/v1/`` endpoint), Ollama, OpenRouter and
-LiteLLM: anything that speaks ``POST {base_url}/chat/completions``. The model's answer is
-untrusted input (the document text it read may try to steer it), so every field is
-validated on its own; whatever is missing or rejected comes from the fallback extractor.
+The prompt, the schema of the answer and its validation live here; the API is reached
+through ``documents/integrations/openai_chat.py``. The model's answer is untrusted input
+(the document text it read may try to steer it), so every field is validated on its own;
+whatever is missing or rejected comes from the fallback extractor.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import re
@@ -18,17 +17,14 @@ from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import openai
 from django.utils import timezone
 
+from documents.integrations.openai_chat import ChatError, ChatFailure, OpenAIChatClient
 from documents.metadata.base import DOCUMENT_TYPES, MAX_TAGS, Amount, ExtractedMetadata, MetadataExtractor
 
 logger = logging.getLogger(__name__)
 
 MAX_TEXT_CHARS = 12_000
-# Local servers (Ollama, LiteLLM without auth) need no key, but the SDK insists on one;
-# Ollama's own documentation uses a dummy value the same way.
-NO_KEY_PLACEHOLDER = "no-key-needed"
 
 MAX_NAME_CHARS = 200
 MAX_TITLE_CHARS = 150
@@ -49,7 +45,6 @@ _CURRENCY = re.compile(r"[A-Z]{3}")
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 _MARKUP = re.compile(r"[<>]|javascript:|data:text/html|&#|&lt;", re.IGNORECASE)
 _LAYOUT_WHITESPACE = re.compile(r"[\r\n\t]+")
-_CODE_FENCE = re.compile(r"\A```(?:json)?\s*(.*?)\s*```\Z", re.DOTALL)
 
 SYSTEM_PROMPT = f"""\
 You extract metadata from the OCR text of one scanned document (often German or English).
@@ -280,32 +275,6 @@ def validated_metadata(answer: dict[str, Any]) -> tuple[ExtractedMetadata, list[
 # --- The extractor -------------------------------------------------------------------------
 
 
-class AnswerError(Exception):
-    """The API answered, but not with a usable JSON object."""
-
-
-def parse_answer(completion: Any) -> dict[str, Any]:
-    """The JSON object in the first choice of a chat completion, or AnswerError."""
-    choices = getattr(completion, "choices", None)
-    if not choices:
-        raise AnswerError("no choices")
-    message = getattr(choices[0], "message", None)
-    if getattr(message, "refusal", None):
-        raise AnswerError("the model refused")
-    content = getattr(message, "content", None)
-    if not isinstance(content, str):
-        raise AnswerError("no text content")
-    # Models without structured output support like to wrap JSON in a Markdown fence.
-    fenced = _CODE_FENCE.match(content.strip())
-    try:
-        answer = json.loads(fenced.group(1) if fenced else content)
-    except json.JSONDecodeError as exc:
-        raise AnswerError(f"content is not JSON ({getattr(choices[0], 'finish_reason', '?')})") from exc
-    if not isinstance(answer, dict):
-        raise AnswerError("content is not a JSON object")
-    return answer
-
-
 class OpenAIExtractor:
     """Asks an OpenAI-compatible chat API for the fields; the fallback fills the rest.
 
@@ -315,59 +284,36 @@ class OpenAIExtractor:
 
     name = "openai"
 
-    def __init__(
-        self,
-        *,
-        api_key: str | None,
-        base_url: str | None,
-        model: str,
-        fallback: MetadataExtractor,
-        timeout: float = 60,
-        max_retries: int = 1,
-    ) -> None:
-        self.model = model
+    def __init__(self, *, client: OpenAIChatClient, fallback: MetadataExtractor) -> None:
+        self.client = client
         self.fallback = fallback
-        self._client = openai.OpenAI(
-            api_key=api_key or NO_KEY_PLACEHOLDER,
-            base_url=base_url or None,
-            timeout=timeout,
-            max_retries=max_retries,
-        )
 
     def extract(self, *, text: str, original_filename: str) -> ExtractedMetadata:
         """Fields from the API where valid, from the fallback everywhere else."""
         fallback = self.fallback.extract(text=text, original_filename=original_filename)
         try:
-            answer = self._ask(text=text, original_filename=original_filename)
-        except openai.OpenAIError as exc:
-            logger.warning(
-                "OpenAI-compatible API call failed (%s, status %s, code %s); using %s metadata",
-                type(exc).__name__,
-                getattr(exc, "status_code", None),
-                getattr(exc, "code", None),
-                self.fallback.name,
+            answer = self.client.json_answer(
+                system=SYSTEM_PROMPT,
+                user=user_prompt(text, original_filename),
+                schema_name="document_metadata",
+                schema=response_schema(),
             )
-            return fallback
-        except AnswerError as exc:
-            logger.warning(
-                "Unusable answer from model %s (%s); using %s metadata", self.model, exc, self.fallback.name
-            )
+        except ChatError as exc:
+            if exc.kind is ChatFailure.UNUSABLE_ANSWER:
+                logger.warning(
+                    "Unusable answer from model %s (%s); using %s metadata",
+                    self.client.model,
+                    exc.message,
+                    self.fallback.name,
+                )
+            else:
+                logger.warning(
+                    "OpenAI-compatible API call failed (%s); using %s metadata",
+                    exc.message,
+                    self.fallback.name,
+                )
             return fallback
         found, rejected = validated_metadata(answer)
         if rejected:
-            logger.info("Rejected fields from model %s: %s", self.model, ", ".join(rejected))
+            logger.info("Rejected fields from model %s: %s", self.client.model, ", ".join(rejected))
         return found.merged_with(fallback)
-
-    def _ask(self, *, text: str, original_filename: str) -> dict[str, Any]:
-        completion = self._client.chat.completions.create(
-            model=self.model,
-            messages=[
-                {"role": "system", "content": SYSTEM_PROMPT},
-                {"role": "user", "content": user_prompt(text, original_filename)},
-            ],
-            response_format={
-                "type": "json_schema",
-                "json_schema": {"name": "document_metadata", "strict": True, "schema": response_schema()},
-            },
-        )
-        return parse_answer(completion)

@@ -30,7 +30,7 @@ from documents.pipeline.base import (
     StepTemporarilyFailed,
 )
 from documents.pipeline.converters import converter_for
-from documents.pipeline.ocr import OcrOutcome, configured_engines
+from documents.pipeline.ocr import EngineRefusedDocument, OcrOutcome, configured_engines
 from documents.pipeline.pdf import check_pdf, is_garbled, page_needs_ocr, page_texts
 from documents.selectors import document_own_processed_files
 
@@ -119,8 +119,9 @@ class OcrStep:
                     replace_text=replace_text,
                     scratch=scratch,
                 )
-            except StepTemporarilyFailed:
-                # A cloud engine that is down hands over to the next configured one.
+            except (StepTemporarilyFailed, EngineRefusedDocument):
+                # A cloud engine that is down, or will not take this document, hands over
+                # to the next configured one.
                 if index == len(engines) - 1:
                     raise
         raise StepFailed("No OCR engine is configured (OCR_PROVIDERS).")

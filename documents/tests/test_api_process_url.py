@@ -9,110 +9,22 @@ reaches it, with the setting empty as it is by default.
 
 from __future__ import annotations
 
-import datetime
-import http.server
 import ipaddress
 import socket
 import ssl
-import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from rest_framework.test import APIClient
 
-from documents import services
 from documents.models import Document, DocumentStatus, ProcessingLog, StepStatus
 from documents.services import document_fetch_url, document_ingest_url
+from documents.tests import file_server
+from documents.tests.file_server import FileServer, certificate_for, serve, url_of
 from documents.tests.samples import Samples
 
 pytestmark = pytest.mark.django_db
-
-
-class FileServer(http.server.ThreadingHTTPServer):
-    samples: Samples
-    requests: list[tuple[str, str]]  # (path, Host header)
-
-    def handle_error(self, request, client_address) -> None:
-        # A client that hangs up mid-answer (the size limit, a timeout) is what some tests want.
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
-
-class Handler(http.server.BaseHTTPRequestHandler):
-    server: FileServer
-
-    def do_GET(self) -> None:
-        self.server.requests.append((self.path, self.headers.get("Host", "")))
-        path = self.path.split("?", 1)[0]
-        if path.startswith("/files/"):
-            self._send_file(self.server.samples / path.removeprefix("/files/"))
-        elif path == "/named":
-            # An ASCII fallback first, as servers send it; RFC 6266 says filename* wins.
-            disposition = "attachment; filename=\"Grusse.pdf\"; filename*=UTF-8''" + quote(
-                "Grüße \N{EN DASH} Rechnung.pdf"
-            )
-            self._send_file(self.server.samples / "blank.pdf", {"Content-Disposition": disposition})
-        elif path.startswith("/redirect/"):
-            hops = int(path.removeprefix("/redirect/"))
-            self._redirect(f"/redirect/{hops - 1}" if hops > 1 else "/files/blank.pdf")
-        elif path == "/to-metadata":
-            self._redirect("http://169.254.169.254/latest/meta-data/")
-        elif path == "/big":
-            # No Content-Length: the size is only found out while streaming.
-            self.send_response(200)
-            self.send_header("Content-Type", "application/pdf")
-            self.send_header("Connection", "close")
-            self.end_headers()
-            self.wfile.write(b"%PDF-1.4\n" + b"0" * 50_000)
-        elif path == "/big-declared":
-            self.send_response(200)
-            self.send_header("Content-Length", str(10**9))
-            self.end_headers()
-        elif path == "/slow":
-            time.sleep(2)
-            self._send_file(self.server.samples / "blank.pdf")
-        else:
-            self.send_error(404)
-
-    def _send_file(self, path: Path, headers: dict[str, str] | None = None) -> None:
-        data = path.read_bytes()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _redirect(self, location: str) -> None:
-        self.send_response(302)
-        self.send_header("Location", location)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-def serve(samples: Samples, tls: ssl.SSLContext | None = None) -> Iterator[FileServer]:
-    server = FileServer(("127.0.0.1", 0), Handler)
-    server.samples = samples
-    server.requests = []
-    if tls is not None:
-        server.socket = tls.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
 
 
 @pytest.fixture
@@ -120,33 +32,10 @@ def server(samples: Samples) -> Iterator[FileServer]:
     yield from serve(samples)
 
 
-def url_of(server: FileServer, path: str, host: str = "127.0.0.1", scheme: str = "http") -> str:
-    return f"{scheme}://{host}:{server.server_address[1]}{path}"
-
-
 @pytest.fixture
 def resolve_as(monkeypatch):
     """Make chosen host names resolve to chosen addresses, as a DNS server would."""
-    real = socket.getaddrinfo
-
-    def install(mapping: dict[str, list[str]]) -> None:
-        def getaddrinfo(host, port, *args, **kwargs):
-            if host not in mapping:
-                return real(host, port, *args, **kwargs)
-            return [
-                (
-                    socket.AF_INET6 if ":" in address else socket.AF_INET,
-                    socket.SOCK_STREAM,
-                    6,
-                    "",
-                    (address, port),
-                )
-                for address in mapping[host]
-            ]
-
-        monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
-
-    return install
+    return lambda mapping: file_server.resolve_as(monkeypatch, mapping)
 
 
 # --- Fetching (the services, allowed to reach 127.0.0.1) ----------------------------------
@@ -280,14 +169,6 @@ def test_a_file_over_the_size_limit_fails_while_streaming_and_nothing_is_kept(
     assert not any((document_storage / "tmp").glob("*"))
 
 
-def test_a_server_that_does_not_answer_in_time_fails_the_document(
-    loopback_allowed, owner, server, document_storage, monkeypatch
-):
-    monkeypatch.setattr(services, "URL_READ_TIMEOUT", 0.3)
-
-    assert_failed_without_file(fetched(owner, url_of(server, "/slow")), "did not answer in time")
-
-
 def test_an_error_answer_of_the_server_fails_the_document_naming_the_status(
     loopback_allowed, owner, server, document_storage
 ):
@@ -306,39 +187,13 @@ def test_a_server_that_refuses_the_connection_is_unreachable_not_a_timeout(
 # --- HTTPS: the checked address, the URL's name for TLS -----------------------------------
 
 
-def certificate_for(name: str, folder: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for ``name`` (also its own CA), and its key."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / f"{name}.crt", folder / f"{name}.key"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    return cert_path, key_path
-
-
 @pytest.fixture
-def tls_server(samples: Samples, tmp_path: Path, monkeypatch) -> Iterator[FileServer]:
+def tls_server(samples: Samples, tmp_path: Path, settings) -> Iterator[FileServer]:
+    """An HTTPS server whose certificate (for files.example.test) the fetcher is told to trust."""
     cert, key = certificate_for("files.example.test", tmp_path)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
-    monkeypatch.setattr(services, "_tls_ca_file", str(cert))
+    settings.URL_FETCH_CA_BUNDLE = str(cert)
     yield from serve(samples, tls=context)
 
 

@@ -1,4 +1,4 @@
-"""The Gotenberg converter at our client boundary.
+"""The Gotenberg client and converter at our client boundary.
 
 No Gotenberg server runs on these machines (it ships as a container), so a local HTTP
 server answers as Gotenberg's documented route does: ``POST /forms/libreoffice/convert``
@@ -13,7 +13,9 @@ from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 
+from documents.integrations.gotenberg import GotenbergClient, GotenbergError, GotenbergFailure
 from documents.pipeline.base import StepFailed, StepTemporarilyFailed
 from documents.pipeline.converters.gotenberg import GotenbergConverter
 from documents.tests.conftest import zip_bomb_docx
@@ -57,7 +59,7 @@ def gotenberg(samples):
 
 def test_an_office_file_is_sent_as_a_form_and_the_pdf_saved(gotenberg, samples, tmp_path):
     destination = tmp_path / "out.pdf"
-    converter = GotenbergConverter(base_url=gotenberg["url"] + "/", timeout=10)
+    converter = GotenbergConverter(GotenbergClient(base_url=gotenberg["url"] + "/", timeout=10))
     converter.to_pdf(source=samples / "report.odt", destination=destination, mime_type=ODT, scratch=tmp_path)
     assert destination.read_bytes() == (samples / "blank.pdf").read_bytes()
     assert gotenberg["received"] == [
@@ -66,7 +68,7 @@ def test_an_office_file_is_sent_as_a_form_and_the_pdf_saved(gotenberg, samples, 
 
 
 def test_a_server_error_is_temporary_and_a_refusal_is_final(gotenberg, samples, tmp_path):
-    converter = GotenbergConverter(base_url=gotenberg["url"], timeout=10)
+    converter = GotenbergConverter(GotenbergClient(base_url=gotenberg["url"], timeout=10))
     gotenberg.update(status=503, body=b"busy")
     with pytest.raises(StepTemporarilyFailed, match="503"):
         converter.to_pdf(
@@ -81,7 +83,7 @@ def test_a_server_error_is_temporary_and_a_refusal_is_final(gotenberg, samples, 
 
 
 def test_an_unreachable_server_is_a_temporary_failure(tmp_path, samples):
-    converter = GotenbergConverter(base_url="http://127.0.0.1:9", timeout=2)
+    converter = GotenbergConverter(GotenbergClient(base_url="http://127.0.0.1:9", timeout=2))
     with pytest.raises(StepTemporarilyFailed, match="not reachable"):
         converter.to_pdf(
             source=samples / "report.odt", destination=tmp_path / "a.pdf", mime_type=ODT, scratch=tmp_path
@@ -91,9 +93,43 @@ def test_an_unreachable_server_is_a_temporary_failure(tmp_path, samples):
 def test_a_zip_bomb_is_refused_before_it_is_sent(gotenberg, tmp_path):
     bomb = tmp_path / "bomb.docx"
     bomb.write_bytes(zip_bomb_docx())
-    converter = GotenbergConverter(base_url=gotenberg["url"], timeout=10)
+    converter = GotenbergConverter(GotenbergClient(base_url=gotenberg["url"], timeout=10))
     with pytest.raises(StepFailed, match="zip bomb"):
         converter.to_pdf(
             source=bomb, destination=tmp_path / "a.pdf", mime_type="application/msword", scratch=tmp_path
         )
     assert gotenberg["received"] == []
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [(503, GotenbergFailure.BUSY), (429, GotenbergFailure.BUSY), (415, GotenbergFailure.REFUSED)],
+)
+def test_the_clients_error_says_by_its_kind_whether_gotenberg_is_busy_or_refuses(
+    gotenberg, samples, tmp_path, status, kind
+):
+    gotenberg.update(status=status, body=b"no")
+    client = GotenbergClient(base_url=gotenberg["url"], timeout=10)
+
+    with pytest.raises(GotenbergError) as raised:
+        client.convert(
+            source=samples / "report.odt",
+            upload_name="document.odt",
+            mime_type=ODT,
+            destination=tmp_path / "a.pdf",
+        )
+
+    assert (raised.value.kind, raised.value.status) == (kind, status)
+    assert not (tmp_path / "a.pdf").exists()
+
+
+def test_the_client_comes_from_the_settings_only_when_gotenberg_is_configured(settings):
+    settings.GOTENBERG_URL = "http://gotenberg:3000/"
+    settings.CONVERT_TIMEOUT = 42
+
+    client = GotenbergClient.from_settings()
+    assert (client.base_url, client.timeout) == ("http://gotenberg:3000", 42)
+
+    settings.GOTENBERG_URL = None
+    with pytest.raises(ImproperlyConfigured):
+        GotenbergClient.from_settings()

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from documents.integrations.openai_chat import OpenAIChatClient
 from documents.metadata.base import MAX_TAGS, Amount, ExtractedMetadata
 from documents.metadata.openai import MAX_TEXT_CHARS, OpenAIExtractor, validated_metadata
 from documents.tests.http_replay import ReplayServer, assert_matches_recording, running_replay_server
@@ -78,17 +79,17 @@ def rules() -> FixedExtractor:
     return FixedExtractor()
 
 
-def make_extractor(server: ReplayServer, rules: FixedExtractor, **overrides: object) -> OpenAIExtractor:
+def make_extractor(server: ReplayServer, rules: FixedExtractor, **overrides: Any) -> OpenAIExtractor:
+    """The extractor with a client of the replay server; ``overrides`` are client options."""
     options: dict[str, Any] = {
         "api_key": "sk-test-recorded-key",
         "base_url": f"{server.url}/v1",
         "model": "gpt-4o-mini-2024-07-18",
-        "fallback": rules,
         "timeout": 5,
         "max_retries": 0,
     }
     options.update(overrides)
-    return OpenAIExtractor(**options)
+    return OpenAIExtractor(client=OpenAIChatClient(**options), fallback=rules)
 
 
 def test_a_good_answer_fills_every_field_it_knows_and_the_rules_add_the_iban(server, rules):

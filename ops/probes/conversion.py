@@ -6,10 +6,9 @@ document is a hostile input (docs/security.md).
 
 from __future__ import annotations
 
-import requests
 from django.conf import settings
 
-from documents.pipeline.converters.gotenberg import gotenberg_loads_references
+from documents.integrations.gotenberg import GotenbergClient, GotenbergError
 from documents.pipeline.isolation import network_isolation
 from ops.probes.result import CheckResult, error_text, failed, not_configured, passed, unreachable, warned
 
@@ -19,11 +18,14 @@ def probe_gotenberg(*, timeout: float | None = None) -> CheckResult:
     url = settings.GOTENBERG_URL
     if not url:
         return not_configured("gotenberg", "not used: office files are converted on the workers")
+    client = GotenbergClient(base_url=url, timeout=timeout or settings.CONVERT_TIMEOUT)
     try:
-        loads = gotenberg_loads_references(base_url=url, timeout=timeout or settings.CONVERT_TIMEOUT)
-    except (requests.RequestException, OSError) as exc:
+        loads = client.loads_references()
+    except (GotenbergError, OSError) as exc:
+        # The HTTP library's own error says more to an operator (a name, a refusal, a timeout).
+        cause = exc.__cause__ if isinstance(exc, GotenbergError) and exc.__cause__ else exc
         return unreachable(
-            "gotenberg", f"Gotenberg at {url} does not answer ({error_text(exc)})", "check GOTENBERG_URL"
+            "gotenberg", f"Gotenberg at {url} does not answer ({error_text(cause)})", "check GOTENBERG_URL"
         )
     if loads:
         return failed(

@@ -29,9 +29,10 @@ def converter_for(kind: FileKind) -> Converter:
 
         return ImageConverter()
     if kind is FileKind.OFFICE and settings.GOTENBERG_URL:
+        from documents.integrations.gotenberg import GotenbergClient
         from documents.pipeline.converters.gotenberg import GotenbergConverter
 
-        return GotenbergConverter(base_url=settings.GOTENBERG_URL, timeout=settings.CONVERT_TIMEOUT)
+        return GotenbergConverter(GotenbergClient.from_settings())
     if kind is FileKind.OFFICE:
         from documents.pipeline.converters.libreoffice import LibreOfficeConverter
 

@@ -8,6 +8,8 @@ from typing import Protocol
 
 from django.conf import settings
 
+from documents.pipeline.base import StepFailed
+
 
 @dataclass(frozen=True)
 class OcrOutcome:
@@ -18,12 +20,20 @@ class OcrOutcome:
     text: str | None = None  # set by engines whose text does not come from the output PDF
 
 
+class EngineRefusedDocument(StepFailed):
+    """This engine will not read this document (too large for it, a content it refuses).
+
+    Permanent for this engine, so not retried with it; the next configured engine, if
+    any, tries the document instead.
+    """
+
+
 class OcrEngine(Protocol):
     """Writes ``destination``: ``source`` with the listed pages (1-based) made searchable.
 
     The other pages pass unchanged. ``replace_text`` means the listed pages may carry a
     text layer that is wrong and must be replaced, not kept. Raises StepFailed (or
-    StepTemporarilyFailed) with a readable reason.
+    StepTemporarilyFailed, or EngineRefusedDocument) with a readable reason.
     """
 
     name: str
@@ -48,7 +58,8 @@ def configured_engines() -> list[OcrEngine]:
                 )
             )
         elif provider == "azure":
+            from documents.integrations.azure import AzureReadClient
             from documents.pipeline.ocr.azure import AzureEngine
 
-            engines.append(AzureEngine())
+            engines.append(AzureEngine(AzureReadClient.from_settings()))
     return engines
