@@ -17,8 +17,8 @@ from accounts.access import viewer_for_request
 from accounts.models import User
 from docuelevate.errors import ApplicationError
 from search.backends.base import SearchFilters
-from search.forms import SaveSearchForm, SearchForm
 from search.models import SavedSearch
+from search.pages.forms import SaveSearchForm, SearchForm
 from search.services import saved_search_create, search
 
 PER_PAGE = 20
