@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts.models import User
+from accounts.access import signed_in_user
 from accounts.pages.forms import TokenCreateForm
 from accounts.selectors import token_list_for_user
 from accounts.services import token_create, token_revoke
@@ -27,7 +27,7 @@ from docuelevate.errors import InvalidInput, NotFound
 @require_http_methods(["GET", "POST"])
 def api_tokens(request: HttpRequest) -> HttpResponse:
     """GET lists the user's tokens; POST creates one and shows it in this response only."""
-    user: User = request.user  # type: ignore[assignment]  # login_required
+    user = signed_in_user(request)
     new_token: str | None = None
     status = 200
     if request.method == "POST":
@@ -61,7 +61,7 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
 @require_POST
 def api_token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
     """Revoke one of the user's own tokens; someone else's is a 404, like a missing one."""
-    user: User = request.user  # type: ignore[assignment]  # login_required
+    user = signed_in_user(request)
     try:
         token = token_revoke(user=user, token_id=token_id)
     except NotFound as exc:
