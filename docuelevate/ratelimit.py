@@ -41,8 +41,8 @@ DEFAULT = "default"
 RATE_SETTINGS = {AUTH: "RATE_LIMIT_AUTH", UPLOAD: "RATE_LIMIT_UPLOAD", DEFAULT: "RATE_LIMIT_DEFAULT"}
 
 # Routes without their trailing slash: clients call both spellings (accounts/api/urls.py).
-# The admin's login only sends browsers on to allauth's (accounts.views.admin_login); it is
-# counted all the same, as the password form it used to be.
+# The admin's login only sends browsers on to allauth's (accounts.pages.sign_in.admin_login);
+# it is counted all the same, as the password form it used to be.
 _AUTH_POSTS = frozenset({"/admin/login", "/api-tokens", "/api/api-tokens", "/api/mobile/generate-token"})
 # Every form allauth serves checks a password, a code or a key, or sends mail: login (and by
 # code), signup, password reset, change and set, re-authentication, social sign-up. A

@@ -238,7 +238,7 @@ METRICS_TOKEN = env_optional("METRICS_TOKEN")
 METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS")
 # --- end ops ---
 # --- Probes and metrics (ops/health.py, ops/metrics.py, ops/middleware.py) ---
-# /metrics answers these addresses or networks (10.0.0.0/8) without METRICS_TOKEN (ops.views).
+# /metrics answers these addresses or networks (10.0.0.0/8) without METRICS_TOKEN (ops.api.views).
 for _entry in METRICS_ALLOWED_IPS:
     try:
         ipaddress.ip_network(_entry, strict=False)

@@ -13,11 +13,11 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected as django_delete_selected
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
 from docuelevate.errors import ApplicationError
-from documents.models import Document, ProcessingLog, ProcessingStep, StepStatus
+from documents.models import Document, DocumentQuerySet, ProcessingLog, ProcessingStep
 from documents.services import document_delete, document_reprocess, document_retry_step
 
 
@@ -67,16 +67,6 @@ class ProcessingLogInline(ReadOnlyInline):
     verbose_name_plural = "processing log"
     fields = readonly_fields = ("timestamp", "step_name", "status", "message", "kind", "task_id")
     ordering = ["timestamp", "id"]
-
-
-def with_failed_step(documents: QuerySet[Document]) -> QuerySet[Document]:
-    """``documents`` annotated with ``failed_step``: the first step that failed, or None."""
-    first_failed = (
-        ProcessingStep.objects.filter(document=OuterRef("pk"), status=StepStatus.FAILURE)
-        .order_by("position")
-        .values("name")[:1]
-    )
-    return documents.annotate(failed_step=Subquery(first_failed))
 
 
 @admin.register(Document)
@@ -202,9 +192,9 @@ class DocumentAdmin(OperatorPermissions, admin.ModelAdmin[Document]):
         self._report(request, f"Reprocessing {started} document(s).", refused)
 
     @admin.action(description="Retry the failed step of selected documents", permissions=["change"])
-    def retry_failed_step(self, request: HttpRequest, queryset: QuerySet[Document]) -> None:
+    def retry_failed_step(self, request: HttpRequest, queryset: DocumentQuerySet) -> None:
         started, refused = 0, []
-        for document in with_failed_step(queryset):
+        for document in queryset.with_failed_step():
             step: str | None = getattr(document, "failed_step", None)
             if step is None:
                 refused.append(f"{document.original_filename}: no step has failed")

@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
+
+from documents.visibility import visibility_for
 
 if TYPE_CHECKING:
     from accounts.access import Viewer
@@ -87,31 +89,22 @@ class LogStep(models.TextChoices):
     RETRY_SWEEP = "retry_sweep"  # housekeeping gave a failed document one more run
 
 
-def visible_owner_ids(viewer: Viewer) -> list[int] | None:
-    """The one rule for which documents a viewer may see, as owner ids: None means all.
-
-    Operator rights see everything; they come with the request's credential (a staff
-    session, or a staff user's token with operator scope: ``accounts.access``), so an
-    operator's everyday or mobile token sees what any user's does. With MULTI_USER_ENABLED
-    each user sees only their own documents; without it the installation is one shared
-    archive for its users. Anonymous visitors see nothing unless authentication is switched
-    off. The queryset below applies it; an external search engine gets it as a filter
-    (search.backends). Tasks and commands act as the system and read ``Document.objects``.
-    """
-    if not settings.AUTH_ENABLED:
-        return None
-    if not viewer.user.is_authenticated:
-        return []
-    if viewer.operator or not settings.MULTI_USER_ENABLED:
-        return None
-    return [viewer.user.pk]
-
-
 class DocumentQuerySet(models.QuerySet["Document"]):
     def visible_to(self, viewer: Viewer) -> DocumentQuerySet:
-        """The documents ``viewer`` may see (see ``visible_owner_ids``)."""
-        owner_ids = visible_owner_ids(viewer)
-        return self.all() if owner_ids is None else self.filter(owner_id__in=owner_ids)
+        """The documents ``viewer`` may see (the rule: ``documents.visibility``)."""
+        visibility = visibility_for(viewer)
+        if visibility.all_owners:
+            return self.all()
+        return self.filter(owner_id__in=sorted(visibility.owner_ids))
+
+    def with_failed_step(self) -> DocumentQuerySet:
+        """Each document annotated with ``failed_step``: its first step that failed, or None."""
+        first_failed = (
+            ProcessingStep.objects.filter(document=OuterRef("pk"), status=StepStatus.FAILURE)
+            .order_by("position")
+            .values("name")[:1]
+        )
+        return self.annotate(failed_step=Subquery(first_failed))
 
 
 class Tag(models.Model):

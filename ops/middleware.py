@@ -16,7 +16,8 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, resolve
 
-from ops import metrics, views
+from ops import metrics
+from ops.api import views
 
 PROBES: dict[str, Callable[[HttpRequest], HttpResponse]] = {
     "/api/diagnostic/healthz/live": views.healthz_live,

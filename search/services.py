@@ -1,46 +1,32 @@
-"""The only door to search: index, remove, search, reconcile; and saved searches.
+"""The writes of search: index, remove, reconcile, and saved searches.
 
-Pages, the API, tasks and commands call these; none of them knows which engine answers.
-The engine is the built-in database search unless MEILISEARCH_URL is set. Visibility is
-part of every search request (``documents.models.visible_owner_ids``, for the user with
-the rights of their credential), so totals and pages count only what the user may see.
+Tasks, commands and the pipeline call these; none of them knows which engine answers
+(``search.backends.search_backend``: the built-in database search unless MEILISEARCH_URL
+is set). The reads, searching itself and a user's saved searches, are in
+``search.selectors``.
 """
 
 from __future__ import annotations
 
 import datetime
 import logging
-import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from django.conf import settings
 from django.db import transaction
 
-from accounts.access import Viewer
 from accounts.models import User
-from docuelevate.bounds import MAX_PAGE
-from docuelevate.errors import Conflict, InvalidInput, NotFound
-from documents.models import Document, visible_owner_ids
-from search.backends.base import SearchBackend, SearchFilters, SearchRequest
+from docuelevate.errors import Conflict, InvalidInput
+from search.backends import search_backend
+from search.backends.base import SearchBackend
 from search.documents import fingerprint, indexable_documents, indexed_records
 from search.models import SavedSearch
 from search.query import parse_query
+from search.selectors import saved_search_get
 
 logger = logging.getLogger(__name__)
 
 INDEX_BATCH_SIZE = 200
-MAX_PER_PAGE = 100
-
-
-def search_backend() -> SearchBackend:
-    if settings.MEILISEARCH_URL:
-        from search.backends.meilisearch import MeilisearchBackend
-
-        return MeilisearchBackend()
-    from search.backends.database import DatabaseBackend
-
-    return DatabaseBackend()
 
 
 # --- Indexing ---------------------------------------------------------------------------------
@@ -77,70 +63,6 @@ def remove_document_enqueue(*, document_id: int) -> None:
     from search.tasks import search_remove_document_task
 
     transaction.on_commit(lambda: search_remove_document_task.delay(document_id))
-
-
-# --- Searching --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SearchResult:
-    document: Document
-    formatted: dict[str, str]
-
-
-@dataclass(frozen=True)
-class SearchResults:
-    query: str
-    results: list[SearchResult]
-    total: int
-    page: int
-    per_page: int
-    facets: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
-
-    @property
-    def pages(self) -> int:
-        return math.ceil(self.total / self.per_page) if self.total else 0
-
-
-def search(
-    *,
-    viewer: Viewer,
-    query: str,
-    filters: SearchFilters | None = None,
-    page: int = 1,
-    per_page: int = 20,
-) -> SearchResults:
-    """Documents ``viewer`` may see that match ``query`` and ``filters``, best first.
-
-    An empty query lists everything the filters admit, newest first; InvalidInput only for
-    a query too long to be a search.
-    """
-    parsed = parse_query(query)
-    if page > MAX_PAGE:
-        raise InvalidInput(f"page must be at most {MAX_PAGE}.")
-    per_page = max(1, min(per_page, MAX_PER_PAGE))
-    page = max(1, page)
-    owner_ids = visible_owner_ids(viewer)
-    if owner_ids == []:
-        return SearchResults(query=query, results=[], total=0, page=page, per_page=per_page)
-    found = search_backend().search(
-        SearchRequest(
-            query=parsed,
-            owner_ids=owner_ids,
-            filters=filters or SearchFilters(),
-            page=page,
-            per_page=per_page,
-        )
-    )
-    # The rows come from the one visibility queryset, in the engine's order.
-    ids = [hit.file_id for hit in found.hits]
-    documents = Document.objects.visible_to(viewer).filter(pk__in=ids).prefetch_related("tags").in_bulk()
-    results = [
-        SearchResult(documents[hit.file_id], hit.formatted) for hit in found.hits if hit.file_id in documents
-    ]
-    return SearchResults(
-        query=query, results=results, total=found.total, page=page, per_page=per_page, facets=found.facets
-    )
 
 
 # --- Drift ------------------------------------------------------------------------------------
@@ -238,14 +160,6 @@ def saved_search_update(
 
 def saved_search_delete(*, user: User, saved_search_id: int) -> None:
     saved_search_get(user=user, saved_search_id=saved_search_id).delete()
-
-
-def saved_search_get(*, user: User, saved_search_id: int) -> SavedSearch:
-    """One of the user's own saved searches; anyone else's is NotFound, never Forbidden."""
-    saved = SavedSearch.objects.filter(owner=user, pk=saved_search_id).first()
-    if saved is None:
-        raise NotFound("No such saved search.")
-    return saved
 
 
 def _saved_search_write(

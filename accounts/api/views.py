@@ -7,12 +7,12 @@ from typing import Any
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import NotAuthenticated
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.access import signed_in_user
 from accounts.api.serializers import (
     ApiTokenCreatedSerializer,
     ApiTokenCreateSerializer,
@@ -22,7 +22,6 @@ from accounts.api.serializers import (
     ErrorSerializer,
     ProfileSerializer,
 )
-from accounts.models import User
 from accounts.permissions import IsSessionAuthenticated, request_has_operator_rights
 from accounts.selectors import token_list_for_user, user_profile
 from accounts.services import token_create, token_create_for_device, token_revoke
@@ -36,14 +35,6 @@ SESSION_ONLY = OpenApiResponse(ErrorSerializer, description="Called with an API 
 # OpenAPI security requirements, which are objects.
 SESSION_AUTH: Any = [{"cookieAuth": []}]
 INVALID = OpenApiResponse(ErrorSerializer, description="The request is not acceptable; `detail` says why.")
-
-
-def current_user(request: Request) -> User:
-    """The signed-in user; the permissions refuse anonymous callers, this is the backstop."""
-    user = request.user
-    if not isinstance(user, User):
-        raise NotAuthenticated()
-    return user
 
 
 class ApiTokenListView(APIView):
@@ -61,7 +52,7 @@ class ApiTokenListView(APIView):
         responses={200: ApiTokenSerializer(many=True), 401: UNAUTHENTICATED},
     )
     def get(self, request: Request) -> Response:
-        tokens = token_list_for_user(user=current_user(request))
+        tokens = token_list_for_user(user=signed_in_user(request))
         return Response(ApiTokenSerializer(tokens, many=True).data)
 
     @extend_schema(
@@ -76,7 +67,7 @@ class ApiTokenListView(APIView):
     def post(self, request: Request) -> Response:
         shape = ApiTokenCreateSerializer(data=request.data)
         shape.is_valid(raise_exception=True)
-        token, raw_token = token_create(user=current_user(request), **shape.validated_data)
+        token, raw_token = token_create(user=signed_in_user(request), **shape.validated_data)
         body = {"id": token.pk, "name": token.name, "token_prefix": token.token_prefix, "token": raw_token}
         return Response(ApiTokenCreatedSerializer(body).data, status=status.HTTP_201_CREATED)
 
@@ -98,7 +89,7 @@ class ApiTokenDetailView(APIView):
         number = parse_id(token_id)
         if number is None:
             raise NotFound("No such API token.")
-        token_revoke(user=current_user(request), token_id=number)
+        token_revoke(user=signed_in_user(request), token_id=number)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -111,7 +102,7 @@ WHOAMI_SCHEMA: dict[str, Any] = {
 class WhoAmIView(APIView):
     @extend_schema(operation_id="whoami", tags=["account"], **WHOAMI_SCHEMA)
     def get(self, request: Request) -> Response:
-        profile = user_profile(user=current_user(request), is_admin=request_has_operator_rights(request))
+        profile = user_profile(user=signed_in_user(request), is_admin=request_has_operator_rights(request))
         return Response(ProfileSerializer(profile).data)
 
 
@@ -137,7 +128,7 @@ class MobileGenerateTokenView(APIView):
         shape = DeviceTokenRequestSerializer(data=request.data)
         shape.is_valid(raise_exception=True)
         token, raw_token = token_create_for_device(
-            user=current_user(request), device_name=shape.validated_data["device_name"]
+            user=signed_in_user(request), device_name=shape.validated_data["device_name"]
         )
         body: dict[str, Any] = {
             "token": raw_token,

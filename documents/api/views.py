@@ -22,12 +22,11 @@ from drf_spectacular.utils import (
     extend_schema_view,
 )
 from rest_framework import status
-from rest_framework.exceptions import NotAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.access import viewer_for_request
+from accounts.access import signed_in_user, viewer_for_request
 from accounts.models import User
 from accounts.permissions import IsOperator
 from docuelevate.api import validated_query
@@ -70,12 +69,6 @@ INGEST_ANSWERS = PolymorphicProxySerializer(
     resource_type_field_name=None,
 )
 DOCUMENT_ID = OpenApiParameter("document_id", OpenApiTypes.INT, OpenApiParameter.PATH)
-
-
-def _user(request: Request) -> User:
-    if not isinstance(request.user, User):
-        raise NotAuthenticated()
-    return request.user
 
 
 def _document(request: Request, document_id: str) -> Document:
@@ -152,7 +145,7 @@ class UploadView(APIView):
     def post(self, request: Request) -> Response:
         serializer = s.UploadRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        owner = _user(request)
+        owner = signed_in_user(request)
         files: list[UploadedFile[bytes]] = serializer.validated_data["file"]
         if len(files) == 1:
             # One file: a refusal is the answer's HTTP status.
@@ -197,7 +190,7 @@ class ProcessUrlView(APIView):
         serializer = s.ProcessUrlRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         result = document_ingest_url(
-            owner=_user(request),
+            owner=signed_in_user(request),
             url=serializer.validated_data["url"],
             filename=serializer.validated_data.get("filename") or None,
         )

@@ -9,7 +9,8 @@ from accounts.access import Viewer
 from documents.models import DocumentStatus
 from documents.pipeline.runner import pipeline_run_sync
 from documents.services import document_delete, document_reprocess
-from search.services import reconcile, search
+from search.selectors import search
+from search.services import reconcile
 
 pytestmark = pytest.mark.django_db
 

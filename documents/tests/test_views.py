@@ -24,7 +24,7 @@ def test_admin_is_served_and_asks_for_a_login(client):
     response = client.get("/admin/")
     assert response.status_code == 302
     assert response["Location"].startswith("/admin/login/")
-    # The admin's sign-in is the site's (accounts.views.admin_login).
+    # The admin's sign-in is the site's (accounts.pages.sign_in.admin_login).
     assert client.get("/admin/login/", follow=True).status_code == 200
 
 

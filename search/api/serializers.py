@@ -7,7 +7,7 @@ from typing import Any
 from rest_framework import serializers
 
 from docuelevate.bounds import MAX_PAGE
-from search.services import MAX_PER_PAGE
+from search.selectors import MAX_PER_PAGE
 
 
 class SearchQuerySerializer(serializers.Serializer[Any]):

@@ -10,19 +10,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.access import viewer_for_request
-from accounts.models import User
+from accounts.access import signed_in_user, viewer_for_request
 from docuelevate.api import validated_query
 from search.api import serializers as s
 from search.backends.base import FACET_FIELDS, SearchFilters
 from search.models import SavedSearch
-from search.services import (
-    SearchResult,
-    saved_search_create,
-    saved_search_delete,
-    saved_search_update,
-    search,
-)
+from search.selectors import SearchResult, saved_search_list, search
+from search.services import saved_search_create, saved_search_delete, saved_search_update
 
 ERRORS = {code: OpenApiResponse(description='`{"detail": ...}`') for code in (400, 401, 404, 409)}
 
@@ -103,8 +97,8 @@ class SavedSearchListView(APIView):
         responses={200: s.SavedSearchSerializer(many=True)},
     )
     def get(self, request: Request) -> Response:
-        user: User = request.user  # type: ignore[assignment]  # IsAuthenticated
-        return Response([_saved_search_data(saved) for saved in SavedSearch.objects.filter(owner=user)])
+        user = signed_in_user(request)
+        return Response([_saved_search_data(saved) for saved in saved_search_list(user=user)])
 
     @extend_schema(
         operation_id="saved_searches_create",
@@ -113,7 +107,7 @@ class SavedSearchListView(APIView):
         responses={201: s.SavedSearchSerializer, **ERRORS},
     )
     def post(self, request: Request) -> Response:
-        saved = saved_search_create(user=request.user, **_saved_search_input(request))  # type: ignore[arg-type]
+        saved = saved_search_create(user=signed_in_user(request), **_saved_search_input(request))
         return Response(_saved_search_data(saved), status=status.HTTP_201_CREATED)
 
 
@@ -126,7 +120,7 @@ class SavedSearchDetailView(APIView):
     )
     def put(self, request: Request, saved_search_id: int) -> Response:
         saved = saved_search_update(
-            user=request.user,  # type: ignore[arg-type]  # IsAuthenticated
+            user=signed_in_user(request),
             saved_search_id=saved_search_id,
             **_saved_search_input(request),
         )
@@ -134,5 +128,5 @@ class SavedSearchDetailView(APIView):
 
     @extend_schema(operation_id="saved_searches_delete", tags=["search"], responses={204: None, **ERRORS})
     def delete(self, request: Request, saved_search_id: int) -> Response:
-        saved_search_delete(user=request.user, saved_search_id=saved_search_id)  # type: ignore[arg-type]
+        saved_search_delete(user=signed_in_user(request), saved_search_id=saved_search_id)
         return Response(status=status.HTTP_204_NO_CONTENT)

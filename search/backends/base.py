@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from documents.visibility import Visibility
 from search.documents import IndexedDocument
 from search.query import ParsedQuery
 
@@ -64,8 +65,8 @@ class SearchFilters:
 @dataclass(frozen=True)
 class SearchRequest:
     query: ParsedQuery
-    # Visibility, decided by documents.models.visible_owner_ids: None = every owner.
-    owner_ids: list[int] | None
+    # Whose documents may match (documents.visibility); never nothing, the caller stops first.
+    visibility: Visibility
     filters: SearchFilters = field(default_factory=SearchFilters)
     page: int = 1
     per_page: int = 20

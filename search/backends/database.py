@@ -166,8 +166,8 @@ class DatabaseBackend:
 
     def search(self, request: SearchRequest) -> SearchPage:
         entries = SearchEntry.objects.all()
-        if request.owner_ids is not None:
-            entries = entries.filter(owner_id__in=request.owner_ids)
+        if not request.visibility.all_owners:
+            entries = entries.filter(owner_id__in=sorted(request.visibility.owner_ids))
         matched = self.dialect.match(_filtered(entries, request.filters), request.query)
         with self.dialect.counting(request.query):
             total, facets = _counts(matched, self.dialect.tag_ids_table)

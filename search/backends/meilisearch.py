@@ -18,6 +18,7 @@ from typing import Any
 import meilisearch
 from django.conf import settings
 
+from documents.visibility import Visibility
 from search.backends.base import (
     FACET_FIELDS,
     FACET_LIMIT,
@@ -94,11 +95,12 @@ def _quoted(value: str) -> str:
     return json.dumps(value)  # a JSON string literal is a valid filter string literal
 
 
-def meili_filter(owner_ids: list[int] | None, filters: SearchFilters) -> list[str]:
+def meili_filter(visibility: Visibility, filters: SearchFilters) -> list[str]:
     """Filter expressions, all of which must hold (Meilisearch ANDs the list)."""
-    expressions = (
-        [f"owner_id IN [{', '.join(str(owner) for owner in owner_ids)}]"] if owner_ids is not None else []
-    )
+    expressions = []
+    if not visibility.all_owners:
+        owners = ", ".join(str(owner) for owner in sorted(visibility.owner_ids))
+        expressions.append(f"owner_id IN [{owners}]")
     for name in ("document_type", "correspondent", "language", "mime_type"):
         value = getattr(filters, name)
         if value:
@@ -154,7 +156,7 @@ class MeilisearchBackend:
 
     def search(self, request: SearchRequest) -> SearchPage:
         params: dict[str, Any] = {
-            "filter": meili_filter(request.owner_ids, request.filters),
+            "filter": meili_filter(request.visibility, request.filters),
             "page": request.page,
             "hitsPerPage": request.per_page,
             "facets": list(FACET_FIELDS),

@@ -14,7 +14,7 @@ from accounts.access import Viewer
 from docuelevate.errors import InvalidInput
 from documents.tests.samples import FRENCH_TEXT, SCAN_TEXT
 from search.backends.base import SearchFilters
-from search.services import search
+from search.selectors import search
 
 pytestmark = pytest.mark.django_db
 

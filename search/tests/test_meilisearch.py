@@ -16,8 +16,10 @@ import pytest
 from accounts.access import Viewer
 from accounts.tests.factories import UserFactory
 from documents.tests.http_replay import assert_matches_recording, running_replay_server
-from search import services
+from documents.visibility import Visibility
+from search import selectors, services
 from search.backends import meilisearch as backend
+from search.backends import search_backend
 from search.backends.base import SearchFilters
 
 pytestmark = pytest.mark.django_db
@@ -53,7 +55,7 @@ def sent_as_recorded(replay, exchanges: list[dict]) -> None:
 
 def test_setup_creates_the_index_and_applies_its_settings_even_when_it_exists(meili):
     exchanges = play(meili, "meilisearch_setup_existing_index")
-    services.search_backend().setup()
+    search_backend().setup()
     sent_as_recorded(meili, exchanges)
     assert meili.received[2].json() == backend.INDEX_SETTINGS
 
@@ -114,7 +116,7 @@ def test_search_filters_by_owner_inside_meilisearch_and_marks_matches_safely(
     make_document(pk=102, owner=reader, index=False, original_filename="service.pdf", tags=("manual",))
     exchanges = play(meili, "meilisearch_search_owner_filtered")
 
-    found = services.search(
+    found = selectors.search(
         viewer=Viewer(reader), query="LinnSequencer ", filters=SearchFilters(tags=("manual",))
     )
 
@@ -135,7 +137,7 @@ def test_a_hit_the_user_may_not_see_is_dropped_even_if_the_index_returns_it(
     make_document(pk=101, owner=reader, index=False, tags=("manual",))
     make_document(pk=102, owner=other_user, index=False, tags=("manual",))  # the index is wrong about 102
     play(meili, "meilisearch_search_owner_filtered")
-    found = services.search(
+    found = selectors.search(
         viewer=Viewer(reader), query="LinnSequencer ", filters=SearchFilters(tags=("manual",))
     )
     assert [result.document.pk for result in found.results] == [101]
@@ -174,6 +176,6 @@ def test_the_query_syntax_is_passed_on_in_meilisearchs_own_terms():
     )
     assert backend.meili_query(parse_query("finished words ")) == "finished words "
     assert backend.meili_query(parse_query("")) == ""
-    assert backend.meili_filter(None, SearchFilters(document_type='say "hi"')) == [
+    assert backend.meili_filter(Visibility.everything(), SearchFilters(document_type='say "hi"')) == [
         'document_type = "say \\"hi\\""'
     ]

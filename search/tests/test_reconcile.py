@@ -45,7 +45,7 @@ def test_an_index_in_step_reports_no_drift(make_document, capsys):
 
 
 def test_missing_stale_and_orphaned_entries_are_reported_then_repaired(make_document, owner, capsys):
-    from search.services import search
+    from search.selectors import search
 
     lost = make_document(ocr_text="zeppelin airship")
     changed = make_document(ocr_text="old words")

@@ -1,4 +1,7 @@
-"""HTML pages for documents. Thin: they call selectors and services and render."""
+"""The dashboard (``/``): counts by status, the newest documents and the failures.
+
+Thin: it reads through the selectors and ``Document.objects.visible_to``, then renders.
+"""
 
 from __future__ import annotations
 

@@ -1,20 +1,19 @@
-"""Pages of the documents app."""
+"""Routes of the documents pages, at the site's root."""
 
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import URLPattern, path
 
 from docuelevate.bounds import register_id_converter
-from documents import views
 from documents.pages import files
+from documents.pages.dashboard import dashboard
 from documents.pages.upload import upload_page
 
 register_id_converter()
 
-urlpatterns = [
-    path("", views.dashboard, name="dashboard"),
+urlpatterns: list[URLPattern] = [
+    path("", dashboard, name="dashboard"),
     path("upload", upload_page, name="upload"),
-    # /files and /files/{id} (documents.pages.files)
     path("files", files.files_page, name="files"),
     path("files/status", files.files_status, name="files-status"),
     path("files/bulk", files.files_bulk, name="files-bulk"),

@@ -6,10 +6,6 @@ services' readable errors are shown on the form.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
-from typing import Any
-
-from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -19,40 +15,11 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts.models import User
+from accounts.access import signed_in_user
+from accounts.pages.forms import TokenCreateForm
 from accounts.selectors import token_list_for_user
-from accounts.services import TOKEN_NAME_MAX_LENGTH, token_create, token_revoke
+from accounts.services import token_create, token_revoke
 from docuelevate.errors import InvalidInput, NotFound
-
-
-class TokenCreateForm(forms.Form):
-    name = forms.CharField(
-        label="Name",
-        max_length=TOKEN_NAME_MAX_LENGTH,
-        help_text="Where the token is used, e.g. “laptop CLI” or “scanner script”.",
-    )
-    expires_on = forms.DateField(
-        label="Expires on (optional)",
-        required=False,
-        widget=forms.DateInput(attrs={"type": "date"}),
-        help_text="The token stops working at the end of this day. Leave empty to keep it until revoked.",
-    )
-    operator_scope = forms.BooleanField(
-        label="Operator scope (lets the token reach operator routes)", required=False
-    )
-
-    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # Only operators may mint operator tokens; everyone else never sees the choice.
-        if not user.is_staff:
-            del self.fields["operator_scope"]
-
-    def expires_at(self) -> datetime | None:
-        """The end of the chosen day in the site's time zone: what a person means by "on"."""
-        day: date | None = self.cleaned_data.get("expires_on")
-        if day is None:
-            return None
-        return timezone.make_aware(datetime.combine(day + timedelta(days=1), time.min))
 
 
 @never_cache  # the response that carries a new token must not be kept by any cache
@@ -60,7 +27,7 @@ class TokenCreateForm(forms.Form):
 @require_http_methods(["GET", "POST"])
 def api_tokens(request: HttpRequest) -> HttpResponse:
     """GET lists the user's tokens; POST creates one and shows it in this response only."""
-    user: User = request.user  # type: ignore[assignment]  # login_required
+    user = signed_in_user(request)
     new_token: str | None = None
     status = 200
     if request.method == "POST":
@@ -94,7 +61,7 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
 @require_POST
 def api_token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
     """Revoke one of the user's own tokens; someone else's is a 404, like a missing one."""
-    user: User = request.user  # type: ignore[assignment]  # login_required
+    user = signed_in_user(request)
     try:
         token = token_revoke(user=user, token_id=token_id)
     except NotFound as exc:

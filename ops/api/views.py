@@ -20,7 +20,7 @@ from accounts.api.views import UNAUTHENTICATED
 from docuelevate.addresses import client_ip
 from ops import health
 
-# Answered by ops.middleware.ProbeMiddleware before anything else; listed in ops.urls too so
+# Answered by ops.middleware.ProbeMiddleware before anything else; listed in ops.api.urls too so
 # they resolve and have names.
 
 

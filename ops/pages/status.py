@@ -26,7 +26,6 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.access import viewer_for_request
 from accounts.permissions import request_has_operator_rights
 from docuelevate.errors import ApplicationError, NotFound
-from documents.admin import with_failed_step
 from documents.models import Document, DocumentStatus
 from documents.selectors import document_get_for_user, documents_by_status
 from documents.services import document_retry_step
@@ -116,7 +115,8 @@ def service_states() -> list[ServiceState]:
 def recent_failures() -> QuerySet[Document]:
     """The newest failed documents, each with ``failed_step``, the first step that failed."""
     return (
-        with_failed_step(Document.objects.filter(status=DocumentStatus.FAILED))
+        Document.objects.filter(status=DocumentStatus.FAILED)
+        .with_failed_step()
         .select_related("owner")
         .only("id", "original_filename", "error", "updated_at", "owner__username")
         .order_by("-updated_at", "-id")[:RECENT_FAILURES]
@@ -157,7 +157,7 @@ def status_retry(request: HttpRequest, document_id: int) -> HttpResponse:
         document = document_get_for_user(viewer=viewer_for_request(request), document_id=document_id)
     except NotFound as exc:
         raise Http404(exc.message) from exc
-    annotated = with_failed_step(Document.objects.filter(pk=document.pk)).get()
+    annotated = Document.objects.filter(pk=document.pk).with_failed_step().get()
     step: str | None = getattr(annotated, "failed_step", None)
     if step is None:
         messages.info(request, f"{document.original_filename} has no failed step to retry.")

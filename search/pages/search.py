@@ -13,13 +13,13 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from accounts.access import viewer_for_request
-from accounts.models import User
+from accounts.access import signed_in_user, viewer_for_request
 from docuelevate.errors import ApplicationError
 from search.backends.base import SearchFilters
-from search.forms import SaveSearchForm, SearchForm
 from search.models import SavedSearch
-from search.services import saved_search_create, search
+from search.pages.forms import SaveSearchForm, SearchForm
+from search.selectors import saved_search_list, search
+from search.services import saved_search_create
 
 PER_PAGE = 20
 FACET_TITLES = {"document_type": "Type", "tags": "Tags", "correspondent": "Correspondent", "year": "Year"}
@@ -47,13 +47,11 @@ def _saved_link(saved: SavedSearch) -> str:
 
 @login_required
 def search_page(request: HttpRequest) -> HttpResponse:
-    user: User = request.user  # type: ignore[assignment]  # login_required
+    user = signed_in_user(request)
     form = SearchForm(request.GET)
     context: dict[str, Any] = {
         "form": form,
-        "saved_searches": [
-            (saved.name, _saved_link(saved)) for saved in SavedSearch.objects.filter(owner=user)
-        ],
+        "saved_searches": [(saved.name, _saved_link(saved)) for saved in saved_search_list(user=user)],
     }
     if not form.is_valid():
         return render(request, "search/search.html", context, status=400)
@@ -112,7 +110,7 @@ def save_search(request: HttpRequest) -> HttpResponse:
     filters = {name: data[name] for name in ("document_type", "correspondent") if data[name]}
     if data["tags"]:
         filters["tags"] = [tag.strip() for tag in data["tags"].split(",") if tag.strip()]
-    user: User = request.user  # type: ignore[assignment]  # login_required
+    user = signed_in_user(request)
     try:
         saved = saved_search_create(user=user, name=data["name"], query=data["q"], filters=filters)
     except ApplicationError as error:

@@ -1,0 +1,93 @@
+"""Every public route keeps its name and its path, wherever its view and URL module live.
+
+Clients (the CLI, the mobile app, the browser extension, scrapers, probes) call the paths;
+templates and redirects use the names. Moving code between modules must change neither.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import resolve, reverse
+
+# name, the route's arguments, its path
+ROUTES: list[tuple[str, dict[str, object], str]] = [
+    # Wiring (docuelevate.urls)
+    ("admin-login", {}, "/admin/login/"),
+    ("admin:index", {}, "/admin/"),
+    ("api-schema", {}, "/api/schema/"),
+    ("api-docs", {}, "/api/docs/"),
+    ("csp-report", {}, "/api/csp-report"),
+    ("favicon", {}, "/favicon.ico"),
+    # ops: probes, health, metrics, the status page
+    ("healthz-live", {}, "/api/diagnostic/healthz/live"),
+    ("healthz-ready", {}, "/api/diagnostic/healthz/ready"),
+    ("health", {}, "/api/diagnostic/health"),
+    ("health-short", {}, "/api/health"),
+    ("metrics", {}, "/metrics"),
+    ("status", {}, "/status"),
+    ("status-retry", {"document_id": 7}, "/status/documents/7/retry"),
+    # accounts: sign-in, single sign-on, tokens
+    ("account_login", {}, "/accounts/login/"),
+    ("account_logout", {}, "/accounts/logout/"),
+    ("account_change_password", {}, "/accounts/password/change/"),
+    ("account_reset_password", {}, "/accounts/password/reset/"),
+    ("oidc_authentication_init", {}, "/accounts/oidc/authenticate/"),
+    ("oidc_authentication_callback", {}, "/accounts/oidc/callback/"),
+    ("oidc_logout", {}, "/accounts/oidc/logout/"),
+    ("api-tokens", {}, "/api-tokens"),
+    ("api-token-revoke", {"token_id": 7}, "/api-tokens/7/revoke"),
+    ("api-token-list", {}, "/api/api-tokens/"),
+    ("api-token-detail", {"token_id": "7"}, "/api/api-tokens/7"),
+    ("whoami", {}, "/api/whoami"),
+    ("mobile-whoami", {}, "/api/mobile/whoami"),
+    ("mobile-generate-token", {}, "/api/mobile/generate-token"),
+    # documents
+    ("dashboard", {}, "/"),
+    ("upload", {}, "/upload"),
+    ("files", {}, "/files"),
+    ("files-status", {}, "/files/status"),
+    ("files-bulk", {}, "/files/bulk"),
+    ("files-zip", {}, "/files/zip"),
+    ("file-detail", {"document_id": 7}, "/files/7"),
+    ("file-retry", {"document_id": 7}, "/files/7/retry"),
+    ("file-delete", {"document_id": 7}, "/files/7/delete"),
+    ("api-ui-upload", {}, "/api/ui-upload"),
+    ("api-files-upload", {}, "/api/files/upload"),
+    ("api-process-url", {}, "/api/process-url"),
+    ("api-files", {}, "/api/files"),
+    ("api-file", {"document_id": "7"}, "/api/files/7"),
+    ("api-file-download", {"document_id": "7"}, "/api/files/7/download"),
+    ("api-file-preview", {"document_id": "7"}, "/api/files/7/preview"),
+    ("api-file-reprocess", {"document_id": "7"}, "/api/files/7/reprocess"),
+    ("api-file-retry-subtask", {"document_id": "7"}, "/api/files/7/retry-subtask"),
+    ("api-file-logs", {"document_id": "7"}, "/api/logs/file/7"),
+    ("api-queue-stats", {}, "/api/queue/stats"),
+    # search
+    ("search", {}, "/search"),
+    ("search-save", {}, "/search/save"),
+    ("api-search", {}, "/api/search"),
+    ("api-saved-searches", {}, "/api/saved-searches"),
+    ("api-saved-search", {"saved_search_id": 7}, "/api/saved-searches/7"),
+]
+
+# The other spelling of each accounts API route answers too (accounts.api.urls), unnamed.
+OTHER_SPELLINGS = [
+    ("/api/api-tokens", "api-token-list"),
+    ("/api/api-tokens/7/", "api-token-detail"),
+    ("/api/whoami/", "whoami"),
+    ("/api/mobile/whoami/", "mobile-whoami"),
+    ("/api/mobile/generate-token/", "mobile-generate-token"),
+]
+
+
+@pytest.mark.parametrize(("name", "kwargs", "expected"), ROUTES, ids=[route[0] for route in ROUTES])
+def test_each_route_keeps_its_name_and_path(name, kwargs, expected):
+    assert reverse(name, kwargs=kwargs) == expected
+    assert resolve(expected).view_name == name
+
+
+@pytest.mark.parametrize(("other", "name"), OTHER_SPELLINGS)
+def test_the_other_spelling_of_an_accounts_api_route_reaches_the_same_view(other, name):
+    named = resolve(reverse(name, kwargs={"token_id": "7"} if name == "api-token-detail" else {}))
+    # The unlisted spelling is a subclass that only hides itself from the schema.
+    assert issubclass(resolve(other).func.view_class, named.func.view_class)  # type: ignore[attr-defined]  # set by as_view()
