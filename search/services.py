@@ -22,7 +22,7 @@ from accounts.models import User
 from docuelevate.bounds import MAX_PAGE
 from docuelevate.errors import Conflict, InvalidInput, NotFound
 from documents.models import Document, visible_owner_ids
-from search.backends.base import SearchBackend, SearchFilters, SearchRequest
+from search.backends.base import FacetCount, SearchBackend, SearchFilters, SearchRequest
 from search.documents import fingerprint, indexable_documents, indexed_records
 from search.models import SavedSearch
 from search.query import parse_query
@@ -95,7 +95,7 @@ class SearchResults:
     total: int
     page: int
     per_page: int
-    facets: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    facets: dict[str, list[FacetCount]] = field(default_factory=dict)
 
     @property
     def pages(self) -> int:
