@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import reduce
 from pathlib import PurePosixPath
@@ -71,7 +71,7 @@ class DocumentFilters:
 
     @classmethod
     def from_query(cls, query: Mapping[str, Any]) -> DocumentFilters:
-        """From a checked files-list query (FileListQuerySerializer): the API and the page alike.
+        """From a checked files-list query (FileListInputSerializer): the API and the page alike.
 
         ``tags`` arrives comma-separated.
         """
@@ -304,6 +304,30 @@ def document_files_present(document: Document) -> dict[str, bool]:
         "original": storage.exists(document_original_name(document)),
         "processed": storage.exists(document.processed_file),
     }
+
+
+@dataclass(frozen=True)
+class DocumentDetail:
+    """One document and everything its detail answer shows (GET /api/files/{id})."""
+
+    document: Document
+    processing_status: ProcessingSummary
+    logs: QuerySet[ProcessingLog]
+    steps: QuerySet[ProcessingStep]
+    files_on_disk: dict[str, bool]
+    # Deliveries to destinations are not recorded yet; the answer has the key for clients.
+    deliveries: list[dict[str, Any]] = field(default_factory=list)
+
+
+def document_detail(*, document: Document) -> DocumentDetail:
+    """``document`` with its processing state, history, steps and stored files."""
+    return DocumentDetail(
+        document=document,
+        processing_status=processing_summary(document),
+        logs=document_logs(document=document),
+        steps=document.steps.order_by("position"),
+        files_on_disk=document_files_present(document),
+    )
 
 
 def document_own_processed_files(*, document: Document, processed_file: str) -> list[str]:

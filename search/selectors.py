@@ -19,7 +19,7 @@ from docuelevate.errors import InvalidInput, NotFound
 from documents.models import Document
 from documents.visibility import visibility_for
 from search.backends import search_backend
-from search.backends.base import SearchFilters, SearchRequest
+from search.backends.base import FacetCount, SearchFilters, SearchRequest
 from search.models import SavedSearch
 from search.query import parse_query
 
@@ -39,7 +39,7 @@ class SearchResults:
     total: int
     page: int
     per_page: int
-    facets: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    facets: dict[str, list[FacetCount]] = field(default_factory=dict)
 
     @property
     def pages(self) -> int:

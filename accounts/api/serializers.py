@@ -1,4 +1,5 @@
-"""Shapes of the accounts API. They check form only; the rules live in ``accounts.services``."""
+"""Shapes of the accounts API: input serializers check form only (the rules live in
+``accounts.services``), output serializers render every answer the schema describes."""
 
 from __future__ import annotations
 
@@ -10,13 +11,7 @@ from accounts.models import ApiToken
 from accounts.services import DEVICE_NAME_MAX_LENGTH, TOKEN_NAME_MAX_LENGTH
 
 
-class ErrorSerializer(serializers.Serializer[Any]):
-    """Every error of the API, for the schema."""
-
-    detail = serializers.CharField()
-
-
-class ApiTokenSerializer(serializers.ModelSerializer[ApiToken]):
+class ApiTokenOutputSerializer(serializers.ModelSerializer[ApiToken]):
     """A token as its owner sees it later: never the token itself, nor its hash."""
 
     revoked = serializers.BooleanField(source="is_revoked", read_only=True)
@@ -37,13 +32,13 @@ class ApiTokenSerializer(serializers.ModelSerializer[ApiToken]):
         read_only_fields = fields
 
 
-class ApiTokenCreateSerializer(serializers.Serializer[Any]):
+class ApiTokenCreateInputSerializer(serializers.Serializer[Any]):
     name = serializers.CharField(max_length=TOKEN_NAME_MAX_LENGTH)
     expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
     operator_scope = serializers.BooleanField(required=False, default=False)
 
 
-class ApiTokenCreatedSerializer(serializers.Serializer[Any]):
+class ApiTokenCreatedOutputSerializer(serializers.Serializer[Any]):
     """The answer to a new token: the only time ``token`` is ever shown."""
 
     id = serializers.IntegerField()
@@ -52,18 +47,18 @@ class ApiTokenCreatedSerializer(serializers.Serializer[Any]):
     token = serializers.CharField(help_text="The full token. Store it now; it cannot be shown again.")
 
 
-class DeviceTokenRequestSerializer(serializers.Serializer[Any]):
+class DeviceTokenInputSerializer(serializers.Serializer[Any]):
     device_name = serializers.CharField(max_length=DEVICE_NAME_MAX_LENGTH)
 
 
-class DeviceTokenSerializer(serializers.Serializer[Any]):
+class DeviceTokenOutputSerializer(serializers.Serializer[Any]):
     token = serializers.CharField(help_text="The full token. Store it now; it cannot be shown again.")
     token_id = serializers.IntegerField()
     name = serializers.CharField()
     created_at = serializers.DateTimeField()
 
 
-class ProfileSerializer(serializers.Serializer[Any]):
+class ProfileOutputSerializer(serializers.Serializer[Any]):
     owner_id = serializers.CharField(help_text="The username; clients use it as the owner key.")
     display_name = serializers.CharField()
     email = serializers.CharField()

@@ -14,27 +14,33 @@ from rest_framework.views import APIView
 
 from accounts.access import signed_in_user
 from accounts.api.serializers import (
-    ApiTokenCreatedSerializer,
-    ApiTokenCreateSerializer,
-    ApiTokenSerializer,
-    DeviceTokenRequestSerializer,
-    DeviceTokenSerializer,
-    ErrorSerializer,
-    ProfileSerializer,
+    ApiTokenCreatedOutputSerializer,
+    ApiTokenCreateInputSerializer,
+    ApiTokenOutputSerializer,
+    DeviceTokenInputSerializer,
+    DeviceTokenOutputSerializer,
+    ProfileOutputSerializer,
 )
 from accounts.permissions import IsSessionAuthenticated, request_has_operator_rights
 from accounts.selectors import token_list_for_user, user_profile
 from accounts.services import token_create, token_create_for_device, token_revoke
+from docuelevate.api import ErrorOutputSerializer
 from docuelevate.bounds import parse_id
 from docuelevate.errors import NotFound
 
-UNAUTHENTICATED = OpenApiResponse(ErrorSerializer, description="Not signed in, or the token is invalid.")
-SESSION_ONLY = OpenApiResponse(ErrorSerializer, description="Called with an API token instead of a session.")
+UNAUTHENTICATED = OpenApiResponse(
+    ErrorOutputSerializer, description="Not signed in, or the token is invalid."
+)
+SESSION_ONLY = OpenApiResponse(
+    ErrorOutputSerializer, description="Called with an API token instead of a session."
+)
 # Routes that take only a session say so in the schema, instead of offering the token. Typed
 # Any because drf-spectacular's hint says strings, while it emits these items verbatim as
 # OpenAPI security requirements, which are objects.
 SESSION_AUTH: Any = [{"cookieAuth": []}]
-INVALID = OpenApiResponse(ErrorSerializer, description="The request is not acceptable; `detail` says why.")
+INVALID = OpenApiResponse(
+    ErrorOutputSerializer, description="The request is not acceptable; `detail` says why."
+)
 
 
 class ApiTokenListView(APIView):
@@ -49,27 +55,32 @@ class ApiTokenListView(APIView):
         operation_id="api_tokens_list",
         tags=["api-tokens"],
         summary="List your API tokens",
-        responses={200: ApiTokenSerializer(many=True), 401: UNAUTHENTICATED},
+        responses={200: ApiTokenOutputSerializer(many=True), 401: UNAUTHENTICATED},
     )
     def get(self, request: Request) -> Response:
         tokens = token_list_for_user(user=signed_in_user(request))
-        return Response(ApiTokenSerializer(tokens, many=True).data)
+        return Response(ApiTokenOutputSerializer(tokens, many=True).data)
 
     @extend_schema(
         operation_id="api_tokens_create",
         tags=["api-tokens"],
         summary="Create an API token (shown once)",
         description="Needs a signed-in session. `operator_scope` is for operators only.",
-        request=ApiTokenCreateSerializer,
+        request=ApiTokenCreateInputSerializer,
         auth=SESSION_AUTH,
-        responses={201: ApiTokenCreatedSerializer, 400: INVALID, 401: UNAUTHENTICATED, 403: SESSION_ONLY},
+        responses={
+            201: ApiTokenCreatedOutputSerializer,
+            400: INVALID,
+            401: UNAUTHENTICATED,
+            403: SESSION_ONLY,
+        },
     )
     def post(self, request: Request) -> Response:
-        shape = ApiTokenCreateSerializer(data=request.data)
+        shape = ApiTokenCreateInputSerializer(data=request.data)
         shape.is_valid(raise_exception=True)
         token, raw_token = token_create(user=signed_in_user(request), **shape.validated_data)
         body = {"id": token.pk, "name": token.name, "token_prefix": token.token_prefix, "token": raw_token}
-        return Response(ApiTokenCreatedSerializer(body).data, status=status.HTTP_201_CREATED)
+        return Response(ApiTokenCreatedOutputSerializer(body).data, status=status.HTTP_201_CREATED)
 
 
 class ApiTokenDetailView(APIView):
@@ -80,7 +91,7 @@ class ApiTokenDetailView(APIView):
         responses={
             204: OpenApiResponse(description="Revoked (also when it already was)."),
             401: UNAUTHENTICATED,
-            404: OpenApiResponse(ErrorSerializer, description="No such token of yours."),
+            404: OpenApiResponse(ErrorOutputSerializer, description="No such token of yours."),
         },
     )
     def delete(self, request: Request, token_id: str) -> Response:
@@ -95,7 +106,7 @@ class ApiTokenDetailView(APIView):
 
 WHOAMI_SCHEMA: dict[str, Any] = {
     "summary": "The signed-in user",
-    "responses": {200: ProfileSerializer, 401: UNAUTHENTICATED},
+    "responses": {200: ProfileOutputSerializer, 401: UNAUTHENTICATED},
 }
 
 
@@ -103,7 +114,7 @@ class WhoAmIView(APIView):
     @extend_schema(operation_id="whoami", tags=["account"], **WHOAMI_SCHEMA)
     def get(self, request: Request) -> Response:
         profile = user_profile(user=signed_in_user(request), is_admin=request_has_operator_rights(request))
-        return Response(ProfileSerializer(profile).data)
+        return Response(ProfileOutputSerializer(profile).data)
 
 
 class MobileWhoAmIView(WhoAmIView):
@@ -120,12 +131,12 @@ class MobileGenerateTokenView(APIView):
         tags=["mobile"],
         summary="Create a token for the mobile app (shown once)",
         description="Called by the mobile app while signed in with a session, never with a token.",
-        request=DeviceTokenRequestSerializer,
+        request=DeviceTokenInputSerializer,
         auth=SESSION_AUTH,
-        responses={201: DeviceTokenSerializer, 400: INVALID, 401: UNAUTHENTICATED, 403: SESSION_ONLY},
+        responses={201: DeviceTokenOutputSerializer, 400: INVALID, 401: UNAUTHENTICATED, 403: SESSION_ONLY},
     )
     def post(self, request: Request) -> Response:
-        shape = DeviceTokenRequestSerializer(data=request.data)
+        shape = DeviceTokenInputSerializer(data=request.data)
         shape.is_valid(raise_exception=True)
         token, raw_token = token_create_for_device(
             user=signed_in_user(request), device_name=shape.validated_data["device_name"]
@@ -136,4 +147,4 @@ class MobileGenerateTokenView(APIView):
             "name": token.name,
             "created_at": token.created_at,
         }
-        return Response(DeviceTokenSerializer(body).data, status=status.HTTP_201_CREATED)
+        return Response(DeviceTokenOutputSerializer(body).data, status=status.HTTP_201_CREATED)

@@ -1,8 +1,9 @@
 """Shapes of the documents API: what a request must look like and what an answer contains.
 
 Input serializers only check shape (types, ranges, choices); every rule about documents
-lives in the services and selectors. Output serializers render what the selectors found,
-in the field names existing clients (CLI, mobile app, browser extension) read.
+lives in the services and selectors. Output serializers render what the selectors and
+services found, in the field names existing clients (CLI, mobile app, browser extension)
+read: each answer is one of them, and the schema names the same class.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ class UploadedFileField(serializers.FileField):
     form field instead of a file."""
 
 
-class UploadRequestSerializer(serializers.Serializer[Any]):
+class UploadInputSerializer(serializers.Serializer[Any]):
     # Empty files are let through: the pipeline records them as a failed document with a reason.
     file = serializers.ListField(
         child=UploadedFileField(allow_empty_file=True, use_url=False),
@@ -45,14 +46,14 @@ class UploadRequestSerializer(serializers.Serializer[Any]):
     )
 
 
-class ProcessUrlRequestSerializer(serializers.Serializer[Any]):
+class ProcessUrlInputSerializer(serializers.Serializer[Any]):
     url = serializers.CharField(max_length=2048, help_text="An http:// or https:// URL of the file.")
     filename = serializers.CharField(
         max_length=255, required=False, allow_blank=True, help_text="Name to give the document."
     )
 
 
-class FileListQuerySerializer(serializers.Serializer[Any]):
+class FileListInputSerializer(serializers.Serializer[Any]):
     page = serializers.IntegerField(min_value=1, max_value=MAX_PAGE, default=1)
     per_page = serializers.IntegerField(min_value=1, max_value=200, default=50)
     sort_by = serializers.ChoiceField(choices=list(SORT_FIELDS), default="created_at")
@@ -69,7 +70,7 @@ class FileListQuerySerializer(serializers.Serializer[Any]):
     )
 
 
-class DownloadQuerySerializer(serializers.Serializer[Any]):
+class DownloadInputSerializer(serializers.Serializer[Any]):
     version = serializers.ChoiceField(
         choices=["processed", "original"],
         required=False,
@@ -77,25 +78,25 @@ class DownloadQuerySerializer(serializers.Serializer[Any]):
     )
 
 
-class ReprocessQuerySerializer(serializers.Serializer[Any]):
+class ReprocessInputSerializer(serializers.Serializer[Any]):
     force_ocr = serializers.BooleanField(default=False, help_text="OCR every page, even those with text.")
 
 
-class RetrySubtaskQuerySerializer(ReprocessQuerySerializer):
+class RetrySubtaskInputSerializer(ReprocessInputSerializer):
     subtask_name = serializers.CharField(max_length=64, help_text="The pipeline step to run again.")
 
 
 # --- Answers -------------------------------------------------------------------------------
 
 
-class ProcessingStatusSerializer(serializers.Serializer[Any]):
+class ProcessingStatusOutputSerializer(serializers.Serializer[Any]):
     status = serializers.ChoiceField(choices=DocumentStatus.choices)
     last_step = serializers.CharField(allow_null=True)
     has_errors = serializers.BooleanField()
     total_steps = serializers.IntegerField()
 
 
-class _DocumentBaseSerializer(serializers.ModelSerializer[Document]):
+class _DocumentBaseOutputSerializer(serializers.ModelSerializer[Document]):
     tags = serializers.SerializerMethodField()
 
     class Meta:
@@ -111,18 +112,19 @@ class _DocumentBaseSerializer(serializers.ModelSerializer[Document]):
         return sorted(tag.name for tag in document.tags.all())
 
 
-class FileListItemSerializer(_DocumentBaseSerializer):
+class FileListItemOutputSerializer(_DocumentBaseOutputSerializer):
     processing_status = serializers.SerializerMethodField()
 
-    class Meta(_DocumentBaseSerializer.Meta):
-        fields = [*_DocumentBaseSerializer.Meta.fields, "status", "processing_status"]
+    class Meta(_DocumentBaseOutputSerializer.Meta):
+        fields = [*_DocumentBaseOutputSerializer.Meta.fields, "status", "processing_status"]
 
-    @extend_schema_field(ProcessingStatusSerializer)
+    @extend_schema_field(ProcessingStatusOutputSerializer)
     def get_processing_status(self, document: Document) -> dict[str, Any]:
-        return dict(processing_summary(document))
+        # Rendered by the serializer the schema names: a summary is computed, not a column.
+        return ProcessingStatusOutputSerializer(processing_summary(document)).data
 
 
-class PaginationSerializer(serializers.Serializer[Any]):
+class PaginationOutputSerializer(serializers.Serializer[Any]):
     page = serializers.IntegerField()
     per_page = serializers.IntegerField()
     total = serializers.IntegerField()
@@ -131,17 +133,19 @@ class PaginationSerializer(serializers.Serializer[Any]):
     previous = serializers.IntegerField(allow_null=True, help_text="Number of the previous page, or null.")
 
 
-class FileListSerializer(serializers.Serializer[Any]):
-    files = FileListItemSerializer(many=True)
-    pagination = PaginationSerializer()
+# Renders a documents.selectors.Page. (Docstrings of serializers are the schema's
+# descriptions, for clients; notes for developers are comments.)
+class FileListOutputSerializer(serializers.Serializer[Any]):
+    files = FileListItemOutputSerializer(source="items", many=True)
+    pagination = PaginationOutputSerializer(source="*")
 
 
-class FileSerializer(_DocumentBaseSerializer):
+class FileOutputSerializer(_DocumentBaseOutputSerializer):
     local_filename = serializers.SerializerMethodField()
 
-    class Meta(_DocumentBaseSerializer.Meta):
+    class Meta(_DocumentBaseOutputSerializer.Meta):
         fields = [
-            *_DocumentBaseSerializer.Meta.fields,
+            *_DocumentBaseOutputSerializer.Meta.fields,
             "local_filename", "legal_hold", "correspondent", "document_date", "language",
         ]  # fmt: skip
 
@@ -150,7 +154,7 @@ class FileSerializer(_DocumentBaseSerializer):
         return document_stored_filename(document)
 
 
-class LogEntrySerializer(serializers.ModelSerializer[ProcessingLog]):
+class LogEntryOutputSerializer(serializers.ModelSerializer[ProcessingLog]):
     # Plain text rather than enums, so the schema has one "status" enum: the document's.
     step_name = serializers.CharField(help_text="One of " + ", ".join(LogStep.values) + ".")
     status = serializers.CharField(help_text="One of " + ", ".join(LogStatus.values) + ".")
@@ -167,7 +171,7 @@ class StepStatusField(serializers.CharField):
     ``manage.py check`` fails on schema warnings."""
 
 
-class StepSerializer(serializers.ModelSerializer[ProcessingStep]):
+class StepOutputSerializer(serializers.ModelSerializer[ProcessingStep]):
     status = StepStatusField()
 
     class Meta:
@@ -175,70 +179,68 @@ class StepSerializer(serializers.ModelSerializer[ProcessingStep]):
         fields = ["name", "status", "started_at", "finished_at", "attempts", "error"]
 
 
-class FilesOnDiskSerializer(serializers.Serializer[Any]):
+class FilesOnDiskOutputSerializer(serializers.Serializer[Any]):
     original = serializers.BooleanField()
     processed = serializers.BooleanField()
 
 
-class FileDetailSerializer(serializers.Serializer[Any]):
-    file = FileSerializer()
-    processing_status = ProcessingStatusSerializer()
-    logs = LogEntrySerializer(many=True)
-    files_on_disk = FilesOnDiskSerializer()
-    status = serializers.ChoiceField(choices=DocumentStatus.choices)
-    ocr_text = serializers.CharField()
-    metadata = serializers.JSONField()
-    steps = StepSerializer(many=True)
+# Renders a documents.selectors.DocumentDetail.
+class FileDetailOutputSerializer(serializers.Serializer[Any]):
+    file = FileOutputSerializer(source="document")
+    processing_status = ProcessingStatusOutputSerializer()
+    logs = LogEntryOutputSerializer(many=True)
+    files_on_disk = FilesOnDiskOutputSerializer()
+    status = serializers.ChoiceField(source="document.status", choices=DocumentStatus.choices)
+    ocr_text = serializers.CharField(source="document.ocr_text")
+    metadata = serializers.JSONField(source="document.metadata")
+    steps = StepOutputSerializer(many=True)
     deliveries = serializers.ListField(
         child=serializers.DictField(), help_text="Deliveries to destinations (none configured yet)."
     )
 
 
-class FileLogsSerializer(serializers.Serializer[Any]):
+class FileLogsOutputSerializer(serializers.Serializer[Any]):
     file_id = serializers.IntegerField()
-    logs = LogEntrySerializer(many=True)
+    logs = LogEntryOutputSerializer(many=True)
 
 
-class DuplicateOfSerializer(serializers.Serializer[Any]):
+class DuplicateOfOutputSerializer(serializers.Serializer[Any]):
     duplicate_type = serializers.CharField()
     original_file_id = serializers.IntegerField()
     original_filename = serializers.CharField()
     message = serializers.CharField()
 
 
-class IngestAnswerSerializer(serializers.Serializer[Any]):
+class IngestAnswerOutputSerializer(serializers.Serializer[Any]):
     """One file's outcome; which fields appear depends on ``status``."""
 
+    # Renders the views' outcome dicts: a field that is not required and whose key an
+    # outcome lacks is left out of the answer, not written as null. In this order, each
+    # kind of outcome keeps the order of keys clients have always received.
+    task_id = serializers.CharField(required=False, help_text="With status queued.")
     # Plain text rather than an enum, so the schema has one "status" enum: the document's.
     status = serializers.CharField(help_text="queued, duplicate, or error (several files only).")
-    task_id = serializers.CharField(required=False, help_text="With status queued.")
-    document_id = serializers.IntegerField(required=False, help_text="With status queued or duplicate.")
     original_filename = serializers.CharField()
     stored_filename = serializers.CharField(required=False)
-    duplicate_of = DuplicateOfSerializer(required=False, help_text="With status duplicate.")
+    document_id = serializers.IntegerField(required=False, help_text="With status queued or duplicate.")
+    duplicate_of = DuplicateOfOutputSerializer(required=False, help_text="With status duplicate.")
     detail = serializers.CharField(required=False, help_text="With status error: why the file was refused.")
 
 
-class IngestAnswersSerializer(serializers.Serializer[Any]):
-    results = IngestAnswerSerializer(many=True)
+class IngestAnswersOutputSerializer(serializers.Serializer[Any]):
+    results = IngestAnswerOutputSerializer(many=True)
 
 
-class TaskQueuedSerializer(serializers.Serializer[Any]):
+class TaskQueuedOutputSerializer(serializers.Serializer[Any]):
     task_id = serializers.CharField()
     document_id = serializers.IntegerField()
     status = serializers.CharField()
 
 
-class QueueStatsSerializer(serializers.Serializer[Any]):
+class QueueStatsOutputSerializer(serializers.Serializer[Any]):
     queues = serializers.DictField(
         child=serializers.IntegerField(allow_null=True),
         help_text="Waiting messages per Celery queue; null when the broker cannot tell (no Redis).",
     )
     workers_online = serializers.IntegerField()
     documents_by_status = serializers.DictField(child=serializers.IntegerField())
-
-
-class DocumentErrorSerializer(serializers.Serializer[Any]):
-    """Every error of this API: one readable sentence."""
-
-    detail = serializers.CharField()

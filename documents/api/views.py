@@ -1,6 +1,6 @@
 """The documents API: thin views that check the request's shape, call a selector or a
-service, and render the answer. Errors are ApplicationErrors, turned into JSON ``{"detail"}``
-by ``docuelevate.api.exception_handler``."""
+service, and render the answer with the output serializer their schema names. Errors are
+ApplicationErrors, turned into JSON ``{"detail"}`` by ``docuelevate.api.exception_handler``."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from rest_framework.views import APIView
 from accounts.access import signed_in_user, viewer_for_request
 from accounts.models import User
 from accounts.permissions import IsOperator
-from docuelevate.api import validated_query
+from docuelevate.api import ErrorOutputSerializer, validated_query
 from docuelevate.bounds import parse_id
 from docuelevate.errors import ApplicationError, NotFound
 from documents.api import serializers as s
@@ -37,8 +37,8 @@ from documents.models import Document
 from documents.selectors import (
     DocumentFilters,
     StoredFile,
+    document_detail,
     document_file,
-    document_files_present,
     document_get_for_user,
     document_list,
     document_logs,
@@ -46,7 +46,6 @@ from documents.selectors import (
     document_preview_file,
     document_stored_filename,
     documents_by_status,
-    processing_summary,
 )
 from documents.services import (
     IngestResult,
@@ -59,13 +58,11 @@ from documents.services import (
 from documents.storage import open_file
 from ops.probes.broker import queue_lengths, workers_online
 
-ERRORS = {
-    code: OpenApiResponse(s.DocumentErrorSerializer) for code in (400, 401, 403, 404, 408, 409, 413, 415)
-}
+ERRORS = {code: OpenApiResponse(ErrorOutputSerializer) for code in (400, 401, 403, 404, 408, 409, 413, 415)}
 # An upload answers with one outcome, or with {"results": [...]} for several files.
 INGEST_ANSWERS = PolymorphicProxySerializer(
     component_name="IngestAnswerOrAnswers",
-    serializers=[s.IngestAnswerSerializer, s.IngestAnswersSerializer],
+    serializers=[s.IngestAnswerOutputSerializer, s.IngestAnswersOutputSerializer],
     resource_type_field_name=None,
 )
 DOCUMENT_ID = OpenApiParameter("document_id", OpenApiTypes.INT, OpenApiParameter.PATH)
@@ -81,7 +78,8 @@ def _document(request: Request, document_id: str) -> Document:
 
 
 def _ingest_answer(result: IngestResult) -> dict[str, Any]:
-    """What a client learns about one ingested file, in the shape the clients read."""
+    """What a client learns about one ingested file, for IngestAnswerOutputSerializer: the
+    keys an outcome does not have stay out of the answer."""
     document = result.document
     answer: dict[str, Any] = {
         "original_filename": document.original_filename,
@@ -101,6 +99,12 @@ def _ingest_answer(result: IngestResult) -> dict[str, Any]:
             },
         }
     return {"task_id": result.task_id, "status": "queued", **answer}
+
+
+def _task_queued(task_id: str, document: Document) -> Response:
+    """202: the document's work is on its way to a worker."""
+    answer = {"task_id": task_id, "document_id": document.pk, "status": "queued"}
+    return Response(s.TaskQueuedOutputSerializer(answer).data, status=status.HTTP_202_ACCEPTED)
 
 
 # The preview's own policy, sent whether or not the site-wide one is (the CSP middleware
@@ -138,18 +142,19 @@ class UploadView(APIView):
     @extend_schema(
         operation_id="files_upload",
         tags=["files"],
-        request={"multipart/form-data": s.UploadRequestSerializer},
+        request={"multipart/form-data": s.UploadInputSerializer},
         responses={200: OpenApiResponse(INGEST_ANSWERS, description="One file: its outcome; several: "
                    '``{"results": [...]}`` with one outcome each.'), **ERRORS},
     )  # fmt: skip
     def post(self, request: Request) -> Response:
-        serializer = s.UploadRequestSerializer(data=request.data)
+        serializer = s.UploadInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         owner = signed_in_user(request)
         files: list[UploadedFile[bytes]] = serializer.validated_data["file"]
         if len(files) == 1:
             # One file: a refusal is the answer's HTTP status.
-            return Response(_ingest_answer(_ingest_upload(owner, files[0])))
+            answer = _ingest_answer(_ingest_upload(owner, files[0]))
+            return Response(s.IngestAnswerOutputSerializer(answer).data)
         results = []
         for upload in files:
             # Several files: each is answered on its own, a refused one does not stop the rest.
@@ -157,7 +162,7 @@ class UploadView(APIView):
                 results.append(_ingest_answer(_ingest_upload(owner, upload)))
             except ApplicationError as error:
                 results.append({"status": "error", "original_filename": upload.name, "detail": error.message})
-        return Response({"results": results})
+        return Response(s.IngestAnswersOutputSerializer({"results": results}).data)
 
 
 @extend_schema_view(
@@ -183,18 +188,19 @@ class ProcessUrlView(APIView):
     @extend_schema(
         operation_id="files_process_url",
         tags=["files"],
-        request=s.ProcessUrlRequestSerializer,
-        responses={202: s.IngestAnswerSerializer, **ERRORS},
+        request=s.ProcessUrlInputSerializer,
+        responses={202: s.IngestAnswerOutputSerializer, **ERRORS},
     )
     def post(self, request: Request) -> Response:
-        serializer = s.ProcessUrlRequestSerializer(data=request.data)
+        serializer = s.ProcessUrlInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         result = document_ingest_url(
             owner=signed_in_user(request),
             url=serializer.validated_data["url"],
             filename=serializer.validated_data.get("filename") or None,
         )
-        return Response(_ingest_answer(result), status=status.HTTP_202_ACCEPTED)
+        answer = s.IngestAnswerOutputSerializer(_ingest_answer(result)).data
+        return Response(answer, status=status.HTTP_202_ACCEPTED)
 
 
 # --- Documents -----------------------------------------------------------------------------
@@ -206,30 +212,18 @@ class FileListView(APIView):
     @extend_schema(
         operation_id="files_list",
         tags=["files"],
-        parameters=[s.FileListQuerySerializer],
-        responses={200: s.FileListSerializer, **ERRORS},
+        parameters=[s.FileListInputSerializer],
+        responses={200: s.FileListOutputSerializer, **ERRORS},
     )
     def get(self, request: Request) -> Response:
-        query = validated_query(s.FileListQuerySerializer, request)
+        query = validated_query(s.FileListInputSerializer, request)
         filters = DocumentFilters.from_query(query)
         page = document_page(
             document_list(viewer=viewer_for_request(request), filters=filters),
             page=query["page"],
             per_page=query["per_page"],
         )
-        return Response(
-            {
-                "files": s.FileListItemSerializer(page.items, many=True).data,
-                "pagination": {
-                    "page": page.page,
-                    "per_page": page.per_page,
-                    "total": page.total,
-                    "pages": page.pages,
-                    "next": page.next,
-                    "previous": page.previous,
-                },
-            }
-        )
+        return Response(s.FileListOutputSerializer(page).data)
 
 
 class FileDetailView(APIView):
@@ -239,25 +233,11 @@ class FileDetailView(APIView):
         operation_id="files_retrieve",
         tags=["files"],
         parameters=[DOCUMENT_ID],
-        responses={200: s.FileDetailSerializer, **ERRORS},
+        responses={200: s.FileDetailOutputSerializer, **ERRORS},
     )
     def get(self, request: Request, document_id: str) -> Response:
-        document = _document(request, document_id)
-        summary = processing_summary(document)
-        return Response(
-            {
-                "file": s.FileSerializer(document).data,
-                "processing_status": summary,
-                "logs": s.LogEntrySerializer(document_logs(document=document), many=True).data,
-                "files_on_disk": document_files_present(document),
-                "status": document.status,
-                "ocr_text": document.ocr_text,
-                "metadata": document.metadata,
-                "steps": s.StepSerializer(document.steps.order_by("position"), many=True).data,
-                # Deliveries to destinations are not recorded yet; the key is there for clients.
-                "deliveries": [],
-            }
-        )
+        detail = document_detail(document=_document(request, document_id))
+        return Response(s.FileDetailOutputSerializer(detail).data)
 
     @extend_schema(
         operation_id="files_destroy",
@@ -276,12 +256,12 @@ class FileDownloadView(APIView):
     @extend_schema(
         operation_id="files_download",
         tags=["files"],
-        parameters=[DOCUMENT_ID, s.DownloadQuerySerializer],
+        parameters=[DOCUMENT_ID, s.DownloadInputSerializer],
         # The processed PDF, or the original in whatever type it was uploaded as.
         responses={(200, "*/*"): OpenApiTypes.BINARY, **ERRORS},
     )
     def get(self, request: Request, document_id: str) -> FileResponse:
-        version = validated_query(s.DownloadQuerySerializer, request).get("version")
+        version = validated_query(s.DownloadInputSerializer, request).get("version")
         stored = document_file(document=_document(request, document_id), version=version)
         return _file_response(stored, as_attachment=True)
 
@@ -314,17 +294,14 @@ class FileReprocessView(APIView):
         operation_id="files_reprocess",
         tags=["files"],
         request=None,
-        parameters=[DOCUMENT_ID, s.ReprocessQuerySerializer],
-        responses={202: s.TaskQueuedSerializer, **ERRORS},
+        parameters=[DOCUMENT_ID, s.ReprocessInputSerializer],
+        responses={202: s.TaskQueuedOutputSerializer, **ERRORS},
     )
     def post(self, request: Request, document_id: str) -> Response:
-        query = validated_query(s.ReprocessQuerySerializer, request)
+        query = validated_query(s.ReprocessInputSerializer, request)
         document = _document(request, document_id)
         task_id = document_reprocess(document=document, force_ocr=query["force_ocr"])
-        return Response(
-            {"task_id": task_id, "document_id": document.pk, "status": "queued"},
-            status=status.HTTP_202_ACCEPTED,
-        )
+        return _task_queued(task_id, document)
 
 
 class FileRetrySubtaskView(APIView):
@@ -334,19 +311,16 @@ class FileRetrySubtaskView(APIView):
         operation_id="files_retry_subtask",
         tags=["files"],
         request=None,
-        parameters=[DOCUMENT_ID, s.RetrySubtaskQuerySerializer],
-        responses={202: s.TaskQueuedSerializer, **ERRORS},
+        parameters=[DOCUMENT_ID, s.RetrySubtaskInputSerializer],
+        responses={202: s.TaskQueuedOutputSerializer, **ERRORS},
     )
     def post(self, request: Request, document_id: str) -> Response:
-        query = validated_query(s.RetrySubtaskQuerySerializer, request)
+        query = validated_query(s.RetrySubtaskInputSerializer, request)
         document = _document(request, document_id)
         task_id = document_retry_step(
             document=document, step_name=query["subtask_name"], force_ocr=query["force_ocr"]
         )
-        return Response(
-            {"task_id": task_id, "document_id": document.pk, "status": "queued"},
-            status=status.HTTP_202_ACCEPTED,
-        )
+        return _task_queued(task_id, document)
 
 
 class FileLogsView(APIView):
@@ -356,12 +330,12 @@ class FileLogsView(APIView):
         operation_id="logs_file",
         tags=["files"],
         parameters=[DOCUMENT_ID],
-        responses={200: s.FileLogsSerializer, **ERRORS},
+        responses={200: s.FileLogsOutputSerializer, **ERRORS},
     )
     def get(self, request: Request, document_id: str) -> Response:
         document = _document(request, document_id)
-        logs = s.LogEntrySerializer(document_logs(document=document), many=True).data
-        return Response({"file_id": document.pk, "logs": logs})
+        logs = {"file_id": document.pk, "logs": document_logs(document=document)}
+        return Response(s.FileLogsOutputSerializer(logs).data)
 
 
 # --- Operations ----------------------------------------------------------------------------
@@ -373,13 +347,14 @@ class QueueStatsView(APIView):
     permission_classes = [IsOperator]
 
     @extend_schema(
-        operation_id="queue_stats", tags=["operations"], responses={200: s.QueueStatsSerializer, **ERRORS}
+        operation_id="queue_stats",
+        tags=["operations"],
+        responses={200: s.QueueStatsOutputSerializer, **ERRORS},
     )
     def get(self, request: Request) -> Response:
-        return Response(
-            {
-                "queues": queue_lengths(),
-                "workers_online": workers_online(),
-                "documents_by_status": documents_by_status(viewer=viewer_for_request(request)),
-            }
-        )
+        stats = {
+            "queues": queue_lengths(),
+            "workers_online": workers_online(),
+            "documents_by_status": documents_by_status(viewer=viewer_for_request(request)),
+        }
+        return Response(s.QueueStatsOutputSerializer(stats).data)

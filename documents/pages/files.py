@@ -24,7 +24,7 @@ from accounts.access import Viewer, viewer_for_request
 from docuelevate.bounds import parse_ids
 from docuelevate.errors import ApplicationError, NotFound
 from documents import storage
-from documents.api.serializers import FileListQuerySerializer
+from documents.api.serializers import FileListInputSerializer
 from documents.models import Document, DocumentStatus, StepStatus
 from documents.selectors import (
     SORT_FIELDS,
@@ -62,7 +62,7 @@ COLUMNS = (
 def _query(request: HttpRequest) -> tuple[dict[str, Any] | None, dict[str, str]]:
     """The list's parameters, checked like the API's; empty form fields count as absent."""
     raw = {name: str(value) for name, value in request.GET.items() if str(value).strip()}
-    serializer = FileListQuerySerializer(data=raw)
+    serializer = FileListInputSerializer(data=raw)
     if not serializer.is_valid():
         return None, raw
     return dict(serializer.validated_data), raw

@@ -3,7 +3,10 @@
 The schema is loaded from the running application (in-process WSGI, no server), and every
 operation in it is called with generated requests: valid and invalid parameters and bodies,
 other methods, no or wrong credentials. Each answer must not be a server error, and its
-status, Content-Type and body must be documented for that operation.
+status, Content-Type and body must be documented for that operation. Beyond the shape, each
+JSON answer of an API view must have been rendered by the very serializer the schema names
+for it: a view that builds its answer by hand, or renders another serializer than it
+declares, fails even when the body happens to fit the schema.
 
 The caller is an operator with an operator-scoped API token, so the staff-only route
 answers too. The routes that take only a session (creating tokens) are called once with
@@ -31,13 +34,19 @@ import pytest
 import schemathesis
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
+from django.http import HttpResponseBase
 from django.test import Client
 from hypothesis import strategies as st
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.serializers import ListSerializer
+from rest_framework.views import APIView
 from schemathesis import Case, HookContext
 from schemathesis.checks import ignored_auth, negative_data_rejection, positive_data_acceptance
 
 from accounts.models import User
 from accounts.services import token_create
+from docuelevate.api import component_name
 from docuelevate.celery import app as celery_app
 from docuelevate.wsgi import application
 from documents import services
@@ -171,12 +180,79 @@ def bearer(operator: User) -> dict[str, str]:
     return {"Authorization": f"Bearer {raw_token}"}
 
 
+# --- Answers rendered by the serializer the schema names ----------------------------------------
+
+
+@pytest.fixture
+def answers(monkeypatch: pytest.MonkeyPatch) -> list[HttpResponseBase]:
+    """Every answer an API view gives, as the view gave it (its ``data`` not yet JSON)."""
+    given: list[HttpResponseBase] = []
+    finalize = APIView.finalize_response
+
+    def recorded(view: APIView, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
+        given.append(response)
+        return finalize(view, request, response, *args, **kwargs)
+
+    monkeypatch.setattr(APIView, "finalize_response", recorded)
+    return given
+
+
+def documented_body(case: Case, status_code: int) -> tuple[bool, set[str]] | None:
+    """Whether the schema documents a list for this answer, and the components its JSON
+    body may be; None when it documents no JSON body for this status."""
+    documented = case.operation.definition.raw["responses"].get(str(status_code), {})
+    body = documented.get("content", {}).get("application/json")
+    if body is None:
+        return None
+    many = body["schema"].get("type") == "array"
+    reference = (body["schema"]["items"] if many else body["schema"]).get("$ref")
+    assert reference, f"{case.operation.label} {status_code}: the schema describes a body no serializer names"
+    name = reference.rsplit("/", 1)[-1]
+    component = case.operation.schema.raw_schema["components"]["schemas"][name]
+    # An upload answers in one of two shapes (a PolymorphicProxySerializer): either may render it.
+    choices = {choice["$ref"].rsplit("/", 1)[-1] for choice in component.get("oneOf", [])}
+    return many, choices or {name}
+
+
+def assert_rendered_by_the_documented_serializer(
+    case: Case, response: schemathesis.Response, answers: list[HttpResponseBase]
+) -> None:
+    if case.method.upper() != case.operation.method.upper():
+        return  # another method sent to the route (DRF answers OPTIONS itself): not this operation
+    documented = documented_body(case, response.status_code)
+    if documented is None:
+        return  # no JSON body is documented for this status: a file, a 204
+    label = f"{case.operation.label} answered {response.status_code}"
+    if not answers:
+        # Django, not a view, answered: an id the URL pattern refuses, or a body over the
+        # limit (docuelevate.views.error_response).
+        assert response.status_code in (404, 413), f"{label}, but no API view did"
+        return
+    answer = answers[0]  # any later ones answered checks that repeat the request (ignored_auth)
+    assert answer.status_code == response.status_code, f"{label}, its view {answer.status_code}"
+    # Serializer.data keeps the serializer that rendered it; a dict made by hand has none.
+    serializer = getattr(getattr(answer, "data", None), "serializer", None)
+    assert serializer is not None, f"{label} with a body no serializer rendered"
+    many = isinstance(serializer, ListSerializer)
+    rendered_by = type(serializer.child if many else serializer)
+    documented_many, components = documented
+    assert (many, component_name(rendered_by.__name__)) in {(documented_many, name) for name in components}, (
+        f"{label} through {rendered_by.__name__}{' (a list)' if many else ''}; "
+        f"the schema names {sorted(components)}{' (a list)' if documented_many else ''}"
+    )
+
+
+# --- The operations ---------------------------------------------------------------------------
+
+
 @schema.exclude(path_regex=ON_ONE_DOCUMENT).parametrize()
 @FUZZING
 def test_every_operation_answers_an_operator_token_as_documented(
-    case: Case, api_world: dict[str, Document], bearer: dict[str, str]
+    case: Case, api_world: dict[str, Document], bearer: dict[str, str], answers: list[HttpResponseBase]
 ) -> None:
-    case.call_and_validate(headers=bearer, excluded_checks=EXCLUDED_CHECKS)
+    answers.clear()
+    response = case.call_and_validate(headers=bearer, excluded_checks=EXCLUDED_CHECKS)
+    assert_rendered_by_the_documented_serializer(case, response, answers)
 
 
 @pytest.fixture
@@ -191,9 +267,11 @@ def processed(api_world: dict[str, Document]) -> Document:
 @schema.include(path_regex=ON_ONE_DOCUMENT).parametrize()
 @FUZZING
 def test_every_operation_on_a_document_answers_as_documented(
-    case: Case, processed: Document, bearer: dict[str, str]
+    case: Case, processed: Document, bearer: dict[str, str], answers: list[HttpResponseBase]
 ) -> None:
-    case.call_and_validate(headers=bearer, excluded_checks=EXCLUDED_CHECKS)
+    answers.clear()
+    response = case.call_and_validate(headers=bearer, excluded_checks=EXCLUDED_CHECKS)
+    assert_rendered_by_the_documented_serializer(case, response, answers)
 
 
 # Any 32 letters and digits are a valid CSRF secret; the header only has to repeat the cookie.
@@ -211,9 +289,13 @@ def session_cookies(operator: User) -> dict[str, str]:
 @schema.include(operation_id=SESSION_ONLY).parametrize()
 @FUZZING
 def test_the_session_only_operations_answer_a_signed_in_session_as_documented(
-    case: Case, api_world: dict[str, Document], session_cookies: dict[str, str]
+    case: Case,
+    api_world: dict[str, Document],
+    session_cookies: dict[str, str],
+    answers: list[HttpResponseBase],
 ) -> None:
-    case.call_and_validate(
+    answers.clear()
+    response = case.call_and_validate(
         cookies=session_cookies,
         headers={"X-CSRFToken": CSRF_SECRET},
         # Cookies handed to the call look generated to this check, so it would expect the
@@ -221,3 +303,4 @@ def test_the_session_only_operations_answer_a_signed_in_session_as_documented(
         # above and in accounts/tests/test_api.py.
         excluded_checks=[*EXCLUDED_CHECKS, ignored_auth],
     )
+    assert_rendered_by_the_documented_serializer(case, response, answers)

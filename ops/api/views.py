@@ -10,8 +10,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import serializers
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -19,6 +18,7 @@ from rest_framework.views import APIView
 from accounts.api.views import UNAUTHENTICATED
 from docuelevate.addresses import client_ip
 from ops import health
+from ops.api.serializers import HealthOutputSerializer
 
 # Answered by ops.middleware.ProbeMiddleware before anything else; listed in ops.api.urls too so
 # they resolve and have names.
@@ -40,26 +40,6 @@ def healthz_ready(request: HttpRequest) -> HttpResponse:
     return JsonResponse(report.body, status=report.http_status)
 
 
-_CHECK = inline_serializer(
-    "HealthCheck",
-    {
-        "status": serializers.CharField(
-            help_text=", ".join(health.HEALTH_WORDS.values())
-            + "; other fields (reason, latency_ms, free_bytes, …) depend on the check"
-        )
-    },
-)
-_HEALTH = inline_serializer(
-    "Health",
-    {
-        "status": serializers.CharField(help_text="healthy, degraded, or unhealthy (with 503)"),
-        "version": serializers.CharField(),
-        "timestamp": serializers.DateTimeField(),
-        "checks": serializers.DictField(child=_CHECK),
-    },
-)
-
-
 class HealthView(APIView):
     """Every dependency at a glance, for a signed-in user or an API token."""
 
@@ -67,14 +47,17 @@ class HealthView(APIView):
         operation_id="health",
         summary="Health of the installation and its services (also at /api/health)",
         responses={
-            (200, "application/json"): _HEALTH,
+            (200, "application/json"): HealthOutputSerializer,
             (401, "application/json"): UNAUTHENTICATED,
-            (503, "application/json"): OpenApiResponse(_HEALTH, description="The database does not answer."),
+            (503, "application/json"): OpenApiResponse(
+                HealthOutputSerializer, description="The database does not answer."
+            ),
         },
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         report = health.health()
-        return Response(report.body, status=report.http_status, headers={"Cache-Control": "no-store"})
+        body = HealthOutputSerializer(report.body).data
+        return Response(body, status=report.http_status, headers={"Cache-Control": "no-store"})
 
 
 @extend_schema(exclude=True)  # the same operation as /api/diagnostic/health, documented once

@@ -1,4 +1,5 @@
-"""The search API: GET /api/search and the saved searches. Thin: shapes in, services, shapes out."""
+"""The search API: GET /api/search and the saved searches. Thin: shapes in, services, shapes
+out (each answer rendered by the output serializer its schema names)."""
 
 from __future__ import annotations
 
@@ -11,30 +12,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.access import signed_in_user, viewer_for_request
-from docuelevate.api import validated_query
+from docuelevate.api import ErrorOutputSerializer, validated_query
 from search.api import serializers as s
-from search.backends.base import FACET_FIELDS, SearchFilters
-from search.models import SavedSearch
-from search.selectors import SearchResult, saved_search_list, search
+from search.backends.base import SearchFilters
+from search.selectors import saved_search_list, search
 from search.services import saved_search_create, saved_search_delete, saved_search_update
 
-ERRORS = {code: OpenApiResponse(description='`{"detail": ...}`') for code in (400, 401, 404, 409)}
-
-
-def search_hit_data(result: SearchResult) -> dict[str, Any]:
-    document = result.document
-    return {
-        "file_id": document.pk,
-        "original_filename": document.original_filename,
-        "document_title": document.document_title,
-        "document_type": document.document_type,
-        "correspondent": document.correspondent,
-        "tags": sorted(tag.name for tag in document.tags.all()),
-        "mime_type": document.mime_type,
-        "document_date": document.document_date.isoformat() if document.document_date else None,
-        "created_at": document.created_at.isoformat(),
-        "_formatted": result.formatted,
-    }
+ERRORS = {code: OpenApiResponse(ErrorOutputSerializer) for code in (400, 401, 404, 409)}
 
 
 class SearchView(APIView):
@@ -43,11 +27,11 @@ class SearchView(APIView):
     @extend_schema(
         operation_id="search",
         tags=["search"],
-        parameters=[s.SearchQuerySerializer],
-        responses={200: s.SearchResultsSerializer, **ERRORS},
+        parameters=[s.SearchInputSerializer],
+        responses={200: s.SearchResultsOutputSerializer, **ERRORS},
     )
     def get(self, request: Request) -> Response:
-        query = validated_query(s.SearchQuerySerializer, request)
+        query = validated_query(s.SearchInputSerializer, request)
         found = search(
             viewer=viewer_for_request(request),
             query=query["q"],
@@ -55,68 +39,50 @@ class SearchView(APIView):
             page=query["page"],
             per_page=query["per_page"],
         )
-        return Response(
-            {
-                "results": [search_hit_data(result) for result in found.results],
-                "total": found.total,
-                "page": found.page,
-                "pages": found.pages,
-                "per_page": found.per_page,
-                "query": found.query,
-                "facets": {
-                    name: [{"value": value, "count": count} for value, count in found.facets.get(name, [])]
-                    for name in FACET_FIELDS
-                },
-            }
-        )
+        return Response(s.SearchResultsOutputSerializer(found).data)
 
 
 def _saved_search_input(request: Request) -> dict[str, Any]:
-    serializer = s.SavedSearchSerializer(data=request.data)
+    serializer = s.SavedSearchInputSerializer(data=request.data)
     serializer.is_valid(raise_exception=True)
     data = serializer.validated_data
     # Stored as JSON: dates go back to their ISO text.
-    filters = s.SavedSearchFiltersSerializer().to_representation(data["filters"]) if data["filters"] else {}
+    filters = data["filters"]
+    stored = s.SavedSearchFiltersInputSerializer().to_representation(filters) if filters else {}
     return {
         "name": data["name"],
         "query": data["query"],
-        "filters": {k: v for k, v in filters.items() if v is not None},
+        "filters": {k: v for k, v in stored.items() if v is not None},
     }
-
-
-def _saved_search_data(saved: SavedSearch) -> dict[str, Any]:
-    data = dict(s.SavedSearchSerializer(saved).data)
-    data["filters"] = saved.filters  # as saved: only the filters the user set
-    return data
 
 
 class SavedSearchListView(APIView):
     @extend_schema(
         operation_id="saved_searches_list",
         tags=["search"],
-        responses={200: s.SavedSearchSerializer(many=True)},
+        responses={200: s.SavedSearchOutputSerializer(many=True)},
     )
     def get(self, request: Request) -> Response:
-        user = signed_in_user(request)
-        return Response([_saved_search_data(saved) for saved in saved_search_list(user=user)])
+        saved_searches = saved_search_list(user=signed_in_user(request))
+        return Response(s.SavedSearchOutputSerializer(saved_searches, many=True).data)
 
     @extend_schema(
         operation_id="saved_searches_create",
         tags=["search"],
-        request=s.SavedSearchSerializer,
-        responses={201: s.SavedSearchSerializer, **ERRORS},
+        request=s.SavedSearchInputSerializer,
+        responses={201: s.SavedSearchOutputSerializer, **ERRORS},
     )
     def post(self, request: Request) -> Response:
         saved = saved_search_create(user=signed_in_user(request), **_saved_search_input(request))
-        return Response(_saved_search_data(saved), status=status.HTTP_201_CREATED)
+        return Response(s.SavedSearchOutputSerializer(saved).data, status=status.HTTP_201_CREATED)
 
 
 class SavedSearchDetailView(APIView):
     @extend_schema(
         operation_id="saved_searches_update",
         tags=["search"],
-        request=s.SavedSearchSerializer,
-        responses={200: s.SavedSearchSerializer, **ERRORS},
+        request=s.SavedSearchInputSerializer,
+        responses={200: s.SavedSearchOutputSerializer, **ERRORS},
     )
     def put(self, request: Request, saved_search_id: int) -> Response:
         saved = saved_search_update(
@@ -124,7 +90,7 @@ class SavedSearchDetailView(APIView):
             saved_search_id=saved_search_id,
             **_saved_search_input(request),
         )
-        return Response(_saved_search_data(saved))
+        return Response(s.SavedSearchOutputSerializer(saved).data)
 
     @extend_schema(operation_id="saved_searches_delete", tags=["search"], responses={204: None, **ERRORS})
     def delete(self, request: Request, saved_search_id: int) -> Response:

@@ -6,7 +6,7 @@ import datetime
 import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from documents.visibility import Visibility
 from search.documents import IndexedDocument
@@ -79,12 +79,19 @@ class Hit:
     formatted: dict[str, str]
 
 
+class FacetCount(NamedTuple):
+    """One value of a facet and how many of the matches have it."""
+
+    value: str
+    matches: int
+
+
 @dataclass(frozen=True)
 class SearchPage:
     hits: list[Hit]
     total: int
-    # Facet name -> [(value, count)], most frequent first.
-    facets: dict[str, list[tuple[str, int]]]
+    # Facet name -> its values, most frequent first.
+    facets: dict[str, list[FacetCount]]
 
 
 class SearchBackend(Protocol):

@@ -23,6 +23,7 @@ from documents.models import Document, Tag
 from search.backends.base import (
     FACET_FIELDS,
     FACET_LIMIT,
+    FacetCount,
     Hit,
     SearchFilters,
     SearchPage,
@@ -237,7 +238,7 @@ def _filtered(entries: QuerySet[SearchEntry], filters: SearchFilters) -> QuerySe
     return entries
 
 
-Facets = dict[str, list[tuple[str, int]]]
+Facets = dict[str, list[FacetCount]]
 
 
 def _counts(matched: QuerySet[SearchEntry], tag_ids_table: str) -> tuple[int, Facets]:
@@ -259,7 +260,7 @@ def _counts(matched: QuerySet[SearchEntry], tag_ids_table: str) -> tuple[int, Fa
     facets: Facets = {name: [] for name in FACET_FIELDS}
     for facet, value, count in counted:
         if facet != "total":
-            facets[facet].append((str(value), count))
+            facets[facet].append(FacetCount(str(value), count))
     for values in facets.values():
         values.sort(key=lambda pair: (-pair[1], pair[0]))
     return total, facets

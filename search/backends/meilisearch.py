@@ -24,6 +24,7 @@ from search.backends.base import (
     FACET_LIMIT,
     MARK_END,
     MARK_START,
+    FacetCount,
     Hit,
     SearchFilters,
     SearchPage,
@@ -184,8 +185,11 @@ class MeilisearchBackend:
         ]
         distribution = answer.get("facetDistribution", {})
         facets = {
-            name: sorted(distribution.get(name, {}).items(), key=lambda item: (-item[1], item[0]))[
-                :FACET_LIMIT
+            name: [
+                FacetCount(value, count)
+                for value, count in sorted(
+                    distribution.get(name, {}).items(), key=lambda item: (-item[1], item[0])
+                )[:FACET_LIMIT]
             ]
             for name in FACET_FIELDS
         }
