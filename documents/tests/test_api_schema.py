@@ -49,7 +49,7 @@ from accounts.services import token_create
 from docuelevate.api import component_name
 from docuelevate.celery import app as celery_app
 from docuelevate.wsgi import application
-from documents import services
+from documents.integrations import url_fetcher
 from documents.models import Document
 from documents.pipeline.runner import pipeline_run_sync
 from documents.services import document_ingest
@@ -126,7 +126,7 @@ def no_internet(monkeypatch: pytest.MonkeyPatch) -> None:
         return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("192.0.2.1", port))]
 
     resolver = SimpleNamespace(getaddrinfo=resolve, gaierror=socket.gaierror, SOCK_STREAM=socket.SOCK_STREAM)
-    monkeypatch.setattr(services, "socket", resolver)
+    monkeypatch.setattr(url_fetcher, "socket", resolver)
 
 
 @pytest.fixture
