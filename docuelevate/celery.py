@@ -33,6 +33,7 @@ TASK_ROUTES: dict[str, str] = {
     "ops.tasks.logs_prune_task": QUEUE_HOUSEKEEPING,
     "ops.tasks.failed_documents_retry_task": QUEUE_HOUSEKEEPING,
     "ops.tasks.backup_task": QUEUE_DEFAULT,
+    "destinations.tasks.delivery_run_task": QUEUE_DEFAULT,
     "search.tasks.search_index_document_task": QUEUE_DEFAULT,
     "search.tasks.search_remove_document_task": QUEUE_DEFAULT,
     "search.tasks.search_reconcile_task": QUEUE_HOUSEKEEPING,

@@ -27,6 +27,7 @@ SECRET_SETTINGS = (
     "METRICS_TOKEN",
     "OPENAI_API_KEY",
     "AZURE_DOCUMENT_INTELLIGENCE_KEY",
+    "AWS_SECRET_ACCESS_KEY",  # the S3 destination's (and the S3 document storage's)
     "UPTIME_KUMA_URL",  # the push token is part of the URL
 )
 # Shorter values are too likely to occur in ordinary text to be replaced wherever they appear.

@@ -97,6 +97,7 @@ INSTALLED_APPS = [
     "accounts",
     "documents",
     "search",
+    "destinations",
     "ops",
 ]
 
@@ -355,6 +356,31 @@ BACKUP_RETAIN_HOURLY = env_int("BACKUP_RETAIN_HOURLY", 96, minimum=1)
 BACKUP_RETAIN_DAILY = env_int("BACKUP_RETAIN_DAILY", 21, minimum=1)
 BACKUP_RETAIN_WEEKLY = env_int("BACKUP_RETAIN_WEEKLY", 13, minimum=1)
 # --- end backups ---
+
+# --- Destinations from the environment (destinations/, docs/destinations.md) ---
+# <KIND>_ENABLED=true adds a system-wide destination that every processed document is
+# delivered to; destinations.services.system_destinations_sync keeps its row in step with
+# these values (the worker's environment is the one that counts: it delivers).
+S3_ENABLED = env_bool("S3_ENABLED", False)
+S3_BUCKET_NAME = env_str("S3_BUCKET_NAME", "")
+S3_FOLDER_PREFIX = env_str("S3_FOLDER_PREFIX", "")
+S3_STORAGE_CLASS = env_str("S3_STORAGE_CLASS", "STANDARD")
+# Empty sends no ACL: buckets made since 2023 refuse ACLs (the bucket's policy decides).
+S3_ACL = env_str("S3_ACL", "")
+S3_ENDPOINT_URL = env_optional("S3_ENDPOINT_URL")
+# Shared with DOCUMENT_STORAGE=s3. Unset keys: boto3's own chain (an instance role).
+AWS_REGION = env_optional("AWS_REGION")
+AWS_ACCESS_KEY_ID = env_optional("AWS_ACCESS_KEY_ID")
+AWS_SECRET_ACCESS_KEY = env_optional("AWS_SECRET_ACCESS_KEY")
+if S3_ENABLED:
+    if not S3_BUCKET_NAME:
+        raise EnvError("S3_ENABLED=true needs S3_BUCKET_NAME, the bucket documents are delivered to.")
+    if bool(AWS_ACCESS_KEY_ID) != bool(AWS_SECRET_ACCESS_KEY):
+        raise EnvError(
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY go together; set both, or neither to use "
+            "the machine's own AWS credentials (an instance role)."
+        )
+# --- end destinations ---
 
 # --- Authentication and security ---------------------------------------------------------
 

@@ -44,6 +44,9 @@ class FailureKind(models.TextChoices):
     WORKER_LOST = "worker_lost"  # its worker vanished mid-run (watchdog, or a restarted worker)
     WORKER_LOST_REPEATEDLY = "worker_lost_repeatedly"  # the step keeps killing its worker
     INTERNAL_ERROR = "internal_error"  # a bug or an unforeseen input; details in the server log
+    # Deliveries only: the destination's settings or credentials are wrong, so every delivery
+    # to it fails until someone fixes them (destinations.kinds.base.DestinationMisconfigured).
+    CONFIGURATION = "configuration"
 
 
 class ResetKind(models.TextChoices):
@@ -87,6 +90,18 @@ class LogStep(models.TextChoices):
     FINALIZE = "finalize"
     REPROCESS = "reprocess"  # a person asked for the whole pipeline again
     RETRY_SWEEP = "retry_sweep"  # housekeeping gave a failed document one more run
+    # A delivery to one destination, by kind (destinations.services); established clients
+    # read these names, so every kind DocuElevate delivers to is listed, built or not.
+    UPLOAD_TO_S3 = "upload_to_s3", "Upload to S3"
+    UPLOAD_TO_FTP = "upload_to_ftp", "Upload to FTP"
+    UPLOAD_TO_SFTP = "upload_to_sftp", "Upload to SFTP"
+    UPLOAD_TO_WEBDAV = "upload_to_webdav", "Upload to WebDAV"
+    UPLOAD_TO_NEXTCLOUD = "upload_to_nextcloud", "Upload to Nextcloud"
+    UPLOAD_TO_EMAIL = "upload_to_email", "Send by e-mail"
+    UPLOAD_TO_PAPERLESS = "upload_to_paperless", "Upload to Paperless-ngx"
+    UPLOAD_TO_DROPBOX = "upload_to_dropbox", "Upload to Dropbox"
+    UPLOAD_TO_GOOGLE_DRIVE = "upload_to_google_drive", "Upload to Google Drive"
+    UPLOAD_TO_ONEDRIVE = "upload_to_onedrive", "Upload to OneDrive"
 
 
 class DocumentQuerySet(models.QuerySet["Document"]):

@@ -11,6 +11,7 @@ from celery.signals import worker_ready
 from django.conf import settings
 from django.db import DatabaseError
 
+from destinations.services import deliveries_resume_stale, deliveries_schedule
 from documents.integrations.url_fetcher import TOTAL_TIMEOUT as URL_TOTAL_TIMEOUT
 from documents.pipeline.runner import (
     Outcome,
@@ -60,8 +61,11 @@ def pipeline_step_task(
         )
     elif run.outcome in (Outcome.SUCCESS, Outcome.SKIPPED, Outcome.FAILURE):
         # Processing ended: the search follows (findable when done; when a reprocessing
-        # failed, no longer found by the text it had before).
+        # failed, no longer found by the text it had before), and a finished document
+        # goes to its destinations.
         index_document_enqueue(document_id=document_id)
+        if run.outcome != Outcome.FAILURE:
+            deliveries_schedule(document_id=document_id)
     return run.outcome.value
 
 
@@ -88,10 +92,11 @@ def document_fetch_url_task(document_id: int) -> str:
 @shared_task(name="documents.tasks.stuck_steps_watchdog_task", acks_late=True, ignore_result=True)
 def stuck_steps_watchdog_task() -> int:
     """Fail steps whose worker vanished, so no document stays "processing" forever, and
-    send again the URL downloads whose worker vanished. Returns how many it acted on.
+    send again the URL downloads and the deliveries whose worker vanished. Returns how many
+    it acted on.
 
     Runs every minute from beat; idempotent (a failed step is no longer in progress, a
-    download sent again is not stale until its own time limit has passed).
+    download or delivery sent again is not stale until its own time limit has passed).
     """
     failed = pipeline_fail_stuck_steps()
     if failed:
@@ -99,7 +104,10 @@ def stuck_steps_watchdog_task() -> int:
     resent = document_fetch_resume_stale()
     if resent:
         logger.warning("watchdog sent %d stalled download(s) again", len(resent))
-    return failed + len(resent)
+    redelivered = deliveries_resume_stale()
+    if redelivered:
+        logger.warning("watchdog sent %d stalled deliveries again", len(redelivered))
+    return failed + len(resent) + len(redelivered)
 
 
 @worker_ready.connect

@@ -60,6 +60,11 @@ def test_a_good_configuration_starts(clean_env):
             {"URL_FETCH_CA_BUNDLE": "/nonexistent/intranet-ca.pem"},
             "URL_FETCH_CA_BUNDLE: /nonexistent/intranet-ca.pem is not a file",
         ),
+        ({"S3_ENABLED": "true"}, "S3_ENABLED=true needs S3_BUCKET_NAME"),
+        (
+            {"S3_ENABLED": "true", "S3_BUCKET_NAME": "archive", "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE"},
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY go together",
+        ),
     ],
 )
 def test_a_bad_value_stops_start_up_naming_the_variable(clean_env, overrides, message):

@@ -22,7 +22,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from documents import storage
-from documents.models import Document, FailureKind, ProcessingStep, ResetKind, StepStatus
+from documents.models import Document, DocumentStatus, FailureKind, ProcessingStep, ResetKind, StepStatus
 from documents.pipeline.base import StepContext, StepFailed, StepInputMissing, StepTemporarilyFailed
 from documents.pipeline.state import step_claim, step_record, steps_reset
 from documents.pipeline.steps import PIPELINE, STEP_NAMES
@@ -106,7 +106,7 @@ def pipeline_step_run(
         return StepRun(Outcome.RESTART, next_step=STEP_NAMES[0], message=exc.message)
     except StepTemporarilyFailed as exc:
         if retries_allowed and step.attempts <= settings.TASK_RETRY_MAX_RETRIES:
-            delay = _retry_delay(step.attempts)
+            delay = retry_delay(step.attempts)
             step_record(
                 step=step,
                 status=StepStatus.PENDING,
@@ -158,7 +158,17 @@ def pipeline_run_sync(*, document_id: int, force_ocr: bool = False) -> Document:
     except Exception:
         # The document is done whatever the index says; the hourly reconcile repairs it.
         logger.warning("document %s could not be indexed now", document_id, exc_info=True)
-    return Document.objects.get(pk=document_id)
+    document = Document.objects.get(pk=document_id)
+    if document.status == DocumentStatus.COMPLETED:
+        # Imported here: the delivery service builds on this module (claimant, retry_delay).
+        from destinations.services import deliveries_run_sync
+
+        try:
+            deliveries_run_sync(document_id=document_id)  # each records its own outcome
+        except Exception:
+            # The document is done whatever its deliveries say; the error is in the log.
+            logger.exception("the deliveries of document %s could not be run", document_id)
+    return document
 
 
 def pipeline_fail_stuck_steps() -> int:
@@ -241,7 +251,9 @@ def _pending_successor(document_id: int, step_name: str) -> str | None:
     return successor if waiting else None
 
 
-def _retry_delay(attempt: int) -> int:
+def retry_delay(attempt: int) -> int:
+    """Seconds before retry ``attempt`` (1, 2, …) of a temporary failure: TASK_RETRY_DELAYS,
+    the last one repeating, with jitter. Steps and deliveries share it."""
     delays = settings.TASK_RETRY_DELAYS or [60]
     base = delays[min(attempt - 1, len(delays) - 1)]
     # Jitter spreads retries of many documents that failed together (a service outage).

@@ -1,0 +1,161 @@
+"""The interface every destination kind implements, and the errors kinds raise.
+
+A kind is a small client for one protocol (S3, FTP, WebDAV, …), built from one
+Destination row. The delivery service (``destinations.services``) owns everything around
+it: the Delivery row, the remote path, check-before-write, collisions, retries, the log.
+A kind only moves bytes and answers questions about the remote side:
+
+- ``stat(path)``: what is at ``path`` (size, and the content's SHA-256 where the protocol
+  can keep or tell it), so the service can see that a file is already delivered;
+- ``upload(local, path)``: put a local file at ``path`` so that nobody ever sees a half
+  file under that name: write to a temporary name and rename where the protocol can (FTP
+  RNFR/RNTO, SFTP rename, WebDAV MOVE); S3 puts are atomic by themselves;
+- ``remove(path)``: delete ``path``; a path that is not there is fine;
+- ``check(folder=)``: connect, sign in and prove write permission in ``folder``, leaving
+  nothing behind.
+
+Paths are relative to the root of the remote side (a bucket, an account's home), with
+``/`` between folders, already sanitised by ``destinations.paths``.
+
+Every failure is one of three exceptions, and its class carries the kind the service
+decides on; the message is for people and never quotes a secret.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, ClassVar, Self
+
+from documents.models import FailureKind
+
+
+class DeliveryFailed(Exception):
+    """This delivery cannot succeed as it is (a file too large for the remote side, a name
+    it refuses); retrying would fail the same way. ``kind`` is what the service records."""
+
+    kind: ClassVar[FailureKind] = FailureKind.PERMANENT
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class DeliveryTemporarilyFailed(DeliveryFailed):
+    """A passing problem (connection refused, a timeout, a 5xx, throttling, a full quota
+    that may be freed); worth retrying later."""
+
+    kind = FailureKind.TEMPORARY
+
+
+class DestinationMisconfigured(DeliveryFailed):
+    """The destination's settings or credentials are wrong (refused sign-in, no such
+    bucket or folder, no permission): every delivery there fails until someone fixes it."""
+
+    kind = FailureKind.CONFIGURATION
+
+
+@dataclass(frozen=True)
+class LocalFile:
+    """The file to deliver: a local path, with its size and SHA-256 worked out once."""
+
+    path: Path
+    size: int
+    sha256: str
+    content_type: str = "application/pdf"
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """What is at a remote path. ``sha256`` is None where the protocol cannot tell it
+    without reading the whole file; the service then treats the content as different."""
+
+    path: str
+    size: int
+    sha256: str | None
+    remote_id: str = ""
+    version: str = ""
+
+
+@dataclass(frozen=True)
+class Uploaded:
+    """Where a file now is: its path, and the protocol's own id and version where it has them."""
+
+    path: str
+    remote_id: str = ""
+    remote_version: str = ""
+
+
+@dataclass(frozen=True)
+class EnvironmentDestination:
+    """The system-wide destination a kind's ``<KIND>_*`` variables describe."""
+
+    name: str
+    settings: dict[str, Any]
+    secrets: dict[str, Any] = field(repr=False)
+
+
+class Kind(ABC):
+    """A client for one destination. Use it as a context manager: ``close`` ends the
+    connection for protocols that keep one."""
+
+    name: ClassVar[str]  # a DestinationKind value; the log step is upload_to_<name>
+    # The keys ``settings`` and ``secrets`` may hold; ``clean`` refuses any other.
+    setting_names: ClassVar[tuple[str, ...]]
+    secret_names: ClassVar[tuple[str, ...]]
+
+    @classmethod
+    @abstractmethod
+    def clean(
+        cls, settings: Mapping[str, Any], secrets: Mapping[str, Any], *, system_wide: bool
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Checked and normalised copies of a destination's settings and secrets.
+
+        Raises ``docuelevate.errors.InvalidInput`` naming what is wrong (never a secret's
+        value). ``system_wide`` destinations may lean on the server's own credentials
+        (an instance role) where a user's must bring their own.
+        """
+
+    @classmethod
+    @abstractmethod
+    def from_settings(cls, settings: Mapping[str, Any], secrets: Mapping[str, Any]) -> Self:
+        """A client for a destination whose settings ``clean`` accepted."""
+
+    @classmethod
+    def from_environment(cls) -> EnvironmentDestination | None:
+        """The system-wide destination ``<KIND>_ENABLED`` and friends describe; None when off."""
+        return None
+
+    @abstractmethod
+    def stat(self, path: str) -> RemoteFile | None:
+        """What is at ``path``, or None when nothing is."""
+
+    @abstractmethod
+    def upload(self, local: LocalFile, path: str) -> Uploaded:
+        """Put ``local`` at ``path``, replacing what is there, never leaving a half file
+        under ``path``. The content's SHA-256 is kept with the file where the protocol can."""
+
+    @abstractmethod
+    def remove(self, path: str) -> None:
+        """Delete ``path``; nothing there is no error."""
+
+    @abstractmethod
+    def check(self, *, folder: str) -> None:
+        """Connect, sign in and prove that files can be written in ``folder``, leaving none."""
+
+    def close(self) -> None:  # noqa: B027 - a no-op for kinds without a connection to end
+        """End the connection, for kinds that keep one."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()

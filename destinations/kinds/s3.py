@@ -1,0 +1,348 @@
+"""Amazon S3 and S3-compatible servers (MinIO, Ceph, Wasabi, R2, Garage, …), with boto3.
+
+A put is atomic on S3: an object appears whole under its key or not at all, and a
+multipart upload (files past ``MULTIPART_THRESHOLD``) appears only when it is completed.
+So no temporary name is needed; an upload cut short leaves at most unfinished parts,
+which the bucket's lifecycle rule for incomplete multipart uploads should clean up.
+Files stream from disk part by part, a few parts in flight at a time, so a large file
+costs a bounded amount of memory.
+
+The content's SHA-256 is stored as the object's user metadata (``x-amz-meta-sha256``):
+the check before writing reads it with one HEAD request, where an ETag would not do
+(a multipart upload's ETag is no hash of the content).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from typing import Any, Self
+from urllib.parse import urlsplit
+
+import boto3
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    NoCredentialsError,
+    ParamValidationError,
+    PartialCredentialsError,
+)
+from botocore.exceptions import ConnectionError as BotoConnectionError
+from django.conf import settings as django_settings
+from s3transfer.manager import TransferManager
+
+from destinations.kinds.base import (
+    DeliveryFailed,
+    DeliveryTemporarilyFailed,
+    DestinationMisconfigured,
+    EnvironmentDestination,
+    Kind,
+    LocalFile,
+    RemoteFile,
+    Uploaded,
+)
+from destinations.models import DestinationKind
+from docuelevate.errors import InvalidInput
+
+MULTIPART_THRESHOLD = 16 * 1024**2
+MULTIPART_CHUNK_SIZE = 16 * 1024**2
+# Parts uploaded at once; each reads its part from disk when it is sent.
+MAX_CONCURRENCY = 4
+CANNED_ACLS = (
+    "private",
+    "public-read",
+    "public-read-write",
+    "authenticated-read",
+    "aws-exec-read",
+    "bucket-owner-read",
+    "bucket-owner-full-control",
+)
+_STORAGE_CLASS = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
+_REGION = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+
+# Error codes, and what they mean for the delivery. Decided on the code S3 sends, never on
+# its message.
+_REFUSED_CREDENTIALS = frozenset(
+    {
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "InvalidToken",
+        "ExpiredToken",
+        "InvalidClientTokenId",
+        "AuthorizationHeaderMalformed",
+    }
+)
+_DENIED = frozenset({"AccessDenied", "AllAccessDisabled", "AccountProblem", "403", "Forbidden"})
+_MISCONFIGURED = frozenset(
+    {
+        "NoSuchBucket",
+        "InvalidBucketName",
+        "PermanentRedirect",
+        "IllegalLocationConstraintException",
+        "InvalidStorageClass",
+        "AccessControlListNotSupported",
+        "InvalidArgument",
+        "RequestTimeTooSkewed",
+        "MethodNotAllowed",
+        "NotImplemented",
+    }
+)
+_TEMPORARY = frozenset(
+    {
+        "SlowDown",
+        "Throttling",
+        "ThrottlingException",
+        "RequestTimeout",
+        "RequestLimitExceeded",
+        "ServiceUnavailable",
+        "InternalError",
+        "TooManyRequests",
+    }
+)
+_NOT_FOUND = frozenset({"404", "NoSuchKey", "NotFound"})
+
+
+class S3Kind(Kind):
+    """Delivers to one bucket, below the destination's folder."""
+
+    name = DestinationKind.S3
+    setting_names = ("bucket", "folder", "region", "endpoint_url", "storage_class", "acl")
+    secret_names = ("access_key_id", "secret_access_key")
+
+    def __init__(
+        self,
+        *,
+        bucket: str,
+        region: str = "",
+        endpoint_url: str = "",
+        storage_class: str = "STANDARD",
+        acl: str = "",
+        access_key_id: str = "",
+        secret_access_key: str = "",
+        transfer_config: TransferConfig | None = None,
+    ) -> None:
+        self.bucket = bucket
+        self.endpoint_url = endpoint_url
+        self.storage_class = storage_class
+        self.acl = acl
+        self.transfer_config = transfer_config or TransferConfig(
+            multipart_threshold=MULTIPART_THRESHOLD,
+            multipart_chunksize=MULTIPART_CHUNK_SIZE,
+            max_concurrency=MAX_CONCURRENCY,
+        )
+        config = Config(
+            connect_timeout=10,
+            read_timeout=60,
+            retries={"max_attempts": 3, "mode": "standard"},
+            # Compatible servers are reached by path (http://host/bucket/key): their buckets
+            # rarely have DNS names of their own.
+            s3={"addressing_style": "path"} if endpoint_url else {},
+            # Checksums only where S3 requires them: many compatible servers refuse the
+            # CRC32 trailers newer botocore sends by default.
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        )
+        # Without keys (a system-wide destination only), boto3's own chain: an instance role.
+        self._client = boto3.session.Session().client(
+            "s3",
+            region_name=region or None,
+            endpoint_url=endpoint_url or None,
+            aws_access_key_id=access_key_id or None,
+            aws_secret_access_key=secret_access_key or None,
+            config=config,
+        )
+
+    def __repr__(self) -> str:
+        return f"<S3Kind bucket={self.bucket!r} endpoint={self.endpoint_url or 'AWS'!r}>"
+
+    # --- Configuration --------------------------------------------------------------------
+
+    @classmethod
+    def clean(
+        cls, settings: Mapping[str, Any], secrets: Mapping[str, Any], *, system_wide: bool
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        unknown = sorted(set(settings) - set(cls.setting_names)) + sorted(
+            set(secrets) - set(cls.secret_names)
+        )
+        if unknown:
+            raise InvalidInput(f"S3 destinations have no setting {', '.join(unknown)}.")
+        text = {name: str(settings.get(name) or "").strip() for name in cls.setting_names}
+        bucket = text["bucket"]
+        if not bucket or len(bucket) > 255 or re.search(r"[\s/]", bucket):
+            raise InvalidInput("The bucket name is missing or not a bucket name.")
+        if text["region"] and not _REGION.fullmatch(text["region"]):
+            raise InvalidInput("The region is not a region name such as eu-central-1.")
+        if text["endpoint_url"]:
+            _check_endpoint(text["endpoint_url"])
+        text["storage_class"] = text["storage_class"] or "STANDARD"
+        if not _STORAGE_CLASS.fullmatch(text["storage_class"]):
+            raise InvalidInput("The storage class is not one such as STANDARD or STANDARD_IA.")
+        if text["acl"] and text["acl"] not in CANNED_ACLS:
+            raise InvalidInput(f"The ACL must be empty or one of {', '.join(CANNED_ACLS)}.")
+        keys = {name: str(secrets.get(name) or "").strip() for name in cls.secret_names}
+        if bool(keys["access_key_id"]) != bool(keys["secret_access_key"]):
+            raise InvalidInput("The access key and the secret key go together; give both.")
+        if not keys["access_key_id"]:
+            if not system_wide:
+                # A user's destination must never write with the server's own role.
+                raise InvalidInput("An S3 destination needs an access key and a secret key.")
+            keys = {}
+        return text, keys
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any], secrets: Mapping[str, Any]) -> Self:
+        return cls(
+            bucket=settings["bucket"],
+            region=settings.get("region", ""),
+            endpoint_url=settings.get("endpoint_url", ""),
+            storage_class=settings.get("storage_class", "STANDARD"),
+            acl=settings.get("acl", ""),
+            access_key_id=secrets.get("access_key_id", ""),
+            secret_access_key=secrets.get("secret_access_key", ""),
+        )
+
+    @classmethod
+    def from_environment(cls) -> EnvironmentDestination | None:
+        if not django_settings.S3_ENABLED:
+            return None
+        keys = {}
+        if django_settings.AWS_ACCESS_KEY_ID:
+            keys = {
+                "access_key_id": django_settings.AWS_ACCESS_KEY_ID,
+                "secret_access_key": django_settings.AWS_SECRET_ACCESS_KEY,
+            }
+        return EnvironmentDestination(
+            name="S3 (environment)",
+            settings={
+                "bucket": django_settings.S3_BUCKET_NAME,
+                "folder": django_settings.S3_FOLDER_PREFIX,
+                "region": django_settings.AWS_REGION or "",
+                "endpoint_url": django_settings.S3_ENDPOINT_URL or "",
+                "storage_class": django_settings.S3_STORAGE_CLASS,
+                "acl": django_settings.S3_ACL,
+            },
+            secrets=keys,
+        )
+
+    # --- The remote side ------------------------------------------------------------------
+
+    def stat(self, path: str) -> RemoteFile | None:
+        try:
+            head = self._client.head_object(Bucket=self.bucket, Key=path)
+        except ClientError as exc:
+            if _code(exc) in _NOT_FOUND:
+                return None
+            raise self._translated(exc, doing=f"look at {path}") from None
+        except BotoCoreError as exc:
+            raise self._translated(exc, doing=f"look at {path}") from None
+        version = head.get("VersionId") or str(head.get("ETag", "")).strip('"')
+        sha256 = (head.get("Metadata") or {}).get("sha256")
+        return RemoteFile(
+            path=path,
+            size=int(head["ContentLength"]),
+            sha256=sha256,
+            remote_id=f"s3://{self.bucket}/{path}",
+            version=version,
+        )
+
+    def upload(self, local: LocalFile, path: str) -> Uploaded:
+        extra: dict[str, Any] = {
+            "Metadata": {"sha256": local.sha256},
+            "ContentType": local.content_type,
+            "StorageClass": self.storage_class,
+        }
+        if self.acl:
+            extra["ACL"] = self.acl
+        try:
+            # s3transfer directly, not client.upload_file: that one turns every ClientError
+            # into an S3UploadFailedError whose code is only in its message.
+            with TransferManager(self._client, self.transfer_config) as manager:
+                manager.upload(str(local.path), self.bucket, path, extra_args=extra).result()
+        except (ClientError, BotoCoreError) as exc:
+            raise self._translated(exc, doing=f"write {path}") from None
+        landed = self.stat(path)
+        if landed is None or landed.size != local.size or landed.sha256 not in (None, local.sha256):
+            raise DeliveryTemporarilyFailed(
+                f"{path} was not found whole in bucket {self.bucket} after the upload."
+            )
+        return Uploaded(path=path, remote_id=f"s3://{self.bucket}/{path}", remote_version=landed.version)
+
+    def remove(self, path: str) -> None:
+        try:
+            self._client.delete_object(Bucket=self.bucket, Key=path)
+        except (ClientError, BotoCoreError) as exc:
+            raise self._translated(exc, doing=f"remove {path}") from None
+
+    def check(self, *, folder: str) -> None:
+        probe = "/".join(part for part in (folder, f".docuelevate-check-{uuid.uuid4().hex}") if part)
+        extra: dict[str, Any] = {"StorageClass": self.storage_class}
+        if self.acl:
+            extra["ACL"] = self.acl
+        try:
+            # A put, not a HEAD: its refusals say why. The same options as a delivery, so a
+            # storage class or ACL the bucket refuses shows here too.
+            self._client.put_object(Bucket=self.bucket, Key=probe, Body=b"", **extra)
+        except (ClientError, BotoCoreError) as exc:
+            raise self._translated(exc, doing="write a test file") from None
+        try:
+            self._client.delete_object(Bucket=self.bucket, Key=probe)
+        except (ClientError, BotoCoreError):
+            raise DestinationMisconfigured(
+                f"A test file could be written but not removed again: delete {probe} from bucket "
+                f"{self.bucket} by hand, and allow s3:DeleteObject."
+            ) from None
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _translated(self, exc: Exception, *, doing: str) -> DeliveryFailed:
+        """The delivery error for a boto3 error, decided on its class and S3's error code."""
+        where = self.endpoint_url or "AWS"
+        if isinstance(exc, NoCredentialsError | PartialCredentialsError):
+            return DestinationMisconfigured(
+                "No S3 credentials were found; give an access key and a secret key."
+            )
+        if isinstance(exc, ParamValidationError):
+            return DestinationMisconfigured(f"S3 could not be asked to {doing}: a setting is not valid.")
+        if isinstance(exc, BotoConnectionError):
+            return DeliveryTemporarilyFailed(
+                f"S3 at {where} could not be reached ({exc.__class__.__name__})."
+            )
+        if not isinstance(exc, ClientError):
+            return DeliveryTemporarilyFailed(f"S3 at {where} failed to {doing} ({exc.__class__.__name__}).")
+        code = _code(exc)
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        if code in _REFUSED_CREDENTIALS:
+            return DestinationMisconfigured(
+                f"S3 refused the credentials ({code}); check the access key and the secret key."
+            )
+        if code in _DENIED:
+            # A HEAD request's refusal carries no code: wrong keys and missing rights look alike.
+            return DestinationMisconfigured(
+                f"S3 refused to {doing} in bucket {self.bucket} ({code}): the access key or secret key is "
+                "wrong, or lacks s3:GetObject, s3:PutObject, s3:DeleteObject and s3:ListBucket there."
+            )
+        if code in {"NoSuchBucket", "404"}:
+            return DestinationMisconfigured(f"The bucket {self.bucket} does not exist at {where}.")
+        if code in _MISCONFIGURED:
+            return DestinationMisconfigured(
+                f"S3 refused to {doing} ({code}); check the destination's settings."
+            )
+        if code in _TEMPORARY or status >= 500 or status == 429:
+            return DeliveryTemporarilyFailed(f"S3 at {where} could not {doing} for now ({code}).")
+        return DeliveryFailed(f"S3 refused to {doing} ({code}).")
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code") or "")
+
+
+def _check_endpoint(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise InvalidInput("The endpoint URL must be an http:// or https:// address.")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise InvalidInput("The endpoint URL must not carry a user name, password or query.")

@@ -1,0 +1,268 @@
+"""Every change of a Delivery's state, each with its processing-log entry.
+
+The delivery service, the task, the worker-start resume and the watchdog move Delivery
+rows through these functions only:
+
+- ``deliveries_request``: a document is to be delivered (again) to some destinations;
+- ``delivery_claim``: a run takes a delivery, with a conditional UPDATE, so two runs (a
+  message delivered twice, a retry beside a redeliver) can never both have it;
+- ``delivery_record``: a run ends; recorded only while the run still holds its claim;
+- ``deliveries_release``: runs whose worker vanished give their delivery back.
+
+Log entries go under the destination's ``upload_to_<kind>`` step, its name first.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, QuerySet
+from django.utils import timezone
+
+from destinations.kinds.base import Uploaded
+from destinations.models import Delivery, DeliveryStatus, Destination, HealthStatus
+from documents.models import Document, FailureKind, LogStatus
+from documents.pipeline.runner import claimant
+from documents.pipeline.state import log_event
+
+# What a delivery's end is called in the processing log (a step's words, which clients read).
+LOG_STATUS = {
+    DeliveryStatus.PENDING: LogStatus.PENDING,
+    DeliveryStatus.IN_PROGRESS: LogStatus.IN_PROGRESS,
+    DeliveryStatus.DELIVERED: LogStatus.SUCCESS,
+    DeliveryStatus.FAILED: LogStatus.FAILURE,
+    DeliveryStatus.SKIPPED: LogStatus.SKIPPED,
+}
+FINISHED = (DeliveryStatus.DELIVERED, DeliveryStatus.FAILED, DeliveryStatus.SKIPPED)
+
+
+def delivery_log(
+    delivery: Delivery, status: DeliveryStatus, message: str, task_id: str = "", *, kind: str = ""
+) -> None:
+    destination = delivery.destination
+    log_event(
+        delivery.document_id,
+        destination.log_step,
+        LOG_STATUS[status],
+        f"{destination.name}: {message}",
+        task_id,
+        kind=kind,
+    )
+
+
+@transaction.atomic
+def deliveries_request(*, document: Document, destinations: Iterable[Destination]) -> list[int]:
+    """Ask for ``document`` to be delivered to each of ``destinations``; the ids to run.
+
+    A new delivery starts pending. A finished one (delivered, failed, skipped) is pending
+    again with a fresh attempts budget: new content, or a person asking, deserves a full
+    set of retries. One in progress is left to its run, which sees the newer
+    ``requested_at`` when it ends and goes round once more; pending ones just wait.
+    """
+    now = timezone.now()
+    due = []
+    for destination in destinations:
+        delivery, created = Delivery.objects.select_for_update().get_or_create(
+            document=document, destination=destination, defaults={"requested_at": now}
+        )
+        delivery.destination = destination
+        if not created:
+            changes: dict[str, object] = {"requested_at": now, "updated_at": now}
+            if delivery.status in FINISHED:
+                changes.update(status=DeliveryStatus.PENDING, attempts=0, error="", error_kind="")
+            Delivery.objects.filter(pk=delivery.pk).update(**changes)
+            if delivery.status == DeliveryStatus.IN_PROGRESS:
+                delivery_log(delivery, DeliveryStatus.PENDING, "Asked again; after the delivery in progress.")
+                continue
+        delivery_log(delivery, DeliveryStatus.PENDING, "Waiting to be delivered.")
+        due.append(delivery.pk)
+    return due
+
+
+def claim_token(worker_name: str = "") -> str:
+    """Who runs a delivery: "<worker node> <pid> <claim>", as the pipeline's steps name
+    theirs plus a claim of its own. The node and pid let a restarted worker (or a
+    redelivered message on the same node) see that the run is gone; the claim part makes
+    each run's claim its own, so a run that lost it cannot record over its successor."""
+    return f"{claimant(worker_name)} {uuid.uuid4().hex[:12]}"
+
+
+def delivery_claim(*, delivery_id: int, task_id: str, worker_name: str = "") -> Delivery | None:
+    """Take the delivery for a run: in progress, one more attempt. None when there is
+    nothing to run: it is gone, finished, or in progress in a run that is still alive.
+
+    A delivery in progress is taken over only when its run was on this very worker node
+    in a process that no longer exists (a worker process killed mid-upload, whose
+    message came back): the upload it left is finished or absent, never half (see
+    ``destinations.kinds.base``), and the check before writing sees which.
+    """
+    current = Delivery.objects.filter(pk=delivery_id).values_list("status", "claimed_by").first()
+    if current is None:
+        return None
+    status, previous_claim = current
+    now = timezone.now()
+    claim = claim_token(worker_name)
+    changes = {
+        "status": DeliveryStatus.IN_PROGRESS,
+        "attempts": F("attempts") + 1,
+        "claimed_by": claim,
+        "task_id": task_id,
+        "started_at": now,
+        "finished_at": None,
+        "error": "",
+        "error_kind": "",
+        "updated_at": now,
+    }
+    taken_over = False
+    if status == DeliveryStatus.PENDING:
+        taken = Delivery.objects.filter(pk=delivery_id, status=DeliveryStatus.PENDING).update(**changes)
+    elif status == DeliveryStatus.IN_PROGRESS and _claim_is_dead(previous_claim, claim):
+        taken = Delivery.objects.filter(
+            pk=delivery_id, status=DeliveryStatus.IN_PROGRESS, claimed_by=previous_claim
+        ).update(**changes)
+        taken_over = True
+    else:
+        return None
+    if not taken:
+        return None  # another run was quicker
+    delivery = Delivery.objects.select_related("destination", "document", "document__owner").get(
+        pk=delivery_id
+    )
+    if taken_over:
+        delivery_log(
+            delivery,
+            DeliveryStatus.PENDING,
+            "The worker stopped during the delivery; delivering again.",
+            task_id,
+            kind=FailureKind.WORKER_LOST,
+        )
+    delivery_log(delivery, DeliveryStatus.IN_PROGRESS, f"Attempt {delivery.attempts}", task_id)
+    return delivery
+
+
+def _claim_is_dead(previous: str, mine: str) -> bool:
+    """Whether the run that holds ``previous`` is certainly gone: same node as ours, another
+    process, and that process no longer exists. Anything less certain is left to the
+    worker-start resume and the watchdog."""
+    try:
+        node, pid_text, _claim = previous.rsplit(" ", 2)
+        my_node, my_pid, _mine = mine.rsplit(" ", 2)
+        pid = int(pid_text)
+    except ValueError:
+        return False
+    if node != my_node or pid_text == my_pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # a process of another user has that pid now: alive, as far as we know
+    return False
+
+
+@transaction.atomic
+def delivery_record(
+    *,
+    delivery: Delivery,
+    status: DeliveryStatus,
+    message: str,
+    task_id: str,
+    kind: FailureKind | None = None,
+    uploaded: Uploaded | None = None,
+    content_sha256: str = "",
+) -> bool | None:
+    """Record how a run of ``delivery`` (as claimed) ended, and release the claim.
+
+    ``status`` is DELIVERED (with ``uploaded`` and ``content_sha256``), SKIPPED, FAILED,
+    or PENDING for a run that will come again (a retry); FAILED and PENDING keep
+    ``message`` as the error and need ``kind``. Returns None when the claim was no longer
+    this run's (the watchdog gave the delivery to another run, whose record counts);
+    otherwise whether the delivery must run again at once, because it was asked for again
+    after this run had started.
+    """
+    has_error = status in {DeliveryStatus.FAILED, DeliveryStatus.PENDING}
+    if has_error and kind is None:
+        raise ValueError(f"a {status} delivery needs the kind of its failure")
+    if status == DeliveryStatus.DELIVERED and uploaded is None:
+        raise ValueError("a delivered delivery needs where it went")
+    current = (
+        Delivery.objects.select_for_update()
+        .filter(pk=delivery.pk, status=DeliveryStatus.IN_PROGRESS, claimed_by=delivery.claimed_by)
+        .first()
+    )
+    if current is None:
+        return None
+    now = timezone.now()
+    again = current.started_at is not None and current.requested_at > current.started_at
+    changes: dict[str, object] = {
+        "status": status,
+        "finished_at": None if status == DeliveryStatus.PENDING else now,
+        "claimed_by": "",
+        "error": message if has_error else "",
+        "error_kind": kind if has_error and kind is not None else "",
+        "updated_at": now,
+    }
+    if status == DeliveryStatus.DELIVERED and uploaded is not None:
+        changes.update(
+            remote_path=uploaded.path,
+            remote_id=uploaded.remote_id,
+            remote_version=uploaded.remote_version,
+            content_sha256=content_sha256,
+            delivered_at=now,
+        )
+    if again:
+        # This run delivered what was current when it began; the newer request runs afresh.
+        changes.update(status=DeliveryStatus.PENDING, attempts=0, finished_at=None)
+    Delivery.objects.filter(pk=delivery.pk).update(**changes)
+    delivery_log(delivery, status, message, task_id, kind=kind if has_error and kind is not None else "")
+    _destination_health(delivery.destination, status=status, message=message, kind=kind)
+    return again
+
+
+def _destination_health(
+    destination: Destination, *, status: DeliveryStatus, message: str, kind: FailureKind | None
+) -> None:
+    """A delivery tells whether its destination works: a wrong configuration marks it
+    failing at once (every other delivery there would fail too); a delivery marks it ok."""
+    now = timezone.now()
+    rows = Destination.objects.filter(pk=destination.pk)
+    if status == DeliveryStatus.FAILED and kind == FailureKind.CONFIGURATION:
+        rows.update(
+            health_status=HealthStatus.FAILING,
+            health_checked_at=now,
+            health_error=message,
+            health_error_kind=kind,
+        )
+    elif status == DeliveryStatus.DELIVERED:
+        # Written only when it changes: a busy destination costs no write per delivery.
+        rows.exclude(health_status=HealthStatus.OK).update(
+            health_status=HealthStatus.OK, health_checked_at=now, health_error="", health_error_kind=""
+        )
+
+
+def deliveries_release(*, abandoned: QuerySet[Delivery], message: str) -> list[int]:
+    """Give back deliveries whose run vanished (its worker died): pending again with the
+    kind WORKER_LOST, or failed once they have used up their attempts, so a file that kills
+    its worker cannot loop forever. Returns the ids to run again."""
+    due = []
+    for delivery in abandoned.select_related("destination"):
+        repeatedly = delivery.attempts > settings.TASK_RETRY_MAX_RETRIES
+        status = DeliveryStatus.FAILED if repeatedly else DeliveryStatus.PENDING
+        kind = FailureKind.WORKER_LOST_REPEATEDLY if repeatedly else FailureKind.WORKER_LOST
+        text = "The worker stopped during the delivery too often." if repeatedly else message
+        again = delivery_record(delivery=delivery, status=status, message=text, task_id="", kind=kind)
+        if again is None:
+            continue  # its run ended meanwhile after all
+        if again or not repeatedly:
+            due.append(delivery.pk)
+    return due
+
+
+def in_progress_since(cutoff: datetime) -> QuerySet[Delivery]:
+    return Delivery.objects.filter(status=DeliveryStatus.IN_PROGRESS, started_at__lt=cutoff)

@@ -1,0 +1,218 @@
+"""Fixtures for destination tests: a real S3 API (moto's server) on 127.0.0.1 that a test
+can hold an upload on, buckets, destinations and processed documents to deliver."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import requests
+
+from accounts.models import User
+from conftest import service_missing
+from destinations.models import Destination
+from destinations.services import destination_create
+from documents import storage
+from documents.models import Document
+from documents.tests.conftest import document_storage, engines, worker_env  # noqa: F401 - fixtures
+from documents.tests.factories import DocumentFactory
+
+S3_KEYS = {
+    "access_key_id": "AKIADOCUELEVATETEST",
+    "secret_access_key": "the-test-secret-key-0123456789abcdef",
+}
+
+
+@dataclass
+class HeldUpload:
+    """An upload the server holds: ``started`` is set when it arrives; the client's request
+    then waits until ``release`` and is answered 503, its body never stored, as a
+    connection cut mid-transfer would leave it."""
+
+    key_part: str
+    started: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
+
+
+class S3Server:
+    """moto's S3 app served by werkzeug in a thread, behind a small WSGI layer of our own
+    that counts object writes and can hold one (``hold``)."""
+
+    def __init__(self) -> None:
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
+
+        self._moto = DomainDispatcherApplication(create_backend_app)
+        self.writes: list[str] = []  # "PUT /bucket/key" of every object write
+        self._held: HeldUpload | None = None
+        self._lock = threading.Lock()
+        self._server = make_server(
+            "127.0.0.1", 0, self._app, threaded=True, request_handler=MotoRequestHandler
+        )
+        self.endpoint = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def _app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")
+        if method in {"PUT", "POST"} and path.count("/") >= 2 and not path.startswith("/moto-api"):
+            with self._lock:
+                held = self._held if self._held and self._held.key_part in path else None
+                if held is not None:
+                    self._held = None
+                else:
+                    self.writes.append(f"{method} {path}")
+            if held is not None:
+                held.started.set()
+                held.released.wait(60)
+                start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+                return [b"held by the test"]
+        return self._moto(environ, start_response)
+
+    def hold(self, key_part: str) -> HeldUpload:
+        """Hold the next write of an object whose key contains ``key_part``."""
+        held = HeldUpload(key_part=key_part)
+        with self._lock:
+            self._held = held
+        return held
+
+    def authentication(self, *, enforced: bool) -> None:
+        """moto checks access keys (unknown ones are refused) only while enforced."""
+        count = "0" if enforced else "inf"
+        requests.post(f"{self.endpoint}/moto-api/reset-auth", data=count, timeout=10).raise_for_status()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """A real S3 API on 127.0.0.1 for the session."""
+    try:
+        server = S3Server()
+    except ImportError as exc:
+        service_missing(f"moto's server is not installed ({exc})")
+    # werkzeug logs every request; failures read better without them.
+    request_log = logging.getLogger("werkzeug")
+    level = request_log.level
+    request_log.setLevel(logging.WARNING)
+    yield server
+    server.stop()
+    request_log.setLevel(level)
+
+
+@dataclass
+class Bucket:
+    """A fresh bucket, and a boto3 client to look into it from outside the code under test."""
+
+    name: str
+    client: Any
+
+    def keys(self) -> list[str]:
+        listing = self.client.list_objects_v2(Bucket=self.name)
+        return sorted(item["Key"] for item in listing.get("Contents", []))
+
+    def read(self, key: str) -> bytes:
+        body: bytes = self.client.get_object(Bucket=self.name, Key=key)["Body"].read()
+        return body
+
+    def put(self, key: str, content: bytes, *, sha256: str | None = None) -> None:
+        metadata = {"sha256": sha256} if sha256 else {}
+        self.client.put_object(Bucket=self.name, Key=key, Body=content, Metadata=metadata)
+
+
+@pytest.fixture
+def bucket(s3_server: S3Server) -> Bucket:
+    import boto3
+
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3_server.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=S3_KEYS["access_key_id"],
+        aws_secret_access_key=S3_KEYS["secret_access_key"],
+    )
+    name = f"deliveries-{uuid.uuid4().hex[:12]}"
+    client.create_bucket(Bucket=name)
+    return Bucket(name=name, client=client)
+
+
+MakeDestination = Callable[..., Destination]
+
+
+@pytest.fixture
+def make_s3_destination(db: None, s3_server: S3Server, bucket: Bucket) -> MakeDestination:
+    """Save an S3 destination on the test bucket (system-wide unless an owner is given)."""
+
+    def make(
+        *,
+        owner: User | None = None,
+        name: str | None = None,
+        folder: str = "archive",
+        folder_template: str = "",
+        bucket_name: str | None = None,
+        keys: dict[str, str] | None = None,
+        **options: Any,
+    ) -> Destination:
+        return destination_create(
+            kind="s3",
+            name=name or f"bucket {uuid.uuid4().hex[:6]}",
+            owner=owner,
+            settings={
+                "bucket": bucket_name or bucket.name,
+                "folder": folder,
+                "endpoint_url": s3_server.endpoint,
+            },
+            secrets=S3_KEYS if keys is None else keys,
+            folder_template=folder_template,
+            **options,
+        )
+
+    return make
+
+
+@pytest.fixture
+def processed(owner: User, document_storage) -> Callable[..., Document]:  # noqa: F811 - the fixture above
+    """A completed document with a real processed PDF in the document storage (no pipeline run)."""
+
+    def make(
+        content: bytes = b"%PDF-1.7 delivered bytes\n%%EOF\n",
+        *,
+        name: str = "2024-03-12_Invoice",
+        **fields: Any,
+    ) -> Document:
+        document = DocumentFactory.create(owner=owner, **fields)
+        document.processed_file = storage.store_bytes(content, storage.processed_name(document.uuid, name))
+        document.save(update_fields=["processed_file"])
+        return document
+
+    return make
+
+
+def sha256(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+def wait_until(
+    condition: Callable[[], bool], *, what: str, logs: list[Any] | None = None, timeout: float = 180
+) -> None:
+    """Poll ``condition`` until it holds; fail with the workers' log ends after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    tails = "\n".join(path.read_text(errors="replace")[-3000:] for path in logs or [])
+    pytest.fail(f"timed out waiting for {what}\n{tails}")
