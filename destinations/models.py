@@ -16,6 +16,15 @@ class DestinationKind(models.TextChoices):
     """The protocols a destination speaks; each is one module in ``destinations.kinds``."""
 
     S3 = "s3", "S3 and compatible"
+    FTP = "ftp", "FTP / FTPS"
+    SFTP = "sftp", "SFTP"
+    WEBDAV = "webdav", "WebDAV"
+    NEXTCLOUD = "nextcloud", "Nextcloud"
+    EMAIL = "email", "E-mail"
+    PAPERLESS = "paperless", "Paperless-ngx"
+    DROPBOX = "dropbox", "Dropbox"
+    GOOGLE_DRIVE = "google_drive", "Google Drive"
+    ONEDRIVE = "onedrive", "OneDrive"
 
 
 class CollisionPolicy(models.TextChoices):
