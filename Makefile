@@ -34,7 +34,7 @@ run: system-packages $(VENV)/.base-installed
 
 # Only the tests need these: the deployment tests validate the compose files and the nginx
 # configuration with the real programs, and the browser tests drive Debian's Chromium.
-TEST_SYSTEM_PACKAGES := docker-compose nginx openssl chromium
+TEST_SYSTEM_PACKAGES := docker-compose nginx openssl chromium openssh-server
 
 test: $(VENV)/.dev-installed
 	@scripts/install-system-packages.sh $(TEST_SYSTEM_PACKAGES)

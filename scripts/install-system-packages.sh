@@ -45,6 +45,11 @@ if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
   if [[ " ${missing[*]} " == *" nginx "* ]]; then
     service nginx stop >/dev/null 2>&1 || true
   fi
+  # The SFTP tests start their own sshd on a free port with throwaway keys; a system one on
+  # port 22, which Debian's install starts where services may start, is not wanted.
+  if [[ " ${missing[*]} " == *" openssh-server "* ]]; then
+    service ssh stop >/dev/null 2>&1 || true
+  fi
 else
   echo "Some system programs the pipeline needs are missing. Install them with:"
   echo "  sudo apt-get install -y --no-install-recommends ${missing[*]}"
