@@ -98,13 +98,18 @@ class DeliveryAdmin(ReadOnlyForOperatorsAdmin):
     list_display = [
         "document",
         "destination",
+        "kind",
         "status",
         "attempts",
         "remote_path",
         "delivered_at",
         "error_kind",
     ]
-    list_filter = ["status", "error_kind", "destination"]
+    list_filter = ["status", "destination__kind", "error_kind", "destination"]
     search_fields = ["remote_path", "error", "document__original_filename"]
     list_select_related = ["document", "destination"]
     date_hierarchy = "created_at"
+
+    @admin.display(description="kind", ordering="destination__kind")
+    def kind(self, delivery: Delivery) -> str:
+        return delivery.destination.get_kind_display()

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TypedDict
 
-from django.db.models import Q, QuerySet
+from django.db.models import Case, Count, F, Q, QuerySet, Value, When
 
-from destinations.models import Delivery, Destination
+from destinations.models import Delivery, Destination, HealthStatus
 from documents.models import Document
 
 
@@ -17,6 +17,52 @@ def destinations_for_document(document: Document) -> QuerySet[Destination]:
         Destination.objects.filter(enabled=True)
         .filter(Q(owner__isnull=True) | Q(owner_id=document.owner_id))
         .order_by("pk")
+    )
+
+
+class DestinationHealthCounts(TypedDict):
+    """How the enabled destinations fare: how many, failing, and not checked yet."""
+
+    enabled: int
+    failing: int
+    unchecked: int
+
+
+def destination_health_counts() -> DestinationHealthCounts:
+    """The enabled destinations counted by health, in one query."""
+    counts = Destination.objects.filter(enabled=True).aggregate(
+        enabled=Count("id"),
+        failing=Count("id", filter=Q(health_status=HealthStatus.FAILING)),
+        unchecked=Count("id", filter=Q(health_status=HealthStatus.UNKNOWN)),
+    )
+    return DestinationHealthCounts(
+        enabled=counts["enabled"], failing=counts["failing"], unchecked=counts["unchecked"]
+    )
+
+
+def destinations_failing(*, system_wide_only: bool = False) -> QuerySet[Destination]:
+    """The enabled destinations marked failing, by name; ``system_wide_only`` for the
+    answers that any signed-in user reads, where a user's own destination is not named."""
+    failing = Destination.objects.filter(enabled=True, health_status=HealthStatus.FAILING)
+    if system_wide_only:
+        failing = failing.filter(owner__isnull=True)
+    return failing.select_related("owner").order_by("name", "pk")
+
+
+def destinations_by_health() -> QuerySet[Destination]:
+    """Every destination for the operators' overview: the failing ones first, then those not
+    checked yet, the working ones, and the disabled ones last; system-wide before a user's
+    own, then by name."""
+    rank = Case(
+        When(enabled=False, then=Value(3)),
+        When(health_status=HealthStatus.FAILING, then=Value(0)),
+        When(health_status=HealthStatus.UNKNOWN, then=Value(1)),
+        default=Value(2),
+    )
+    return (
+        Destination.objects.select_related("owner")
+        .annotate(health_rank=rank)
+        .order_by("health_rank", F("owner").asc(nulls_first=True), "name", "pk")
     )
 
 

@@ -9,7 +9,9 @@ rows through these functions only:
 - ``delivery_record``: a run ends; recorded only while the run still holds its claim;
 - ``deliveries_release``: runs whose worker vanished give their delivery back.
 
-Log entries go under the destination's ``upload_to_<kind>`` step, its name first.
+Log entries go under the destination's ``upload_to_<kind>`` step, its name first. A
+destination's health is written here too (``destination_health_record``), by a delivery's
+end and by the credentials check.
 """
 
 from __future__ import annotations
@@ -225,25 +227,46 @@ def delivery_record(
     return again
 
 
+# Failures of a delivery that say the destination itself does not work (not this file):
+# its configuration is refused, or it stayed unreachable through every retry.
+DESTINATION_FAULTS = frozenset({FailureKind.CONFIGURATION, FailureKind.TEMPORARY})
+
+
 def _destination_health(
     destination: Destination, *, status: DeliveryStatus, message: str, kind: FailureKind | None
 ) -> None:
-    """A delivery tells whether its destination works: a wrong configuration marks it
-    failing at once (every other delivery there would fail too); a delivery marks it ok."""
-    now = timezone.now()
-    rows = Destination.objects.filter(pk=destination.pk)
-    if status == DeliveryStatus.FAILED and kind == FailureKind.CONFIGURATION:
-        rows.update(
-            health_status=HealthStatus.FAILING,
-            health_checked_at=now,
-            health_error=message,
-            health_error_kind=kind,
-        )
+    """A delivery tells whether its destination works: a wrong configuration, or a server
+    unreachable through all the retries, marks it failing (every other delivery there would
+    fail too); a delivery marks it ok. A file the destination refuses says nothing about it."""
+    if status == DeliveryStatus.FAILED and kind in DESTINATION_FAULTS:
+        destination_health_record(destination_id=destination.pk, healthy=False, message=message, kind=kind)
     elif status == DeliveryStatus.DELIVERED:
         # Written only when it changes: a busy destination costs no write per delivery.
-        rows.exclude(health_status=HealthStatus.OK).update(
-            health_status=HealthStatus.OK, health_checked_at=now, health_error="", health_error_kind=""
-        )
+        destination_health_record(destination_id=destination.pk, healthy=True, only_if_changed=True)
+
+
+def destination_health_record(
+    *,
+    destination_id: int,
+    healthy: bool,
+    message: str = "",
+    kind: FailureKind | None = None,
+    only_if_changed: bool = False,
+) -> None:
+    """Record whether a destination works, from a delivery or the credentials check
+    (``destinations.health``): ok, or failing with the reason and its kind.
+    ``only_if_changed`` leaves a destination that is ok already as it is, time and all."""
+    if not healthy and kind is None:
+        raise ValueError("a failing destination needs the kind of its failure")
+    rows = Destination.objects.filter(pk=destination_id)
+    if healthy and only_if_changed:
+        rows = rows.exclude(health_status=HealthStatus.OK)
+    rows.update(
+        health_status=HealthStatus.OK if healthy else HealthStatus.FAILING,
+        health_checked_at=timezone.now(),
+        health_error="" if healthy else message,
+        health_error_kind="" if healthy or kind is None else kind,
+    )
 
 
 def deliveries_release(*, abandoned: QuerySet[Delivery], message: str) -> list[int]:

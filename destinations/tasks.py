@@ -9,6 +9,7 @@ from celery import Task, shared_task
 from celery.signals import worker_ready
 from django.db import DatabaseError
 
+from destinations.health import destinations_check_credentials
 from destinations.services import (
     DELIVERY_SOFT_TIME_LIMIT,
     DELIVERY_TIME_LIMIT,
@@ -46,6 +47,29 @@ def delivery_run_task(self: Task[Any, Any], delivery_id: int) -> str:
     if run.outcome == DeliveryOutcome.RETRY and run.retry_in is not None:
         raise self.retry(countdown=run.retry_in)
     return run.outcome.value
+
+
+@shared_task(
+    name="destinations.tasks.destinations_check_credentials_task",
+    acks_late=True,
+    ignore_result=True,
+    autoretry_for=(DatabaseError,),
+    retry_backoff=30,
+    retry_jitter=True,
+    max_retries=3,
+)
+def destinations_check_credentials_task() -> dict[str, int]:
+    """Check that every enabled destination still signs in and can write; beat sends it
+    every 15 minutes (``check-credentials``), so broken credentials show before documents
+    wait behind them.
+
+    A task, not a step of each delivery: it runs when no document comes, too. Idempotent
+    (each run records the destinations' health as found); no check holds up another
+    (``destinations.health``).
+    """
+    outcomes = destinations_check_credentials()
+    failing = sum(not outcome.healthy for outcome in outcomes)
+    return {"checked": len(outcomes), "failing": failing}
 
 
 @worker_ready.connect

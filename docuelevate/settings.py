@@ -361,6 +361,9 @@ BACKUP_RETAIN_WEEKLY = env_int("BACKUP_RETAIN_WEEKLY", 13, minimum=1)
 # <KIND>_ENABLED=true adds a system-wide destination that every processed document is
 # delivered to; destinations.services.system_destinations_sync keeps its row in step with
 # these values (the worker's environment is the one that counts: it delivers).
+# Seconds the periodic credentials check waits for one destination's answer; past it the
+# destination is marked failing (timeout), and the other destinations are not held up.
+DESTINATION_CHECK_TIMEOUT = env_int("DESTINATION_CHECK_TIMEOUT", 60, minimum=1, maximum=3600)
 S3_ENABLED = env_bool("S3_ENABLED", False)
 S3_BUCKET_NAME = env_str("S3_BUCKET_NAME", "")
 S3_FOLDER_PREFIX = env_str("S3_FOLDER_PREFIX", "")

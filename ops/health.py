@@ -26,6 +26,7 @@ from django.utils import timezone
 from ops.probes.backup import probe_backup
 from ops.probes.broker import probe_broker, probe_workers
 from ops.probes.database import probe_database, probe_migrations
+from ops.probes.destinations import probe_destinations
 from ops.probes.redis import probe_redis
 from ops.probes.result import UNREACHABLE, CheckResult, Status, failed, passed
 from ops.probes.search import probe_search
@@ -64,8 +65,9 @@ HEALTH_CHECKS: dict[str, Check] = {
     "workdir": probe_workdir,
     "migrations": probe_migrations,
     "backup": probe_backup,
+    "destinations": probe_destinations,
 }
-NEEDS_DATABASE = frozenset({"migrations", "backup"})
+NEEDS_DATABASE = frozenset({"migrations", "backup", "destinations"})
 
 
 def ok(**facts: Any) -> CheckResult:

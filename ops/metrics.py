@@ -3,8 +3,9 @@
 Two kinds of numbers, each gathered where it is true for the whole installation:
 
 - What the database and the broker know (documents by status, pipeline outcomes, step
-  durations, queue lengths, workers online, backup age) is read at scrape time by
-  ``DatabaseCollector``: whichever worker answers the scrape, every replica says the same.
+  durations, deliveries and destinations, queue lengths, workers online, backup age) is
+  read at scrape time by ``DatabaseCollector``: whichever worker answers the scrape, every
+  replica says the same.
 - HTTP request latency happens in each worker process. They write it to memory-mapped
   files (prometheus-client's multiprocess mode) in a folder per web server under
   METRICS_DIR, and a scrape adds up the files of all workers of that server, including
@@ -39,6 +40,9 @@ PREFIX = "docuelevate"
 # Step durations range from a fraction of a second (finalize) to many minutes (OCR of a
 # long scan, bounded by STEP_TIMEOUT).
 STEP_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
+# Deliveries take from a fraction of a second (a small file to S3) to the better part of an
+# hour (a large file to a slow server, bounded by the delivery's time limit).
+DELIVERY_BUCKETS = (0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
 REQUEST_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 SERVER_FOLDER_PREFIX = "server-"
@@ -155,7 +159,15 @@ class DatabaseCollector(Collector):
     """
 
     def collect(self) -> Iterator[Metric]:
-        for group in (self._documents, self._steps, self._broker, self._backup):
+        groups = (
+            self._documents,
+            self._steps,
+            self._deliveries,
+            self._destinations,
+            self._broker,
+            self._backup,
+        )
+        for group in groups:
             try:
                 yield from group()
             except DatabaseError:
@@ -223,6 +235,72 @@ class DatabaseCollector(Collector):
             total = row["total"].total_seconds() if row["total"] else 0.0
             family.add_metric([row["name"]], cumulative, total)
         yield family
+
+    def _deliveries(self) -> Iterator[Metric]:
+        from destinations.models import Delivery, DeliveryStatus
+
+        by_status = GaugeMetricFamily(
+            f"{PREFIX}_deliveries",
+            "Deliveries (one per document and destination), by the destination's kind and status.",
+            labels=["kind", "status"],
+        )
+        counts: dict[tuple[str, str], int] = {}
+        for row in (
+            Delivery.objects.order_by().values("destination__kind", "status").annotate(count=Count("id"))
+        ):
+            counts[(row["destination__kind"], row["status"])] = row["count"]
+        # Every status of every kind that has deliveries, so an alert on "failed" sees a 0.
+        for kind in sorted({kind for kind, _status in counts}):
+            for status in DeliveryStatus.values:
+                by_status.add_metric([kind, status], counts.get((kind, status), 0))
+        yield by_status
+        yield self._delivery_durations()
+
+    def _destinations(self) -> Iterator[Metric]:
+        from destinations.models import Destination, HealthStatus
+
+        destinations = GaugeMetricFamily(
+            f"{PREFIX}_destinations",
+            "Enabled destinations, by kind and health (ok, failing, unknown: not checked yet).",
+            labels=["kind", "health"],
+        )
+        health: dict[tuple[str, str], int] = {}
+        rows = Destination.objects.filter(enabled=True).order_by().values("kind", "health_status")
+        for row in rows.annotate(count=Count("id")):
+            health[(row["kind"], row["health_status"])] = row["count"]
+        for kind in sorted({kind for kind, _health in health}):
+            for state in HealthStatus.values:
+                destinations.add_metric([kind, state], health.get((kind, state), 0))
+        yield destinations
+
+    def _delivery_durations(self) -> Metric:
+        from destinations.models import Delivery, DeliveryStatus
+
+        duration = ExpressionWrapper(F("finished_at") - F("started_at"), output_field=DurationField())
+        buckets = {
+            f"le_{index}": Count("id", filter=Q(duration__lte=timedelta(seconds=bound)))
+            for index, bound in enumerate(DELIVERY_BUCKETS)
+        }
+        delivered = (
+            Delivery.objects.filter(
+                status=DeliveryStatus.DELIVERED, started_at__isnull=False, finished_at__isnull=False
+            )
+            .annotate(duration=duration)
+            .order_by()
+            .values("destination__kind")
+            .annotate(count=Count("id"), total=Sum("duration"), **buckets)
+        )
+        family = HistogramMetricFamily(
+            f"{PREFIX}_delivery_duration_seconds",
+            "How long deliveries took: the last attempt of each delivered delivery, by kind.",
+            labels=["kind"],
+        )
+        for row in cast(Iterable[dict[str, Any]], delivered):
+            cumulative = [(str(bound), row[f"le_{index}"]) for index, bound in enumerate(DELIVERY_BUCKETS)]
+            cumulative.append(("+Inf", row["count"]))
+            total = row["total"].total_seconds() if row["total"] else 0.0
+            family.add_metric([row["destination__kind"]], cumulative, total)
+        return family
 
     def _broker(self) -> Iterator[Metric]:
         from ops.probes.broker import queue_lengths, workers_online

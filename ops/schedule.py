@@ -185,6 +185,13 @@ def periodic_schedule() -> tuple[PeriodicEntry, ...]:
             "Repairs the search index where it drifted from the documents.",
         ),
         PeriodicEntry(
+            "check-credentials",
+            "destinations.tasks.destinations_check_credentials_task",
+            Interval(15, "minutes"),
+            "Checks that every enabled destination signs in and can write, and marks the ones that "
+            "fail, before documents pile up behind them.",
+        ),
+        PeriodicEntry(
             "failed-documents-retry",
             "ops.tasks.failed_documents_retry_task",
             Interval(6, "hours"),

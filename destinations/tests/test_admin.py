@@ -6,9 +6,11 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from destinations.models import Destination
+from destinations.models import Delivery, DeliveryStatus, Destination
 from destinations.services import destination_create
 from destinations.tests.conftest import S3_KEYS
+from documents.models import FailureKind
+from documents.tests.factories import DocumentFactory
 
 
 @pytest.fixture
@@ -61,3 +63,37 @@ def test_a_user_without_staff_rights_does_not_reach_the_admin(client, owner, des
     client.force_login(owner)
     answer = client.get(reverse("admin:destinations_destination_change", args=[destination.pk]))
     assert answer.status_code == 302
+
+
+def test_operators_filter_deliveries_by_kind_status_and_error_kind_and_change_nothing(
+    operator_client, destination, owner
+):
+    elsewhere = Destination.objects.create(kind="webdav", name="Cloud folder", owner=owner)
+    failed = Delivery.objects.create(
+        document=DocumentFactory.create(owner=owner, original_filename="refused.pdf"),
+        destination=destination,
+        status=DeliveryStatus.FAILED,
+        error="S3 refused the credentials",
+        error_kind=FailureKind.CONFIGURATION,
+    )
+    Delivery.objects.create(
+        document=DocumentFactory.create(owner=owner, original_filename="arrived.pdf"),
+        destination=elsewhere,
+        status=DeliveryStatus.DELIVERED,
+    )
+    listing = reverse("admin:destinations_delivery_changelist")
+
+    everything = operator_client.get(listing).content.decode()
+    assert "refused.pdf" in everything
+    assert "arrived.pdf" in everything
+    assert "S3 and compatible" in everything  # the kind column
+    assert "WebDAV" in everything
+    for query in ("destination__kind=s3", "status=failed", "error_kind=configuration"):
+        filtered = operator_client.get(f"{listing}?{query}").content.decode()
+        assert "refused.pdf" in filtered, query
+        assert "arrived.pdf" not in filtered, query
+
+    change = reverse("admin:destinations_delivery_change", args=[failed.pk])
+    assert operator_client.post(change, {"status": "delivered"}).status_code == 403
+    failed.refresh_from_db()
+    assert failed.status == DeliveryStatus.FAILED

@@ -24,6 +24,7 @@ from ops.checks.configuration import (
     check_auth,
     check_database,
     check_debug,
+    check_ftp_tls,
     check_https,
     check_log_format,
     check_monitoring,
@@ -31,11 +32,13 @@ from ops.checks.configuration import (
     check_secrets_in_repo,
     check_security_headers,
     check_session_secret,
+    check_sftp_host_keys,
 )
 from ops.checks.dependencies import (
     check_backup,
     check_beat,
     check_converter_sandbox,
+    check_destinations,
     check_gotenberg,
     check_meilisearch,
     check_migrations,
@@ -49,9 +52,11 @@ __all__ = [
     "DEPLOY_CHECKS", "PRODUCTION_CHECKS", "VERDICTS", "CheckResult", "Status", "check_admin_password",
     "check_auth",
     "check_backup", "check_beat", "check_converter_sandbox", "check_database", "check_debug",
-    "check_gotenberg", "check_https", "check_log_format", "check_meilisearch", "check_migrations",
+    "check_destinations", "check_ftp_tls", "check_gotenberg", "check_https", "check_log_format",
+    "check_meilisearch", "check_migrations",
     "check_monitoring", "check_rate_limiting", "check_redis", "check_secrets_in_repo",
-    "check_security_headers", "check_session_secret", "check_workdir", "check_workers",
+    "check_security_headers", "check_session_secret", "check_sftp_host_keys", "check_workdir",
+    "check_workers",
     "deploy_system_checks", "productioncheck_run", "run_check",
 ]  # fmt: skip
 
@@ -69,6 +74,8 @@ PRODUCTION_CHECKS: tuple[Check, ...] = (
     check_auth,
     check_security_headers,
     check_rate_limiting,
+    check_ftp_tls,
+    check_sftp_host_keys,
     check_converter_sandbox,
     check_redis,
     check_meilisearch,
@@ -76,6 +83,7 @@ PRODUCTION_CHECKS: tuple[Check, ...] = (
     check_workers,
     check_beat,
     check_backup,
+    check_destinations,
     check_monitoring,
     check_log_format,
     check_secrets_in_repo,
@@ -95,6 +103,8 @@ DEPLOY_CHECKS: tuple[tuple[int, Check], ...] = (
     (16, check_monitoring),
     (17, check_log_format),
     (18, check_secrets_in_repo),
+    (19, check_ftp_tls),
+    (20, check_sftp_host_keys),
 )
 
 

@@ -216,6 +216,44 @@ def check_rate_limiting() -> CheckResult:
     )
 
 
+# The FTP and SFTP settings are read with getattr: they belong to the destination kinds
+# (destinations.kinds), and these items hold whether or not a kind is installed.
+
+
+def check_ftp_tls() -> CheckResult:
+    """Plain FTP carries documents and the password readable by anyone on the way."""
+    if not getattr(settings, "FTP_ENABLED", False):
+        return passed("ftp_tls", "no FTP destination from the environment (FTP_ENABLED=false)")
+    if getattr(settings, "FTP_USE_TLS", True):
+        return passed("ftp_tls", "the FTP destination speaks TLS (FTPS, FTP_USE_TLS=true)")
+    if getattr(settings, "FTP_ALLOW_PLAINTEXT", False):
+        return warned(
+            "ftp_tls",
+            "FTP_USE_TLS=false with FTP_ALLOW_PLAINTEXT=true: documents and the FTP password cross the "
+            "network unencrypted",
+            "set FTP_USE_TLS=true (a server with explicit TLS, FTPS) and remove FTP_ALLOW_PLAINTEXT, "
+            "or deliver over SFTP instead",
+        )
+    return passed(
+        "ftp_tls", "FTP_USE_TLS=false, but without FTP_ALLOW_PLAINTEXT=true nothing is sent in plaintext"
+    )
+
+
+def check_sftp_host_keys() -> CheckResult:
+    """Without host-key verification, whoever answers in the server's place gets the files."""
+    if not getattr(settings, "SFTP_ENABLED", False):
+        return passed("sftp_host_keys", "no SFTP destination from the environment (SFTP_ENABLED=false)")
+    if getattr(settings, "SFTP_DISABLE_HOST_KEY_VERIFICATION", False):
+        return warned(
+            "sftp_host_keys",
+            "SFTP_DISABLE_HOST_KEY_VERIFICATION=true: the SFTP server's host key is not checked, so a "
+            "machine in between can pose as the server and receive the documents and the password",
+            "set SFTP_DISABLE_HOST_KEY_VERIFICATION=false so the server's host key is verified "
+            "(docs/destinations.md)",
+        )
+    return passed("sftp_host_keys", "the SFTP server's host key is verified")
+
+
 def check_monitoring() -> CheckResult:
     watchers = [
         name

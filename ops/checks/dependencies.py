@@ -5,8 +5,10 @@ The probes (ops.probes) say what they found; an item asks its probe ``thorough=T
 longer NETWORK_TIMEOUT, and decides what a dependency left out means in production:
 without Redis the embedded fallbacks serve one machine only (FAIL), without Meilisearch
 the built-in search works (WARN), without Gotenberg the workers convert (PASS), without
-backups someone else must make them (WARN). A backup that is missing or stale only warns
-a running installation; before going live it fails.
+backups someone else must make them (WARN), without destinations documents are kept here
+only (PASS). A backup that is missing or stale only warns a running installation; before
+going live it fails. A destination that fails its credentials check warns: documents are
+processed all the same, and delivered once it is fixed.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from ops.probes.beat import probe_beat
 from ops.probes.broker import probe_workers
 from ops.probes.conversion import probe_converter_sandbox, probe_gotenberg
 from ops.probes.database import probe_migrations
+from ops.probes.destinations import probe_destinations
 from ops.probes.redis import host_is_public, probe_redis
 from ops.probes.result import CheckResult, Status
 from ops.probes.search import probe_search
@@ -35,6 +38,7 @@ WHEN_NOT_CONFIGURED: dict[str, Status] = {
     "redis": Status.FAIL,
     "gotenberg": Status.PASS,
     "backup": Status.WARN,
+    "destinations": Status.PASS,
 }
 
 
@@ -95,3 +99,8 @@ def check_backup(*, now: datetime.datetime | None = None) -> CheckResult:
     result = probe_backup(now=now)
     # None succeeded, or too long ago: a deploy without a backup to restore from fails.
     return judged(result, status=Status.FAIL if result.status is Status.WARN else None)
+
+
+def check_destinations() -> CheckResult:
+    """WARN while an enabled destination fails (its deliveries fail until it is fixed)."""
+    return judged(probe_destinations())

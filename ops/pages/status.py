@@ -1,8 +1,9 @@
 """The operators' status page (``/status``): is everything up, what is waiting, what failed.
 
 One page an operator opens when something seems wrong: the services and their state,
-queue lengths and workers, version and build, the last backup, and the most recent failed
-documents, each with a button that retries its failed step. Staff only; everyone else is
+queue lengths and workers, the destinations and whether they work, version and build, the
+last backup, and the most recent failed documents, each with a button that retries its
+failed step. Staff only; everyone else is
 sent to the login page (anonymous) or refused (403).
 """
 
@@ -25,6 +26,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.access import viewer_for_request
 from accounts.permissions import request_has_operator_rights
+from destinations.models import Destination
+from destinations.selectors import destinations_by_health
 from docuelevate.errors import ApplicationError, NotFound
 from documents.models import Document, DocumentStatus
 from documents.selectors import document_get_for_user, documents_by_status
@@ -36,6 +39,8 @@ from ops.probes.broker import queue_lengths
 logger = logging.getLogger(__name__)
 
 RECENT_FAILURES = 10
+# Destinations listed; the failing ones come first, so a long list hides only working ones.
+DESTINATIONS_SHOWN = 50
 
 View = Callable[..., HttpResponse]
 
@@ -67,6 +72,7 @@ SERVICE_CHECKS = {
     "search": "Search",
     "workdir": "WORKDIR",
     "migrations": "Migrations",
+    "destinations": "Destinations",
 }
 
 
@@ -123,6 +129,17 @@ def recent_failures() -> QuerySet[Document]:
     )
 
 
+def destinations_overview() -> dict[str, Any]:
+    """Every destination and its health for the page, the failing ones first; ``more`` is
+    how many are left out."""
+    shown: list[Destination] = list(destinations_by_health()[: DESTINATIONS_SHOWN + 1])
+    more = 0
+    if len(shown) > DESTINATIONS_SHOWN:
+        more = Destination.objects.count() - DESTINATIONS_SHOWN
+        shown = shown[:DESTINATIONS_SHOWN]
+    return {"shown": shown, "more": more}
+
+
 def last_backups() -> dict[str, BackupRecord | None]:
     newest = BackupRecord.objects.order_by("-started_at").first()
     succeeded = newest
@@ -143,6 +160,7 @@ def status_page(request: HttpRequest) -> HttpResponse:
         "documents": documents_by_status(viewer=viewer_for_request(request)),
         "version": settings.VERSION,
         "build": settings.BUILD,
+        "destinations": destinations_overview(),
         "backups": last_backups(),
         "failures": recent_failures(),
     }

@@ -68,6 +68,15 @@ def _pending(value: Any) -> str:
     )
 
 
+def _destinations_failing(value: Any) -> str:
+    return f"{int(value)} failing" if value else "none failing"
+
+
+def _including(value: Any) -> str:
+    names = [str(name) for name in value or ()]
+    return f"including {', '.join(names)}" if names else ""
+
+
 def _last_success(value: Any) -> str:
     moment = parse_datetime(str(value)) if value else None
     return f"last success {timesince(moment)} ago" if moment else ""
@@ -84,6 +93,11 @@ FACT_WORDS: dict[str, Callable[[Any], str]] = {
     "pending": _pending,
     "last_success": _last_success,
     "age_seconds": lambda value: "",  # said by last_success
+    # The destinations probe: counts, and the names of the failing system-wide ones.
+    "enabled": lambda value: f"{int(value)} enabled",
+    "failing": _destinations_failing,
+    "unchecked": lambda value: f"{int(value)} not checked yet" if value else "",
+    "failing_system_wide": _including,
 }
 
 
@@ -111,6 +125,47 @@ def facts_words(facts: Mapping[str, Any] | None) -> str:
         reason = ""  # "not writable" twice says nothing more
     text = "; ".join(filter(None, [reason, ", ".join(phrases)]))
     return f"{text[:1].upper()}{text[1:]}." if text else ""
+
+
+# A destination's health (destinations.models.HealthStatus) in words, and the badge colour
+# that says it (the status badge styles ok, error and warning).
+DESTINATION_HEALTH = {
+    "ok": ("Working", "ok"),
+    "failing": ("Failing", "error"),
+    "unknown": ("Not checked yet", "unknown"),
+}
+# Why a destination fails, by the kind of its failure (documents.models.FailureKind).
+FAILURE_KIND_WORDS = {
+    "configuration": "settings or credentials refused",
+    "temporary": "does not answer",
+    "timeout": "no answer in time",
+    "permanent": "refused a file",
+    "internal_error": "internal error",
+}
+
+
+def _destination_state(destination: Any) -> tuple[str, str]:
+    if not getattr(destination, "enabled", True):
+        return "Disabled", "disabled"
+    return DESTINATION_HEALTH.get(str(destination.health_status), (str(destination.health_status), "unknown"))
+
+
+@register.filter
+def destination_health_words(destination: Any) -> str:
+    """A destination's health as the page says it: "Working", "Failing", "Disabled", …"""
+    return _destination_state(destination)[0]
+
+
+@register.filter
+def destination_health_badge(destination: Any) -> str:
+    """The status badge value that colours a destination's health."""
+    return _destination_state(destination)[1]
+
+
+@register.filter
+def failure_kind_words(kind: Any) -> str:
+    """A failure kind in words (``configuration`` → "settings or credentials refused")."""
+    return FAILURE_KIND_WORDS.get(str(kind), str(kind).replace("_", " "))
 
 
 @register.filter

@@ -24,6 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from accounts.models import User
 from conftest import LiveServer, log_tail, run_manage
+from destinations.models import Delivery, DeliveryStatus, Destination, HealthStatus
 from documents.models import Document, DocumentStatus, ProcessingLog, ProcessingStep, StepStatus
 from documents.pipeline.steps import STEP_NAMES
 from documents.tests.factories import DocumentFactory
@@ -182,6 +183,58 @@ def test_backup_age_appears_once_a_backup_succeeded(client: Client, db: None, op
     )
     age = scrape(client)["docuelevate_backup_age_seconds"]
     assert 7200 <= value(age, "docuelevate_backup_age_seconds") < 7200 + 120
+
+
+def test_deliveries_are_counted_by_kind_and_status_with_failing_destinations_and_durations(
+    client: Client, owner: User, open_with_token: None
+) -> None:
+    now = timezone.now()
+    archive = Destination.objects.create(kind="s3", name="archive", health_status=HealthStatus.OK)
+    broken = Destination.objects.create(
+        kind="s3", name="broken", owner=owner, health_status=HealthStatus.FAILING
+    )
+    Destination.objects.create(kind="webdav", name="new", owner=owner)  # never checked
+    Destination.objects.create(kind="webdav", name="off", enabled=False, health_status=HealthStatus.FAILING)
+    for number, (destination, status, seconds) in enumerate(
+        [
+            (archive, DeliveryStatus.DELIVERED, 2),
+            (archive, DeliveryStatus.DELIVERED, 45),
+            (archive, DeliveryStatus.PENDING, None),
+            (broken, DeliveryStatus.FAILED, 1),  # failed: no delivery duration
+        ]
+    ):
+        Delivery.objects.create(
+            document=_document(owner, DocumentStatus.COMPLETED, f"document-{number}"),
+            destination=destination,
+            status=status,
+            started_at=now - timedelta(seconds=seconds) if seconds else None,
+            finished_at=now if seconds else None,
+        )
+
+    families = scrape(client)
+
+    deliveries = families["docuelevate_deliveries"]
+    assert deliveries.type == "gauge"
+    assert value(deliveries, "docuelevate_deliveries", kind="s3", status="delivered") == 2
+    assert value(deliveries, "docuelevate_deliveries", kind="s3", status="pending") == 1
+    assert value(deliveries, "docuelevate_deliveries", kind="s3", status="failed") == 1
+    assert value(deliveries, "docuelevate_deliveries", kind="s3", status="skipped") == 0  # there, as 0
+    assert not [s for s in deliveries.samples if s.labels["kind"] == "webdav"]  # none went there yet
+
+    destinations = families["docuelevate_destinations"]
+    assert value(destinations, "docuelevate_destinations", kind="s3", health="ok") == 1
+    assert value(destinations, "docuelevate_destinations", kind="s3", health="failing") == 1
+    assert value(destinations, "docuelevate_destinations", kind="webdav", health="unknown") == 1
+    assert value(destinations, "docuelevate_destinations", kind="webdav", health="failing") == 0  # disabled
+
+    name = "docuelevate_delivery_duration_seconds"
+    durations = families[name]
+    assert durations.type == "histogram"
+    assert value(durations, f"{name}_count", kind="s3") == 2
+    assert value(durations, f"{name}_sum", kind="s3") == pytest.approx(47)
+    assert value(durations, f"{name}_bucket", kind="s3", le="2.5") == 1
+    assert value(durations, f"{name}_bucket", kind="s3", le="30.0") == 1
+    assert value(durations, f"{name}_bucket", kind="s3", le="60.0") == 2
 
 
 def test_request_latency_is_labelled_by_route_name_never_by_path(

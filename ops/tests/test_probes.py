@@ -30,6 +30,7 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.services import token_create
 from conftest import LiveServer, _free_port, log_tail, run_manage, service_missing, stop_process_group
+from destinations.models import Destination
 from ops import health
 from ops.checks import Status, check_redis
 from ops.models import BackupRecord, BackupStatus, BackupTier
@@ -39,7 +40,9 @@ READY = "/api/diagnostic/healthz/ready"
 HEALTH_ROUTES = ["/api/diagnostic/health", "/api/health"]
 # What a kubelet sends: the pod's address, which ALLOWED_HOSTS does not list.
 POD_HOST = "10.42.0.17:8000"
-HEALTH_CHECK_NAMES = {"database", "redis", "broker", "workers", "search", "workdir", "migrations", "backup"}
+HEALTH_CHECK_NAMES = {
+    "database", "redis", "broker", "workers", "search", "workdir", "migrations", "backup", "destinations"
+}  # fmt: skip
 POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
@@ -449,6 +452,7 @@ def test_health_is_unhealthy_503_when_the_database_fails(
     # What reads the database is not even tried.
     assert body["checks"]["migrations"]["status"] == "error"
     assert body["checks"]["backup"]["status"] == "error"
+    assert body["checks"]["destinations"]["status"] == "error"
     assert "password" not in answer.content.decode()
 
 
@@ -466,3 +470,65 @@ def test_one_redis_probe_names_the_host_to_the_checklist_and_only_unreachable_to
     assert "Redis at 127.0.0.1:1 does not answer" in item.reason
     assert answer.json()["checks"]["redis"] == {"status": "error", "reason": "unreachable"}
     assert "127.0.0.1:1" not in answer.content.decode()
+
+
+# --- Destinations -------------------------------------------------------------------------------
+
+
+def _destination(name: str, health: str, *, owner: User | None = None, enabled: bool = True) -> Destination:
+    return Destination.objects.create(
+        kind="s3",
+        name=name,
+        owner=owner,
+        enabled=enabled,
+        settings={"bucket": "archive", "endpoint_url": "https://s3.internal.example:9000"},
+        health_status=health,
+        health_error="S3 refused the credentials (InvalidAccessKeyId)" if health == "failing" else "",
+        health_error_kind="configuration" if health == "failing" else "",
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_health_without_destinations_reports_them_not_configured(client: Client, owner: User) -> None:
+    client.force_login(owner)
+    body = client.get("/api/health").json()
+    assert body["checks"]["destinations"] == {"status": "not_configured"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_failing_destinations_make_health_degraded_naming_only_the_system_wide_ones(
+    client: Client, owner: User, other_user: User
+) -> None:
+    _destination("Company archive", "failing")
+    _destination("Bob's private bucket", "failing", owner=other_user)
+    _destination("Working archive", "ok")
+    _destination("Never checked", "unknown", owner=owner)
+    _destination("Switched off", "failing", enabled=False)
+    client.force_login(owner)
+
+    answer = client.get("/api/health")
+
+    assert answer.status_code == 200  # degraded, never unhealthy: documents are still processed
+    body = answer.json()
+    assert body["checks"]["destinations"] == {
+        "status": "warning",
+        "enabled": 4,
+        "failing": 2,
+        "unchecked": 1,
+        "failing_system_wide": ["Company archive"],
+    }
+    assert body["status"] == "degraded"
+    text = answer.content.decode()
+    for private in ("Bob's private bucket", "InvalidAccessKeyId", "s3.internal.example", "Switched off"):
+        assert private not in text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_working_destinations_leave_the_health_answer_alone(client: Client, owner: User) -> None:
+    _destination("Company archive", "ok")
+    _destination("New one", "unknown")
+    client.force_login(owner)
+    destinations = client.get("/api/health").json()["checks"]["destinations"]
+    assert destinations == {
+        "status": "ok", "enabled": 2, "failing": 0, "unchecked": 1, "failing_system_wide": []
+    }  # fmt: skip

@@ -33,6 +33,7 @@ from psycopg import sql
 
 from accounts.tests.factories import UserFactory
 from conftest import ALL_QUEUES, current_database_url, run_manage, service_missing, stop_process_group
+from destinations.models import Destination
 from documents.tests.http_replay import running_replay_server
 from ops import checks
 from ops.checks import (
@@ -42,6 +43,8 @@ from ops.checks import (
     check_auth,
     check_backup,
     check_debug,
+    check_destinations,
+    check_ftp_tls,
     check_https,
     check_log_format,
     check_meilisearch,
@@ -52,6 +55,7 @@ from ops.checks import (
     check_secrets_in_repo,
     check_security_headers,
     check_session_secret,
+    check_sftp_host_keys,
     check_workdir,
     check_workers,
 )
@@ -65,15 +69,16 @@ STRONG_SECRET = "Yk2vP9wq-Lr57XnT0cZs8mUe3bHa1jDf6gQ4tN-production"
 STRONG_ADMIN_PASSWORD = "operator-Pw-3f8a1c9d2e"
 CHECKLIST = [
     "debug", "database", "migrations", "workdir", "https", "session_secret", "admin_password", "auth",
-    "security_headers", "rate_limiting", "converter_sandbox", "redis", "meilisearch", "gotenberg", "workers",
-    "beat", "backup", "monitoring", "log_format", "secrets_in_repo",
+    "security_headers", "rate_limiting", "ftp_tls", "sftp_host_keys", "converter_sandbox", "redis",
+    "meilisearch", "gotenberg", "workers", "beat", "backup", "destinations", "monitoring", "log_format",
+    "secrets_in_repo",
 ]  # fmt: skip
 # Variables of the outer test run that would change what the subprocess checks.
 FOREIGN_VARIABLES = (
     "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "MEILISEARCH_URL", "MEILISEARCH_API_KEY", "UPTIME_KUMA_URL",
     "METRICS_ALLOWED_IPS", "SECURITY_HEADERS_AT_PROXY", "DEBUG", "AUTH_ENABLED", "SESSION_SECRET_FILE",
     "SESSION_SECRET_PREVIOUS", "ADMIN_PASSWORD_FILE", "BACKUP_ENABLED", "DOCUMENT_STORAGE", "GOTENBERG_URL",
-    "CONVERTER_SANDBOX",
+    "CONVERTER_SANDBOX", "FTP_ENABLED", "SFTP_ENABLED", "S3_ENABLED",
 )  # fmt: skip
 
 # Written by the backup command in production; here a fresh record, then wait for beat's heartbeat.
@@ -370,6 +375,34 @@ def ratelimit_cache(cache: dict[str, str]) -> dict[str, Any]:
             id="built-in search",
         ),
         pytest.param({"BACKUP_ENABLED": False}, check_backup, WARN, "makes no backups", id="backups off"),
+        pytest.param(
+            {"FTP_ENABLED": True, "FTP_USE_TLS": False, "FTP_ALLOW_PLAINTEXT": True}, check_ftp_tls, WARN,
+            "cross the network unencrypted", id="plaintext ftp",
+        ),
+        pytest.param(
+            {"FTP_ENABLED": True, "FTP_USE_TLS": True, "FTP_ALLOW_PLAINTEXT": True}, check_ftp_tls, PASS,
+            "speaks TLS", id="ftps",
+        ),
+        pytest.param(
+            {"FTP_ENABLED": True, "FTP_USE_TLS": False, "FTP_ALLOW_PLAINTEXT": False}, check_ftp_tls, PASS,
+            "without FTP_ALLOW_PLAINTEXT=true nothing is sent in plaintext", id="plaintext ftp not allowed",
+        ),
+        pytest.param(
+            {"FTP_ENABLED": False, "FTP_USE_TLS": False, "FTP_ALLOW_PLAINTEXT": True}, check_ftp_tls, PASS,
+            "FTP_ENABLED=false", id="no ftp",
+        ),
+        pytest.param(
+            {"SFTP_ENABLED": True, "SFTP_DISABLE_HOST_KEY_VERIFICATION": True}, check_sftp_host_keys, WARN,
+            "host key is not checked", id="sftp without host key verification",
+        ),
+        pytest.param(
+            {"SFTP_ENABLED": True, "SFTP_DISABLE_HOST_KEY_VERIFICATION": False}, check_sftp_host_keys, PASS,
+            "host key is verified", id="sftp verifying host keys",
+        ),
+        pytest.param(
+            {"SFTP_ENABLED": False, "SFTP_DISABLE_HOST_KEY_VERIFICATION": True}, check_sftp_host_keys, PASS,
+            "SFTP_ENABLED=false", id="no sftp",
+        ),
     ],
 )  # fmt: skip
 def test_one_setting_flipped_gives_that_item_its_verdict(settings, overrides, check, status, words):
@@ -381,6 +414,66 @@ def test_one_setting_flipped_gives_that_item_its_verdict(settings, overrides, ch
     assert result.status is status, result
     assert words in result.reason
     assert bool(result.fix) is (status is not Status.PASS)
+
+
+FTP_AND_SFTP_SETTINGS = (
+    "FTP_ENABLED", "FTP_USE_TLS", "FTP_ALLOW_PLAINTEXT", "SFTP_ENABLED", "SFTP_DISABLE_HOST_KEY_VERIFICATION",
+)  # fmt: skip
+
+
+def test_the_ftp_and_sftp_items_hold_without_those_settings_and_fix_a_warning_in_words(settings):
+    # The FTP and SFTP kinds define their settings; an installation without them passes.
+    for name in FTP_AND_SFTP_SETTINGS:
+        if hasattr(settings, name):
+            delattr(settings, name)
+    assert check_ftp_tls().status is PASS
+    assert check_sftp_host_keys().status is PASS
+
+    settings.FTP_ENABLED = True
+    settings.FTP_USE_TLS = False
+    settings.FTP_ALLOW_PLAINTEXT = True
+    settings.SFTP_ENABLED = True
+    settings.SFTP_DISABLE_HOST_KEY_VERIFICATION = True
+    ftp, sftp = check_ftp_tls(), check_sftp_host_keys()
+    assert "set FTP_USE_TLS=true" in ftp.fix
+    assert "set SFTP_DISABLE_HOST_KEY_VERIFICATION=false" in sftp.fix
+    messages = django_checks.run_checks(include_deployment_checks=True, tags=["production"])
+    by_id = {message.id: message for message in messages}
+    assert by_id["ops.W019"].msg.startswith("ftp_tls: FTP_USE_TLS=false with FTP_ALLOW_PLAINTEXT=true")
+    assert by_id["ops.W020"].msg.startswith("sftp_host_keys: SFTP_DISABLE_HOST_KEY_VERIFICATION=true")
+
+
+def _destination(name: str, health: str, *, owner: Any = None, error: str = "") -> Destination:
+    return Destination.objects.create(
+        kind="s3",
+        name=name,
+        owner=owner,
+        health_status=health,
+        health_error=error,
+        health_error_kind="configuration" if error else "",
+    )
+
+
+@pytest.mark.django_db
+def test_the_destinations_item_warns_while_one_fails_and_names_each_with_its_owner_and_reason():
+    assert check_destinations().status is PASS  # none: documents are kept here only
+    _destination("Company archive", "ok")
+    working = check_destinations()
+    assert (working.status, working.reason, working.fix) == (PASS, "1 enabled, none failing", "")
+
+    _destination(
+        "Bob's bucket",
+        "failing",
+        owner=UserFactory.create(username="bob"),
+        error="S3 refused the credentials",
+    )
+    failing = check_destinations()
+
+    assert failing.status is WARN
+    assert failing.reason == (
+        "1 of 2 enabled destinations fail: Bob's bucket (bob, s3): S3 refused the credentials"
+    )
+    assert "credentials check runs every 15 minutes" in failing.fix
 
 
 @pytest.mark.django_db

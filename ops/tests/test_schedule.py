@@ -37,6 +37,7 @@ SHIPPED = {
     "logs-prune",
     "search-reconcile",
     "failed-documents-retry",
+    "check-credentials",
 }
 
 
@@ -89,6 +90,12 @@ def test_the_first_run_writes_every_entry_enabled_on_its_queue_and_expiring_befo
     assert rows["backup-weekly"].kwargs == '{"tier": "weekly"}'
     assert rows["backup-weekly"].queue == "default"
     assert rows["scratch-sweep"].queue == "celery"
+    # Credentials are checked every 15 minutes, beside the deliveries they protect.
+    assert rows["check-credentials"].queue == "default"
+    assert (rows["check-credentials"].interval.every, rows["check-credentials"].interval.period) == (
+        15,
+        "minutes",
+    )
 
 
 @pytest.mark.django_db
@@ -105,7 +112,7 @@ def test_setup_periodic_tasks_twice_is_a_no_op_even_after_beat_ran_the_entries()
     output = setup_periodic_tasks()
 
     assert snapshot() == before
-    assert "Beat schedule: 0 change(s), 9 entries unchanged." in output
+    assert "Beat schedule: 0 change(s), 10 entries unchanged." in output
 
 
 @pytest.mark.django_db

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import re
 from collections.abc import Callable
+from html import unescape
 from typing import Any
 
 import pytest
@@ -13,7 +14,8 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import User
-from documents.models import Document, ProcessingStep, StepStatus
+from destinations.models import Destination, HealthStatus
+from documents.models import Document, FailureKind, ProcessingStep, StepStatus
 from documents.pipeline.state import document_refresh_status
 from documents.pipeline.steps import STEP_NAMES
 from documents.tests.conftest import document_storage, ingest, sent  # noqa: F401  # fixtures shared here
@@ -56,7 +58,9 @@ def test_operators_see_services_queues_workers_version_backup_and_failures(
     html = page.content.decode()
 
     services = {service.name: service for service in page.context["services"]}
-    assert list(services) == ["database", "redis", "broker", "workers", "search", "workdir", "migrations"]
+    assert list(services) == [
+        "database", "redis", "broker", "workers", "search", "workdir", "migrations", "destinations"
+    ]  # fmt: skip
     assert services["database"].status == "ok"
     assert services["broker"].status == "ok"
     assert services["workdir"].status in ("ok", "warning")  # a full disk here is not the page's fault
@@ -69,7 +73,13 @@ def test_operators_see_services_queues_workers_version_backup_and_failures(
     assert services["workers"].status == "error"
     assert "No worker answered." in html
 
-    for heading in ("Services", "Queues and workers", "Last backup", "Recent failed documents"):
+    for heading in (
+        "Services",
+        "Queues and workers",
+        "Destinations",
+        "Last backup",
+        "Recent failed documents",
+    ):
         assert f">{heading}</h2>" in html
     assert set(page.context["queues"]) == {"document_processor", "default", "celery"}
     assert f"Version {settings.VERSION}" in html
@@ -103,7 +113,7 @@ def test_the_page_has_the_look_of_the_others_and_says_states_and_measurements_in
     assert unstyled_classes(html) == set()
     services = re.findall(r'<tr data-service="(\w+)">(.*?)</tr>', html, re.S)
     assert [name for name, _row in services] == [
-        "database", "redis", "broker", "workers", "search", "workdir", "migrations"
+        "database", "redis", "broker", "workers", "search", "workdir", "migrations", "destinations"
     ]  # fmt: skip
     rows = {name: re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", row)).strip() for name, row in services}
     assert re.fullmatch(r"Database Working Answers in (under 1|\d+) ms\.", rows["database"]), rows
@@ -159,6 +169,53 @@ def test_a_page_without_backups_or_failures_says_so(operator: User, db: None) ->
     html = client_for(operator).get(STATUS).content.decode()
     assert "No backup has been made yet." in html
     assert "No failed documents." in html
+    assert "No destinations: processed documents are kept here only." in html
+
+
+def _destination(name: str, health: str, *, owner: User | None = None, enabled: bool = True) -> Destination:
+    checked = timezone.now() - datetime.timedelta(minutes=7) if health != HealthStatus.UNKNOWN else None
+    return Destination.objects.create(
+        kind="s3",
+        name=name,
+        owner=owner,
+        enabled=enabled,
+        settings={"bucket": "archive"},
+        health_status=health,
+        health_checked_at=checked,
+        health_error="S3 refused the credentials (InvalidAccessKeyId)."
+        if health == HealthStatus.FAILING
+        else "",
+        health_error_kind=FailureKind.CONFIGURATION if health == HealthStatus.FAILING else "",
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_destinations_and_their_health_are_shown_in_words_the_failing_ones_first(
+    operator: User, owner: User
+) -> None:
+    _destination("Working archive", HealthStatus.OK)
+    _destination("Alice's drive", HealthStatus.UNKNOWN, owner=owner)
+    _destination("Company archive", HealthStatus.FAILING)
+    _destination("Old bucket", HealthStatus.FAILING, enabled=False)
+
+    html = client_for(operator).get(STATUS).content.decode()
+
+    rows = re.findall(r'<tr data-destination="\d+">(.*?)</tr>', html, re.S)
+    words = [unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", row)).strip()) for row in rows]
+    assert words == [
+        "Company archive S3 and compatible Everyone (system-wide) Failing 7 minutes ago "
+        "Settings or credentials refused: S3 refused the credentials (InvalidAccessKeyId).",
+        "Alice's drive S3 and compatible owner Not checked yet never",
+        "Working archive S3 and compatible Everyone (system-wide) Working 7 minutes ago",
+        "Old bucket S3 and compatible Everyone (system-wide) Disabled 7 minutes ago",
+    ], words
+    assert 'data-status="error">Failing</span>' in html
+    service = re.search(r'<tr data-service="destinations">(.*?)</tr>', html, re.S)
+    assert service
+    assert re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", service.group(1))).strip() == (
+        "Destinations Needs a look 3 enabled, 1 failing, 1 not checked yet, including Company archive."
+    )
+    assert unstyled_classes(html) == set()
 
 
 def test_the_page_costs_a_bounded_number_of_queries_however_many_documents_failed(
@@ -238,3 +295,20 @@ def test_retrying_a_document_without_a_failed_step_changes_nothing(
 @pytest.mark.parametrize("method", ["get", "put"])
 def test_the_retry_route_accepts_only_post(operator: User, db: None, method: str) -> None:
     assert getattr(client_for(operator), method)(f"{STATUS}/documents/1/retry").status_code == 405
+
+
+def test_a_long_list_of_destinations_shows_the_failing_ones_and_says_how_many_are_left_out(
+    operator: User, owner: User, django_assert_max_num_queries: Any
+) -> None:
+    Destination.objects.bulk_create(
+        Destination(kind="s3", name=f"drive {number:02d}", owner=owner, health_status=HealthStatus.OK)
+        for number in range(52)
+    )
+    _destination("Company archive", HealthStatus.FAILING)
+    client = client_for(operator)
+    with django_assert_max_num_queries(13):
+        html = client.get(STATUS).content.decode()
+    rows = re.findall(r'<tr data-destination="\d+">', html)
+    assert len(rows) == 50
+    assert html.index("Company archive") < html.index("drive 00")
+    assert "And 3 more; the failing ones are listed first." in html
