@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TypedDict
+from pathlib import PurePosixPath
+from typing import Any, TypedDict
 
 from django.db.models import Case, Count, F, Q, QuerySet, Value, When
 
+from destinations.kinds.base import DocumentFacts
 from destinations.models import Delivery, Destination, HealthStatus
 from documents.models import Document
 
@@ -63,6 +65,36 @@ def destinations_by_health() -> QuerySet[Destination]:
         Destination.objects.select_related("owner")
         .annotate(health_rank=rank)
         .order_by("health_rank", F("owner").asc(nulls_first=True), "name", "pk")
+    )
+
+
+def delivery_facts(document: Document) -> DocumentFacts:
+    """What a kind that files by metadata is told about ``document``.
+
+    ``fields`` are the document's metadata (the JSON its extraction wrote, under the names
+    DocuElevate's clients know: ``absender``, ``empfaenger``, ``reference_number`` …) with
+    the document's current values on top, so an edit after extraction counts.
+    """
+    tags = tuple(sorted(document.tags.values_list("name", flat=True)))
+    current: dict[str, Any] = {
+        "title": document.document_title,
+        "document_type": document.document_type,
+        "document_date": document.document_date.isoformat() if document.document_date else None,
+        "correspondent": document.correspondent,
+        "absender": document.sender,
+        "empfaenger": document.recipient,
+        "language": document.language,
+        "reference_number": document.reference_number,
+        "tags": list(tags),
+    }
+    extracted = document.metadata if isinstance(document.metadata, dict) else {}
+    return DocumentFacts(
+        title=document.document_title or PurePosixPath(document.original_filename).stem,
+        created=document.document_date,
+        correspondent=document.correspondent,
+        document_type=document.document_type,
+        tags=tags,
+        fields={**extracted, **current},
     )
 
 

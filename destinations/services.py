@@ -50,8 +50,9 @@ from destinations.kinds.base import (
 )
 from destinations.models import CollisionPolicy, Delivery, DeliveryStatus, Destination
 from destinations.paths import folder_template_validate, folder_validate, remote_path, renamed_candidates
-from destinations.selectors import destinations_for_document
+from destinations.selectors import delivery_facts, destinations_for_document
 from destinations.state import (
+    DeliveryReceipts,
     deliveries_release,
     deliveries_request,
     delivery_claim,
@@ -374,8 +375,11 @@ def _deliver(delivery: Delivery) -> tuple[_Placed, str]:
         raise DestinationMisconfigured(exc.message) from None
     try:
         with storage.local_copy(document.processed_file) as path:
-            local = LocalFile(path=path, size=path.stat().st_size, sha256=_sha256_of(path))
+            local = LocalFile(
+                path=path, size=path.stat().st_size, sha256=_sha256_of(path), facts=delivery_facts(document)
+            )
             with kind_for(destination) as kind:
+                kind.keep_receipts_in(DeliveryReceipts(delivery))
                 placed = _place(kind, local, target, delivery, CollisionPolicy(destination.collision_policy))
                 if placed.uploaded is not None:
                     placed = _remove_previous(kind, delivery, placed)

@@ -7,7 +7,8 @@ rows through these functions only:
 - ``delivery_claim``: a run takes a delivery, with a conditional UPDATE, so two runs (a
   message delivered twice, a retry beside a redeliver) can never both have it;
 - ``delivery_record``: a run ends; recorded only while the run still holds its claim;
-- ``deliveries_release``: runs whose worker vanished give their delivery back.
+- ``deliveries_release``: runs whose worker vanished give their delivery back;
+- ``DeliveryReceipts``: a run keeps the receipt of an upload its server finishes later.
 
 Log entries go under the destination's ``upload_to_<kind>`` step, its name first. A
 destination's health is written here too (``destination_health_record``), by a delivery's
@@ -19,6 +20,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
@@ -267,6 +269,28 @@ def destination_health_record(
         health_error="" if healthy else message,
         health_error_kind="" if healthy or kind is None else kind,
     )
+
+
+@dataclass
+class DeliveryReceipts:
+    """The receipt book (``destinations.kinds.base.ReceiptBook``) of one run of ``delivery``.
+
+    A receipt lives in ``remote_version``, which a delivered run overwrites with the
+    version delivered: the kind tells its receipts from versions. It is written at once
+    (the run waits on the server after it) and only under the run's claim, so a run that
+    lost its delivery to another cannot write over that one's receipt.
+    """
+
+    delivery: Delivery
+
+    def receipt(self) -> str:
+        return self.delivery.remote_version
+
+    def keep(self, receipt: str) -> None:
+        Delivery.objects.filter(
+            pk=self.delivery.pk, status=DeliveryStatus.IN_PROGRESS, claimed_by=self.delivery.claimed_by
+        ).update(remote_version=receipt, updated_at=timezone.now())
+        self.delivery.remote_version = receipt
 
 
 def deliveries_release(*, abandoned: QuerySet[Delivery], message: str) -> list[int]:

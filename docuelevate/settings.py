@@ -9,6 +9,7 @@ and in the README. A bad value stops start-up with a message naming the variable
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import secrets
 from pathlib import Path
@@ -382,6 +383,44 @@ if S3_ENABLED:
         raise EnvError(
             "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY go together; set both, or neither to use "
             "the machine's own AWS credentials (an instance role)."
+        )
+# Paperless-ngx, by its REST API (destinations/kinds/paperless.py). Unset PAPERLESS_ENABLED
+# follows PAPERLESS_HOST, as it did in DocuElevate's .env files before the switch existed.
+PAPERLESS_HOST = env_str("PAPERLESS_HOST", "").strip().rstrip("/")
+PAPERLESS_NGX_API_TOKEN = env_optional("PAPERLESS_NGX_API_TOKEN")
+PAPERLESS_ENABLED = env_bool("PAPERLESS_ENABLED", bool(PAPERLESS_HOST))
+PAPERLESS_CUSTOM_FIELD_ABSENDER = env_str("PAPERLESS_CUSTOM_FIELD_ABSENDER", "").strip()
+# Our metadata field -> the Paperless custom field it fills, as a JSON object.
+PAPERLESS_CUSTOM_FIELDS_MAPPING: dict[str, str] = {}
+if _paperless_mapping := env_str("PAPERLESS_CUSTOM_FIELDS_MAPPING", "").strip():
+    try:
+        PAPERLESS_CUSTOM_FIELDS_MAPPING = json.loads(_paperless_mapping)
+    except ValueError:
+        raise EnvError(
+            "PAPERLESS_CUSTOM_FIELDS_MAPPING is not valid JSON; write an object such as "
+            '{"absender": "Sender"}.'
+        ) from None
+    if not isinstance(PAPERLESS_CUSTOM_FIELDS_MAPPING, dict) or not all(
+        isinstance(value, str) and value.strip() for value in PAPERLESS_CUSTOM_FIELDS_MAPPING.values()
+    ):
+        raise EnvError(
+            "PAPERLESS_CUSTOM_FIELDS_MAPPING must be a JSON object of metadata field names to Paperless "
+            'custom field names, such as {"absender": "Sender", "empfaenger": "Recipient"}.'
+        )
+if PAPERLESS_ENABLED:
+    if not PAPERLESS_HOST:
+        raise EnvError(
+            "PAPERLESS_ENABLED=true needs PAPERLESS_HOST, Paperless-ngx's address such as "
+            "https://paperless.example.com (set PAPERLESS_ENABLED=false to deliver nothing there)."
+        )
+    if not PAPERLESS_HOST.startswith(("http://", "https://")):
+        raise EnvError(
+            "PAPERLESS_HOST must start with http:// or https://, e.g. https://paperless.example.com."
+        )
+    if not PAPERLESS_NGX_API_TOKEN:
+        raise EnvError(
+            "Delivering to Paperless-ngx (PAPERLESS_HOST) needs PAPERLESS_NGX_API_TOKEN, the API token of "
+            "the Paperless-ngx user documents arrive as (PAPERLESS_ENABLED=false delivers nothing there)."
         )
 # --- end destinations ---
 

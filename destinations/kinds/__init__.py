@@ -16,6 +16,7 @@ from docuelevate.errors import InvalidInput
 
 KINDS: dict[str, str] = {
     DestinationKind.S3: "destinations.kinds.s3.S3Kind",
+    DestinationKind.PAPERLESS: "destinations.kinds.paperless.PaperlessKind",
 }
 
 

@@ -14,6 +14,12 @@ A kind only moves bytes and answers questions about the remote side:
 - ``check(folder=)``: connect, sign in and prove write permission in ``folder``, leaving
   nothing behind.
 
+Kinds that file by metadata rather than by path (Paperless-ngx) read the document's facts
+from ``LocalFile.facts``; kinds whose server finishes an upload on its own time keep the
+server's receipt in the delivery's ``ReceiptBook`` (``keep_receipts_in``), so a run that
+dies while waiting is followed by one that waits for the same upload instead of sending
+it again.
+
 Paths are relative to the root of the remote side (a bucket, an account's home), with
 ``/`` between folders, already sanitised by ``destinations.paths``.
 
@@ -26,9 +32,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Protocol, Self
 
 from documents.models import FailureKind
 
@@ -59,13 +66,44 @@ class DestinationMisconfigured(DeliveryFailed):
 
 
 @dataclass(frozen=True)
+class DocumentFacts:
+    """What is known about the document delivered, for kinds that file by metadata.
+
+    ``fields`` holds every metadata field by the name DocuElevate's clients know
+    (``absender``, ``empfaenger``, ``reference_number``, ``language``, …): what an operator
+    can map onto the destination's own fields.
+    """
+
+    title: str = ""
+    created: date | None = None
+    correspondent: str = ""
+    document_type: str = ""
+    tags: tuple[str, ...] = ()
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class LocalFile:
-    """The file to deliver: a local path, with its size and SHA-256 worked out once."""
+    """The file to deliver: a local path, with its size and SHA-256 worked out once, and
+    the facts of its document."""
 
     path: Path
     size: int
     sha256: str
     content_type: str = "application/pdf"
+    facts: DocumentFacts = field(default_factory=DocumentFacts)
+
+
+class ReceiptBook(Protocol):
+    """Where one delivery keeps the receipt of an upload its server finishes later (a
+    Paperless-ngx consumption task), across runs: a run that dies while waiting leaves the
+    receipt for the next one. What a receipt says is the kind's own business."""
+
+    def receipt(self) -> str:
+        """The receipt an earlier run kept, or whatever the delivery last recorded."""
+
+    def keep(self, receipt: str) -> None:
+        """Keep ``receipt`` now, before waiting on it; an empty one forgets the last."""
 
 
 @dataclass(frozen=True)
@@ -145,6 +183,11 @@ class Kind(ABC):
     @abstractmethod
     def check(self, *, folder: str) -> None:
         """Connect, sign in and prove that files can be written in ``folder``, leaving none."""
+
+    def keep_receipts_in(self, book: ReceiptBook) -> None:  # noqa: B027 - most servers give none
+        """Where to keep the receipt of an upload the server finishes on its own time; the
+        delivery service hands each run its delivery's book. Kinds whose uploads are done
+        when ``upload`` returns have no receipts and ignore it."""
 
     def close(self) -> None:  # noqa: B027 - a no-op for kinds without a connection to end
         """End the connection, for kinds that keep one."""
