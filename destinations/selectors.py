@@ -7,7 +7,9 @@ from typing import TypedDict
 
 from django.db.models import Q, QuerySet
 
+from accounts.access import Viewer
 from destinations.models import Delivery, Destination
+from docuelevate.errors import NotFound
 from documents.models import Document
 
 
@@ -18,6 +20,18 @@ def destinations_for_document(document: Document) -> QuerySet[Destination]:
         .filter(Q(owner__isnull=True) | Q(owner_id=document.owner_id))
         .order_by("pk")
     )
+
+
+def destination_get_for_viewer(*, viewer: Viewer, destination_id: int) -> Destination:
+    """A destination ``viewer`` may manage: their own, or a system-wide one with operator
+    rights. NotFound otherwise, the same as for one that does not exist."""
+    user_id = getattr(viewer.user, "pk", None)
+    mine = Q(owner_id=user_id) if user_id is not None else Q(pk__in=[])
+    allowed = mine | Q(owner__isnull=True) if viewer.operator else mine
+    destination = Destination.objects.filter(allowed, pk=destination_id).first()
+    if destination is None:
+        raise NotFound("There is no such destination.")
+    return destination
 
 
 class DeliveryView(TypedDict):

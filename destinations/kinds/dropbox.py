@@ -114,7 +114,8 @@ class DropboxKind(OAuthKind):
         self.chunk_size = chunk_size
         self._sleep = sleep
         self._client: Any = None
-        self._hashes: dict[Path, str] = {}
+        # Worked out once per content (its SHA-256), however often it is compared.
+        self._hashes: dict[str, str] = {}
 
     def __repr__(self) -> str:
         return f"<DropboxKind app={self.app_key!r}>"
@@ -285,9 +286,9 @@ class DropboxKind(OAuthKind):
         return self._client
 
     def _hash(self, local: LocalFile) -> str:
-        if local.path not in self._hashes:
-            self._hashes[local.path] = dropbox_content_hash(local.path)
-        return self._hashes[local.path]
+        if local.sha256 not in self._hashes:
+            self._hashes[local.sha256] = dropbox_content_hash(local.path)
+        return self._hashes[local.sha256]
 
     def _call(self, doing: str, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """``method`` of the SDK, throttling waited out briefly, every error translated."""

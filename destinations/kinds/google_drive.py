@@ -129,7 +129,8 @@ class GoogleDriveKind(OAuthKind):
         self._sleep = sleep
         self._service: Any = None
         self._folders: dict[str, str] = {"": self.root_id}
-        self._md5s: dict[Path, str] = {}
+        # Worked out once per content (its SHA-256), however often it is compared.
+        self._md5s: dict[str, str] = {}
 
     def __repr__(self) -> str:
         how = "service account" if self._service_account else "OAuth"
@@ -424,9 +425,9 @@ class GoogleDriveKind(OAuthKind):
         return dict(found[0]) if found else None
 
     def _md5(self, local: LocalFile) -> str:
-        if local.path not in self._md5s:
-            self._md5s[local.path] = md5_of(local.path)
-        return self._md5s[local.path]
+        if local.sha256 not in self._md5s:
+            self._md5s[local.sha256] = md5_of(local.path)
+        return self._md5s[local.sha256]
 
     def _call(self, doing: str, method: Callable[..., Any], *args: Any) -> Any:
         """A request of the library, throttling waited out briefly, every error translated.

@@ -89,10 +89,9 @@ def token_secrets_renewed(secrets: Mapping[str, Any], token: str) -> dict[str, s
     }
 
 
-def pkce_pair() -> tuple[str, str]:
-    """A PKCE code verifier and its S256 challenge (RFC 7636 section 4)."""
-    verifier = secrets.token_urlsafe(64)
-    return verifier, pkce_challenge(verifier)
+def new_code_verifier() -> str:
+    """A fresh PKCE code verifier (RFC 7636 section 4.1): 86 characters of 64 random bytes."""
+    return secrets.token_urlsafe(64)
 
 
 def pkce_challenge(verifier: str) -> str:

@@ -157,8 +157,10 @@ class OneDriveKind(OAuthKind):
         self.simple_upload_limit = simple_upload_limit
         self._sleep = sleep
         self._access_token = ""
+        self._msal: Any = None
         self._folders: set[str] = {""}
-        self._hashes: dict[Path, str] = {}
+        # Worked out once per content (its SHA-256), however often it is compared.
+        self._hashes: dict[str, str] = {}
 
     def __repr__(self) -> str:
         return f"<OneDriveKind client={self.client_id!r} tenant={self.tenant!r}>"
@@ -346,9 +348,9 @@ class OneDriveKind(OAuthKind):
         self._folders.add(folder)
 
     def _hash(self, local: LocalFile) -> str:
-        if local.path not in self._hashes:
-            self._hashes[local.path] = quickxorhash(local.path)
-        return self._hashes[local.path]
+        if local.sha256 not in self._hashes:
+            self._hashes[local.sha256] = quickxorhash(local.path)
+        return self._hashes[local.sha256]
 
     def _token(self) -> str:
         """An access token, from the refresh token through MSAL; the refresh token Microsoft
@@ -365,13 +367,15 @@ class OneDriveKind(OAuthKind):
         import msal
 
         try:
-            app = msal.ConfidentialClientApplication(
-                self.client_id,
-                client_credential=self._client_secret,
-                authority=f"{LOGIN}/{_tenant(self.tenant)}",
-                http_client=self._session,
-            )
-            result = app.acquire_token_by_refresh_token(self._refresh_token, scopes=list(SCOPES))
+            if self._msal is None:
+                # Reads the tenant's sign-in configuration from Microsoft once.
+                self._msal = msal.ConfidentialClientApplication(
+                    self.client_id,
+                    client_credential=self._client_secret,
+                    authority=f"{LOGIN}/{_tenant(self.tenant)}",
+                    http_client=self._session,
+                )
+            result = self._msal.acquire_token_by_refresh_token(self._refresh_token, scopes=list(SCOPES))
         except requests.RequestException as exc:
             raise DeliveryTemporarilyFailed(
                 f"Microsoft's sign-in could not be reached ({exc.__class__.__name__})."

@@ -82,6 +82,9 @@ class ProviderHttp(httplib2.Http):  # type: ignore[misc]  # httplib2 ships no ty
     def __init__(self, routes: Mapping[str, str] | None = None, *, timeout: float = DEFAULT_TIMEOUT) -> None:
         super().__init__(timeout=timeout)
         self.routes = dict(routes or {})
+        # 308 is Google's "resume incomplete" in a resumable upload, not a redirect to follow
+        # (as googleapiclient's own build_http sets it).
+        self.redirect_codes: frozenset[int] = frozenset(httplib2.REDIRECT_CODES) - {308}
 
     def request(
         self,
