@@ -19,6 +19,7 @@ before writing needs no download.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -294,7 +295,7 @@ class DropboxKind(OAuthKind):
         """``method`` of the SDK, throttling waited out briefly, every error translated."""
         from dropbox.exceptions import RateLimitError
 
-        for attempt in range(1 + 3):
+        for attempt in itertools.count():
             try:
                 return method(*args, **kwargs)
             except RateLimitError as exc:
@@ -306,7 +307,7 @@ class DropboxKind(OAuthKind):
                 self._sleep(wait)
             except Exception as exc:
                 raise _translated(exc, doing=doing) from None
-        raise AssertionError("throttle_wait ends the attempts")  # pragma: no cover
+        raise AssertionError("unreachable")  # pragma: no cover
 
 
 class _Missing(DeliveryFailed):

@@ -270,7 +270,7 @@ class GoogleDriveKind(OAuthKind):
                     fileId=existing["id"], media_body=media, fields=FILE_FIELDS, supportsAllDrives=True
                 )
             if resumable:
-                answer = self._resumable(request, doing=doing)
+                answer = self._resumable(request, doing=doing, size=local.size)
             else:
                 answer = self._call(doing, request.execute)
         landed = _remote_file(path, answer)
@@ -278,13 +278,17 @@ class GoogleDriveKind(OAuthKind):
             raise DeliveryTemporarilyFailed(f"{path} did not arrive whole in Google Drive.")
         return Uploaded(path=path, remote_id=landed.remote_id, remote_version=landed.version)
 
-    def _resumable(self, request: Any, *, doing: str) -> Any:
+    def _resumable(self, request: Any, *, doing: str, size: int) -> Any:
         """Send the chunks of a resumable upload; after a throttled or failed chunk the
-        library asks Google how far it got and goes on from there."""
-        answer = None
-        while answer is None:
+        library asks Google how far it got and goes on from there. An upload that never
+        finishes (Google asking for the same bytes again and again) is given up."""
+        for _chunk in range(size // self.chunk_size + 10):
             _progress, answer = self._call(doing, request.next_chunk)
-        return answer
+            if answer is not None:
+                return answer
+        raise DeliveryTemporarilyFailed(
+            f"The resumable upload to Google Drive did not come to an end ({doing})."
+        )
 
     def remove(self, path: str) -> None:
         folder, name = _split(path)

@@ -144,7 +144,6 @@ class OAuthApp:
             "client_id": self.client_id,
             "client_secret": self.client_secret,
             "code_verifier": code_verifier,
-            **({"scope": " ".join(self.scopes)} if self.scopes else {}),
         }
         try:
             response = self.session.post(self.token_url, data=data, headers={"Accept": "application/json"})

@@ -268,8 +268,10 @@ class OneDriveKind(OAuthKind):
         ).json()
         upload_url = str(session["uploadUrl"])
         offset = 0
+        # Graph may ask for a range again; a session that never finishes is given up.
+        requests_left = local.size // self.chunk_size + 10
         try:
-            while True:
+            while (requests_left := requests_left - 1) >= 0:
                 handle.seek(offset)
                 chunk = handle.read(self.chunk_size)
                 end = offset + len(chunk) - 1
@@ -287,6 +289,7 @@ class OneDriveKind(OAuthKind):
                 # 202: Graph names the bytes it still needs; go on from the first of them.
                 ranges = response.json().get("nextExpectedRanges") or [f"{end + 1}-"]
                 offset = int(str(ranges[0]).split("-")[0])
+            raise DeliveryTemporarilyFailed(f"The OneDrive upload session for {path} did not come to an end.")
         except DeliveryFailed:
             # Give the kept chunks back at once; if that fails too, the session expires by itself.
             with contextlib.suppress(requests.RequestException):

@@ -161,3 +161,21 @@ def test_a_service_account_needs_its_key_and_a_shared_folder():
     )
     assert settings == {"folder_id": FOLDER_ID, "folder": "", "use_oauth": False}
     assert "token_uri" not in secrets["credentials_json"]
+
+
+def test_the_check_makes_a_test_file_in_the_folder_and_deletes_it(replay):
+    recording = replay.play("google_drive_check", RECORDINGS)
+    with drive_kind(replay) as kind:
+        kind.check(folder="Archive")
+    assert_played_as_recorded(replay, recording)
+    made = replay.received[2].json()
+    assert made["name"].startswith(".docuelevate-check-")
+    assert made["parents"] == [FOLDER_ID]
+
+
+def test_removing_deletes_the_file_found_by_its_name(replay):
+    recording = replay.play("google_drive_remove", RECORDINGS)
+    with drive_kind(replay) as kind:
+        kind.remove("Archive/invoice.pdf")
+    assert_played_as_recorded(replay, recording)
+    assert replay.received[-1].path.startswith(f"/drive/v3/files/{FILE_ID}?")
