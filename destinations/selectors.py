@@ -8,8 +8,10 @@ from typing import Any, TypedDict
 
 from django.db.models import Case, Count, F, Q, QuerySet, Value, When
 
+from accounts.access import Viewer
 from destinations.kinds.base import DocumentFacts
 from destinations.models import Delivery, Destination, HealthStatus
+from docuelevate.errors import NotFound
 from documents.models import Document
 
 
@@ -96,6 +98,18 @@ def delivery_facts(document: Document) -> DocumentFacts:
         tags=tags,
         fields={**extracted, **current},
     )
+
+
+def destination_get_for_viewer(*, viewer: Viewer, destination_id: int) -> Destination:
+    """A destination ``viewer`` may manage: their own, or a system-wide one with operator
+    rights. NotFound otherwise, the same as for one that does not exist."""
+    user_id = getattr(viewer.user, "pk", None)
+    mine = Q(owner_id=user_id) if user_id is not None else Q(pk__in=[])
+    allowed = mine | Q(owner__isnull=True) if viewer.operator else mine
+    destination = Destination.objects.filter(allowed, pk=destination_id).first()
+    if destination is None:
+        raise NotFound("There is no such destination.")
+    return destination
 
 
 class DeliveryView(TypedDict):

@@ -46,9 +46,11 @@ from destinations.kinds.base import (
     DestinationMisconfigured,
     Kind,
     LocalFile,
+    RemoteFile,
     Uploaded,
 )
-from destinations.models import CollisionPolicy, Delivery, DeliveryStatus, Destination
+from destinations.kinds.oauth import OAuthKind
+from destinations.models import CollisionPolicy, Delivery, DeliveryStatus, Destination, HealthStatus
 from destinations.paths import folder_template_validate, folder_validate, remote_path, renamed_candidates
 from destinations.selectors import delivery_facts, destinations_for_document
 from destinations.state import (
@@ -219,15 +221,23 @@ def system_destinations_sync() -> list[Destination]:
     for kind in KINDS:
         key = f"env:{kind}"
         row = existing.get(key)
-        described = kind_class(kind).from_environment()
+        cls = kind_class(kind)
+        described = cls.from_environment()
         if described is None:
             if row is not None and row.enabled:
                 row.enabled = False
                 row.save(update_fields=["enabled", "updated_at"])
             continue
+        # What the kind came by itself (a connected or renewed refresh token) stays with the
+        # row; the kind's clean drops it once it no longer belongs to the variables' credentials.
+        stored = _stored_secrets(row) if row is not None else {}
+        carried = {name: value for name, value in stored.items() if name in cls.carried_secret_names}
         try:
             clean_settings, clean_secrets = _cleaned(
-                kind=kind, settings=described.settings, secrets=described.secrets, system_wide=True
+                kind=kind,
+                settings=described.settings,
+                secrets={**carried, **described.secrets},
+                system_wide=True,
             )
         except InvalidInput as exc:
             logger.error("the %s destination from the environment is not valid: %s", kind, exc.message)
@@ -247,6 +257,41 @@ def system_destinations_sync() -> list[Destination]:
             row.save(update_fields=[*changed, "updated_at"])
         enabled.append(row)
     return enabled
+
+
+def destination_secrets_renew(*, destination_id: int, secrets: Mapping[str, Any]) -> None:
+    """Store ``secrets`` over the destination's own: ones a provider replaced while a kind
+    used them (a refresh token Microsoft rotated), handed on through
+    ``Kind.on_secrets_renewed``. Checked by the kind like any secret. A destination the
+    environment defines takes them too: they are its kind's carried secrets, kept when the
+    row is brought in step with the variables."""
+    with transaction.atomic():
+        destination = Destination.objects.select_for_update().filter(pk=destination_id).first()
+        if destination is None:
+            return  # removed meanwhile: nothing to keep the secrets for
+        merged = {**_stored_secrets(destination), **secrets}
+        _settings, destination.secrets = kind_class(destination.kind).clean(
+            destination.settings, merged, system_wide=destination.owner_id is None
+        )
+        destination.save(update_fields=["secrets", "updated_at"])
+
+
+def destination_connect(*, destination: Destination, refresh_token: str) -> Destination:
+    """Keep the refresh token a connect page obtained for ``destination`` (sealed, as its
+    renewed token: see ``destinations.kinds.oauth``), and forget that it was failing: the
+    next delivery or check tells again. InvalidInput for a kind that does not connect."""
+    cls = kind_class(destination.kind)
+    if not issubclass(cls, OAuthKind):
+        raise InvalidInput(f"{destination.name} does not connect to an account; it has its own credentials.")
+    destination_secrets_renew(
+        destination_id=destination.pk,
+        secrets=cls.connected_secrets(_stored_secrets(destination), refresh_token),
+    )
+    Destination.objects.filter(pk=destination.pk, health_status=HealthStatus.FAILING).update(
+        health_status=HealthStatus.UNKNOWN, health_error="", health_error_kind="", updated_at=timezone.now()
+    )
+    destination.refresh_from_db()
+    return destination
 
 
 # --- Deliveries ----------------------------------------------------------------------------
@@ -395,7 +440,7 @@ def _place(kind: Kind, local: LocalFile, target: str, delivery: Delivery, policy
     )
     for candidate in candidates:
         there = kind.stat(candidate)
-        if there is not None and there.sha256 == local.sha256:
+        if there is not None and kind.same_content(there, local):
             # Delivered already (by an earlier run whose record was lost, or by anyone).
             found = Uploaded(path=candidate, remote_id=there.remote_id, remote_version=there.version)
             return _Placed(DeliveryStatus.DELIVERED, f"Already at {candidate}; nothing to upload.", found)
@@ -420,7 +465,7 @@ def _remove_previous(kind: Kind, delivery: Delivery, placed: _Placed) -> _Placed
         return placed
     try:
         there = kind.stat(previous)
-        if there is not None and there.sha256 == delivery.content_sha256:
+        if there is not None and _unchanged_since_delivered(there, delivery):
             kind.remove(previous)
     except DeliveryFailed as exc:
         # The new file is in place; the delivery succeeded all the same.
@@ -430,6 +475,15 @@ def _remove_previous(kind: Kind, delivery: Delivery, placed: _Placed) -> _Placed
             placed.uploaded,
         )
     return _Placed(placed.status, f"{placed.message} Removed the earlier copy {previous}.", placed.uploaded)
+
+
+def _unchanged_since_delivered(there: RemoteFile, delivery: Delivery) -> bool:
+    """Whether the file at the delivery's earlier path is still what it delivered: the same
+    SHA-256, or, where the server cannot tell a SHA-256 (Dropbox, OneDrive), the very
+    revision it recorded then."""
+    if there.sha256 is not None:
+        return there.sha256 == delivery.content_sha256
+    return bool(there.version) and there.version == delivery.remote_version
 
 
 def _sha256_of(path: Path) -> str:

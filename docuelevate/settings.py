@@ -14,6 +14,7 @@ import os
 import secrets
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import dj_database_url
 import django_stubs_ext
@@ -423,6 +424,80 @@ if PAPERLESS_ENABLED:
             "the Paperless-ngx user documents arrive as (PAPERLESS_ENABLED=false delivers nothing there)."
         )
 # --- end destinations ---
+
+# --- Cloud-drive destinations (destinations/kinds/dropbox.py, google_drive.py, onedrive.py) ---
+# The app credentials (key and secret, client id and secret) are DocuElevate's registration
+# with each provider: they serve the environment's destination and every destination a user
+# connects to their own account on the destinations page. The refresh tokens belong to the
+# environment's destination; a connect page can supply one instead (docs/destinations.md).
+# The external base URL of this server, for the redirect URIs registered with the providers:
+# PUBLIC_BASE_URL + /destinations/connect/<kind>/callback.
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", f"https://{EXTERNAL_HOSTNAME}").strip().rstrip("/")
+_public_base = urlsplit(PUBLIC_BASE_URL)
+if _public_base.scheme not in {"http", "https"} or not _public_base.hostname:
+    raise EnvError("PUBLIC_BASE_URL must be an http:// or https:// address, e.g. https://docs.example.com.")
+if _public_base.username or _public_base.password or _public_base.query or _public_base.fragment:
+    raise EnvError("PUBLIC_BASE_URL must not carry a user name, password, query or fragment.")
+
+DROPBOX_ENABLED = env_bool("DROPBOX_ENABLED", False)
+DROPBOX_APP_KEY = env_str("DROPBOX_APP_KEY", "").strip()
+DROPBOX_APP_SECRET = env_str("DROPBOX_APP_SECRET", "").strip()
+DROPBOX_REFRESH_TOKEN = env_str("DROPBOX_REFRESH_TOKEN", "").strip()
+DROPBOX_FOLDER = env_str("DROPBOX_FOLDER", "")
+if DROPBOX_ENABLED and not (DROPBOX_APP_KEY and DROPBOX_APP_SECRET):
+    raise EnvError("DROPBOX_ENABLED=true needs DROPBOX_APP_KEY and DROPBOX_APP_SECRET (the Dropbox app's).")
+
+GOOGLE_DRIVE_ENABLED = env_bool("GOOGLE_DRIVE_ENABLED", False)
+# A service account's key file (its JSON text; GOOGLE_DRIVE_CREDENTIALS_JSON_FILE reads a file),
+# unless GOOGLE_DRIVE_USE_OAUTH=true signs in as a person with the client and refresh token.
+GOOGLE_DRIVE_CREDENTIALS_JSON = env_str("GOOGLE_DRIVE_CREDENTIALS_JSON", "").strip()
+GOOGLE_DRIVE_FOLDER_ID = env_str("GOOGLE_DRIVE_FOLDER_ID", "").strip()
+GOOGLE_DRIVE_CLIENT_ID = env_str("GOOGLE_DRIVE_CLIENT_ID", "").strip()
+GOOGLE_DRIVE_CLIENT_SECRET = env_str("GOOGLE_DRIVE_CLIENT_SECRET", "").strip()
+GOOGLE_DRIVE_REFRESH_TOKEN = env_str("GOOGLE_DRIVE_REFRESH_TOKEN", "").strip()
+GOOGLE_DRIVE_USE_OAUTH = env_bool("GOOGLE_DRIVE_USE_OAUTH", False)
+if GOOGLE_DRIVE_ENABLED:
+    if GOOGLE_DRIVE_USE_OAUTH and not (GOOGLE_DRIVE_CLIENT_ID and GOOGLE_DRIVE_CLIENT_SECRET):
+        raise EnvError(
+            "GOOGLE_DRIVE_USE_OAUTH=true needs GOOGLE_DRIVE_CLIENT_ID and GOOGLE_DRIVE_CLIENT_SECRET."
+        )
+    if not GOOGLE_DRIVE_USE_OAUTH and not GOOGLE_DRIVE_CREDENTIALS_JSON:
+        raise EnvError(
+            "GOOGLE_DRIVE_ENABLED=true needs GOOGLE_DRIVE_CREDENTIALS_JSON (a service account's key), "
+            "or GOOGLE_DRIVE_USE_OAUTH=true with a client id, client secret and refresh token."
+        )
+    if not GOOGLE_DRIVE_USE_OAUTH:
+        try:
+            _service_account = json.loads(GOOGLE_DRIVE_CREDENTIALS_JSON)
+        except ValueError:
+            _service_account = None
+        if not isinstance(_service_account, dict) or _service_account.get("type") != "service_account":
+            raise EnvError(
+                "GOOGLE_DRIVE_CREDENTIALS_JSON is not a service account's key: give the JSON key file "
+                "as Google made it (its text, or its path as GOOGLE_DRIVE_CREDENTIALS_JSON_FILE)."
+            )
+        if not GOOGLE_DRIVE_FOLDER_ID:
+            # A service account has no storage of its own: it writes into a folder shared with it.
+            raise EnvError(
+                "GOOGLE_DRIVE_ENABLED=true with a service account needs GOOGLE_DRIVE_FOLDER_ID, a folder "
+                "in a shared drive that the service account may edit."
+            )
+
+ONEDRIVE_ENABLED = env_bool("ONEDRIVE_ENABLED", False)
+ONEDRIVE_CLIENT_ID = env_str("ONEDRIVE_CLIENT_ID", "").strip()
+ONEDRIVE_CLIENT_SECRET = env_str("ONEDRIVE_CLIENT_SECRET", "").strip()
+# "common" lets personal and work accounts sign in; a tenant id or domain only that directory's.
+ONEDRIVE_TENANT_ID = env_str("ONEDRIVE_TENANT_ID", "").strip() or "common"
+ONEDRIVE_REFRESH_TOKEN = env_str("ONEDRIVE_REFRESH_TOKEN", "").strip()
+ONEDRIVE_FOLDER_PATH = env_str("ONEDRIVE_FOLDER_PATH", "")
+if ONEDRIVE_ENABLED and not (ONEDRIVE_CLIENT_ID and ONEDRIVE_CLIENT_SECRET):
+    raise EnvError("ONEDRIVE_ENABLED=true needs ONEDRIVE_CLIENT_ID and ONEDRIVE_CLIENT_SECRET (the app's).")
+
+# Not from the environment: the cloud SDKs' https origins sent elsewhere instead
+# (destinations/kinds/transport.py). Empty in production; tests point the providers at a
+# local server that replays recorded exchanges.
+CLOUD_API_ROUTES: dict[str, str] = {}
+# --- end cloud-drive destinations ---
 
 # --- Authentication and security ---------------------------------------------------------
 

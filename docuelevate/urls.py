@@ -28,6 +28,7 @@ urlpatterns = [
     path("", include("documents.pages.urls")),
     path("", include("search.pages.urls")),
     path("", include("ops.pages.urls")),
+    path("", include("destinations.pages.urls")),
 ]
 
 # Under /api/ every error is JSON, like the API's own; elsewhere a page in the site's look.

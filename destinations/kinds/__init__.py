@@ -7,6 +7,10 @@ never loads a protocol's client library.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
+from typing import Any
+
 from django.utils.module_loading import import_string
 
 from destinations.kinds.base import DestinationMisconfigured, Kind
@@ -17,6 +21,9 @@ from docuelevate.errors import InvalidInput
 KINDS: dict[str, str] = {
     DestinationKind.S3: "destinations.kinds.s3.S3Kind",
     DestinationKind.PAPERLESS: "destinations.kinds.paperless.PaperlessKind",
+    DestinationKind.DROPBOX: "destinations.kinds.dropbox.DropboxKind",
+    DestinationKind.GOOGLE_DRIVE: "destinations.kinds.google_drive.GoogleDriveKind",
+    DestinationKind.ONEDRIVE: "destinations.kinds.onedrive.OneDriveKind",
 }
 
 
@@ -43,4 +50,13 @@ def kind_for(destination: Destination) -> Kind:
         raise DestinationMisconfigured(exc.message) from None
     except SecretsUnreadable as exc:
         raise DestinationMisconfigured(str(exc)) from None
-    return cls.from_settings(settings, secrets)
+    kind = cls.from_settings(settings, secrets)
+    kind.on_secrets_renewed = functools.partial(_secrets_renewed, destination.pk)
+    return kind
+
+
+def _secrets_renewed(destination_id: int, secrets: Mapping[str, Any]) -> None:
+    # Imported here: the services build on this module.
+    from destinations.services import destination_secrets_renew
+
+    destination_secrets_renew(destination_id=destination_id, secrets=secrets)

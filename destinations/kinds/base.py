@@ -30,7 +30,7 @@ decides on; the message is for people and never quotes a secret.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -109,13 +109,17 @@ class ReceiptBook(Protocol):
 @dataclass(frozen=True)
 class RemoteFile:
     """What is at a remote path. ``sha256`` is None where the protocol cannot tell it
-    without reading the whole file; the service then treats the content as different."""
+    without reading the whole file; the service then treats the content as different,
+    unless the kind's ``same_content`` knows better from ``content_hash``: the server's own
+    hash of the content (Dropbox's content_hash, Google Drive's MD5, OneDrive's
+    quickXorHash), which the kind can work out for a local file the same way."""
 
     path: str
     size: int
     sha256: str | None
     remote_id: str = ""
     version: str = ""
+    content_hash: str = ""
 
 
 @dataclass(frozen=True)
@@ -144,6 +148,14 @@ class Kind(ABC):
     # The keys ``settings`` and ``secrets`` may hold; ``clean`` refuses any other.
     setting_names: ClassVar[tuple[str, ...]]
     secret_names: ClassVar[tuple[str, ...]]
+    # Secrets the kind comes by itself (an OAuth refresh token from a connect page, or one
+    # the provider replaced while in use), which the environment's destination keeps from
+    # its row when it is brought in step with the variables; ``clean`` drops them once
+    # they no longer belong to the configured credentials.
+    carried_secret_names: ClassVar[tuple[str, ...]] = ()
+    # Where a kind hands secrets the provider replaced while in use, to be stored with the
+    # destination (``destinations.kinds.kind_for`` sets it); None keeps them in memory only.
+    on_secrets_renewed: Callable[[Mapping[str, Any]], None] | None = None
 
     @classmethod
     @abstractmethod
@@ -170,6 +182,11 @@ class Kind(ABC):
     @abstractmethod
     def stat(self, path: str) -> RemoteFile | None:
         """What is at ``path``, or None when nothing is."""
+
+    def same_content(self, there: RemoteFile, local: LocalFile) -> bool:
+        """Whether ``there`` holds ``local``'s content: by the SHA-256 kept with the file.
+        Kinds whose server hashes content its own way compare ``content_hash`` instead."""
+        return there.sha256 is not None and there.sha256 == local.sha256
 
     @abstractmethod
     def upload(self, local: LocalFile, path: str) -> Uploaded:

@@ -1,5 +1,6 @@
 """Fixtures for destination tests: a real S3 API (moto's server) on 127.0.0.1 that a test
-can hold an upload on, buckets, destinations and processed documents to deliver."""
+can hold an upload on, buckets, destinations and processed documents to deliver; a replay
+server for the cloud drives' recorded exchanges."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +25,7 @@ from documents import storage
 from documents.models import Document
 from documents.tests.conftest import document_storage, engines, worker_env  # noqa: F401 - fixtures
 from documents.tests.factories import DocumentFactory
+from documents.tests.http_replay import ReplayServer, running_replay_server
 
 S3_KEYS = {
     "access_key_id": "AKIADOCUELEVATETEST",
@@ -216,3 +219,28 @@ def wait_until(
         time.sleep(0.2)
     tails = "\n".join(path.read_text(errors="replace")[-3000:] for path in logs or [])
     pytest.fail(f"timed out waiting for {what}\n{tails}")
+
+
+# --- Cloud drives: their SDKs against recorded exchanges ----------------------------------
+
+RECORDINGS = Path(__file__).resolve().parent / "recordings"
+
+
+@pytest.fixture
+def replay() -> Iterator[ReplayServer]:
+    """A local server replaying a recording (``replay.play(name, RECORDINGS)``), for the
+    cloud SDKs whose hosts a test points at it (``destinations.kinds.transport``)."""
+    with running_replay_server() as server:
+        yield server
+
+
+def routes_to(server: ReplayServer, *origins: str) -> dict[str, str]:
+    """Every one of ``origins`` (``https://api.dropboxapi.com``) sent to the replay server."""
+    return {origin: server.url for origin in origins}
+
+
+class Sleeps(list[float]):
+    """Stands in for ``time.sleep`` in kinds: records the waits instead of waiting."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)

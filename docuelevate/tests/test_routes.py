@@ -68,6 +68,11 @@ ROUTES: list[tuple[str, dict[str, object], str]] = [
     ("api-search", {}, "/api/search"),
     ("api-saved-searches", {}, "/api/saved-searches"),
     ("api-saved-search", {"saved_search_id": 7}, "/api/saved-searches/7"),
+    # destinations: connecting a cloud drive (the callbacks are registered with the providers)
+    ("destination-connect", {"destination_id": 7}, "/destinations/7/connect"),
+    ("destination-connect-callback", {"kind": "dropbox"}, "/destinations/connect/dropbox/callback"),
+    ("destination-connect-callback", {"kind": "google_drive"}, "/destinations/connect/google_drive/callback"),
+    ("destination-connect-callback", {"kind": "onedrive"}, "/destinations/connect/onedrive/callback"),
 ]
 
 # The other spelling of each accounts API route answers too (accounts.api.urls), unnamed.

@@ -65,6 +65,19 @@ def test_a_good_configuration_starts(clean_env):
             {"S3_ENABLED": "true", "S3_BUCKET_NAME": "archive", "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE"},
             "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY go together",
         ),
+        ({"PUBLIC_BASE_URL": "docs.example.com"}, "PUBLIC_BASE_URL must be an http:// or https:// address"),
+        ({"DROPBOX_ENABLED": "true"}, "DROPBOX_ENABLED=true needs DROPBOX_APP_KEY and DROPBOX_APP_SECRET"),
+        (
+            {
+                "GOOGLE_DRIVE_ENABLED": "true",
+                "GOOGLE_DRIVE_CREDENTIALS_JSON": '{"private_key": "not-a-key-file"}',
+            },
+            "GOOGLE_DRIVE_CREDENTIALS_JSON is not a service account's key",
+        ),
+        (
+            {"ONEDRIVE_ENABLED": "true"},
+            "ONEDRIVE_ENABLED=true needs ONEDRIVE_CLIENT_ID and ONEDRIVE_CLIENT_SECRET",
+        ),
     ],
 )
 def test_a_bad_value_stops_start_up_naming_the_variable(clean_env, overrides, message):
@@ -74,6 +87,7 @@ def test_a_bad_value_stops_start_up_naming_the_variable(clean_env, overrides, me
     assert message in result.stderr
     if overrides.get("SESSION_SECRET"):
         assert overrides["SESSION_SECRET"] not in result.stderr
+    assert "not-a-key-file" not in result.stderr
 
 
 def test_single_user_mode_is_allowed_when_explicitly_accepted(clean_env):

@@ -8,6 +8,8 @@ A recording is a JSON file in ``recordings/``::
                     "repeat": false}]}
 
 A recorded request's ``json`` may list only some top-level fields; those are compared.
+``{any}`` in a recorded path stands for a name the client makes up (a random test file's),
+any characters but ``/``, ``?`` and ``&``.
 ``{server}`` in a response header or body stands for this server's base URL (the recorded
 host is not reachable from a test). An exchange with ``"repeat": true`` answers every
 further request. The server answers 599 when a request does not match the recording.
@@ -16,6 +18,7 @@ further request. The server answers 599 when a request does not match the record
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -77,7 +80,8 @@ class ReplayServer:
 
 def assert_matches_recording(received: ReceivedRequest, recorded: dict[str, Any]) -> None:
     """Method, path with query, the recorded headers and body fields were sent as recorded."""
-    assert (received.method, received.path) == (recorded["method"], recorded["path"])
+    assert received.method == recorded["method"]
+    assert _path_matches(received.path, recorded["path"]), (received.path, recorded["path"])
     for name, value in recorded.get("headers", {}).items():
         assert received.headers.get(name.lower()) == value, name
     if "json" in recorded:
@@ -91,7 +95,14 @@ def assert_matches_recording(received: ReceivedRequest, recorded: dict[str, Any]
 
 def _is_recorded(request: ReceivedRequest, exchange: dict[str, Any]) -> bool:
     recorded = exchange["request"]
-    return (request.method, request.path) == (recorded["method"], recorded["path"])
+    return request.method == recorded["method"] and _path_matches(request.path, recorded["path"])
+
+
+def _path_matches(path: str, recorded: str) -> bool:
+    if "{any}" not in recorded:
+        return path == recorded
+    pattern = "[^/?&]+".join(re.escape(part) for part in recorded.split("{any}"))
+    return re.fullmatch(pattern, path) is not None
 
 
 def _rendered(response: dict[str, Any], url: str) -> tuple[int, dict[str, str], bytes]:

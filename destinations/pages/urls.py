@@ -1,0 +1,17 @@
+"""Routes of the destinations' pages, at the site's root."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern, URLResolver, path
+
+from destinations.pages import oauth
+from docuelevate.bounds import register_id_converter
+
+register_id_converter()
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    # Connecting a cloud drive: to the provider, and back. The callback's address, under
+    # PUBLIC_BASE_URL, is the redirect URI registered with each provider.
+    path("destinations/<id:destination_id>/connect", oauth.connect, name="destination-connect"),
+    path("destinations/connect/<str:kind>/callback", oauth.callback, name="destination-connect-callback"),
+]
