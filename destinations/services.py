@@ -46,6 +46,7 @@ from destinations.kinds.base import (
     DestinationMisconfigured,
     Kind,
     LocalFile,
+    RemoteFile,
     Uploaded,
 )
 from destinations.models import CollisionPolicy, Delivery, DeliveryStatus, Destination
@@ -395,7 +396,7 @@ def _place(kind: Kind, local: LocalFile, target: str, delivery: Delivery, policy
     )
     for candidate in candidates:
         there = kind.stat(candidate)
-        if there is not None and there.sha256 == local.sha256:
+        if there is not None and _holds(kind, there, local.sha256, size=local.size):
             # Delivered already (by an earlier run whose record was lost, or by anyone).
             found = Uploaded(path=candidate, remote_id=there.remote_id, remote_version=there.version)
             return _Placed(DeliveryStatus.DELIVERED, f"Already at {candidate}; nothing to upload.", found)
@@ -420,7 +421,7 @@ def _remove_previous(kind: Kind, delivery: Delivery, placed: _Placed) -> _Placed
         return placed
     try:
         there = kind.stat(previous)
-        if there is not None and there.sha256 == delivery.content_sha256:
+        if there is not None and _holds(kind, there, delivery.content_sha256):
             kind.remove(previous)
     except DeliveryFailed as exc:
         # The new file is in place; the delivery succeeded all the same.
@@ -430,6 +431,17 @@ def _remove_previous(kind: Kind, delivery: Delivery, placed: _Placed) -> _Placed
             placed.uploaded,
         )
     return _Placed(placed.status, f"{placed.message} Removed the earlier copy {previous}.", placed.uploaded)
+
+
+def _holds(kind: Kind, there: RemoteFile, sha256: str, *, size: int | None = None) -> bool:
+    """Whether the file ``there`` has the content ``sha256``. Where the kind's ``stat``
+    cannot tell the hash, the file is read back, and only when its size (if known) matches:
+    a crash between upload and record must not lead to a second copy beside the first."""
+    if there.sha256 is not None:
+        return there.sha256 == sha256
+    if size is not None and there.size != size:
+        return False
+    return kind.content_sha256(there.path) == sha256
 
 
 def _sha256_of(path: Path) -> str:

@@ -17,6 +17,8 @@ from docuelevate.errors import InvalidInput
 KINDS: dict[str, str] = {
     DestinationKind.S3: "destinations.kinds.s3.S3Kind",
     DestinationKind.PAPERLESS: "destinations.kinds.paperless.PaperlessKind",
+    DestinationKind.FTP: "destinations.kinds.ftp.FtpKind",
+    DestinationKind.SFTP: "destinations.kinds.sftp.SftpKind",
 }
 
 

@@ -7,6 +7,10 @@ A kind only moves bytes and answers questions about the remote side:
 
 - ``stat(path)``: what is at ``path`` (size, and the content's SHA-256 where the protocol
   can keep or tell it), so the service can see that a file is already delivered;
+- ``content_sha256(path)``: for kinds whose ``stat`` cannot tell the hash (FTP, SFTP), the
+  SHA-256 of what is at ``path`` by reading it back; the service asks only when the size
+  matches the file it is about to deliver, so a file already there is recognised without
+  a second copy;
 - ``upload(local, path)``: put a local file at ``path`` so that nobody ever sees a half
   file under that name: write to a temporary name and rename where the protocol can (FTP
   RNFR/RNTO, SFTP rename, WebDAV MOVE); S3 puts are atomic by themselves;
@@ -109,7 +113,9 @@ class ReceiptBook(Protocol):
 @dataclass(frozen=True)
 class RemoteFile:
     """What is at a remote path. ``sha256`` is None where the protocol cannot tell it
-    without reading the whole file; the service then treats the content as different."""
+    without reading the whole file; the service then reads it back (``content_sha256``)
+    when ``size`` matches, and otherwise treats the content as different. ``size`` is -1
+    when unknown (or not a file)."""
 
     path: str
     size: int
@@ -170,6 +176,12 @@ class Kind(ABC):
     @abstractmethod
     def stat(self, path: str) -> RemoteFile | None:
         """What is at ``path``, or None when nothing is."""
+
+    def content_sha256(self, path: str) -> str | None:
+        """The SHA-256 of the file at ``path``, read back through the protocol; None when
+        nothing is there or the kind cannot read files back. Kinds whose ``stat`` tells the
+        hash need not implement it."""
+        return None
 
     @abstractmethod
     def upload(self, local: LocalFile, path: str) -> Uploaded:
