@@ -135,8 +135,9 @@ class FtpKind(Kind):
         unknown_refuse(settings, cls.setting_names, what="FTP")
         unknown_refuse(secrets, cls.secret_names, what="FTP")
         host = host_clean(settings.get("host"), what="FTP")
+        port = port_clean(settings.get("port"), default=DEFAULT_PORT, what="FTP")
         if not system_wide:
-            user_host_check(host)
+            user_host_check(host, port=port, what="FTP")
         folder = str(settings.get("folder") or "").strip()
         use_tls = flag_clean(settings.get("use_tls"), default=True, name="use_tls")
         allow_plaintext = flag_clean(settings.get("allow_plaintext"), default=False, name="allow_plaintext")
@@ -151,7 +152,7 @@ class FtpKind(Kind):
             raise InvalidInput("The FTP password contains a line break, which FTP cannot send.")
         cleaned = {
             "host": host,
-            "port": port_clean(settings.get("port"), default=DEFAULT_PORT, what="FTP"),
+            "port": port,
             "username": text_clean(settings.get("username"), name="username", required=True),
             "folder": folder,
             # "/scans" counts from the server's root, "scans" from the login folder.

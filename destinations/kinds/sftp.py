@@ -258,8 +258,9 @@ class SftpKind(Kind):
         unknown_refuse(settings, cls.setting_names, what="SFTP")
         unknown_refuse(secrets, cls.secret_names, what="SFTP")
         host = host_clean(settings.get("host"), what="SFTP")
+        port = port_clean(settings.get("port"), default=DEFAULT_PORT, what="SFTP")
         if not system_wide:
-            user_host_check(host)
+            user_host_check(host, port=port, what="SFTP")
         folder = str(settings.get("folder") or "").strip()
         verify = flag_clean(settings.get("verify_host_key"), default=True, name="verify_host_key")
         if not verify and not system_wide:
@@ -278,7 +279,7 @@ class SftpKind(Kind):
             raise InvalidInput("An SFTP destination needs a private key or a password to sign in with.")
         cleaned = {
             "host": host,
-            "port": port_clean(settings.get("port"), default=DEFAULT_PORT, what="SFTP"),
+            "port": port,
             "username": text_clean(settings.get("username"), name="username", required=True),
             "folder": folder,
             # "/scans" counts from the server's root, "scans" from the login folder.
