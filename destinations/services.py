@@ -465,7 +465,7 @@ def _remove_previous(kind: Kind, delivery: Delivery, placed: _Placed) -> _Placed
         return placed
     try:
         there = kind.stat(previous)
-        if there is not None and _unchanged_since_delivered(there, delivery):
+        if there is not None and _unchanged_since_delivered(kind, there, delivery):
             kind.remove(previous)
     except DeliveryFailed as exc:
         # The new file is in place; the delivery succeeded all the same.
@@ -477,13 +477,15 @@ def _remove_previous(kind: Kind, delivery: Delivery, placed: _Placed) -> _Placed
     return _Placed(placed.status, f"{placed.message} Removed the earlier copy {previous}.", placed.uploaded)
 
 
-def _unchanged_since_delivered(there: RemoteFile, delivery: Delivery) -> bool:
+def _unchanged_since_delivered(kind: Kind, there: RemoteFile, delivery: Delivery) -> bool:
     """Whether the file at the delivery's earlier path is still what it delivered: the same
-    SHA-256, or, where the server cannot tell a SHA-256 (Dropbox, OneDrive), the very
-    revision it recorded then."""
+    SHA-256; where the server cannot tell a SHA-256, the very revision it recorded then
+    (Dropbox, OneDrive); else the content read back (FTP, SFTP)."""
     if there.sha256 is not None:
         return there.sha256 == delivery.content_sha256
-    return bool(there.version) and there.version == delivery.remote_version
+    if there.version:
+        return there.version == delivery.remote_version
+    return kind.content_sha256(there.path) == delivery.content_sha256
 
 
 def _sha256_of(path: Path) -> str:

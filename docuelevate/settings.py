@@ -423,6 +423,55 @@ if PAPERLESS_ENABLED:
             "Delivering to Paperless-ngx (PAPERLESS_HOST) needs PAPERLESS_NGX_API_TOKEN, the API token of "
             "the Paperless-ngx user documents arrive as (PAPERLESS_ENABLED=false delivers nothing there)."
         )
+# FTP: explicit TLS (AUTH TLS), never falling back; plain FTP only with FTP_USE_TLS=false
+# and FTP_ALLOW_PLAINTEXT=true, both in so many words. FTP_CA_BUNDLE: CAs trusted besides
+# the system's, for every FTP destination.
+FTP_ENABLED = env_bool("FTP_ENABLED", False)
+FTP_HOST = env_str("FTP_HOST", "").strip()
+FTP_PORT = env_int("FTP_PORT", 21, minimum=1, maximum=65535)
+FTP_USERNAME = env_str("FTP_USERNAME", "").strip()
+FTP_PASSWORD = env_optional("FTP_PASSWORD")
+FTP_FOLDER = env_str("FTP_FOLDER", "").strip()
+FTP_USE_TLS = env_bool("FTP_USE_TLS", True)
+FTP_ALLOW_PLAINTEXT = env_bool("FTP_ALLOW_PLAINTEXT", False)
+FTP_CA_BUNDLE = env_optional("FTP_CA_BUNDLE")
+if FTP_CA_BUNDLE and not Path(FTP_CA_BUNDLE).is_file():
+    raise EnvError(f"FTP_CA_BUNDLE: {FTP_CA_BUNDLE} is not a file.")
+if FTP_ENABLED:
+    if not FTP_HOST or not FTP_USERNAME:
+        raise EnvError("FTP_ENABLED=true needs FTP_HOST and FTP_USERNAME.")
+    if not FTP_USE_TLS and not FTP_ALLOW_PLAINTEXT:
+        raise EnvError(
+            "FTP_USE_TLS=false sends the FTP password and documents readable; set "
+            "FTP_ALLOW_PLAINTEXT=true as well if that is meant, or leave FTP_USE_TLS on."
+        )
+# SFTP: the server's host key is checked against SFTP_HOST_KEY (fingerprints or
+# known_hosts lines), else against the worker's known_hosts files.
+SFTP_ENABLED = env_bool("SFTP_ENABLED", False)
+SFTP_HOST = env_str("SFTP_HOST", "").strip()
+SFTP_PORT = env_int("SFTP_PORT", 22, minimum=1, maximum=65535)
+SFTP_USERNAME = env_str("SFTP_USERNAME", "").strip()
+SFTP_PASSWORD = env_optional("SFTP_PASSWORD")
+SFTP_FOLDER = env_str("SFTP_FOLDER", "").strip()
+# The key itself (PEM or OpenSSH text; SFTP_PRIVATE_KEY_FILE reads it from a file), or, as
+# earlier releases took it, the path of the key file.
+SFTP_PRIVATE_KEY = env_optional("SFTP_PRIVATE_KEY")
+SFTP_PRIVATE_KEY_PASSPHRASE = env_optional("SFTP_PRIVATE_KEY_PASSPHRASE")
+SFTP_HOST_KEY = env_str("SFTP_HOST_KEY", "").strip()
+SFTP_DISABLE_HOST_KEY_VERIFICATION = env_bool("SFTP_DISABLE_HOST_KEY_VERIFICATION", False)
+if SFTP_ENABLED:
+    if not SFTP_HOST or not SFTP_USERNAME:
+        raise EnvError("SFTP_ENABLED=true needs SFTP_HOST and SFTP_USERNAME.")
+    if SFTP_PRIVATE_KEY and "-----BEGIN" not in SFTP_PRIVATE_KEY:
+        try:
+            SFTP_PRIVATE_KEY = Path(SFTP_PRIVATE_KEY).expanduser().read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            raise EnvError(
+                "SFTP_PRIVATE_KEY is neither a private key (-----BEGIN …) nor the path of a "
+                "readable key file."
+            ) from None
+    if not SFTP_PRIVATE_KEY and not SFTP_PASSWORD:
+        raise EnvError("SFTP_ENABLED=true needs SFTP_PRIVATE_KEY or SFTP_PASSWORD to sign in with.")
 # --- end destinations ---
 
 # --- Cloud-drive destinations (destinations/kinds/dropbox.py, google_drive.py, onedrive.py) ---

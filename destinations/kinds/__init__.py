@@ -24,6 +24,8 @@ KINDS: dict[str, str] = {
     DestinationKind.DROPBOX: "destinations.kinds.dropbox.DropboxKind",
     DestinationKind.GOOGLE_DRIVE: "destinations.kinds.google_drive.GoogleDriveKind",
     DestinationKind.ONEDRIVE: "destinations.kinds.onedrive.OneDriveKind",
+    DestinationKind.FTP: "destinations.kinds.ftp.FtpKind",
+    DestinationKind.SFTP: "destinations.kinds.sftp.SftpKind",
 }
 
 

@@ -7,6 +7,10 @@ A kind only moves bytes and answers questions about the remote side:
 
 - ``stat(path)``: what is at ``path`` (size, and the content's SHA-256 where the protocol
   can keep or tell it), so the service can see that a file is already delivered;
+- ``content_sha256(path)``: for kinds whose ``stat`` cannot tell the hash (FTP, SFTP), the
+  SHA-256 of what is at ``path`` by reading it back; the service asks only when the size
+  matches the file it is about to deliver, so a file already there is recognised without
+  a second copy;
 - ``upload(local, path)``: put a local file at ``path`` so that nobody ever sees a half
   file under that name: write to a temporary name and rename where the protocol can (FTP
   RNFR/RNTO, SFTP rename, WebDAV MOVE); S3 puts are atomic by themselves;
@@ -109,10 +113,12 @@ class ReceiptBook(Protocol):
 @dataclass(frozen=True)
 class RemoteFile:
     """What is at a remote path. ``sha256`` is None where the protocol cannot tell it
-    without reading the whole file; the service then treats the content as different,
-    unless the kind's ``same_content`` knows better from ``content_hash``: the server's own
-    hash of the content (Dropbox's content_hash, Google Drive's MD5, OneDrive's
-    quickXorHash), which the kind can work out for a local file the same way."""
+    without reading the whole file; the service then asks the kind's ``same_content``,
+    which reads the file back (``content_sha256``) when ``size`` matches, or, for kinds
+    whose server hashes content its own way, compares ``content_hash``: the server's own
+    hash (Dropbox's content_hash, Google Drive's MD5, OneDrive's quickXorHash), which the
+    kind can work out for a local file the same way. ``size`` is -1 when unknown (or not a
+    file)."""
 
     path: str
     size: int
@@ -184,9 +190,21 @@ class Kind(ABC):
         """What is at ``path``, or None when nothing is."""
 
     def same_content(self, there: RemoteFile, local: LocalFile) -> bool:
-        """Whether ``there`` holds ``local``'s content: by the SHA-256 kept with the file.
-        Kinds whose server hashes content its own way compare ``content_hash`` instead."""
-        return there.sha256 is not None and there.sha256 == local.sha256
+        """Whether ``there`` holds ``local``'s content: by the SHA-256 kept with the file, else
+        by reading it back when the sizes match (a crash between upload and record must not
+        lead to a second copy beside the first). Kinds whose server hashes content its own
+        way compare ``content_hash`` instead."""
+        if there.sha256 is not None:
+            return there.sha256 == local.sha256
+        if there.size != local.size:
+            return False
+        return self.content_sha256(there.path) == local.sha256
+
+    def content_sha256(self, path: str) -> str | None:
+        """The SHA-256 of the file at ``path``, read back through the protocol; None when
+        nothing is there or the kind cannot read files back. Kinds whose ``stat`` tells the
+        hash need not implement it."""
+        return None
 
     @abstractmethod
     def upload(self, local: LocalFile, path: str) -> Uploaded:

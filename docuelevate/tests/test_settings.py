@@ -62,6 +62,36 @@ def test_a_good_configuration_starts(clean_env):
         ),
         ({"S3_ENABLED": "true"}, "S3_ENABLED=true needs S3_BUCKET_NAME"),
         (
+            {"FTP_ENABLED": "true", "FTP_HOST": "files.example.org"},
+            "FTP_ENABLED=true needs FTP_HOST and FTP_USERNAME",
+        ),
+        (
+            {
+                "FTP_ENABLED": "true",
+                "FTP_HOST": "files.example.org",
+                "FTP_USERNAME": "scan",
+                "FTP_USE_TLS": "false",
+            },
+            "set FTP_ALLOW_PLAINTEXT=true as well",
+        ),
+        (
+            {"FTP_CA_BUNDLE": "/nonexistent/nas-ca.pem"},
+            "FTP_CA_BUNDLE: /nonexistent/nas-ca.pem is not a file",
+        ),
+        (
+            {"SFTP_ENABLED": "true", "SFTP_HOST": "nas.example.org", "SFTP_USERNAME": "scan"},
+            "needs SFTP_PRIVATE_KEY or SFTP_PASSWORD",
+        ),
+        (
+            {
+                "SFTP_ENABLED": "true",
+                "SFTP_HOST": "nas.example.org",
+                "SFTP_USERNAME": "scan",
+                "SFTP_PRIVATE_KEY": "/nonexistent/id_ed25519",
+            },
+            "SFTP_PRIVATE_KEY is neither a private key",
+        ),
+        (
             {"S3_ENABLED": "true", "S3_BUCKET_NAME": "archive", "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE"},
             "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY go together",
         ),
@@ -109,6 +139,25 @@ def test_the_secret_can_come_from_a_file(clean_env, tmp_path):
     result = run_manage(clean_env, "shell", "-c", code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith(STRONG_SECRET)
+
+
+def test_an_sftp_key_given_by_its_path_as_earlier_releases_took_it_is_read(clean_env, tmp_path):
+    key_file = tmp_path / "id_ed25519"
+    key_file.write_text(
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaA==\n-----END OPENSSH PRIVATE KEY-----\n"
+    )
+    clean_env.update(
+        {
+            "SFTP_ENABLED": "true",
+            "SFTP_HOST": "nas.example.org",
+            "SFTP_USERNAME": "scan",
+            "SFTP_PRIVATE_KEY": str(key_file),
+        }
+    )
+    code = "from django.conf import settings; print(settings.SFTP_PRIVATE_KEY.splitlines()[0])"
+    result = run_manage(clean_env, "shell", "-c", code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("-----BEGIN OPENSSH PRIVATE KEY-----")
 
 
 def test_a_postgresql_url_is_understood(clean_env):

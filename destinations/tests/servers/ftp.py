@@ -8,6 +8,8 @@ the same point on every run.
 
 from __future__ import annotations
 
+import errno
+import os
 import secrets
 import threading
 import time
@@ -24,6 +26,7 @@ from .tls import TlsFiles
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     from pyftpdlib.authorizers import DummyAuthorizer  # type: ignore[import-untyped]
+    from pyftpdlib.filesystems import AbstractedFS  # type: ignore[import-untyped]
     from pyftpdlib.handlers import (  # type: ignore[import-untyped]
         DTPHandler,
         FTPHandler,
@@ -156,9 +159,22 @@ class _ControlledUpload(DTPHandler):  # type: ignore[misc]  # pyftpdlib is untyp
             self.call_later(HOLD_POLL_SECONDS, self._resume_when_released)
 
 
+class _NoOverwriteFS(AbstractedFS):  # type: ignore[misc]  # pyftpdlib is untyped
+    """Refuses to rename onto an existing file (550), as some servers do (IIS, some NAS)."""
+
+    def rename(self, src: str, dst: str) -> None:
+        if os.path.lexists(dst):
+            raise OSError(errno.EEXIST, "the target exists")
+        super().rename(src, dst)
+
+
 class FtpServer(FileServer):
     """pyftpdlib on 127.0.0.1. With ``tls``, explicit FTPS: the server offers AUTH TLS and,
-    with ``tls_required`` (the default), refuses to log in or move data without it."""
+    with ``tls_required`` (the default), refuses to log in or move data without it.
+
+    ``permissions`` are pyftpdlib's letters for the user (``elr``: read only);
+    ``rename_replaces=False`` makes RNTO refuse an existing target, as some servers do.
+    """
 
     def __init__(
         self,
@@ -168,12 +184,16 @@ class FtpServer(FileServer):
         password: str | None = None,
         tls: TlsFiles | None = None,
         tls_required: bool = True,
+        permissions: str = ALL_PERMISSIONS,
+        rename_replaces: bool = True,
     ) -> None:
         super().__init__(root=root)
         self.username = username
         self.password = password or secrets.token_urlsafe(12)
         self.tls = tls
         self.tls_required = tls_required
+        self.permissions = permissions
+        self.rename_replaces = rename_replaces
         self.uploads = UploadControl()
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -215,10 +235,12 @@ class FtpServer(FileServer):
         """Handler classes of this server's own: pyftpdlib configures them by class
         attributes, which must not leak into another server."""
         authorizer = DummyAuthorizer()
-        authorizer.add_user(self.username, self.password, str(self.root), perm=ALL_PERMISSIONS)
+        authorizer.add_user(self.username, self.password, str(self.root), perm=self.permissions)
         control = {"upload_control": self.uploads}
         # A wrong password is answered at once, not after pyftpdlib's default 3 s.
         options: dict[str, Any] = {"authorizer": authorizer, "auth_failed_timeout": 0.01}
+        if not self.rename_replaces:
+            options["abstracted_fs"] = _NoOverwriteFS
         if self.tls is None:
             data_handler = type("ControlledDTPHandler", (_ControlledUpload,), control)
             return type("TestFTPHandler", (FTPHandler,), {**options, "dtp_handler": data_handler})

@@ -1,0 +1,99 @@
+"""Checks the settings of several kinds share: the server's address (host name and port),
+switches, and the refusal of settings a kind does not have.
+
+Run when a destination is saved, so a typo is refused with the reason there and then
+rather than found by the first delivery. Each raises ``InvalidInput`` naming the setting,
+never quoting a secret.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from docuelevate.errors import InvalidInput
+
+# One DNS label: letters, digits and hyphens, not at either end (underscores, which some
+# internal names carry, are let through).
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
+
+
+def unknown_refuse(given: Mapping[str, Any], known: Iterable[str], *, what: str) -> None:
+    """Refuse settings or secrets ``what`` destinations do not have (a typo would be lost)."""
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise InvalidInput(f"{what} destinations have no setting {', '.join(unknown)}.")
+
+
+def host_clean(value: Any, *, what: str) -> str:
+    """A host name or IP address (international names in IDNA); InvalidInput for anything
+    else, a URL included."""
+    host = str(value or "").strip()
+    if not host:
+        raise InvalidInput(f"The {what} server's host name is missing.")
+    if "://" in host or "/" in host or "@" in host:
+        raise InvalidInput(
+            f"Give the {what} server's host name alone (such as files.example.org), without "
+            "a scheme, user or path."
+        )
+    literal = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        return str(ipaddress.ip_address(literal))
+    except ValueError:
+        pass
+    try:
+        ascii_host = host.encode("idna").decode("ascii").rstrip(".")
+    except UnicodeError:
+        raise InvalidInput(f"The {what} server's host name {host!r} is not a host name.") from None
+    if len(ascii_host) > 253 or not all(_LABEL.fullmatch(label) for label in ascii_host.split(".")):
+        raise InvalidInput(f"The {what} server's host name {host!r} is not a host name.")
+    return ascii_host
+
+
+def port_clean(value: Any, *, default: int, what: str) -> int:
+    """A TCP port, ``default`` when none is given."""
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        raise InvalidInput(f"The {what} port must be a number from 1 to 65535.")
+    try:
+        port = int(str(value).strip())
+    except ValueError:
+        raise InvalidInput(f"The {what} port must be a number from 1 to 65535.") from None
+    if not 1 <= port <= 65535:
+        raise InvalidInput(f"The {what} port must be a number from 1 to 65535.")
+    return port
+
+
+def flag_clean(value: Any, *, default: bool, name: str) -> bool:
+    """A switch: true or false (JSON booleans), ``default`` when not given."""
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise InvalidInput(f"The setting {name} must be true or false.")
+    return value
+
+
+def text_clean(value: Any, *, name: str, required: bool = False) -> str:
+    """A one-line text setting (a user name): no line breaks or control characters, which
+    would end a protocol command early."""
+    text = str(value or "").strip()
+    if required and not text:
+        raise InvalidInput(f"The setting {name} is required.")
+    if any(ord(character) < 32 or ord(character) == 127 for character in text):
+        raise InvalidInput(f"The setting {name} contains a line break or a control character.")
+    return text
+
+
+def user_host_check(host: str, *, port: int, what: str) -> None:
+    """Refuse (InvalidInput) a host that a user's own destination may not name: loopback,
+    private and link-local addresses, and names resolving to them. Without it a user could
+    have the server connect to services on its own network (SSRF).
+
+    NOT ENFORCED YET: the one check of users' hosts, shared with the S3 endpoint URL
+    (``docuelevate.addresses.public_host_check``), comes with the destinations API; this is
+    the single place the FTP and SFTP kinds call it from, for destinations with an owner
+    (system-wide ones are the operator's, and exempt).
+    """
