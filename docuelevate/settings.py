@@ -361,13 +361,15 @@ BACKUP_RETAIN_WEEKLY = env_int("BACKUP_RETAIN_WEEKLY", 13, minimum=1)
 
 # --- Destinations from the environment (destinations/, docs/destinations.md) ---
 # <KIND>_ENABLED=true adds a system-wide destination that every processed document is
-# delivered to; destinations.services.system_destinations_sync keeps its row in step with
-# these values (the worker's environment is the one that counts: it delivers).
+# delivered to. Unset, it follows the kind's own address or token (S3_BUCKET_NAME, FTP_HOST,
+# PAPERLESS_HOST, …), so DocuElevate .env files from before the switches keep delivering.
+# destinations.services.system_destinations_sync keeps the row in step with these values
+# (the worker's environment is the one that counts: it delivers).
 # Seconds the periodic credentials check waits for one destination's answer; past it the
 # destination is marked failing (timeout), and the other destinations are not held up.
 DESTINATION_CHECK_TIMEOUT = env_int("DESTINATION_CHECK_TIMEOUT", 60, minimum=1, maximum=3600)
-S3_ENABLED = env_bool("S3_ENABLED", False)
 S3_BUCKET_NAME = env_str("S3_BUCKET_NAME", "")
+S3_ENABLED = env_bool("S3_ENABLED", bool(S3_BUCKET_NAME))
 S3_FOLDER_PREFIX = env_str("S3_FOLDER_PREFIX", "")
 S3_STORAGE_CLASS = env_str("S3_STORAGE_CLASS", "STANDARD")
 # Empty sends no ACL: buckets made since 2023 refuse ACLs (the bucket's policy decides).
@@ -426,8 +428,8 @@ if PAPERLESS_ENABLED:
 # FTP: explicit TLS (AUTH TLS), never falling back; plain FTP only with FTP_USE_TLS=false
 # and FTP_ALLOW_PLAINTEXT=true, both in so many words. FTP_CA_BUNDLE: CAs trusted besides
 # the system's, for every FTP destination.
-FTP_ENABLED = env_bool("FTP_ENABLED", False)
 FTP_HOST = env_str("FTP_HOST", "").strip()
+FTP_ENABLED = env_bool("FTP_ENABLED", bool(FTP_HOST))
 FTP_PORT = env_int("FTP_PORT", 21, minimum=1, maximum=65535)
 FTP_USERNAME = env_str("FTP_USERNAME", "").strip()
 FTP_PASSWORD = env_optional("FTP_PASSWORD")
@@ -447,8 +449,8 @@ if FTP_ENABLED:
         )
 # SFTP: the server's host key is checked against SFTP_HOST_KEY (fingerprints or
 # known_hosts lines), else against the worker's known_hosts files.
-SFTP_ENABLED = env_bool("SFTP_ENABLED", False)
 SFTP_HOST = env_str("SFTP_HOST", "").strip()
+SFTP_ENABLED = env_bool("SFTP_ENABLED", bool(SFTP_HOST))
 SFTP_PORT = env_int("SFTP_PORT", 22, minimum=1, maximum=65535)
 SFTP_USERNAME = env_str("SFTP_USERNAME", "").strip()
 SFTP_PASSWORD = env_optional("SFTP_PASSWORD")
@@ -488,15 +490,15 @@ if _public_base.scheme not in {"http", "https"} or not _public_base.hostname:
 if _public_base.username or _public_base.password or _public_base.query or _public_base.fragment:
     raise EnvError("PUBLIC_BASE_URL must not carry a user name, password, query or fragment.")
 
-DROPBOX_ENABLED = env_bool("DROPBOX_ENABLED", False)
 DROPBOX_APP_KEY = env_str("DROPBOX_APP_KEY", "").strip()
 DROPBOX_APP_SECRET = env_str("DROPBOX_APP_SECRET", "").strip()
 DROPBOX_REFRESH_TOKEN = env_str("DROPBOX_REFRESH_TOKEN", "").strip()
+# Unset, it follows the refresh token: the app key alone only lets people connect their own.
+DROPBOX_ENABLED = env_bool("DROPBOX_ENABLED", bool(DROPBOX_REFRESH_TOKEN))
 DROPBOX_FOLDER = env_str("DROPBOX_FOLDER", "")
 if DROPBOX_ENABLED and not (DROPBOX_APP_KEY and DROPBOX_APP_SECRET):
     raise EnvError("DROPBOX_ENABLED=true needs DROPBOX_APP_KEY and DROPBOX_APP_SECRET (the Dropbox app's).")
 
-GOOGLE_DRIVE_ENABLED = env_bool("GOOGLE_DRIVE_ENABLED", False)
 # A service account's key file (its JSON text; GOOGLE_DRIVE_CREDENTIALS_JSON_FILE reads a file),
 # unless GOOGLE_DRIVE_USE_OAUTH=true signs in as a person with the client and refresh token.
 GOOGLE_DRIVE_CREDENTIALS_JSON = env_str("GOOGLE_DRIVE_CREDENTIALS_JSON", "").strip()
@@ -505,6 +507,10 @@ GOOGLE_DRIVE_CLIENT_ID = env_str("GOOGLE_DRIVE_CLIENT_ID", "").strip()
 GOOGLE_DRIVE_CLIENT_SECRET = env_str("GOOGLE_DRIVE_CLIENT_SECRET", "").strip()
 GOOGLE_DRIVE_REFRESH_TOKEN = env_str("GOOGLE_DRIVE_REFRESH_TOKEN", "").strip()
 GOOGLE_DRIVE_USE_OAUTH = env_bool("GOOGLE_DRIVE_USE_OAUTH", False)
+GOOGLE_DRIVE_ENABLED = env_bool(
+    "GOOGLE_DRIVE_ENABLED",
+    bool(GOOGLE_DRIVE_REFRESH_TOKEN if GOOGLE_DRIVE_USE_OAUTH else GOOGLE_DRIVE_CREDENTIALS_JSON),
+)
 if GOOGLE_DRIVE_ENABLED:
     if GOOGLE_DRIVE_USE_OAUTH and not (GOOGLE_DRIVE_CLIENT_ID and GOOGLE_DRIVE_CLIENT_SECRET):
         raise EnvError(
@@ -532,12 +538,12 @@ if GOOGLE_DRIVE_ENABLED:
                 "in a shared drive that the service account may edit."
             )
 
-ONEDRIVE_ENABLED = env_bool("ONEDRIVE_ENABLED", False)
 ONEDRIVE_CLIENT_ID = env_str("ONEDRIVE_CLIENT_ID", "").strip()
 ONEDRIVE_CLIENT_SECRET = env_str("ONEDRIVE_CLIENT_SECRET", "").strip()
 # "common" lets personal and work accounts sign in; a tenant id or domain only that directory's.
 ONEDRIVE_TENANT_ID = env_str("ONEDRIVE_TENANT_ID", "").strip() or "common"
 ONEDRIVE_REFRESH_TOKEN = env_str("ONEDRIVE_REFRESH_TOKEN", "").strip()
+ONEDRIVE_ENABLED = env_bool("ONEDRIVE_ENABLED", bool(ONEDRIVE_REFRESH_TOKEN))
 ONEDRIVE_FOLDER_PATH = env_str("ONEDRIVE_FOLDER_PATH", "")
 if ONEDRIVE_ENABLED and not (ONEDRIVE_CLIENT_ID and ONEDRIVE_CLIENT_SECRET):
     raise EnvError("ONEDRIVE_ENABLED=true needs ONEDRIVE_CLIENT_ID and ONEDRIVE_CLIENT_SECRET (the app's).")
