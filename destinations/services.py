@@ -44,8 +44,10 @@ from destinations.kinds.base import (
     DeliveryFailed,
     DeliveryTemporarilyFailed,
     DestinationMisconfigured,
+    DocumentFacts,
     Kind,
     LocalFile,
+    RemoteFile,
     Uploaded,
 )
 from destinations.models import CollisionPolicy, Delivery, DeliveryStatus, Destination
@@ -374,7 +376,10 @@ def _deliver(delivery: Delivery) -> tuple[_Placed, str]:
         raise DestinationMisconfigured(exc.message) from None
     try:
         with storage.local_copy(document.processed_file) as path:
-            local = LocalFile(path=path, size=path.stat().st_size, sha256=_sha256_of(path))
+            sha256 = _sha256_of(path)
+            local = LocalFile(
+                path=path, size=path.stat().st_size, sha256=sha256, about=_facts(delivery, sha256)
+            )
             with kind_for(destination) as kind:
                 placed = _place(kind, local, target, delivery, CollisionPolicy(destination.collision_policy))
                 if placed.uploaded is not None:
@@ -391,7 +396,7 @@ def _place(kind: Kind, local: LocalFile, target: str, delivery: Delivery, policy
     )
     for candidate in candidates:
         there = kind.stat(candidate)
-        if there is not None and there.sha256 == local.sha256:
+        if there is not None and _already_there(there, local, candidate, delivery):
             # Delivered already (by an earlier run whose record was lost, or by anyone).
             found = Uploaded(path=candidate, remote_id=there.remote_id, remote_version=there.version)
             return _Placed(DeliveryStatus.DELIVERED, f"Already at {candidate}; nothing to upload.", found)
@@ -416,7 +421,7 @@ def _remove_previous(kind: Kind, delivery: Delivery, placed: _Placed) -> _Placed
         return placed
     try:
         there = kind.stat(previous)
-        if there is not None and there.sha256 == delivery.content_sha256:
+        if there is not None and _unchanged_since_delivered(there, delivery):
             kind.remove(previous)
     except DeliveryFailed as exc:
         # The new file is in place; the delivery succeeded all the same.
@@ -426,6 +431,42 @@ def _remove_previous(kind: Kind, delivery: Delivery, placed: _Placed) -> _Placed
             placed.uploaded,
         )
     return _Placed(placed.status, f"{placed.message} Removed the earlier copy {previous}.", placed.uploaded)
+
+
+def _already_there(there: RemoteFile, local: LocalFile, path: str, delivery: Delivery) -> bool:
+    """Whether the file at ``path`` holds ``local``'s content already: by its SHA-256 where
+    the server keeps or tells it; otherwise (a WebDAV server keeping no properties) when it
+    is the file this delivery left there with this very content, of the same size and,
+    where the server has versions, unchanged since."""
+    if there.sha256 is not None:
+        return there.sha256 == local.sha256
+    return (
+        path == delivery.remote_path
+        and delivery.content_sha256 == local.sha256
+        and there.size == local.size
+        and there.version == delivery.remote_version
+    )
+
+
+def _unchanged_since_delivered(there: RemoteFile, delivery: Delivery) -> bool:
+    """Whether ``there`` still holds what ``delivery`` put there: the same SHA-256, or,
+    where the server cannot tell it, the same version (ETag) as recorded."""
+    if there.sha256 is not None:
+        return there.sha256 == delivery.content_sha256
+    return bool(delivery.remote_version) and there.version == delivery.remote_version
+
+
+def _facts(delivery: Delivery, sha256: str) -> DocumentFacts:
+    """What a kind may tell of the document (a mail's subject), and the key of this
+    delivery of this content, the same on every attempt."""
+    document = delivery.document
+    return DocumentFacts(
+        delivery_key=f"docuelevate.{document.uuid.hex}.{delivery.destination_id}.{sha256[:16]}",
+        title=document.document_title,
+        document_type=document.document_type,
+        correspondent=document.correspondent,
+        date=document.document_date,
+    )
 
 
 def _sha256_of(path: Path) -> str:

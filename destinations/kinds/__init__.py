@@ -16,6 +16,9 @@ from docuelevate.errors import InvalidInput
 
 KINDS: dict[str, str] = {
     DestinationKind.S3: "destinations.kinds.s3.S3Kind",
+    DestinationKind.WEBDAV: "destinations.kinds.webdav.WebDavKind",
+    DestinationKind.NEXTCLOUD: "destinations.kinds.nextcloud.NextcloudKind",
+    DestinationKind.EMAIL: "destinations.kinds.email.EmailKind",
 }
 
 

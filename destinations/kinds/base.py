@@ -6,11 +6,13 @@ it: the Delivery row, the remote path, check-before-write, collisions, retries, 
 A kind only moves bytes and answers questions about the remote side:
 
 - ``stat(path)``: what is at ``path`` (size, and the content's SHA-256 where the protocol
-  can keep or tell it), so the service can see that a file is already delivered;
+  can keep or tell it), so the service can see that a file is already delivered; None for
+  nothing there, and always for protocols that cannot look (e-mail);
 - ``upload(local, path)``: put a local file at ``path`` so that nobody ever sees a half
   file under that name: write to a temporary name and rename where the protocol can (FTP
   RNFR/RNTO, SFTP rename, WebDAV MOVE); S3 puts are atomic by themselves;
-- ``remove(path)``: delete ``path``; a path that is not there is fine;
+- ``remove(path)``: delete ``path``; a path that is not there is fine (and a no-op where
+  nothing can be taken back: a sent mail);
 - ``check(folder=)``: connect, sign in and prove write permission in ``folder``, leaving
   nothing behind.
 
@@ -23,6 +25,7 @@ decides on; the message is for people and never quotes a secret.
 
 from __future__ import annotations
 
+import datetime
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -59,13 +62,31 @@ class DestinationMisconfigured(DeliveryFailed):
 
 
 @dataclass(frozen=True)
+class DocumentFacts:
+    """What a kind may say about the document besides its bytes (a mail's subject and body).
+
+    ``delivery_key`` names this content's delivery to this destination, the same on every
+    attempt and different for new content: a protocol that cannot look before writing
+    marks what it sends with it (a mail's Message-ID), so a repeat is recognisable.
+    """
+
+    delivery_key: str
+    title: str = ""
+    document_type: str = ""
+    correspondent: str = ""
+    date: datetime.date | None = None
+
+
+@dataclass(frozen=True)
 class LocalFile:
-    """The file to deliver: a local path, with its size and SHA-256 worked out once."""
+    """The file to deliver: a local path, with its size and SHA-256 worked out once, and
+    what is known about its document."""
 
     path: Path
     size: int
     sha256: str
     content_type: str = "application/pdf"
+    about: DocumentFacts | None = None
 
 
 @dataclass(frozen=True)

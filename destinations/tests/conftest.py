@@ -19,6 +19,7 @@ from accounts.models import User
 from conftest import service_missing
 from destinations.models import Destination
 from destinations.services import destination_create
+from destinations.tests.servers.fixtures import *  # noqa: F403 - the protocol servers' fixtures
 from documents import storage
 from documents.models import Document
 from documents.tests.conftest import document_storage, engines, worker_env  # noqa: F401 - fixtures

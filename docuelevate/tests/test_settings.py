@@ -65,6 +65,22 @@ def test_a_good_configuration_starts(clean_env):
             {"S3_ENABLED": "true", "S3_BUCKET_NAME": "archive", "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE"},
             "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY go together",
         ),
+        ({"WEBDAV_ENABLED": "true"}, "WEBDAV_ENABLED=true needs WEBDAV_URL"),
+        ({"WEBDAV_VERIFY_SSL": "nope"}, "WEBDAV_VERIFY_SSL='nope' is not a boolean"),
+        (
+            {"NEXTCLOUD_ENABLED": "true", "NEXTCLOUD_UPLOAD_URL": "https://cloud.example.com"},
+            "NEXTCLOUD_ENABLED=true needs NEXTCLOUD_UPLOAD_URL, NEXTCLOUD_USERNAME and NEXTCLOUD_PASSWORD",
+        ),
+        ({"DEST_EMAIL_ENABLED": "true"}, "DEST_EMAIL_ENABLED=true needs DEST_EMAIL_HOST"),
+        (
+            {
+                "DEST_EMAIL_ENABLED": "true",
+                "DEST_EMAIL_HOST": "smtp.example.org",
+                "DEST_EMAIL_DEFAULT_RECIPIENT": "archive@example.org",
+            },
+            "DEST_EMAIL_ENABLED=true needs DEST_EMAIL_SENDER",
+        ),
+        ({"DEST_EMAIL_PORT": "70000"}, "DEST_EMAIL_PORT=70000 is above the maximum of 65535"),
     ],
 )
 def test_a_bad_value_stops_start_up_naming_the_variable(clean_env, overrides, message):
