@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -420,8 +420,12 @@ def _deliver(delivery: Delivery) -> tuple[_Placed, str]:
         raise DestinationMisconfigured(exc.message) from None
     try:
         with storage.local_copy(document.processed_file) as path:
+            sha256 = _sha256_of(path)
             local = LocalFile(
-                path=path, size=path.stat().st_size, sha256=_sha256_of(path), facts=delivery_facts(document)
+                path=path,
+                size=path.stat().st_size,
+                sha256=sha256,
+                facts=replace(delivery_facts(document), delivery_key=_delivery_key(delivery, sha256)),
             )
             with kind_for(destination) as kind:
                 kind.keep_receipts_in(DeliveryReceipts(delivery))
@@ -440,7 +444,9 @@ def _place(kind: Kind, local: LocalFile, target: str, delivery: Delivery, policy
     )
     for candidate in candidates:
         there = kind.stat(candidate)
-        if there is not None and kind.same_content(there, local):
+        if there is not None and (
+            kind.same_content(there, local) or _left_here_before(there, local, candidate, delivery)
+        ):
             # Delivered already (by an earlier run whose record was lost, or by anyone).
             found = Uploaded(path=candidate, remote_id=there.remote_id, remote_version=there.version)
             return _Placed(DeliveryStatus.DELIVERED, f"Already at {candidate}; nothing to upload.", found)
@@ -486,6 +492,25 @@ def _unchanged_since_delivered(kind: Kind, there: RemoteFile, delivery: Delivery
     if there.version:
         return there.version == delivery.remote_version
     return kind.content_sha256(there.path) == delivery.content_sha256
+
+
+def _left_here_before(there: RemoteFile, local: LocalFile, path: str, delivery: Delivery) -> bool:
+    """Where the server tells no hash at all (a WebDAV server keeping no properties):
+    whether ``there`` is the file this delivery left at ``path`` with this very content, of
+    the same size and, where the server has versions, unchanged since."""
+    if there.sha256 is not None or there.content_hash:
+        return False
+    return (
+        path == delivery.remote_path
+        and delivery.content_sha256 == local.sha256
+        and there.size == local.size
+        and there.version == delivery.remote_version
+    )
+
+
+def _delivery_key(delivery: Delivery, sha256: str) -> str:
+    """This delivery of this content, the same on every attempt (a mail's Message-ID)."""
+    return f"docuelevate.{delivery.document.uuid.hex}.{delivery.destination_id}.{sha256[:16]}"
 
 
 def _sha256_of(path: Path) -> str:

@@ -28,6 +28,9 @@ SECRET_SETTINGS = (
     "OPENAI_API_KEY",
     "AZURE_DOCUMENT_INTELLIGENCE_KEY",
     "AWS_SECRET_ACCESS_KEY",  # the S3 destination's (and the S3 document storage's)
+    "WEBDAV_PASSWORD",
+    "NEXTCLOUD_PASSWORD",
+    "DEST_EMAIL_PASSWORD",
     "UPTIME_KUMA_URL",  # the push token is part of the URL
 )
 # Shorter values are too likely to occur in ordinary text to be replaced wherever they appear.

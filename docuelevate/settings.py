@@ -474,6 +474,46 @@ if SFTP_ENABLED:
             ) from None
     if not SFTP_PRIVATE_KEY and not SFTP_PASSWORD:
         raise EnvError("SFTP_ENABLED=true needs SFTP_PRIVATE_KEY or SFTP_PASSWORD to sign in with.")
+# WebDAV (any server) and Nextcloud (WebDAV at /remote.php/dav/files/<user>/).
+WEBDAV_URL = env_str("WEBDAV_URL", "")
+WEBDAV_ENABLED = env_bool("WEBDAV_ENABLED", bool(WEBDAV_URL))
+WEBDAV_USERNAME = env_str("WEBDAV_USERNAME", "")
+WEBDAV_PASSWORD = env_str("WEBDAV_PASSWORD", "")
+WEBDAV_FOLDER = env_str("WEBDAV_FOLDER", "")
+WEBDAV_VERIFY_SSL = env_bool("WEBDAV_VERIFY_SSL", True)
+if WEBDAV_ENABLED and not WEBDAV_URL:
+    raise EnvError("WEBDAV_ENABLED=true needs WEBDAV_URL, the address of the WebDAV share.")
+# The server's address, or the full WebDAV address of the user's files (…/remote.php/dav/files/<user>).
+NEXTCLOUD_UPLOAD_URL = env_str("NEXTCLOUD_UPLOAD_URL", "")
+NEXTCLOUD_ENABLED = env_bool("NEXTCLOUD_ENABLED", bool(NEXTCLOUD_UPLOAD_URL))
+NEXTCLOUD_USERNAME = env_str("NEXTCLOUD_USERNAME", "")
+NEXTCLOUD_PASSWORD = env_str("NEXTCLOUD_PASSWORD", "")
+NEXTCLOUD_FOLDER = env_str("NEXTCLOUD_FOLDER", "")
+if NEXTCLOUD_ENABLED and not (NEXTCLOUD_UPLOAD_URL and NEXTCLOUD_USERNAME and NEXTCLOUD_PASSWORD):
+    raise EnvError(
+        "NEXTCLOUD_ENABLED=true needs NEXTCLOUD_UPLOAD_URL, NEXTCLOUD_USERNAME and NEXTCLOUD_PASSWORD "
+        "(an app password)."
+    )
+# E-mail: each document as an attachment to DEST_EMAIL_DEFAULT_RECIPIENT. USE_TLS means
+# STARTTLS, or TLS from the first byte on port 465; false sends in plain text.
+DEST_EMAIL_HOST = env_str("DEST_EMAIL_HOST", "")
+DEST_EMAIL_ENABLED = env_bool("DEST_EMAIL_ENABLED", bool(DEST_EMAIL_HOST))
+DEST_EMAIL_PORT = env_int("DEST_EMAIL_PORT", 587, minimum=1, maximum=65535)
+DEST_EMAIL_USERNAME = env_str("DEST_EMAIL_USERNAME", "")
+DEST_EMAIL_PASSWORD = env_str("DEST_EMAIL_PASSWORD", "")
+DEST_EMAIL_USE_TLS = env_bool("DEST_EMAIL_USE_TLS", True)
+# The From address, e.g. "DocuElevate <docuelevate@example.com>"; unset = DEST_EMAIL_USERNAME.
+DEST_EMAIL_SENDER = env_str("DEST_EMAIL_SENDER", "")
+DEST_EMAIL_DEFAULT_RECIPIENT = env_str("DEST_EMAIL_DEFAULT_RECIPIENT", "")
+# Larger documents are not mailed (the whole message is built in memory, and most mail
+# servers refuse more than 20-25 MB once encoded); applies to users' e-mail destinations too.
+DEST_EMAIL_MAX_ATTACHMENT_SIZE = env_int("DEST_EMAIL_MAX_ATTACHMENT_SIZE", 15 * 1024 * 1024, minimum=1024)
+if DEST_EMAIL_ENABLED and not (DEST_EMAIL_HOST and DEST_EMAIL_DEFAULT_RECIPIENT):
+    raise EnvError(
+        "DEST_EMAIL_ENABLED=true needs DEST_EMAIL_HOST (the SMTP server) and DEST_EMAIL_DEFAULT_RECIPIENT."
+    )
+if DEST_EMAIL_ENABLED and not (DEST_EMAIL_SENDER or "@" in DEST_EMAIL_USERNAME):
+    raise EnvError("DEST_EMAIL_ENABLED=true needs DEST_EMAIL_SENDER, the From address of the mails.")
 # --- end destinations ---
 
 # --- Cloud-drive destinations (destinations/kinds/dropbox.py, google_drive.py, onedrive.py) ---

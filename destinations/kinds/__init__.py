@@ -26,6 +26,9 @@ KINDS: dict[str, str] = {
     DestinationKind.ONEDRIVE: "destinations.kinds.onedrive.OneDriveKind",
     DestinationKind.FTP: "destinations.kinds.ftp.FtpKind",
     DestinationKind.SFTP: "destinations.kinds.sftp.SftpKind",
+    DestinationKind.WEBDAV: "destinations.kinds.webdav.WebDavKind",
+    DestinationKind.NEXTCLOUD: "destinations.kinds.nextcloud.NextcloudKind",
+    DestinationKind.EMAIL: "destinations.kinds.email.EmailKind",
 }
 
 

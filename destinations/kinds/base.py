@@ -11,10 +11,13 @@ A kind only moves bytes and answers questions about the remote side:
   SHA-256 of what is at ``path`` by reading it back; the service asks only when the size
   matches the file it is about to deliver, so a file already there is recognised without
   a second copy;
+  can keep or tell it), so the service can see that a file is already delivered; None for
+  nothing there, and always for protocols that cannot look (e-mail);
 - ``upload(local, path)``: put a local file at ``path`` so that nobody ever sees a half
   file under that name: write to a temporary name and rename where the protocol can (FTP
   RNFR/RNTO, SFTP rename, WebDAV MOVE); S3 puts are atomic by themselves;
-- ``remove(path)``: delete ``path``; a path that is not there is fine;
+- ``remove(path)``: delete ``path``; a path that is not there is fine (and a no-op where
+  nothing can be taken back: a sent mail);
 - ``check(folder=)``: connect, sign in and prove write permission in ``folder``, leaving
   nothing behind.
 
@@ -84,6 +87,10 @@ class DocumentFacts:
     document_type: str = ""
     tags: tuple[str, ...] = ()
     fields: Mapping[str, Any] = field(default_factory=dict)
+    # Names this content's delivery to this destination, the same on every attempt and
+    # different for new content: a protocol that cannot look before writing marks what it
+    # sends with it (a mail's Message-ID), so a repeat is recognisable.
+    delivery_key: str = ""
 
 
 @dataclass(frozen=True)

@@ -108,6 +108,26 @@ def test_a_good_configuration_starts(clean_env):
             {"ONEDRIVE_ENABLED": "true"},
             "ONEDRIVE_ENABLED=true needs ONEDRIVE_CLIENT_ID and ONEDRIVE_CLIENT_SECRET",
         ),
+        ({"WEBDAV_ENABLED": "true"}, "WEBDAV_ENABLED=true needs WEBDAV_URL"),
+        ({"WEBDAV_VERIFY_SSL": "nope"}, "WEBDAV_VERIFY_SSL='nope' is not a boolean"),
+        (
+            {"NEXTCLOUD_ENABLED": "true", "NEXTCLOUD_UPLOAD_URL": "https://cloud.example.com"},
+            "NEXTCLOUD_ENABLED=true needs NEXTCLOUD_UPLOAD_URL, NEXTCLOUD_USERNAME and NEXTCLOUD_PASSWORD",
+        ),
+        ({"DEST_EMAIL_ENABLED": "true"}, "DEST_EMAIL_ENABLED=true needs DEST_EMAIL_HOST"),
+        (
+            {
+                "DEST_EMAIL_ENABLED": "true",
+                "DEST_EMAIL_HOST": "smtp.example.org",
+                "DEST_EMAIL_DEFAULT_RECIPIENT": "archive@example.org",
+            },
+            "DEST_EMAIL_ENABLED=true needs DEST_EMAIL_SENDER",
+        ),
+        ({"DEST_EMAIL_PORT": "70000"}, "DEST_EMAIL_PORT=70000 is above the maximum of 65535"),
+        # An unset <KIND>_ENABLED follows the kind's address, as in .env files from before
+        # the switches: the address alone turns delivery on, and its rules with it.
+        ({"FTP_HOST": "ftp.example.com"}, "FTP_ENABLED=true needs FTP_HOST and FTP_USERNAME"),
+        ({"DEST_EMAIL_HOST": "smtp.example.org"}, "DEST_EMAIL_ENABLED=true needs DEST_EMAIL_HOST"),
     ],
 )
 def test_a_bad_value_stops_start_up_naming_the_variable(clean_env, overrides, message):

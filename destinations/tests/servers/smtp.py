@@ -133,9 +133,10 @@ class SmtpServer(LocalServer):
             options["require_starttls"] = True
         if self.username:
             options["authenticator"] = self._authenticate
-            # Over a plain connection too when the server has no TLS at all; otherwise
-            # aiosmtpd offers AUTH only once the connection is encrypted.
-            options["auth_require_tls"] = bool(self.starttls or self.implicit_tls)
+            # Over a plain connection too when the server has no TLS at all; with STARTTLS,
+            # only once the connection is encrypted. aiosmtpd counts only STARTTLS as TLS, so
+            # with TLS from the first byte (every byte encrypted already) it must not ask.
+            options["auth_require_tls"] = self.starttls
         listener = listening_socket(self.port)
         self.port = listener.getsockname()[1]
         controller = _SocketController(self._recorder, listener=listener, **options)
