@@ -71,7 +71,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(10**9))
             self.end_headers()
         elif path == "/slow":
-            time.sleep(2)
+            time.sleep(2)  # a server slower than the client's read timeout: the behaviour under test
             self._send_file(self.server.samples / "blank.pdf")
         elif path == "/trickle":
             # A byte every tenth of a second: never silent for long, never done (20 s).

@@ -92,7 +92,6 @@ def push_in_subprocess(env: dict[str, str], *, wait_for_worker: int = 0) -> tupl
     return result.removeprefix("result: "), output
 
 
-@pytest.mark.slow
 def test_a_healthy_installation_pushes_up_with_ok_and_the_database_round_trip(
     kuma, transactional_db, process_env, start_worker
 ):

@@ -197,6 +197,7 @@ def test_request_latency_is_labelled_by_route_name_never_by_path(
     assert value(latency, f"{LATENCY}_count", route="api-file", method="GET", status="401") >= 1
 
 
+@pytest.mark.subprocess
 def test_a_new_server_removes_the_metrics_folders_of_servers_no_longer_running(tmp_path: Path) -> None:
     host = socket.gethostname()
     finished = subprocess.Popen(["true"])
@@ -219,7 +220,6 @@ def test_a_new_server_removes_the_metrics_folders_of_servers_no_longer_running(t
 # --- Live: gunicorn with two workers ------------------------------------------------------------
 
 
-@pytest.mark.slow
 def test_metrics_under_gunicorn_count_the_requests_of_both_workers(
     embedded_env: dict[str, str],
     redis_url: str,

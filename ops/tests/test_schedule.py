@@ -21,7 +21,7 @@ from django_celery_beat.models import (
 )
 from django_celery_beat.schedulers import ModelEntry
 
-from conftest import current_database_url, log_tail, stop_process_group
+from conftest import current_database_url, log_tail, stop_process_group, wait_until
 from ops import schedule
 from ops.models import BeatHeartbeat
 from ops.schedule import periodic_schedule, periodic_tasks_sync
@@ -215,16 +215,6 @@ def test_a_deleted_entry_comes_back_with_the_shipped_schedule():
 # --- A live beat ---------------------------------------------------------------------------------
 
 
-def wait_until(condition: Any, timeout: float, failure: Any) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.3)
-    pytest.fail(failure())
-
-
-@pytest.mark.slow
 def test_a_running_beat_follows_an_entry_changed_in_the_database_without_a_restart(
     transactional_db, process_env, start_worker, tmp_path
 ):
@@ -248,8 +238,9 @@ def test_a_running_beat_follows_an_entry_changed_in_the_database_without_a_resta
     try:
         wait_until(
             lambda: BeatHeartbeat.objects.filter(identity__endswith=f" {beat.pid}").exists(),
-            45,
-            lambda: f"beat wrote no heartbeat\n{log_tail(beat_log)}",
+            timeout=45,
+            what="beat's heartbeat",
+            details=lambda: log_tail(beat_log),
         )
         assert leftover.exists()  # the sweep runs daily at 04:15: not due now
 
@@ -258,10 +249,9 @@ def test_a_running_beat_follows_an_entry_changed_in_the_database_without_a_resta
 
         wait_until(
             lambda: not leftover.exists(),
-            45,
-            lambda: (
-                f"the sweep never ran\n{log_tail(beat_log)}\n{log_tail(next(tmp_path.glob('test-*.log')))}"
-            ),
+            timeout=45,
+            what="the sweep to run",
+            details=lambda: f"{log_tail(beat_log)}\n{log_tail(next(tmp_path.glob('test-*.log')))}",
         )
         assert fresh.exists()
         assert beat.poll() is None  # the same beat, never restarted
