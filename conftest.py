@@ -1,9 +1,10 @@
-"""Fixtures shared by every app's tests: personas, services, real processes; and the one
-rule that says which tests are slow."""
+"""Fixtures shared by every app's tests: personas, services, real processes, the clock;
+and the one rule that says which tests are slow."""
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import os
 import shutil
 import signal
@@ -21,6 +22,7 @@ import pytest
 import requests
 from django.contrib.auth.models import AnonymousUser
 from django.db import connection
+from time_machine import TimeMachineFixture
 
 from accounts.models import User
 from accounts.tests.factories import UserFactory
@@ -182,6 +184,24 @@ def pytest_fixture_setup(fixturedef: pytest.FixtureDef[Any]) -> Iterator[Any]:
         return (yield)
     finally:
         _SpawnWatch.started = watching
+
+
+# --- The clock ---------------------------------------------------------------------------------
+
+# An ordinary Wednesday afternoon in UTC, far from midnight, a month's end and a change of
+# daylight saving time, so "today", "30 days ago" and "in an hour" each mean one thing for
+# the whole of a test, whenever it runs.
+CLOCK_START = datetime.datetime(2025, 6, 11, 14, 0, tzinfo=datetime.UTC)
+
+
+@pytest.fixture
+def clock(time_machine: TimeMachineFixture) -> TimeMachineFixture:
+    """The time, stopped at CLOCK_START; a test moves it with ``clock.shift(seconds or
+    timedelta)`` or ``clock.move_to(when)``. For a test whose outcome depends on the date or on
+    time passing: it never sleeps and never computes from the real date. Monotonic clocks
+    (timeouts, deadlines) keep running."""
+    time_machine.move_to(CLOCK_START, tick=False)
+    return time_machine
 
 
 @pytest.fixture(autouse=True)

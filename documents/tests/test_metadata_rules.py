@@ -443,7 +443,7 @@ def test_a_date_under_a_label_in_a_table_counts_as_labelled():
     assert extract(text).document_date == date(2024, 3, 12)
 
 
-def test_dates_far_in_the_future_or_before_1900_are_rejected():
+def test_dates_far_in_the_future_or_before_1900_are_rejected(clock):
     future = timezone.localdate() + timedelta(days=3 * 365)
     text = f"Datum: {future:%d.%m.%Y}\nGeboren 1850: 01.01.1850\nBrief vom 07.05.2021"
     assert extract(text).document_date == date(2021, 5, 7)

@@ -639,7 +639,7 @@ def backup(*, hours_ago: float, status: str = BackupStatus.SUCCEEDED) -> BackupR
 
 
 @pytest.mark.django_db
-def test_a_backup_older_than_26_hours_fails_even_after_a_newer_failed_one():
+def test_a_backup_older_than_26_hours_fails_even_after_a_newer_failed_one(clock):
     backup(hours_ago=30)
     backup(hours_ago=1, status=BackupStatus.FAILED)
 
@@ -650,7 +650,7 @@ def test_a_backup_older_than_26_hours_fails_even_after_a_newer_failed_one():
 
 
 @pytest.mark.django_db
-def test_a_recent_successful_backup_passes_and_none_at_all_fails():
+def test_a_recent_successful_backup_passes_and_none_at_all_fails(clock):
     assert "no successful backup" in check_backup().reason
     backup(hours_ago=30)
     backup(hours_ago=2)
