@@ -134,6 +134,9 @@ def _watch_spawns(event: str, args: tuple[Any, ...]) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     sys.addaudithook(_watch_spawns)  # for the whole run; it only looks while a fast test runs
+    # Under the `clock`, uuid1() cannot use libuuid and asks for this machine's address,
+    # which Python finds by running `ip link` once; asked here, it is known from libuuid.
+    uuid.getnode()
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -334,6 +334,7 @@ def backup_dir(settings: Any, tmp_path: Path) -> Path:
     return tmp_path / "backups"
 
 
+@pytest.mark.subprocess  # a backup in this process runs pg_dump when the suite runs on PostgreSQL
 @pytest.mark.django_db
 def test_each_tier_keeps_its_newest_backups_and_deletes_older_archives_and_records(backup_dir, settings):
     settings.BACKUP_RETAIN_HOURLY = 2
@@ -386,6 +387,7 @@ def test_failure_reasons_never_show_passwords_or_configured_secrets(settings):
     assert reason.startswith("RuntimeError: connection to postgresql://docuelevate:********@db:5432/docs")
 
 
+@pytest.mark.subprocess  # a backup in this process runs pg_dump when the suite runs on PostgreSQL
 @pytest.mark.django_db
 def test_with_meilisearch_the_backup_asks_for_a_dump_and_records_it_in_the_manifest(backup_dir, settings):
     with running_replay_server() as replay:
@@ -405,6 +407,7 @@ def test_with_meilisearch_the_backup_asks_for_a_dump_and_records_it_in_the_manif
     assert record.error == ""
 
 
+@pytest.mark.subprocess  # a backup in this process runs pg_dump when the suite runs on PostgreSQL
 @pytest.mark.django_db
 def test_a_meilisearch_that_refuses_the_dump_leaves_a_good_backup_with_a_note(backup_dir, settings):
     refusal = {

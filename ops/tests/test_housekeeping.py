@@ -348,6 +348,7 @@ def test_failures_older_than_a_week_are_left_to_a_person(
 # --- Backups on schedule -------------------------------------------------------------------------
 
 
+@pytest.mark.subprocess  # a backup in this process runs pg_dump when the suite runs on PostgreSQL
 def test_the_scheduled_backup_writes_a_backup_of_its_tier_unless_backups_are_off(settings, workdir, tmp_path):
     settings.BACKUP_DIR = tmp_path / "backups"
     settings.BACKUP_ENABLED = False
