@@ -89,6 +89,8 @@ SLOW_FIXTURES = frozenset(
         "throwaway_postgres",  # ops/tests/test_probes.py: a PostgreSQL cluster of its own
         "throwaway_redis",  # ops/tests/test_probes.py: a Redis server of its own
         "start_beat",  # ops/tests/test_beat_heartbeat.py: celery beat
+        "sftp_server",  # destinations/tests/servers: Debian's sshd, with an account of its own
+        "ssh_client_keys",  # destinations/tests/servers: the SFTP clients' keys, by ssh-keygen
     }
 )
 
@@ -411,6 +413,12 @@ def _free_port() -> int:
 def log_tail(path: Path, characters: int = 4000) -> str:
     """The end of a process's log, for a failure message."""
     return path.read_text(errors="replace")[-characters:] if path.exists() else "(no log)"
+
+
+def log_tails(folder: Path, characters: int = 3000) -> Callable[[], str]:
+    """The ends of the process logs in ``folder`` (a worker's, a server's), read when called:
+    for ``wait_until(details=...)``, once the processes have written them."""
+    return lambda: "\n".join(log_tail(path, characters) for path in sorted(folder.glob("*.log")))
 
 
 @pytest.fixture

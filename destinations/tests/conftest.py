@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from destinations.models import Destination
 from destinations.services import destination_create
 from documents import storage
 from documents.models import Document
-from documents.tests.conftest import document_storage, engines, worker_env  # noqa: F401 - fixtures
+from documents.tests.conftest import document_storage, worker_env  # noqa: F401 - fixtures
 from documents.tests.factories import DocumentFactory
 
 S3_KEYS = {
@@ -203,16 +202,3 @@ def processed(owner: User, document_storage) -> Callable[..., Document]:  # noqa
 
 def sha256(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
-
-
-def wait_until(
-    condition: Callable[[], bool], *, what: str, logs: list[Any] | None = None, timeout: float = 180
-) -> None:
-    """Poll ``condition`` until it holds; fail with the workers' log ends after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    tails = "\n".join(path.read_text(errors="replace")[-3000:] for path in logs or [])
-    pytest.fail(f"timed out waiting for {what}\n{tails}")

@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 from django.utils import timezone
 
-from conftest import log_tail, wait_until
+from conftest import log_tails, wait_until
 from documents.models import Document, DocumentStatus, ProcessingStep, StepStatus
 from documents.services import (
     URL_STALE_GRACE_SECONDS,
@@ -51,17 +51,12 @@ def processed_files():
 PROCESSING_TIMEOUT = 180
 
 
-def worker_logs(tmp_path):
-    """The end of every worker log of the test, for a failure message."""
-    return lambda: "\n".join(log_tail(path, 3000) for path in sorted(tmp_path.glob("*.log")))
-
-
 def wait_for_final(document_ids, tmp_path):
     wait_until(
         lambda: Document.objects.filter(pk__in=document_ids, status__in=FINAL).count() == len(document_ids),
         timeout=PROCESSING_TIMEOUT,
         what=f"documents {document_ids} to finish",
-        details=worker_logs(tmp_path),
+        details=log_tails(tmp_path),
     )
     return {document.pk: document for document in Document.objects.filter(pk__in=document_ids)}
 
@@ -136,7 +131,7 @@ def test_a_worker_killed_during_ocr_is_restarted_and_the_document_completes_once
         ),
         timeout=PROCESSING_TIMEOUT,
         what="the worker to run ocrmypdf",
-        details=worker_logs(tmp_path),
+        details=log_tails(tmp_path),
     )
     os.killpg(worker.pid, signal.SIGKILL)  # the worker and the OCR it started, as an OOM kill would
     worker.wait()
@@ -206,7 +201,7 @@ def test_a_worker_killed_during_a_url_download_is_replaced_and_the_document_is_i
             lambda: server.requests == 1,
             timeout=PROCESSING_TIMEOUT,
             what="the download to start",
-            details=worker_logs(tmp_path),
+            details=log_tails(tmp_path),
         )
         os.killpg(worker.pid, signal.SIGKILL)  # mid-transfer, as an OOM kill would
         worker.wait()
