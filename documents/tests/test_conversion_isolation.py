@@ -63,7 +63,8 @@ class Listener:
 @pytest.fixture
 def listener() -> Iterator[Listener]:
     served = Listener()
-    thread = threading.Thread(target=served.server.serve_forever, daemon=True)
+    # A short poll interval keeps shutdown (and so every test) quick.
+    thread = threading.Thread(target=served.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield served
     served.server.shutdown()

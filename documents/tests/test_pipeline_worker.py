@@ -189,7 +189,8 @@ def test_a_worker_killed_during_a_url_download_is_replaced_and_the_document_is_i
         0,
         threading.Event(),
     )
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # A short poll interval keeps shutdown (and so every test) quick.
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     # The test server is on 127.0.0.1, let through as an operator lets an intranet server.
     settings.URL_FETCH_ALLOWED_NETWORKS = (ipaddress.ip_network("127.0.0.0/8"),)
     worker_env["URL_FETCH_ALLOWED_NETWORKS"] = "127.0.0.0/8"

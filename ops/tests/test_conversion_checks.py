@@ -63,7 +63,8 @@ def gotenberg_like(settings, engines) -> Iterator[Callable[..., None]]:
 
     def start(*, with_network: bool) -> None:
         server = libreoffice_server(() if with_network else ("unshare", "--net", "--"))
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        # A short poll interval keeps shutdown (and so every test) quick.
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         servers.append(server)
         settings.GOTENBERG_URL = f"http://127.0.0.1:{server.server_address[1]}"
 

@@ -103,7 +103,8 @@ def nginx(site: Site, *args: str) -> list[str]:
 def echo_backend() -> Iterator[int]:
     """The echo server on 127.0.0.1, standing for the application; gives its port."""
     backend = ThreadingHTTPServer(("127.0.0.1", 0), EchoHandler)
-    threading.Thread(target=backend.serve_forever, daemon=True).start()
+    # A short poll interval keeps shutdown (and so every test) quick.
+    threading.Thread(target=backend.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     yield backend.server_address[1]
     backend.shutdown()
     backend.server_close()
