@@ -4,11 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: run test check lint format typecheck migrations-check system-packages clean help
+.PHONY: run test test-fast check lint format typecheck migrations-check system-packages clean help
 
 help:
 	@echo "make run    - install what is needed, migrate, start web + worker + beat (VERBOSE=1: all logs)"
 	@echo "make test   - run the whole test suite"
+	@echo "make test-fast - the tests that start no process and run no system program (a few minutes)"
 	@echo "make check  - lint, format check, type check, migrations check, then the test suite"
 	@echo "make lint   - ruff check and ruff format --check"
 
@@ -39,6 +40,11 @@ TEST_SYSTEM_PACKAGES := docker-compose nginx openssl chromium openssh-server
 test: $(VENV)/.dev-installed
 	@scripts/install-system-packages.sh $(TEST_SYSTEM_PACKAGES)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The tests that start no process and run no system program: conftest.py marks the others slow.
+# Their documents are still rendered in the fonts the base system packages install.
+test-fast: system-packages $(VENV)/.dev-installed
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .

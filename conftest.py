@@ -1,9 +1,12 @@
-"""Fixtures shared by every app's tests: personas, services, real processes."""
+"""Fixtures shared by every app's tests: personas, services, real processes, the clock;
+and the one rule that says which tests are slow."""
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -13,18 +16,20 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import requests
 from django.contrib.auth.models import AnonymousUser
 from django.db import connection
+from time_machine import TimeMachineFixture
 
 from accounts.models import User
 from accounts.tests.factories import UserFactory
 from documents.tests.samples import Samples
 
 PROJECT_DIR = Path(__file__).resolve().parent
+T = TypeVar("T")
 ALL_QUEUES = "document_processor,default,celery"
 
 
@@ -33,6 +38,175 @@ def service_missing(reason: str) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{reason}: CI must provide it", pytrace=False)
     pytest.skip(reason)
+
+
+def wait_until(
+    condition: Callable[[], T | None],
+    *,
+    timeout: float,
+    what: str,
+    interval: float = 0.2,
+    details: Callable[[], str] = lambda: "",
+) -> T:
+    """Ask ``condition`` until it gives a true value, and return that; fail naming ``what``
+    (and ``details()``, such as a process's log) once ``timeout`` seconds have passed.
+
+    The one way a test waits for another process or thread: never a fixed sleep, which is
+    too short on a busy machine and time lost on an idle one.
+    """
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:g} s waiting for {what}\n{details()}", pytrace=False)
+        time.sleep(interval)
+    return value
+
+
+# --- Which tests are slow --------------------------------------------------------------------
+#
+# A test is slow when it starts a process or runs a system program (OCR, LibreOffice, a Celery
+# worker, gunicorn, Chromium, nginx, docker-compose, git, pg_dump ...); `make test-fast` runs
+# the others (`-m "not slow"`). A test never says `slow` itself: pytest_collection_modifyitems
+# marks it from what it declares,
+# - a fixture of SLOW_FIXTURES, which start processes or run programs (asked for directly or
+#   through another fixture), or
+# - the `subprocess` marker, for a test that runs a program itself;
+# and a test of the fast set that starts a process anyway fails, naming the program.
+
+SLOW_FIXTURES = frozenset(
+    {
+        # Here: the pipeline's programs, a process of this project (any environment made for
+        # one: process_env, embedded_env), a Celery worker, gunicorn, Chromium.
+        "engines",
+        "process_env",
+        "start_worker",
+        "start_gunicorn",
+        "browser",
+        # In the test modules that start servers of their own.
+        "tailwind",  # docuelevate/tests/test_stylesheet.py: npm and Tailwind's CLI
+        "nginx_site",  # scripts/tests/test_reverse_proxy.py: nginx in front of a stand-in
+        "compose_project",  # scripts/tests/test_compose.py: docker-compose config
+        "throwaway_postgres",  # ops/tests/test_probes.py: a PostgreSQL cluster of its own
+        "throwaway_redis",  # ops/tests/test_probes.py: a Redis server of its own
+        "start_beat",  # ops/tests/test_beat_heartbeat.py: celery beat
+        "sftp_server",  # destinations/tests/servers: Debian's sshd, with an account of its own
+        "ssh_client_keys",  # destinations/tests/servers: the SFTP clients' keys, by ssh-keygen
+    }
+)
+
+# The events Python raises before it starts a process (sys.addaudithook).
+SPAWN_EVENTS = frozenset(
+    {"subprocess.Popen", "os.system", "os.posix_spawn", "os.spawn", "os.exec", "os.fork", "os.forkpty"}
+)
+# What the standard library runs by itself to learn about the machine (platform's `uname -p`,
+# ctypes.util.find_library's `ldconfig -p`), whichever test first asks: no program a test needs.
+MACHINE_PROBES = frozenset({"uname", "ldconfig"})
+
+
+class _SpawnWatch:
+    """The programs the current fast test started in its set-up and run; None otherwise (a
+    slow test, a teardown, or a session-wide fixture made once for every test, such as the
+    static files)."""
+
+    started: list[str] | None = None
+
+
+def _program(event: str, args: tuple[Any, ...]) -> str:
+    """The name of the program an audit event starts (``args`` as Python documents them)."""
+    if event in ("os.fork", "os.forkpty"):
+        return "a fork of the test process"
+    if event == "os.system":
+        command = args[0]
+    elif event == "os.spawn":
+        command = args[2]
+    else:  # subprocess.Popen (executable, args, ...), os.exec and os.posix_spawn (path, args, ...)
+        command = args[1]
+    if isinstance(command, str | bytes | os.PathLike):
+        command = os.fsdecode(command).split()[:1]
+    return Path(os.fsdecode(command[0])).name if command else "?"
+
+
+def _watch_spawns(event: str, args: tuple[Any, ...]) -> None:
+    started = _SpawnWatch.started
+    if started is not None and event in SPAWN_EVENTS:
+        program = _program(event, args)
+        if program not in MACHINE_PROBES:
+            started.append(program)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    sys.addaudithook(_watch_spawns)  # for the whole run; it only looks while a fast test runs
+    # Under the `clock`, uuid1() cannot use libuuid and asks for this machine's address,
+    # which Python finds by running `ip link` once; asked here, it is known from libuuid.
+    uuid.getnode()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the slow tests, before `-m "not slow"` leaves them out."""
+    for item in items:
+        if item.get_closest_marker("slow"):
+            raise pytest.UsageError(
+                f"{item.nodeid} sets the `slow` marker itself; a test is slow by what it declares: "
+                "a fixture of conftest.SLOW_FIXTURES, or @pytest.mark.subprocess"
+            )
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if item.get_closest_marker("subprocess") or fixtures & SLOW_FIXTURES:
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    _SpawnWatch.started = None if item.get_closest_marker("slow") else []
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    try:
+        result = yield
+    finally:
+        # Not the teardown: the last test of a module also stops what its module's fixtures
+        # started, on behalf of every test that used them.
+        started, _SpawnWatch.started = _SpawnWatch.started, None
+    if started:
+        pytest.fail(
+            f"{item.nodeid} started {', '.join(sorted(set(started)))}, yet it is in the fast set "
+            "(make test-fast): ask for the fixture that starts it (conftest.SLOW_FIXTURES) or, "
+            "where the test runs the program itself, mark it @pytest.mark.subprocess",
+            pytrace=False,
+        )
+    return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(fixturedef: pytest.FixtureDef[Any]) -> Iterator[Any]:
+    """A session-wide fixture is made once, for whichever test comes first: not that test's."""
+    if fixturedef.scope != "session":
+        return (yield)
+    watching, _SpawnWatch.started = _SpawnWatch.started, None
+    try:
+        return (yield)
+    finally:
+        _SpawnWatch.started = watching
+
+
+# --- The clock ---------------------------------------------------------------------------------
+
+# An ordinary Wednesday afternoon in UTC, far from midnight, a month's end and a change of
+# daylight saving time, so "today", "30 days ago" and "in an hour" each mean one thing for
+# the whole of a test, whenever it runs.
+CLOCK_START = datetime.datetime(2025, 6, 11, 14, 0, tzinfo=datetime.UTC)
+
+
+@pytest.fixture
+def clock(time_machine: TimeMachineFixture) -> TimeMachineFixture:
+    """The time, stopped at CLOCK_START; a test moves it with ``clock.shift(seconds or
+    timedelta)`` or ``clock.move_to(when)``. For a test whose outcome depends on the date or on
+    time passing: it never sleeps and never computes from the real date. Monotonic clocks
+    (timeouts, deadlines) keep running."""
+    time_machine.move_to(CLOCK_START, tick=False)
+    return time_machine
 
 
 @pytest.fixture(autouse=True)
@@ -91,6 +265,21 @@ def _collected_static_files() -> None:
         cwd=PROJECT_DIR,
         check=True,
     )
+
+
+# --- System programs -------------------------------------------------------------------------
+
+# The system programs the pipeline runs; scripts/install-system-packages.sh installs them.
+PIPELINE_PROGRAMS = ("tesseract", "gs", "qpdf", "pdftotext", "pdftoppm", "soffice", "zip")
+
+
+@pytest.fixture
+def engines() -> None:
+    """The system programs the pipeline runs: a test that processes a document needs them,
+    one that only stores, lists or serves a file does not."""
+    missing = [program for program in PIPELINE_PROGRAMS if shutil.which(program) is None]
+    if missing:
+        service_missing(f"{', '.join(missing)} not installed (run scripts/install-system-packages.sh)")
 
 
 # --- Real processes ------------------------------------------------------------------------
@@ -226,6 +415,12 @@ def log_tail(path: Path, characters: int = 4000) -> str:
     return path.read_text(errors="replace")[-characters:] if path.exists() else "(no log)"
 
 
+def log_tails(folder: Path, characters: int = 3000) -> Callable[[], str]:
+    """The ends of the process logs in ``folder`` (a worker's, a server's), read when called:
+    for ``wait_until(details=...)``, once the processes have written them."""
+    return lambda: "\n".join(log_tail(path, characters) for path in sorted(folder.glob("*.log")))
+
+
 @pytest.fixture
 def start_gunicorn(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], LiveServer]]:
     """Start the site under gunicorn on a free port of 127.0.0.1, as it runs in production.
@@ -250,8 +445,8 @@ def start_gunicorn(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], LiveSe
             )  # fmt: skip
         started.append((server, log))
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+
+        def answers() -> bool:
             if server.poll() is not None:
                 pytest.fail(f"gunicorn exited with {server.returncode}\n{log_tail(log)}")
             try:
@@ -260,16 +455,33 @@ def start_gunicorn(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], LiveSe
             except (requests.ConnectionError, requests.Timeout):
                 # A worker's first request imports half the project: on a busy machine it may
                 # take longer than the timeout, and the server is then still starting.
-                time.sleep(0.2)
-            else:
-                return LiveServer(url=url, log=log)
-        pytest.fail(f"gunicorn did not answer on {url}\n{log_tail(log)}")
+                return False
+            return True
+
+        wait_until(answers, timeout=60, what=f"gunicorn to answer on {url}", details=lambda: log_tail(log))
+        return LiveServer(url=url, log=log)
 
     yield start
     for server, log in started:
         stop_process_group(server)
         # Printed at teardown, so pytest shows it only for a failed test.
         print(f"--- end of {log.name} ---\n{log_tail(log)}")
+
+
+def server_accepted(connection: socket.socket) -> bool:
+    """Whether a process took ``connection`` (to 127.0.0.1) from its server's listen queue.
+
+    A connection still waiting there has no socket of its own, which /proc/net/tcp shows as
+    inode 0; accept() gives it one. So a test knows that a sync gunicorn worker is busy with
+    a request, rather than sleeping and hoping.
+    """
+    server_port, client_port = connection.getpeername()[1], connection.getsockname()[1]
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local_port, remote_port = (int(address.rsplit(":", 1)[1], 16) for address in fields[1:3])
+        if (local_port, remote_port) == (server_port, client_port):
+            return fields[9] != "0"
+    return False
 
 
 def set_password_as_server(env: dict[str, str], user: User, password: str) -> None:

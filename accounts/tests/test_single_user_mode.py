@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from conftest import run_manage
-
-pytestmark = pytest.mark.slow
 
 PROBE = """
 import json

@@ -56,7 +56,7 @@ def test_a_created_token_is_shown_once_and_opens_the_api(client, owner):
     assert whoami.json()["owner_id"] == "owner"
 
 
-def test_a_token_can_be_given_an_expiry_date(client, owner):
+def test_a_token_can_be_given_an_expiry_date(client, owner, clock):
     day = (timezone.localdate() + timedelta(days=30)).isoformat()
     signed_in(client, owner).post("/api-tokens", {"name": "temporary", "expires_on": day})
     token = ApiToken.objects.get(owner=owner)
@@ -67,7 +67,7 @@ def test_a_token_can_be_given_an_expiry_date(client, owner):
     assert end.strftime("%Y-%m-%d %H:%M") in client.get("/api-tokens").content.decode()
 
 
-def test_an_expiry_in_the_past_is_refused_with_the_reason(client, owner):
+def test_an_expiry_in_the_past_is_refused_with_the_reason(client, owner, clock):
     day = (timezone.localdate() - timedelta(days=2)).isoformat()
     response = signed_in(client, owner).post("/api-tokens", {"name": "old", "expires_on": day})
     assert response.status_code == 400

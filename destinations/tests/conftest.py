@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from typing import Any
 import pytest
 import requests
 
+import conftest
 from accounts.models import User
 from conftest import service_missing
 from destinations.models import Destination
@@ -24,7 +24,7 @@ from destinations.services import destination_create
 from destinations.tests.servers.fixtures import *  # noqa: F403 - the protocol servers' fixtures
 from documents import storage
 from documents.models import Document
-from documents.tests.conftest import document_storage, engines, worker_env  # noqa: F401 - fixtures
+from documents.tests.conftest import document_storage, worker_env  # noqa: F401 - fixtures
 from documents.tests.factories import DocumentFactory
 from documents.tests.http_replay import ReplayServer, running_replay_server
 
@@ -65,7 +65,10 @@ class S3Server:
             "127.0.0.1", 0, self._app, threaded=True, request_handler=MotoRequestHandler
         )
         self.endpoint = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A short poll interval keeps shutdown (and so every test) quick.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
 
     def _app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
@@ -210,16 +213,14 @@ def sha256(content: bytes) -> str:
 
 
 def wait_until(
-    condition: Callable[[], bool], *, what: str, logs: list[Any] | None = None, timeout: float = 180
-) -> None:
-    """Poll ``condition`` until it holds; fail with the workers' log ends after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    tails = "\n".join(path.read_text(errors="replace")[-3000:] for path in logs or [])
-    pytest.fail(f"timed out waiting for {what}\n{tails}")
+    condition: Callable[[], Any], *, what: str, logs: list[Path] | None = None, timeout: float = 180
+) -> Any:
+    """The suite's ``wait_until``, failing with the ends of the workers' logs."""
+
+    def log_ends() -> str:
+        return "\n".join(path.read_text(errors="replace")[-3000:] for path in logs or [])
+
+    return conftest.wait_until(condition, timeout=timeout, what=what, details=log_ends)
 
 
 # --- Cloud drives: their SDKs against recorded exchanges ----------------------------------

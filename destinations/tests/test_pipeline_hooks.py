@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import datetime
 from io import StringIO
 from pathlib import PurePosixPath
 
 import pytest
 from django.core.management import call_command
-from django.utils import timezone
 
 from destinations.models import Delivery, DeliveryStatus
 from destinations.services import DELIVERY_STALE_GRACE_SECONDS, DELIVERY_TIME_LIMIT, deliveries_schedule
@@ -44,17 +42,14 @@ def test_ingest_and_reprocess_with_sync_deliver_in_this_process(owner, samples, 
 
 
 def test_the_watchdog_sends_again_deliveries_whose_worker_vanished(
-    processed, make_s3_destination, monkeypatch, django_capture_on_commit_callbacks
+    processed, make_s3_destination, monkeypatch, django_capture_on_commit_callbacks, clock
 ):
     sent: list[int] = []
     monkeypatch.setattr("destinations.tasks.delivery_run_task.delay", sent.append)
     make_s3_destination()
     (delivery_id,) = deliveries_schedule(document_id=processed().pk)
     delivery_claim(delivery_id=delivery_id, task_id="t", worker_name="gone@node")
-    long_ago = timezone.now() - datetime.timedelta(
-        seconds=DELIVERY_TIME_LIMIT + DELIVERY_STALE_GRACE_SECONDS + 5
-    )
-    Delivery.objects.filter(pk=delivery_id).update(started_at=long_ago)
+    clock.shift(DELIVERY_TIME_LIMIT + DELIVERY_STALE_GRACE_SECONDS + 5)
     sent.clear()
 
     with django_capture_on_commit_callbacks(execute=True):

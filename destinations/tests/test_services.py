@@ -259,18 +259,17 @@ def test_a_delivery_left_by_a_dead_worker_is_resumed_when_it_starts_again(
 
 
 def test_the_watchdog_sends_again_a_delivery_in_progress_past_its_time_limit(
-    processed, make_s3_destination, enqueued, django_capture_on_commit_callbacks
+    processed, make_s3_destination, enqueued, django_capture_on_commit_callbacks, clock
 ):
     make_s3_destination()
     (delivery_id,) = deliveries_schedule(document_id=processed(CONTENT).pk)
     delivery_claim(delivery_id=delivery_id, task_id="t", worker_name="lost@node")
-    assert deliveries_resume_stale() == []  # still within its time limit
-    later = timezone.now() + datetime.timedelta(
-        seconds=DELIVERY_TIME_LIMIT + DELIVERY_STALE_GRACE_SECONDS + 1
-    )
+    clock.shift(DELIVERY_TIME_LIMIT)
+    assert deliveries_resume_stale() == []  # at its time limit: the grace still runs
+    clock.shift(DELIVERY_STALE_GRACE_SECONDS + 1)
     enqueued.clear()
     with django_capture_on_commit_callbacks(execute=True):
-        assert deliveries_resume_stale(now=later) == [delivery_id]
+        assert deliveries_resume_stale() == [delivery_id]
     assert enqueued == [delivery_id]
 
 

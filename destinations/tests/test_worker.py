@@ -9,14 +9,17 @@ from pathlib import PurePosixPath
 import pytest
 from django.utils import timezone
 
+from conftest import log_tails, wait_until
 from destinations.models import Delivery, DeliveryStatus
 from destinations.tasks import delivery_run_task
-from destinations.tests.conftest import wait_until
 from documents.models import Document, DocumentStatus, FailureKind
 from documents.services import document_ingest
 from documents.storage import open_file, read_chunks
 
 pytestmark = pytest.mark.usefixtures("engines")
+
+# Seconds for a worker to process and deliver a document, on a busy machine.
+PROCESSING_TIMEOUT = 180
 
 
 def upload(owner, path):
@@ -27,6 +30,16 @@ def upload(owner, path):
 def delivered(document):
     return Delivery.objects.filter(document=document).exclude(
         status__in=[DeliveryStatus.PENDING, DeliveryStatus.IN_PROGRESS]
+    )
+
+
+def wait_for_delivery(document, tmp_path):
+    """Until the document's delivery has ended, delivered or failed."""
+    wait_until(
+        lambda: delivered(document).exists(),
+        timeout=PROCESSING_TIMEOUT,
+        what="the delivery",
+        details=log_tails(tmp_path),
     )
 
 
@@ -41,8 +54,7 @@ def test_a_processed_document_lands_once_under_its_templated_path_and_a_redelive
     make_s3_destination(folder_template="{year}/{correspondent}/{filename}")
     start_worker(worker_env)
     document = upload(owner, samples / "blank.pdf")
-    logs = list(tmp_path.glob("*.log"))
-    wait_until(lambda: delivered(document).exists(), what="the delivery", logs=logs)
+    wait_for_delivery(document, tmp_path)
 
     document.refresh_from_db()
     assert document.status == DocumentStatus.COMPLETED
@@ -68,7 +80,12 @@ def test_a_worker_killed_mid_upload_ends_with_one_complete_object(
     worker = start_worker(worker_env, name="crashy")
     document = upload(owner, samples / "blank.pdf")
     try:
-        wait_until(held.started.is_set, what="the upload to start", logs=list(tmp_path.glob("*.log")))
+        wait_until(
+            held.started.is_set,
+            timeout=PROCESSING_TIMEOUT,
+            what="the upload to start",
+            details=log_tails(tmp_path),
+        )
         os.killpg(worker.pid, signal.SIGKILL)  # the worker and all it started, as an OOM kill would
         worker.wait()
     finally:
@@ -78,7 +95,7 @@ def test_a_worker_killed_mid_upload_ends_with_one_complete_object(
     assert bucket.keys() == []
 
     start_worker(worker_env, name="crashy")  # the same node comes back
-    wait_until(lambda: delivered(document).exists(), what="the delivery", logs=list(tmp_path.glob("*.log")))
+    wait_for_delivery(document, tmp_path)
 
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.DELIVERED, delivery.error
@@ -101,9 +118,7 @@ def test_refused_credentials_fail_the_delivery_with_the_reason_and_the_document_
     try:
         start_worker(worker_env)
         document = upload(owner, samples / "blank.pdf")
-        wait_until(
-            lambda: delivered(document).exists(), what="the delivery", logs=list(tmp_path.glob("*.log"))
-        )
+        wait_for_delivery(document, tmp_path)
     finally:
         s3_server.authentication(enforced=False)
 

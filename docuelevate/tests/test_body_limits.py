@@ -33,7 +33,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from accounts.services import token_create
-from conftest import LiveServer, current_database_url, log_tail
+from conftest import LiveServer, current_database_url, log_tail, server_accepted, wait_until
 from docuelevate.bodylimit import READ_SIZE, SPOOL_MEMORY_SIZE, BodyLimitMiddleware
 from docuelevate.errors import PayloadTooLarge
 from documents.models import Document
@@ -513,8 +513,10 @@ def memory(pid: int) -> Memory:
 def gunicorn_workers(server: LiveServer, count: int = 2) -> list[int]:
     """The worker processes of this server: the children of the master bound to its port."""
     bind = f"127.0.0.1:{urlsplit(server.url).port}".encode()
-    deadline = time.monotonic() + 30
-    while True:
+    workers: list[int] = []
+
+    def all_started() -> list[int] | None:
+        nonlocal workers
         parents: dict[int, int] = {}
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
@@ -527,10 +529,14 @@ def gunicorn_workers(server: LiveServer, count: int = 2) -> list[int]:
             if bind in arguments:
                 parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
         workers = sorted(pid for pid, parent in parents.items() if parent in parents)
-        if len(workers) == count or time.monotonic() > deadline:
-            assert len(workers) == count, f"gunicorn has workers {workers}\n{log_tail(server.log)}"
-            return workers
-        time.sleep(0.2)
+        return workers if len(workers) == count else None
+
+    return wait_until(
+        all_started,
+        timeout=30,
+        what=f"gunicorn's {count} workers",
+        details=lambda: f"it has workers {workers}\n{log_tail(server.log)}",
+    )
 
 
 def upload_small_files_on_both_workers(server: LiveServer, token: str) -> list[dict[str, Any]]:
@@ -544,7 +550,8 @@ def upload_small_files_on_both_workers(server: LiveServer, token: str) -> list[d
     held = open_request(server, "/api/ui-upload", upload_headers(token, **{"Transfer-Encoding": "chunked"}))
     first = list(chunk_framed(multipart("first.pdf", [pdf_bytes(300 * KB, "first")])))
     send_until_answered(held, first[:1], deadline)
-    time.sleep(0.5)  # a free worker accepts at once; this one is now reading the body
+    # The worker that accepts it is busy reading the body until the rest comes.
+    wait_until(lambda: server_accepted(held), timeout=REQUEST_TIMEOUT, what="a worker to accept the upload")
 
     second = requests.post(
         f"{server.url}/api/ui-upload",
@@ -561,7 +568,6 @@ def upload_small_files_on_both_workers(server: LiveServer, token: str) -> list[d
     return [answer.json(), second.json()]
 
 
-@pytest.mark.slow
 def test_a_small_chunked_upload_is_accepted_and_stored_whole(
     live_env: dict[str, str], token: str, start_gunicorn: Callable[[dict[str, str]], LiveServer]
 ) -> None:
@@ -583,7 +589,6 @@ def test_a_small_chunked_upload_is_accepted_and_stored_whole(
     assert whoami.status_code == 200, whoami.text
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("framing", ["chunked", "declared length"])
 def test_a_2_gb_upload_to_a_1_mb_limit_gets_413_with_the_servers_memory_flat(
     framing: str,
@@ -626,7 +631,6 @@ def test_a_2_gb_upload_to_a_1_mb_limit_gets_413_with_the_servers_memory_flat(
     assert "Traceback" not in log_tail(server.log, 100_000)
 
 
-@pytest.mark.slow
 def test_a_chunked_json_body_over_the_limit_gets_413_and_one_under_it_reaches_the_api(
     live_env: dict[str, str], token: str, start_gunicorn: Callable[[dict[str, str]], LiveServer]
 ) -> None:

@@ -10,7 +10,7 @@ import pytest
 from accounts.models import User
 from conftest import BrowserPage, LiveServer, current_database_url, set_password_as_server
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 PASSWORD = "a-browser-tested-passphrase-7"
 TIMEOUT_MS = 30_000

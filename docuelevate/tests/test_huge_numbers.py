@@ -44,7 +44,7 @@ def api(owner: User) -> APIClient:
 
 
 @pytest.fixture
-def browser(client: Client, owner: User) -> Client:
+def signed_in(client: Client, owner: User) -> Client:
     client.force_login(owner)
     return client
 
@@ -104,10 +104,10 @@ def test_existing_ids_still_work_beside_the_bounds(api, owner):
 
 
 @pytest.mark.parametrize("number", HUGE + NOT_ASCII_DIGITS)
-def test_the_status_poll_ignores_ids_that_cannot_exist(browser, owner, number):
+def test_the_status_poll_ignores_ids_that_cannot_exist(signed_in, owner, number):
     mine = make_document(owner)
 
-    response = browser.get("/files/status", {"ids": f"{number},{mine.pk}"})
+    response = signed_in.get("/files/status", {"ids": f"{number},{mine.pk}"})
 
     assert response.status_code == 200
     assert [row["id"] for row in response.json()["documents"]] == [mine.pk]
@@ -115,10 +115,10 @@ def test_the_status_poll_ignores_ids_that_cannot_exist(browser, owner, number):
 
 @pytest.mark.parametrize("number", HUGE + NOT_ASCII_DIGITS)
 @pytest.mark.parametrize("route", ["/files/bulk", "/files/zip"])
-def test_bulk_actions_ignore_ids_that_cannot_exist(browser, owner, route, number):
+def test_bulk_actions_ignore_ids_that_cannot_exist(signed_in, owner, route, number):
     mine = make_document(owner)
 
-    response = browser.post(route, {"action": "delete", "ids": [number]})
+    response = signed_in.post(route, {"action": "delete", "ids": [number]})
 
     assert response.status_code == 302
     assert Document.objects.filter(pk=mine.pk).exists()
@@ -130,8 +130,8 @@ def test_bulk_actions_ignore_ids_that_cannot_exist(browser, owner, route, number
     [("get", "/files/{}"), ("post", "/files/{}/retry"), ("post", "/files/{}/delete"),
      ("post", "/api-tokens/{}/revoke")],
 )  # fmt: skip
-def test_a_huge_id_in_a_page_path_is_not_found(browser, method, route, number):
-    assert getattr(browser, method)(route.format(number)).status_code == 404
+def test_a_huge_id_in_a_page_path_is_not_found(signed_in, method, route, number):
+    assert getattr(signed_in, method)(route.format(number)).status_code == 404
 
 
 @pytest.mark.parametrize("number", HUGE)
@@ -144,8 +144,8 @@ def test_an_operator_retrying_a_huge_id_on_the_status_page_gets_not_found(client
 @pytest.mark.parametrize(
     ("route", "parameter"), [("/files", "page"), ("/search", "page"), ("/search", "year")]
 )
-def test_a_huge_number_on_a_list_page_is_a_400_page_that_says_so(browser, route, parameter, number):
-    response = browser.get(route, {parameter: number})
+def test_a_huge_number_on_a_list_page_is_a_400_page_that_says_so(signed_in, route, parameter, number):
+    response = signed_in.get(route, {parameter: number})
 
     assert response.status_code == 400
     assert response["Content-Type"].startswith("text/html")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import re
 import socket
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -28,7 +27,7 @@ from django.test.client import RequestFactory
 import docuelevate.settings as project_settings
 from accounts.models import User
 from accounts.services import token_create
-from conftest import LiveServer, current_database_url, log_tail, run_manage
+from conftest import LiveServer, current_database_url, log_tail, run_manage, server_accepted, wait_until
 from docuelevate.env import EnvError, env_rate
 from docuelevate.ratelimit import AUTH, DEFAULT, UPLOAD, request_group
 
@@ -417,11 +416,14 @@ def served_by(log: Path, count: int) -> list[tuple[int, int]]:
     The start-up check of ``start_gunicorn`` also asks /api/whoami, without a token: 401.
     """
     pattern = re.compile(r'^<(\d+)> "GET /api/whoami HTTP/1\.1" (200|429)$', re.MULTILINE)
-    deadline = time.monotonic() + 10
-    while True:
+
+    def logged() -> list[tuple[int, int]] | None:
         found = [(int(pid), int(status)) for pid, status in pattern.findall(log.read_text(errors="replace"))]
-        if len(found) >= count or time.monotonic() > deadline:
-            return found
+        return found if len(found) >= count else None
+
+    return wait_until(
+        logged, timeout=10, what=f"{count} requests in the access log", details=lambda: log_tail(log)
+    )
 
 
 @pytest.fixture
@@ -440,7 +442,6 @@ def live_env(transactional_db: None, process_env: dict[str, str]) -> dict[str, s
     return env
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["redis", "files"])
 def test_the_sixth_request_is_refused_by_the_gunicorn_worker_that_counted_none_of_the_five(
     backend: str,
@@ -459,7 +460,7 @@ def test_the_sixth_request_is_refused_by_the_gunicorn_worker_that_counted_none_o
     # head is not finished sends the next five, each on a fresh connection, to the other.
     with socket.create_connection((host, int(port)), timeout=30) as held:
         send_head(held)
-        time.sleep(0.5)  # let a worker accept it
+        wait_until(lambda: server_accepted(held), timeout=30, what="a worker to accept the held request")
         for number in range(1, 6):
             answer = requests.get(
                 f"{server.url}/api/whoami", headers={"Authorization": f"Bearer {token}"}, timeout=30

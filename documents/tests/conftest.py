@@ -18,24 +18,12 @@ from PIL import Image
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from conftest import child_env, current_database_url, service_missing
+from conftest import child_env, current_database_url
 from documents import storage
 from documents.models import Document
 from documents.pipeline.runner import pipeline_run_sync
 from documents.services import document_ingest
 from documents.tests.samples import Samples
-
-# The system programs the pipeline runs; scripts/install-system-packages.sh installs them.
-PIPELINE_PROGRAMS = ("tesseract", "gs", "qpdf", "pdftotext", "pdftoppm", "soffice", "zip")
-
-
-@pytest.fixture
-def engines() -> None:
-    """The system programs the pipeline runs: a test that processes a document needs them,
-    one that only stores, lists or serves a file does not."""
-    missing = [program for program in PIPELINE_PROGRAMS if shutil.which(program) is None]
-    if missing:
-        service_missing(f"{', '.join(missing)} not installed (run scripts/install-system-packages.sh)")
 
 
 @pytest.fixture

@@ -30,6 +30,8 @@ TRICKLE_BYTES = 200
 
 
 class FileServer(http.server.ThreadingHTTPServer):
+    # Closing does not wait for a handler still sleeping in /slow after its client gave up.
+    daemon_threads = True
     samples: Samples
     requests: list[tuple[str, str]]  # (path, Host header)
     trickled: int  # bytes of /trickle's body sent before the client hung up
@@ -71,7 +73,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(10**9))
             self.end_headers()
         elif path == "/slow":
-            time.sleep(2)
+            time.sleep(2)  # a server slower than the client's read timeout: the behaviour under test
             self._send_file(self.server.samples / "blank.pdf")
         elif path == "/trickle":
             # A byte every tenth of a second: never silent for long, never done (20 s).
@@ -114,7 +116,8 @@ def serve(samples: Samples, tls: ssl.SSLContext | None = None) -> Iterator[FileS
     server.trickled = 0
     if tls is not None:
         server.socket = tls.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # A short poll interval keeps shutdown (and so every test) quick.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield server
     server.shutdown()

@@ -142,7 +142,7 @@ def _handler_for(server: ReplayServer) -> type[BaseHTTPRequestHandler]:
             )
             exchange = server.next_exchange(request)
             if server.delay:
-                time.sleep(server.delay)
+                time.sleep(server.delay)  # a slow server is what such a test is about
             if exchange is None or not _is_recorded(request, exchange):
                 self._answer(599, {"Content-Type": "text/plain"}, b"request does not match the recording")
                 return

@@ -59,7 +59,7 @@ def listed(response: Any) -> list[int]:
 
 
 def test_the_list_filters_by_status_type_owner_and_date(
-    admin_client: Client, ingest: Callable[..., Document], owner: User, other_user: User
+    admin_client: Client, ingest: Callable[..., Document], owner: User, other_user: User, clock: Any
 ) -> None:
     invoice = make(ingest, "invoice.pdf", document_type="invoice")
     letter = make(ingest, "letter.pdf", document_type="letter", user=other_user)

@@ -176,13 +176,13 @@ def test_the_list_sorts_by_each_offered_field_both_ways(api, ingest, sort_by, ex
         assert names(descending) == expected[::-1]
 
 
-def test_the_list_filters_by_search_type_status_tags_and_creation_date(api, ingest, process, trivial):
+def test_the_list_filters_by_search_type_status_tags_and_creation_date(api, ingest, process, trivial, clock):
+    note(ingest, "old note", "old.txt")
+    clock.shift(datetime.timedelta(days=40))
     invoice = process(trivial, "scan.pdf")
     Document.objects.filter(pk=invoice.pk).update(document_title="Invoice March", correspondent="ACME GmbH")
     invoice.tags.set([Tag.objects.get_or_create(name=name)[0] for name in ["finance", "2024"]])
     note(ingest, "dear sir", "letter.txt", correspondent="Tax Office", tags=["finance"])
-    old = note(ingest, "old note", "old.txt")
-    Document.objects.filter(pk=old.pk).update(created_at=timezone.now() - datetime.timedelta(days=40))
 
     def listed(**params) -> list[str]:
         response = api.get("/api/files", params)

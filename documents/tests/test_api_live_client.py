@@ -16,7 +16,6 @@ both share the test's database, WORKDIR and broker. The client knows nothing but
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,10 +25,10 @@ import pytest
 import requests
 
 from accounts.models import User
-from conftest import LiveServer, log_tail, set_password_as_server
+from conftest import LiveServer, log_tail, set_password_as_server, wait_until
 from documents.tests.samples import Samples
 
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("engines")]
+pytestmark = pytest.mark.usefixtures("engines")
 
 PASSWORD = "live-client-password-4711"
 TIMEOUT = 30  # seconds for one request
@@ -74,34 +73,40 @@ def wait_until_processed(
     client: requests.Session, server: LiveServer, document_id: int, worker_logs: list[Path]
 ) -> dict[str, Any]:
     """The document's detail once it is completed; a failure shows why it did not get there."""
-    deadline = time.monotonic() + PROCESSING_TIMEOUT
     detail: dict[str, Any] = {}
-    while time.monotonic() < deadline:
+
+    def finished() -> bool:
+        nonlocal detail
         answer = client.get(f"{server.url}/api/files/{document_id}", timeout=TIMEOUT)
         assert answer.status_code == 200, answer.text
         detail = answer.json()
-        if detail["status"] == "completed":
-            return detail
-        if detail["status"] == "failed":
-            break
-        time.sleep(0.5)
-    worker_tail = "\n".join(log_tail(path) for path in worker_logs)
-    pytest.fail(
-        f"document {document_id} is {detail.get('status')!r}, not completed\n"
-        f"steps: {detail.get('steps')}\nlogs: {detail.get('logs')}\n--- worker ---\n{worker_tail}"
+        return detail["status"] in ("completed", "failed")
+
+    def why() -> str:
+        worker_tail = "\n".join(log_tail(path) for path in worker_logs)
+        return f"steps: {detail.get('steps')}\nlogs: {detail.get('logs')}\n--- worker ---\n{worker_tail}"
+
+    wait_until(
+        finished,
+        timeout=PROCESSING_TIMEOUT,
+        what=f"document {document_id} to finish",
+        interval=0.5,
+        details=why,
     )
+    if detail["status"] != "completed":
+        pytest.fail(f"document {document_id} is {detail['status']!r}, not completed\n{why()}")
+    return detail
 
 
 def wait_until_found(client: requests.Session, server: LiveServer, query: str) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + 60
-    while True:
+    def found() -> list[dict[str, Any]]:
         answer = client.get(f"{server.url}/api/search", params={"q": query}, timeout=TIMEOUT)
         assert answer.status_code == 200, answer.text
         body = answer.json()
-        if body["total"] or time.monotonic() > deadline:
-            assert set(body) >= {"results", "total", "page", "pages", "query"}
-            return list(body["results"])
-        time.sleep(0.5)
+        assert set(body) >= {"results", "total", "page", "pages", "query"}
+        return list(body["results"])
+
+    return wait_until(found, timeout=60, what=f"the search to find {query!r}", interval=0.5)
 
 
 def test_a_client_signs_in_makes_a_token_uploads_waits_downloads_and_revokes_it(

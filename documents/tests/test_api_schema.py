@@ -256,7 +256,7 @@ def test_every_operation_answers_an_operator_token_as_documented(
 
 
 @pytest.fixture
-def processed(api_world: dict[str, Document]) -> Document:
+def processed(api_world: dict[str, Document], engines: None) -> Document:
     """The PDF after the real pipeline: steps, logs, metadata and a processed file to serve.
 
     Only the operations on one document ask for it; the others need not wait for OCR.

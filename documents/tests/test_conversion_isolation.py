@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 import threading
 import zipfile
@@ -21,7 +20,6 @@ from pathlib import Path
 import pikepdf
 import pytest
 
-from conftest import service_missing
 from documents.models import DocumentStatus, ProcessingLog
 from documents.pipeline import isolation
 from documents.pipeline.base import StepFailed
@@ -65,17 +63,12 @@ class Listener:
 @pytest.fixture
 def listener() -> Iterator[Listener]:
     served = Listener()
-    thread = threading.Thread(target=served.server.serve_forever, daemon=True)
+    # A short poll interval keeps shutdown (and so every test) quick.
+    thread = threading.Thread(target=served.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield served
     served.server.shutdown()
     served.server.server_close()
-
-
-@pytest.fixture
-def libreoffice() -> None:
-    if shutil.which("soffice") is None:
-        service_missing("LibreOffice is not installed (run scripts/install-system-packages.sh)")
 
 
 @pytest.fixture(autouse=True)
@@ -106,7 +99,7 @@ def image_count(pdf_path: Path) -> int:
 @pytest.mark.django_db
 @pytest.mark.parametrize("filename", sorted(HOSTILE))
 def test_an_uploaded_office_file_loads_nothing_from_addresses_the_worker_can_reach(
-    libreoffice, listener, ingest, filename
+    engines, listener, ingest, filename
 ):
     build, _mime_type = HOSTILE[filename]
     document = ingest(build(listener.url), filename)
@@ -137,7 +130,7 @@ def test_the_references_are_taken_out_before_conversion_but_hyperlinks_stay(file
 
 
 def test_libreoffice_itself_runs_without_network_even_on_a_file_nothing_rewrote(
-    libreoffice, listener, settings, tmp_path
+    engines, listener, settings, tmp_path
 ):
     page = tmp_path / "page.html"
     page.write_bytes(hostile_documents.html_fetching(listener.url))
@@ -159,7 +152,7 @@ def test_libreoffice_itself_runs_without_network_even_on_a_file_nothing_rewrote(
 
 
 def test_an_unprivileged_user_namespace_serves_when_the_privileged_one_cannot_be_made(
-    libreoffice, listener, monkeypatch, tmp_path
+    engines, listener, monkeypatch, tmp_path
 ):
     monkeypatch.setattr(
         isolation,
@@ -175,7 +168,7 @@ def test_an_unprivileged_user_namespace_serves_when_the_privileged_one_cannot_be
 
 
 def test_where_no_namespace_can_be_made_nothing_is_converted_and_the_reason_is_given(
-    libreoffice, listener, monkeypatch, tmp_path
+    engines, listener, monkeypatch, tmp_path
 ):
     monkeypatch.setattr(isolation, "NAMESPACE_PREFIXES", (("unshare", "--no-such-option", "--"),))
 
@@ -185,6 +178,7 @@ def test_where_no_namespace_can_be_made_nothing_is_converted_and_the_reason_is_g
     assert listener.requests == []
 
 
+@pytest.mark.subprocess
 def test_the_engine_gets_no_connection_and_none_of_the_workers_secrets(listener, monkeypatch, tmp_path):
     monkeypatch.setenv("SESSION_SECRET", "worker-session-secret-value")
     monkeypatch.setenv("DATABASE_URL", "postgresql://app:db-password@db/app")

@@ -18,7 +18,7 @@ PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
 @pytest.fixture
-def browser(client: Client, owner) -> Client:
+def signed_in(client: Client, owner) -> Client:
     client.force_login(owner)
     return client
 
@@ -60,11 +60,11 @@ def test_the_list_asks_an_anonymous_visitor_to_log_in(client):
     assert "/accounts/login/" in response["Location"]
 
 
-def test_the_list_shows_each_document_with_its_details_and_no_inline_script(browser, ingest):
+def test_the_list_shows_each_document_with_its_details_and_no_inline_script(signed_in, ingest):
     note(ingest, "hello", "invoice.txt", document_title="March invoice", correspondent="ACME GmbH",
          document_type="invoice", tags=["bills"], status=DocumentStatus.FAILED)  # fmt: skip
 
-    response = browser.get("/files")
+    response = signed_in.get("/files")
 
     html = response.content.decode()
     assert response.status_code == 200
@@ -83,38 +83,38 @@ def test_the_list_shows_each_document_with_its_details_and_no_inline_script(brow
     assert_no_inline_script(html)
 
 
-def test_an_empty_list_says_what_to_do_next(browser):
-    response = browser.get("/files")
+def test_an_empty_list_says_what_to_do_next(signed_in):
+    response = signed_in.get("/files")
     assert "No documents yet" in response.content.decode()
     assert 'href="/upload"' in response.content.decode()
 
 
-def test_with_multi_user_the_list_shows_only_the_users_own_documents(browser, ingest, other_user, settings):
+def test_with_multi_user_the_list_shows_only_the_users_own_documents(signed_in, ingest, other_user, settings):
     settings.MULTI_USER_ENABLED = True
     note(ingest, "mine", "mine.txt")
     ingest(b"This is their note.", "theirs.txt", user=other_user)
 
-    assert listed(browser.get("/files")) == ["mine.txt"]
+    assert listed(signed_in.get("/files")) == ["mine.txt"]
 
 
-def test_the_list_filters_by_search_status_tags_type_and_date(browser, ingest):
+def test_the_list_filters_by_search_status_tags_type_and_date(signed_in, ingest):
     note(ingest, "a", "alpha.txt", status=DocumentStatus.COMPLETED, tags=["tax"], correspondent="Finanzamt")
     note(ingest, "b", "beta.txt", status=DocumentStatus.FAILED, tags=["tax", "2024"])
     note(ingest, "c", "gamma.txt")
 
-    assert listed(browser.get("/files", {"search": "finanz"})) == ["alpha.txt"]
-    assert listed(browser.get("/files", {"status": "failed"})) == ["beta.txt"]
-    assert sorted(listed(browser.get("/files", {"tags": "tax"}))) == ["alpha.txt", "beta.txt"]
-    assert listed(browser.get("/files", {"tags": "tax, 2024"})) == ["beta.txt"]
-    assert len(listed(browser.get("/files", {"mime_type": "text/plain"}))) == 3
-    assert listed(browser.get("/files", {"date_to": "2000-01-01"})) == []
+    assert listed(signed_in.get("/files", {"search": "finanz"})) == ["alpha.txt"]
+    assert listed(signed_in.get("/files", {"status": "failed"})) == ["beta.txt"]
+    assert sorted(listed(signed_in.get("/files", {"tags": "tax"}))) == ["alpha.txt", "beta.txt"]
+    assert listed(signed_in.get("/files", {"tags": "tax, 2024"})) == ["beta.txt"]
+    assert len(listed(signed_in.get("/files", {"mime_type": "text/plain"}))) == 3
+    assert listed(signed_in.get("/files", {"date_to": "2000-01-01"})) == []
     # Empty form fields, as a browser sends them, are no filter at all.
-    assert len(listed(browser.get("/files", {"search": "", "date_from": "", "status": ""}))) == 3
-    assert "No document matches these filters" in browser.get("/files", {"search": "zzz"}).content.decode()
+    assert len(listed(signed_in.get("/files", {"search": "", "date_from": "", "status": ""}))) == 3
+    assert "No document matches these filters" in signed_in.get("/files", {"search": "zzz"}).content.decode()
 
 
-def test_invalid_filters_are_a_400_page_that_says_so(browser):
-    response = browser.get("/files", {"date_from": "yesterday"})
+def test_invalid_filters_are_a_400_page_that_says_so(signed_in):
+    response = signed_in.get("/files", {"date_from": "yesterday"})
     assert response.status_code == 400
     assert "Some filters are not valid" in response.content.decode()
 
@@ -125,12 +125,12 @@ def filters_panel(html: str) -> str:
     return tag.group(0)
 
 
-def test_the_filters_fold_behind_a_button_on_a_phone_and_start_open_only_when_set(browser, ingest):
+def test_the_filters_fold_behind_a_button_on_a_phone_and_start_open_only_when_set(signed_in, ingest):
     note(ingest, "a", "a.txt", status=DocumentStatus.FAILED)
 
-    plain = browser.get("/files").content.decode()
-    filtered = browser.get("/files", {"status": "failed"}).content.decode()
-    invalid = browser.get("/files", {"date_from": "yesterday"}).content.decode()
+    plain = signed_in.get("/files").content.decode()
+    filtered = signed_in.get("/files", {"status": "failed"}).content.decode()
+    invalid = signed_in.get("/files", {"date_from": "yesterday"}).content.decode()
 
     # The stylesheet hides a panel that is not "is-open" on narrow screens (the browser test
     # sees it folded at a phone's width); the button opens it.
@@ -143,26 +143,26 @@ def test_the_filters_fold_behind_a_button_on_a_phone_and_start_open_only_when_se
     assert "is-open" in filters_panel(invalid)  # the filter to correct is in sight
 
 
-def test_the_list_sorts_by_a_column_both_ways(browser, ingest):
+def test_the_list_sorts_by_a_column_both_ways(signed_in, ingest):
     for name in ("b.txt", "c.txt", "a.txt"):
         note(ingest, name, name)
 
-    assert listed(browser.get("/files", {"sort_by": "original_filename", "sort_order": "asc"})) == [
+    assert listed(signed_in.get("/files", {"sort_by": "original_filename", "sort_order": "asc"})) == [
         "a.txt", "b.txt", "c.txt"
     ]  # fmt: skip
-    response = browser.get("/files", {"sort_by": "original_filename", "sort_order": "desc"})
+    response = signed_in.get("/files", {"sort_by": "original_filename", "sort_order": "desc"})
     assert listed(response) == ["c.txt", "b.txt", "a.txt"]
     # The sorted column says so to screen readers and its link turns the order round.
     assert 'aria-sort="descending"' in response.content.decode()
     assert "sort_by=original_filename&amp;sort_order=asc" in response.content.decode()
 
 
-def test_pages_follow_each_other_and_link_to_the_next(browser, ingest):
+def test_pages_follow_each_other_and_link_to_the_next(signed_in, ingest):
     for number in range(30):
         note(ingest, str(number), f"n{number:02}.txt")
 
-    first = browser.get("/files", {"per_page": 25, "sort_by": "original_filename", "sort_order": "asc"})
-    second = browser.get(
+    first = signed_in.get("/files", {"per_page": 25, "sort_by": "original_filename", "sort_order": "asc"})
+    second = signed_in.get(
         "/files", {"per_page": 25, "sort_by": "original_filename", "sort_order": "asc", "page": 2}
     )
 
@@ -176,35 +176,35 @@ def test_pages_follow_each_other_and_link_to_the_next(browser, ingest):
 
 @pytest.mark.parametrize("count", [3, 30])
 def test_the_list_costs_the_same_few_queries_for_3_or_30_documents(
-    browser, ingest, count, django_assert_max_num_queries
+    signed_in, ingest, count, django_assert_max_num_queries
 ):
     for number in range(count):
         note(ingest, str(number), f"n{number}.txt", tags=["a", f"t{number % 3}"])
 
     # session, user, queue counts, count, page, tags, steps.
     with django_assert_max_num_queries(8):
-        response = browser.get("/files", {"per_page": 50})
+        response = signed_in.get("/files", {"per_page": 50})
 
     assert len(listed(response)) == count
 
 
-def test_the_queue_banner_counts_the_users_waiting_and_running_documents(browser, ingest):
+def test_the_queue_banner_counts_the_users_waiting_and_running_documents(signed_in, ingest):
     note(ingest, "a", "a.txt", status=DocumentStatus.PENDING)
     note(ingest, "b", "b.txt", status=DocumentStatus.PROCESSING)
     note(ingest, "c", "c.txt", status=DocumentStatus.PROCESSING)
 
-    html = browser.get("/files").content.decode()
+    html = signed_in.get("/files").content.decode()
 
     assert '<strong data-queue="pending">1</strong> waiting' in html
     assert '<strong data-queue="processing">2</strong> being processed' in html
 
 
-def test_the_status_poll_answers_for_visible_documents_only(browser, ingest, other_user, settings):
+def test_the_status_poll_answers_for_visible_documents_only(signed_in, ingest, other_user, settings):
     settings.MULTI_USER_ENABLED = True
     mine = note(ingest, "a", "a.txt", status=DocumentStatus.PROCESSING)
     theirs = ingest(b"This is their note.", "theirs.txt", user=other_user)
 
-    answer = browser.get("/files/status", {"ids": f"{mine.pk},{theirs.pk},junk"}).json()
+    answer = signed_in.get("/files/status", {"ids": f"{mine.pk},{theirs.pk},junk"}).json()
 
     assert answer == {
         "documents": [
@@ -221,7 +221,7 @@ def test_the_status_poll_answers_for_visible_documents_only(browser, ingest, oth
     }
 
 
-def test_the_status_poll_tells_the_running_step_the_progress_and_a_failures_reason(browser, ingest):
+def test_the_status_poll_tells_the_running_step_the_progress_and_a_failures_reason(signed_in, ingest):
     running = note(ingest, "a", "a.txt", status=DocumentStatus.PROCESSING)
     steps = list(running.steps.order_by("position"))
     ProcessingStep.objects.filter(pk=steps[0].pk).update(status=StepStatus.SUCCESS)
@@ -231,7 +231,7 @@ def test_the_status_poll_tells_the_running_step_the_progress_and_a_failures_reas
         status=StepStatus.FAILURE, error="tesseract ran out of memory"
     )
 
-    answer = browser.get("/files/status", {"ids": f"{running.pk},{broken.pk}"}).json()
+    answer = signed_in.get("/files/status", {"ids": f"{running.pk},{broken.pk}"}).json()
 
     rows = {row["id"]: row for row in answer["documents"]}
     assert rows[running.pk]["step"] == steps[1].name
@@ -243,13 +243,13 @@ def test_the_status_poll_tells_the_running_step_the_progress_and_a_failures_reas
 
 
 def test_the_status_poll_costs_the_same_few_queries_for_one_row_or_two_hundred(
-    browser, ingest, django_assert_max_num_queries
+    signed_in, ingest, django_assert_max_num_queries
 ):
     documents = [note(ingest, str(number), f"{number}.txt") for number in range(30)]
     ids = ",".join(str(document.pk) for document in documents)
     # session, user, documents, their steps, queue counts.
     with django_assert_max_num_queries(5):
-        answer = browser.get("/files/status", {"ids": ids}).json()
+        answer = signed_in.get("/files/status", {"ids": ids}).json()
     assert len(answer["documents"]) == 30
 
 
@@ -257,14 +257,14 @@ def test_the_status_poll_costs_the_same_few_queries_for_one_row_or_two_hundred(
 
 
 def test_bulk_reprocess_queues_each_selected_document(
-    browser, ingest, sent, django_capture_on_commit_callbacks
+    signed_in, ingest, sent, django_capture_on_commit_callbacks
 ):
     first = note(ingest, "a", "a.txt", status=DocumentStatus.FAILED)
     second = note(ingest, "b", "b.txt", status=DocumentStatus.FAILED)
     untouched = note(ingest, "c", "c.txt", status=DocumentStatus.FAILED)
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = browser.post(
+        response = signed_in.post(
             "/files/bulk", {"action": "reprocess", "ids": [first.pk, second.pk]}, follow=True
         )
 
@@ -274,13 +274,13 @@ def test_bulk_reprocess_queues_each_selected_document(
 
 
 def test_bulk_delete_removes_the_selected_documents_and_their_files(
-    browser, ingest, sent, document_storage, django_capture_on_commit_callbacks
+    signed_in, ingest, sent, document_storage, django_capture_on_commit_callbacks
 ):
     doomed = processed(note(ingest, "a", "a.txt"))
     kept = note(ingest, "b", "b.txt")
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = browser.post(
+        response = signed_in.post(
             "/files/bulk", {"action": "delete", "ids": [doomed.pk], "return_query": "status=completed"}
         )
 
@@ -292,21 +292,21 @@ def test_bulk_delete_removes_the_selected_documents_and_their_files(
     assert storage.exists(kept.original_file)
 
 
-def test_bulk_actions_ignore_documents_the_user_may_not_see(browser, ingest, other_user, sent, settings):
+def test_bulk_actions_ignore_documents_the_user_may_not_see(signed_in, ingest, other_user, sent, settings):
     settings.MULTI_USER_ENABLED = True
     theirs = ingest(b"This is their note.", "theirs.txt", user=other_user)
 
-    response = browser.post("/files/bulk", {"action": "delete", "ids": [theirs.pk]}, follow=True)
+    response = signed_in.post("/files/bulk", {"action": "delete", "ids": [theirs.pk]}, follow=True)
 
     assert "Select at least one document first." in response.content.decode()
     assert Document.objects.filter(pk=theirs.pk).exists()
 
 
-def test_bulk_delete_reports_a_document_under_legal_hold_and_deletes_the_rest(browser, ingest, sent):
+def test_bulk_delete_reports_a_document_under_legal_hold_and_deletes_the_rest(signed_in, ingest, sent):
     held = note(ingest, "a", "held.txt", legal_hold=True)
     free = note(ingest, "b", "free.txt")
 
-    response = browser.post("/files/bulk", {"action": "delete", "ids": [held.pk, free.pk]}, follow=True)
+    response = signed_in.post("/files/bulk", {"action": "delete", "ids": [held.pk, free.pk]}, follow=True)
 
     html = response.content.decode()
     assert "1 document deleted." in html
@@ -314,12 +314,12 @@ def test_bulk_delete_reports_a_document_under_legal_hold_and_deletes_the_rest(br
     assert list(Document.objects.values_list("pk", flat=True)) == [held.pk]
 
 
-def test_the_zip_holds_each_selected_documents_processed_pdf_or_else_its_original(browser, ingest):
+def test_the_zip_holds_each_selected_documents_processed_pdf_or_else_its_original(signed_in, ingest):
     done = processed(note(ingest, "a", "report.txt"), content=PDF + b"%report")
     waiting = note(ingest, "plain text body", "notes.txt")
     twin = note(ingest, "other body", "notes.txt")
 
-    response = browser.post("/files/zip", {"ids": [done.pk, waiting.pk, twin.pk]})
+    response = signed_in.post("/files/zip", {"ids": [done.pk, waiting.pk, twin.pk]})
 
     assert response.status_code == 200
     assert response["Content-Type"] == "application/zip"
@@ -336,7 +336,7 @@ def test_the_zip_holds_each_selected_documents_processed_pdf_or_else_its_origina
 # --- The document page ---------------------------------------------------------------------
 
 
-def test_the_document_page_shows_fields_text_steps_and_history(browser, ingest):
+def test_the_document_page_shows_fields_text_steps_and_history(signed_in, ingest):
     document = processed(
         note(
             ingest,
@@ -351,7 +351,7 @@ def test_the_document_page_shows_fields_text_steps_and_history(browser, ingest):
     )
     ProcessingStep.objects.filter(document=document).update(status=StepStatus.SUCCESS)
 
-    response = browser.get(f"/files/{document.pk}")
+    response = signed_in.get(f"/files/{document.pk}")
 
     html = response.content.decode()
     assert response.status_code == 200
@@ -371,21 +371,21 @@ def test_the_document_page_shows_fields_text_steps_and_history(browser, ingest):
     assert_no_inline_script(html)
 
 
-def test_a_failed_step_shows_its_error_and_a_retry_button(browser, ingest):
+def test_a_failed_step_shows_its_error_and_a_retry_button(signed_in, ingest):
     document = note(ingest, "x", "a.txt", status=DocumentStatus.FAILED)
     ProcessingStep.objects.filter(document=document, name="convert").update(status=StepStatus.SUCCESS)
     ProcessingStep.objects.filter(document=document, name="ocr").update(
         status=StepStatus.FAILURE, error="tesseract is not installed"
     )
 
-    html = browser.get(f"/files/{document.pk}").content.decode()
+    html = signed_in.get(f"/files/{document.pk}").content.decode()
 
     assert "tesseract is not installed" in html
     assert "Retry ocr" in html
     assert "No PDF to show yet" in html
 
 
-def test_retrying_a_failed_step_queues_it_again(browser, ingest, sent, django_capture_on_commit_callbacks):
+def test_retrying_a_failed_step_queues_it_again(signed_in, ingest, sent, django_capture_on_commit_callbacks):
     document = note(ingest, "x", "a.txt", status=DocumentStatus.FAILED)
     ProcessingStep.objects.filter(document=document, name="convert").update(status=StepStatus.SUCCESS)
     ProcessingStep.objects.filter(document=document, name="ocr").update(
@@ -393,17 +393,17 @@ def test_retrying_a_failed_step_queues_it_again(browser, ingest, sent, django_ca
     )
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = browser.post(f"/files/{document.pk}/retry", {"step": "ocr"}, follow=True)
+        response = signed_in.post(f"/files/{document.pk}/retry", {"step": "ocr"}, follow=True)
 
     assert "The ocr step is queued again." in response.content.decode()
     assert sent[0]["args"] == (document.pk, "ocr")
     assert ProcessingStep.objects.get(document=document, name="ocr").status == StepStatus.PENDING
 
 
-def test_a_refused_retry_is_a_message_not_an_error_page(browser, ingest, sent):
+def test_a_refused_retry_is_a_message_not_an_error_page(signed_in, ingest, sent):
     document = note(ingest, "x", "a.txt")
 
-    response = browser.post(f"/files/{document.pk}/retry", {"step": "embed_metadata"}, follow=True)
+    response = signed_in.post(f"/files/{document.pk}/retry", {"step": "embed_metadata"}, follow=True)
 
     assert response.status_code == 200
     assert "has not succeeded yet; retry that step first." in response.content.decode()
@@ -411,12 +411,12 @@ def test_a_refused_retry_is_a_message_not_an_error_page(browser, ingest, sent):
 
 
 def test_deleting_from_the_document_page_removes_it_and_its_files(
-    browser, ingest, sent, django_capture_on_commit_callbacks
+    signed_in, ingest, sent, django_capture_on_commit_callbacks
 ):
     document = processed(note(ingest, "x", "a.txt"))
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = browser.post(f"/files/{document.pk}/delete", follow=True)
+        response = signed_in.post(f"/files/{document.pk}/delete", follow=True)
 
     assert response.redirect_chain[-1][0] == "/files"
     assert "a.txt was deleted." in response.content.decode()
@@ -425,21 +425,23 @@ def test_deleting_from_the_document_page_removes_it_and_its_files(
     assert not storage.exists(document.original_file)
 
 
-def test_another_users_document_is_a_404_to_read_retry_or_delete(browser, ingest, other_user, settings, sent):
+def test_another_users_document_is_a_404_to_read_retry_or_delete(
+    signed_in, ingest, other_user, settings, sent
+):
     settings.MULTI_USER_ENABLED = True
     theirs = ingest(b"This is their note.", "theirs.txt", user=other_user)
 
-    assert browser.get(f"/files/{theirs.pk}").status_code == 404
-    assert browser.post(f"/files/{theirs.pk}/retry", {"step": "ocr"}).status_code == 404
-    assert browser.post(f"/files/{theirs.pk}/delete").status_code == 404
+    assert signed_in.get(f"/files/{theirs.pk}").status_code == 404
+    assert signed_in.post(f"/files/{theirs.pk}/retry", {"step": "ocr"}).status_code == 404
+    assert signed_in.post(f"/files/{theirs.pk}/delete").status_code == 404
     assert Document.objects.filter(pk=theirs.pk).exists()
-    assert "Traceback" not in browser.get("/files/999999").content.decode()
+    assert "Traceback" not in signed_in.get("/files/999999").content.decode()
 
 
-def test_changes_need_a_post(browser, ingest):
+def test_changes_need_a_post(signed_in, ingest):
     document = note(ingest, "x", "a.txt")
-    assert browser.get(f"/files/{document.pk}/delete").status_code == 405
-    assert browser.get("/files/bulk").status_code == 405
+    assert signed_in.get(f"/files/{document.pk}/delete").status_code == 405
+    assert signed_in.get("/files/bulk").status_code == 405
 
 
 # --- Framing of the preview ----------------------------------------------------------------
@@ -451,12 +453,12 @@ def with_security_headers(settings):
 
 
 def test_the_preview_may_be_framed_by_the_site_itself_while_pages_may_not(
-    browser, ingest, with_security_headers
+    signed_in, ingest, with_security_headers
 ):
     document = processed(note(ingest, "x", "a.txt"))
 
-    preview = browser.get(f"/api/files/{document.pk}/preview")
-    page = browser.get(f"/files/{document.pk}")
+    preview = signed_in.get(f"/api/files/{document.pk}/preview")
+    page = signed_in.get(f"/files/{document.pk}")
 
     assert preview.status_code == 200
     assert preview["Content-Disposition"].startswith("inline")

@@ -107,7 +107,7 @@ def processed_names(folder: Path) -> list[str]:
 
 @pytest.mark.django_db(transaction=True)
 def test_two_owners_documents_with_the_same_title_finalised_at_once_keep_a_file_each(
-    ingest, trivial, owner, other_user, tmp_path, document_storage, monkeypatch
+    engines, ingest, trivial, owner, other_user, tmp_path, document_storage, monkeypatch
 ):
     mine = up_to_finalize(ingest(marked_copy(trivial, tmp_path / "a.pdf", "owner"), "Invoice.pdf"))
     theirs = up_to_finalize(

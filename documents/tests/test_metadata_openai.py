@@ -10,8 +10,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.utils import timezone
 
+from conftest import CLOCK_START
 from documents.integrations.openai_chat import OpenAIChatClient
 from documents.metadata.base import MAX_TAGS, Amount, ExtractedMetadata
 from documents.metadata.openai import MAX_TEXT_CHARS, OpenAIExtractor, validated_metadata
@@ -233,7 +233,7 @@ def test_long_text_is_cut_and_the_prompt_says_so(server, rules):
         ("document_type", "Rechnung"),
         ("document_date", "14.03.2024"),
         ("document_date", "1899-12-31"),
-        ("document_date", (timezone.localdate() + timedelta(days=400)).isoformat()),
+        ("document_date", (CLOCK_START.date() + timedelta(days=400)).isoformat()),
         ("language", "german"),
         ("confidence_score", 101),
         ("confidence_score", -1),
@@ -247,7 +247,7 @@ def test_long_text_is_cut_and_the_prompt_says_so(server, rules):
         ("monetary_amounts", [{"value": 1e15, "currency": "EUR"}]),
     ],
 )
-def test_an_unsafe_or_implausible_value_is_rejected_on_its_own(key, value):
+def test_an_unsafe_or_implausible_value_is_rejected_on_its_own(key, value, clock):
     found, rejected = validated_metadata({key: value, "correspondent": "Stadtwerke"})
 
     assert rejected == [key]

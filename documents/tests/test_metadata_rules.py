@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import random
 import string
-import time
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -205,7 +204,7 @@ def eur(value: str) -> Amount:
 
 @pytest.fixture(scope="module")
 def warm_extractor() -> RulesExtractor:
-    # The language model and dateparser load once per process; timing tests measure what follows.
+    # The language model and dateparser load once per process, so the bound below is not spent on it.
     extractor = RulesExtractor()
     extractor.extract(text=GERMAN_INVOICE + ENGLISH_INVOICE, original_filename="warm-up.pdf")
     return extractor
@@ -444,7 +443,7 @@ def test_a_date_under_a_label_in_a_table_counts_as_labelled():
     assert extract(text).document_date == date(2024, 3, 12)
 
 
-def test_dates_far_in_the_future_or_before_1900_are_rejected():
+def test_dates_far_in_the_future_or_before_1900_are_rejected(clock):
     future = timezone.localdate() + timedelta(days=3 * 365)
     text = f"Datum: {future:%d.%m.%Y}\nGeboren 1850: 01.01.1850\nBrief vom 07.05.2021"
     assert extract(text).document_date == date(2021, 5, 7)
@@ -675,13 +674,16 @@ ODD_INPUTS = {
 }
 
 
+# A pattern that backtracks without end on such input takes minutes or forever: this bound,
+# far above a normal run, catches it. How fast extraction is, bench/ measures.
+CATASTROPHIC = 30
+
+
+@pytest.mark.timeout(CATASTROPHIC)
 @pytest.mark.parametrize("text", ODD_INPUTS.values(), ids=ODD_INPUTS.keys())
 def test_odd_input_returns_metadata_quickly_and_never_raises(warm_extractor, text):
-    started = time.perf_counter()
     result = warm_extractor.extract(text=text, original_filename="../../etc/odd file.pdf")
-    elapsed = time.perf_counter() - started
     assert isinstance(result, ExtractedMetadata)
-    assert elapsed < 1.0
     assert result.document_type in DOCUMENT_TYPES
     assert result.confidence is not None
     assert 0 <= result.confidence <= 100
@@ -701,12 +703,11 @@ def test_noise_does_not_invent_a_language_title_or_correspondent(warm_extractor)
     assert result.title == "noise"
 
 
-def test_a_long_real_document_is_handled_well_under_a_second(warm_extractor):
+@pytest.mark.timeout(CATASTROPHIC)
+def test_a_long_real_document_is_handled_without_a_pathological_slowdown(warm_extractor):
     text = (GERMAN_INVOICE + ENGLISH_INVOICE + CONTRACT) * 60
     assert len(text) > 100_000
-    started = time.perf_counter()
     result = warm_extractor.extract(text=text, original_filename="long.pdf")
-    assert time.perf_counter() - started < 1.0
     assert result.document_type == "invoice"
     assert result.reference_number == "RE-4711"
 

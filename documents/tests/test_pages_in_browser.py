@@ -17,7 +17,7 @@ from accounts.models import User
 from conftest import BrowserPage, LiveServer, current_database_url, set_password_as_server
 from documents.tests.samples import Samples
 
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("engines")]
+pytestmark = pytest.mark.usefixtures("engines")
 
 PASSWORD = "a-browser-tested-passphrase-7"
 STEP_MS = 30_000
@@ -110,6 +110,7 @@ def test_a_person_uploads_reads_searches_and_manages_tokens_without_a_script_err
     assert preview is not None
     preview.wait_for_load_state()
     assert preview.url.endswith("/preview")
+    # Polled through Playwright's own wait, which lets the page's events reach this process.
     deadline = time.monotonic() + STEP_MS / 1000
     while not preview.child_frames and time.monotonic() < deadline:
         page.wait_for_timeout(100)

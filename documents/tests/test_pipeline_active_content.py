@@ -239,7 +239,6 @@ def test_a_clean_pdf_is_processed_without_a_word_about_removals(process):
     assert embed_message(document) == "Title, author, subject and keywords written into the PDF"
 
 
-@pytest.mark.slow
 def test_a_scanned_pdf_that_needs_ocr_loses_its_script_and_gains_its_text(process, samples, tmp_path):
     with pikepdf.open(samples / "scan.pdf") as pdf:
         pdf.Root.OpenAction = javascript(pdf, "app.launchURL('https://attacker.example/')")

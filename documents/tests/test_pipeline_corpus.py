@@ -10,7 +10,7 @@ import pytest
 from documents.models import DocumentStatus, StepStatus
 from documents.tests.conftest import stored_bytes
 
-pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+pytestmark = pytest.mark.django_db
 
 
 def step_statuses(document):

@@ -389,7 +389,7 @@ def test_a_missing_input_restarts_the_pipeline_and_a_missing_original_is_permane
 
 
 def test_a_step_whose_worker_vanished_is_worker_lost_and_one_that_kills_it_too_often_is_not(
-    document, settings
+    document, settings, clock
 ):
     settings.TASK_RETRY_MAX_RETRIES = 1
     long_ago = timezone.now() - datetime.timedelta(days=1)

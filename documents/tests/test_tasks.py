@@ -27,7 +27,7 @@ def claim(document, name, *, ago_seconds, claimed_by="celery@host 4242", attempt
     return ProcessingStep.objects.get(document=document, name=name)
 
 
-def test_the_watchdog_fails_steps_stuck_past_the_step_timeout(ingest, samples, settings):
+def test_the_watchdog_fails_steps_stuck_past_the_step_timeout(ingest, samples, settings, clock):
     settings.STEP_TIMEOUT = 60
     stuck_document = ingest(samples / "scan.pdf")
     busy_document = ingest(samples / "blank.pdf")

@@ -228,7 +228,6 @@ def test_a_url_to_a_private_address_is_refused_with_a_detail_not_a_csrf_error(
 # --- In a real browser ---------------------------------------------------------------------
 
 
-@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_in_a_browser_files_get_a_row_each_with_their_outcome_and_no_script_error(
     owner: User,

@@ -2,7 +2,7 @@
 
 The round trips run the commands in subprocesses, as an operator would, on SQLite and on
 PostgreSQL. The PostgreSQL source is the test database when the suite runs on PostgreSQL
-(CI's second pass), else a database made here on the local server (TEST_POSTGRES_URL names
+(as in CI's full run), else a database made here on the local server (TEST_POSTGRES_URL names
 its maintenance database); restores always go into an empty database made here, never into
 a database another test uses. Retention, failures and Meilisearch run in this process on
 the suite's own database. No Meilisearch server runs on these machines: its dump is tested
@@ -212,7 +212,6 @@ def manifest_of(archive: Path) -> Any:
 # --- Round trips ---------------------------------------------------------------------------
 
 
-@pytest.mark.slow
 def test_a_backup_restores_rows_and_files_into_an_empty_database_after_the_files_are_lost(installation):
     populate(installation)
     archive = make_backup(installation, "--include-files", "--tier", "weekly")
@@ -239,7 +238,6 @@ def test_a_backup_restores_rows_and_files_into_an_empty_database_after_the_files
     assert records == [("weekly", "succeeded", str(archive))]
 
 
-@pytest.mark.slow
 def test_restore_refuses_a_database_that_holds_data_and_force_replaces_it(installation):
     populate(installation)
     archive = make_backup(installation)
@@ -261,7 +259,6 @@ def test_restore_refuses_a_database_that_holds_data_and_force_replaces_it(instal
     assert query(installation.target_env, "SELECT count(*) FROM documents_document") == [(3,)]
 
 
-@pytest.mark.slow
 def test_verify_passes_on_a_good_backup_and_exits_1_when_files_or_the_archive_changed(installation):
     populate(installation)
     archive = make_backup(installation)  # the files stay in WORKDIR; the manifest has their hashes
@@ -337,6 +334,7 @@ def backup_dir(settings: Any, tmp_path: Path) -> Path:
     return tmp_path / "backups"
 
 
+@pytest.mark.subprocess  # a backup in this process runs pg_dump when the suite runs on PostgreSQL
 @pytest.mark.django_db
 def test_each_tier_keeps_its_newest_backups_and_deletes_older_archives_and_records(backup_dir, settings):
     settings.BACKUP_RETAIN_HOURLY = 2
@@ -389,6 +387,7 @@ def test_failure_reasons_never_show_passwords_or_configured_secrets(settings):
     assert reason.startswith("RuntimeError: connection to postgresql://docuelevate:********@db:5432/docs")
 
 
+@pytest.mark.subprocess  # a backup in this process runs pg_dump when the suite runs on PostgreSQL
 @pytest.mark.django_db
 def test_with_meilisearch_the_backup_asks_for_a_dump_and_records_it_in_the_manifest(backup_dir, settings):
     with running_replay_server() as replay:
@@ -408,6 +407,7 @@ def test_with_meilisearch_the_backup_asks_for_a_dump_and_records_it_in_the_manif
     assert record.error == ""
 
 
+@pytest.mark.subprocess  # a backup in this process runs pg_dump when the suite runs on PostgreSQL
 @pytest.mark.django_db
 def test_a_meilisearch_that_refuses_the_dump_leaves_a_good_backup_with_a_note(backup_dir, settings):
     refusal = {
@@ -443,6 +443,7 @@ def test_verify_without_any_backup_fails_and_says_how_to_make_one(backup_dir):
     assert "FAIL  backup  no successful backup is recorded; run python manage.py backup" in output.getvalue()
 
 
+@pytest.mark.subprocess
 def test_a_pg_dump_older_than_the_server_is_refused_with_the_package_to_install():
     if shutil.which("pg_dump") is None:
         service_missing("pg_dump is not installed (run scripts/install-system-packages.sh)")

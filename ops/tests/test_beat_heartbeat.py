@@ -10,14 +10,13 @@ from __future__ import annotations
 import datetime
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from django.utils import timezone
 
-from conftest import PROJECT_DIR, child_env, current_database_url, log_tail, stop_process_group
+from conftest import PROJECT_DIR, child_env, current_database_url, log_tail, stop_process_group, wait_until
 from ops.beat import beat_identity, heartbeat_record
 from ops.checks import Status, check_beat
 from ops.models import BeatHeartbeat
@@ -41,15 +40,18 @@ def heartbeat_of(beat: subprocess.Popen[bytes]) -> BeatHeartbeat | None:
 
 
 def wait_for_heartbeat(beat: subprocess.Popen[bytes], log: Path) -> BeatHeartbeat:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
+    def written() -> BeatHeartbeat | None:
         if beat.poll() is not None:
             pytest.fail(f"beat exited with {beat.returncode}\n{log_tail(log)}")
-        heartbeat = heartbeat_of(beat)
-        if heartbeat is not None:
-            return heartbeat
-        time.sleep(0.3)
-    pytest.fail(f"beat {beat.pid} wrote no heartbeat in {STARTUP_TIMEOUT} s\n{log_tail(log)}")
+        return heartbeat_of(beat)
+
+    return wait_until(
+        written,
+        timeout=STARTUP_TIMEOUT,
+        what=f"beat {beat.pid} to write a heartbeat",
+        interval=0.3,
+        details=lambda: log_tail(log),
+    )
 
 
 @pytest.fixture
@@ -76,7 +78,6 @@ def start_beat(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], tuple[subp
         stop_process_group(beat)
 
 
-@pytest.mark.slow
 def test_a_running_beat_writes_a_heartbeat_and_the_check_sees_exactly_one(beat_env, start_beat):
     beat, log = start_beat(beat_env)
     heartbeat = wait_for_heartbeat(beat, log)
@@ -88,7 +89,6 @@ def test_a_running_beat_writes_a_heartbeat_and_the_check_sees_exactly_one(beat_e
     assert heartbeat.last_seen > timezone.now() - datetime.timedelta(minutes=1)
 
 
-@pytest.mark.slow
 def test_two_beats_fail_the_check_until_one_stops_and_removes_its_heartbeat(beat_env, start_beat):
     first, first_log = start_beat(beat_env)
     second, second_log = start_beat(beat_env)

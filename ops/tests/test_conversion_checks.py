@@ -8,7 +8,6 @@ own, as one without.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import tempfile
 import threading
@@ -20,7 +19,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import service_missing
 from documents.pipeline import isolation
 from ops.checks import Status, check_converter_sandbox, check_gotenberg
 
@@ -59,14 +57,14 @@ def libreoffice_server(command_prefix: tuple[str, ...]) -> ThreadingHTTPServer:
 
 
 @pytest.fixture
-def gotenberg_like(settings) -> Iterator[Callable[..., None]]:
-    if shutil.which("soffice") is None:
-        service_missing("LibreOffice is not installed (run scripts/install-system-packages.sh)")
+def gotenberg_like(settings, engines) -> Iterator[Callable[..., None]]:
+    """Start a stand-in for Gotenberg that converts with the real LibreOffice."""
     servers: list[ThreadingHTTPServer] = []
 
     def start(*, with_network: bool) -> None:
         server = libreoffice_server(() if with_network else ("unshare", "--net", "--"))
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        # A short poll interval keeps shutdown (and so every test) quick.
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         servers.append(server)
         settings.GOTENBERG_URL = f"http://127.0.0.1:{server.server_address[1]}"
 
@@ -116,6 +114,7 @@ def fresh_isolation_probe() -> Iterator[None]:
     isolation.network_isolation.cache_clear()
 
 
+@pytest.mark.subprocess
 def test_the_sandbox_check_passes_where_a_network_namespace_can_be_made(settings, fresh_isolation_probe):
     settings.CONVERTER_SANDBOX = "namespace"
 
@@ -125,6 +124,7 @@ def test_the_sandbox_check_passes_where_a_network_namespace_can_be_made(settings
     assert "network namespace" in result.reason
 
 
+@pytest.mark.subprocess
 def test_the_sandbox_check_fails_where_none_can_be_made(settings, monkeypatch, fresh_isolation_probe):
     settings.CONVERTER_SANDBOX = "namespace"
     settings.GOTENBERG_URL = None

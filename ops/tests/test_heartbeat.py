@@ -68,7 +68,8 @@ def kuma() -> Iterator[FakeKuma]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # A short poll interval keeps shutdown (and so every test) quick.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     fake.url = f"http://127.0.0.1:{server.server_address[1]}"
     yield fake
@@ -92,7 +93,6 @@ def push_in_subprocess(env: dict[str, str], *, wait_for_worker: int = 0) -> tupl
     return result.removeprefix("result: "), output
 
 
-@pytest.mark.slow
 def test_a_healthy_installation_pushes_up_with_ok_and_the_database_round_trip(
     kuma, transactional_db, process_env, start_worker
 ):

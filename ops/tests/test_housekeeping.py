@@ -35,6 +35,7 @@ from ops.tasks import backup_task, failed_documents_retry_task, logs_prune_task,
 pytestmark = pytest.mark.django_db
 
 DAY = 86400
+HOUR = datetime.timedelta(hours=1)
 
 
 @pytest.fixture
@@ -124,7 +125,7 @@ def test_the_scratch_sweep_removes_what_is_a_day_old_and_keeps_what_is_in_use(wo
 # --- Log pruning ---------------------------------------------------------------------------------
 
 
-def test_log_entries_older_than_the_retention_are_pruned_and_zero_keeps_them_all(owner, settings):
+def test_log_entries_older_than_the_retention_are_pruned_and_zero_keeps_them_all(owner, settings, clock):
     document = a_document(owner)
     now = timezone.now()
     for days, message in ((400, "old"), (366, "just too old"), (364, "recent"), (0, "today")):
@@ -187,19 +188,13 @@ def fail_convert_for_a_while(document: Document) -> ProcessingStep:
     return ProcessingStep.objects.get(document=document, name="convert")
 
 
-def failed_ago(document: Document, hours: float) -> None:
-    ProcessingStep.objects.filter(document=document, status=StepStatus.FAILURE).update(
-        finished_at=timezone.now() - datetime.timedelta(hours=hours)
-    )
-
-
 def sweep(capture: Any) -> list[int]:
     with capture(execute=True):
         return failed_documents_retry_task()
 
 
 def test_documents_that_failed_for_a_passing_reason_get_one_more_run_and_the_others_do_not(
-    owner, samples, unreachable_gotenberg, sent, django_capture_on_commit_callbacks
+    owner, samples, unreachable_gotenberg, sent, django_capture_on_commit_callbacks, clock
 ):
     gotenberg_down = ingest(owner, samples / "report.odt")
     assert "Gotenberg is not reachable" in fail_convert_for_a_while(gotenberg_down).error
@@ -212,11 +207,10 @@ def test_documents_that_failed_for_a_passing_reason_get_one_more_run_and_the_oth
     # A broken file fails the same way whenever it runs.
     broken = ingest(owner, samples / "invalid.pdf")
     assert pipeline_step_run(document_id=broken.pk, step_name="convert").outcome == "failure"
-    # Failed a few minutes ago: the outage may not be over yet.
+    clock.shift(2 * HOUR)
+    # Failed just now: the outage may not be over yet.
     just_failed = ingest(owner, samples / "report.odt")
     fail_convert_for_a_while(just_failed)
-    for document in (gotenberg_down, worker_lost, broken):
-        failed_ago(document, hours=2)
 
     retried = sweep(django_capture_on_commit_callbacks)
 
@@ -234,38 +228,39 @@ def test_documents_that_failed_for_a_passing_reason_get_one_more_run_and_the_oth
 
 
 def test_the_one_more_run_is_given_once_until_a_person_retries_the_document(
-    owner, samples, unreachable_gotenberg, sent, django_capture_on_commit_callbacks
+    owner, samples, unreachable_gotenberg, sent, django_capture_on_commit_callbacks, clock
 ):
     document = ingest(owner, samples / "report.odt")
     fail_convert_for_a_while(document)
-    failed_ago(document, hours=2)
+    clock.shift(2 * HOUR)
     assert sweep(django_capture_on_commit_callbacks) == [document.pk]
 
     # Gotenberg is still down: the extra run fails the same way, and that was the one.
     fail_convert_for_a_while(document)
-    failed_ago(document, hours=7)
+    clock.shift(7 * HOUR)
     assert sweep(django_capture_on_commit_callbacks) == []
 
     # A person retries it; it fails temporarily again and earns one more automatic run.
     with django_capture_on_commit_callbacks(execute=True):
         document_retry_step(document=document, step_name="convert")
     fail_convert_for_a_while(document)
-    failed_ago(document, hours=2)
+    clock.shift(2 * HOUR)
     assert sweep(django_capture_on_commit_callbacks) == [document.pk]
     fail_convert_for_a_while(document)
-    failed_ago(document, hours=2)
+    clock.shift(2 * HOUR)
     assert sweep(django_capture_on_commit_callbacks) == []
 
     # So does a reprocessing.
     with django_capture_on_commit_callbacks(execute=True):
         document_reprocess(document=document)
     fail_convert_for_a_while(document)
-    failed_ago(document, hours=2)
+    clock.shift(2 * HOUR)
     assert sweep(django_capture_on_commit_callbacks) == [document.pk]
 
 
-def failed_with(owner: Any, *, kind: FailureKind, message: str) -> Document:
-    """A document whose convert step failed two hours ago with ``kind`` and ``message``."""
+def failed_with(owner: Any, clock: Any, *, kind: FailureKind, message: str) -> Document:
+    """A document whose convert step failed with ``kind`` and ``message``, two hours ago by
+    ``clock``."""
     document = a_document(owner)
     ProcessingStep.objects.bulk_create(
         ProcessingStep(document=document, name=name, position=position)
@@ -274,7 +269,7 @@ def failed_with(owner: Any, *, kind: FailureKind, message: str) -> Document:
     claimed = step_claim(document_id=document.pk, step_name="convert", task_id="", claimed_by="node 1")
     assert claimed is not None
     step_record(step=claimed[1], status=StepStatus.FAILURE, message=message, task_id="", kind=kind)
-    failed_ago(document, hours=2)
+    clock.shift(2 * HOUR)
     return document
 
 
@@ -290,7 +285,7 @@ def failed_with(owner: Any, *, kind: FailureKind, message: str) -> Document:
     ],
 )
 def test_the_sweep_decides_on_the_recorded_kind_of_the_failure_whatever_its_message_says(
-    owner, sent, django_capture_on_commit_callbacks, kind, retried
+    owner, sent, django_capture_on_commit_callbacks, clock, kind, retried
 ):
     # Each message says the opposite of its kind, in the words the runner used to write.
     misleading = (
@@ -298,7 +293,7 @@ def test_the_sweep_decides_on_the_recorded_kind_of_the_failure_whatever_its_mess
         if retried
         else "Gotenberg is not reachable. Retrying in 60 s. Its worker may have stopped."
     )
-    document = failed_with(owner, kind=kind, message=misleading)
+    document = failed_with(owner, clock, kind=kind, message=misleading)
     if not retried:
         # And a history of the runner's retries, which once made any failure count as passing.
         log_event(document.pk, "convert", StepStatus.PENDING, "Down. Retrying in 60 s.")
@@ -308,16 +303,16 @@ def test_the_sweep_decides_on_the_recorded_kind_of_the_failure_whatever_its_mess
 
 
 def test_the_sweep_counts_resets_by_their_kind_not_their_message(
-    owner, sent, django_capture_on_commit_callbacks
+    owner, sent, django_capture_on_commit_callbacks, clock
 ):
-    document = failed_with(owner, kind=FailureKind.TEMPORARY, message="Down.")
+    document = failed_with(owner, clock, kind=FailureKind.TEMPORARY, message="Down.")
     assert sweep(django_capture_on_commit_callbacks) == [document.pk]
     claimed = step_claim(document_id=document.pk, step_name="convert", task_id="", claimed_by="node 1")
     assert claimed is not None
     step_record(
         step=claimed[1], status=StepStatus.FAILURE, message="Down.", task_id="", kind=FailureKind.TEMPORARY
     )
-    failed_ago(document, hours=2)
+    clock.shift(2 * HOUR)
     # Words that once meant a person's retry, without its kind, give no second run.
     log_event(document.pk, "reprocess", StepStatus.PENDING, "Retry requested")
     assert sweep(django_capture_on_commit_callbacks) == []
@@ -335,16 +330,16 @@ def test_the_sweep_counts_resets_by_their_kind_not_their_message(
     step_record(
         step=claimed[1], status=StepStatus.FAILURE, message="Down.", task_id="", kind=FailureKind.TEMPORARY
     )
-    failed_ago(document, hours=2)
+    clock.shift(2 * HOUR)
     assert sweep(django_capture_on_commit_callbacks) == [document.pk]
 
 
 def test_failures_older_than_a_week_are_left_to_a_person(
-    owner, samples, unreachable_gotenberg, sent, django_capture_on_commit_callbacks
+    owner, samples, unreachable_gotenberg, sent, django_capture_on_commit_callbacks, clock
 ):
     document = ingest(owner, samples / "report.odt")
     fail_convert_for_a_while(document)
-    failed_ago(document, hours=8 * 24)
+    clock.shift(8 * 24 * HOUR)
 
     assert sweep(django_capture_on_commit_callbacks) == []
     assert sent == []
@@ -353,6 +348,7 @@ def test_failures_older_than_a_week_are_left_to_a_person(
 # --- Backups on schedule -------------------------------------------------------------------------
 
 
+@pytest.mark.subprocess  # a backup in this process runs pg_dump when the suite runs on PostgreSQL
 def test_the_scheduled_backup_writes_a_backup_of_its_tier_unless_backups_are_off(settings, workdir, tmp_path):
     settings.BACKUP_DIR = tmp_path / "backups"
     settings.BACKUP_ENABLED = False

@@ -4,16 +4,14 @@ import json
 import logging
 import re
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 import requests
 from gunicorn.config import Config  # type: ignore[import-untyped]  # gunicorn ships no types
 
 from accounts.models import AuditAction, AuditLog
-from conftest import LiveServer, current_database_url, log_tail
+from conftest import LiveServer, current_database_url, log_tail, wait_until
 from ops.logging import GunicornLogger, JsonFormatter, TextFormatter
 
 # The embedded defaults for a started server, whatever services the outer run uses.
@@ -101,15 +99,16 @@ def test_json_lines_escape_what_some_readers_take_for_a_line_end() -> None:
 
 def lines_with(log: Path, marker: str, count: int) -> list[str]:
     """The lines of ``log`` that contain ``marker``, once there are ``count`` of them."""
-    deadline = time.monotonic() + 10
-    while True:
-        found = [line for line in log.read_text(errors="replace").split("\n") if marker in line]
-        if len(found) >= count or time.monotonic() > deadline:
-            return found
-        time.sleep(0.1)
+
+    def found() -> list[str] | None:
+        lines = [line for line in log.read_text(errors="replace").split("\n") if marker in line]
+        return lines if len(lines) >= count else None
+
+    return wait_until(
+        found, timeout=10, what=f"{count} lines with {marker!r}", interval=0.1, details=lambda: log_tail(log)
+    )
 
 
-@pytest.mark.slow
 def test_a_csp_report_and_a_sign_in_name_cannot_forge_lines_in_the_text_log(
     transactional_db: None,
     process_env: dict[str, str],

@@ -13,7 +13,6 @@ import shutil
 import subprocess
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -29,7 +28,15 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import token_create
-from conftest import LiveServer, _free_port, log_tail, run_manage, service_missing, stop_process_group
+from conftest import (
+    LiveServer,
+    _free_port,
+    log_tail,
+    run_manage,
+    service_missing,
+    stop_process_group,
+    wait_until,
+)
 from destinations.models import Destination
 from ops import health
 from ops.checks import Status, check_redis
@@ -187,15 +194,14 @@ class ThrowawayRedis:
             command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
         )
         client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
-        deadline = time.monotonic() + 20
-        while True:
+
+        def answers() -> bool:
             try:
-                client.ping()
-                return
+                return bool(client.ping())
             except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+                return False
+
+        wait_until(answers, timeout=20, what=f"redis-server on port {self.port}", interval=0.1)
 
     def stop(self) -> None:
         if self.process is not None:
@@ -211,24 +217,36 @@ def throwaway_redis(tmp_path: Path) -> Iterator[ThrowawayRedis]:
     server.stop()
 
 
-def _ready(server: LiveServer) -> requests.Response:
-    return requests.get(f"{server.url}{READY}", headers={"Host": POD_HOST}, timeout=10)
+# The chart's readinessProbe.timeoutSeconds: the kubelet gives up on a slower answer.
+KUBELET_TIMEOUT = 5
+
+
+def _ready(server: LiveServer, timeout: float = 10) -> requests.Response:
+    return requests.get(f"{server.url}{READY}", headers={"Host": POD_HOST}, timeout=timeout)
 
 
 def _ready_until(server: LiveServer, expected: dict[str, Any], seconds: float = 30) -> requests.Response:
     """Ask until the answer is ``expected`` (a service coming back takes a moment)."""
-    deadline = time.monotonic() + seconds
-    while True:
+    answer = _ready(server)
+
+    def as_expected() -> bool:
+        nonlocal answer
         answer = _ready(server)
-        if answer.json() == expected or time.monotonic() > deadline:
-            return answer
-        time.sleep(0.3)
+        return bool(answer.json() == expected)
+
+    wait_until(
+        as_expected,
+        timeout=seconds,
+        what=f"readiness to answer {expected}",
+        interval=0.3,
+        details=lambda: f"it answers {answer.status_code} {answer.text}\n{log_tail(server.log)}",
+    )
+    return answer
 
 
 # --- Live: gunicorn with its database and Redis going away ------------------------------------
 
 
-@pytest.mark.slow
 def test_readiness_follows_postgresql_going_down_and_coming_back(
     migrated_postgres: MigratedDatabase,
     process_env: dict[str, str],
@@ -244,16 +262,14 @@ def test_readiness_follows_postgresql_going_down_and_coming_back(
 
     cluster.stop()
     try:
-        asked = time.monotonic()
-        answer = _ready(server)
-        waited = time.monotonic() - asked
+        # Answered while the kubelet still waits for it, not after the database's own timeouts.
+        answer = _ready(server, timeout=KUBELET_TIMEOUT)
         assert answer.status_code == 503
         # Exactly this: no exception text, no host or port of the database.
         assert answer.json() == {
             "status": "not_ready",
             "checks": {"database": {"status": "error"}, "redis": no_redis},
         }
-        assert waited < 5, f"the readiness probe took {waited:.1f} s with the database down"
         assert requests.get(f"{server.url}{LIVE}", headers={"Host": POD_HOST}, timeout=10).json() == {
             "status": "ok"
         }
@@ -276,7 +292,6 @@ def test_readiness_follows_postgresql_going_down_and_coming_back(
         assert answered.json()["checks"]["database"]["status"] == "ok"
 
 
-@pytest.mark.slow
 def test_readiness_stays_200_and_reports_redis_while_redis_is_down(
     migrated_postgres: MigratedDatabase,
     throwaway_redis: ThrowawayRedis,
@@ -412,7 +427,7 @@ def test_health_answers_a_signed_in_user(client: Client, owner: User) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_health_reports_the_newest_successful_backup(client: Client, owner: User) -> None:
+def test_health_reports_the_newest_successful_backup(client: Client, owner: User, clock: Any) -> None:
     finished = timezone.now() - timedelta(hours=3)
     BackupRecord.objects.create(
         tier=BackupTier.HOURLY, status=BackupStatus.SUCCEEDED, started_at=finished, finished_at=finished
@@ -425,7 +440,7 @@ def test_health_reports_the_newest_successful_backup(client: Client, owner: User
     backup = client.get("/api/health").json()["checks"]["backup"]
     assert backup["status"] == "ok"
     assert backup["last_success"] == finished.isoformat()
-    assert 3 * 3600 <= backup["age_seconds"] < 3 * 3600 + 120
+    assert backup["age_seconds"] == 3 * 3600
 
 
 @pytest.mark.django_db(transaction=True)

@@ -14,7 +14,6 @@ import json
 import os
 import re
 import subprocess
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -32,7 +31,14 @@ from django.utils import timezone
 from psycopg import sql
 
 from accounts.tests.factories import UserFactory
-from conftest import ALL_QUEUES, current_database_url, run_manage, service_missing, stop_process_group
+from conftest import (
+    ALL_QUEUES,
+    current_database_url,
+    run_manage,
+    service_missing,
+    stop_process_group,
+    wait_until,
+)
 from destinations.models import Destination
 from documents.tests.http_replay import running_replay_server
 from ops import checks
@@ -110,7 +116,7 @@ def _scratch_database_url(server: str, name: str) -> str:
 def postgres_url(request: pytest.FixtureRequest, process_env: dict[str, str]) -> Iterator[str]:
     """A migrated PostgreSQL database that a subprocess can use.
 
-    The test database when the suite runs on PostgreSQL (as CI's second pass does); else a
+    The test database when the suite runs on PostgreSQL (as CI's full run does); else a
     scratch database on the local server, made and dropped here (TEST_POSTGRES_URL names
     the server's maintenance database).
     """
@@ -170,11 +176,13 @@ def probe_app(redis_url: str) -> Celery:
 
 
 def wait_for_workers(app: Celery, count: int, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if len(app.control.ping(timeout=1) or []) >= count:
-            return
-    pytest.fail(f"{count} worker(s) did not answer ping within {timeout} s")
+    # Each ping waits a second for the answers itself.
+    wait_until(
+        lambda: len(app.control.ping(timeout=1) or []) >= count,
+        timeout=timeout,
+        what=f"{count} worker(s) to answer ping",
+        interval=0,
+    )
 
 
 def verdicts(results: list[dict[str, Any]]) -> dict[str, str]:
@@ -184,7 +192,6 @@ def verdicts(results: list[dict[str, Any]]) -> dict[str, str]:
 # --- The command, in a subprocess -----------------------------------------------------------
 
 
-@pytest.mark.slow
 def test_a_complete_installation_passes_everything_but_meilisearch_and_exits_0(
     production_env, redis_url, start_worker, beats, tmp_path
 ):
@@ -208,7 +215,6 @@ def test_a_complete_installation_passes_everything_but_meilisearch_and_exits_0(
     assert all(set(item) == {"name", "status", "reason", "fix"} for item in report)
 
 
-@pytest.mark.slow
 def test_on_sqlite_the_database_item_fails_and_the_command_exits_1(embedded_env):
     embedded_env.update(SESSION_SECRET=STRONG_SECRET, DEBUG="false")
 
@@ -227,7 +233,6 @@ def test_on_sqlite_the_database_item_fails_and_the_command_exits_1(embedded_env)
     assert "database" in result.stderr  # the summary of what failed
 
 
-@pytest.mark.slow
 def test_with_info_logging_the_json_output_is_still_json_alone(embedded_env):
     embedded_env.update(SESSION_SECRET=STRONG_SECRET, DEBUG="false", LOG_LEVEL="INFO")
 
@@ -236,7 +241,6 @@ def test_with_info_logging_the_json_output_is_still_json_alone(embedded_env):
     assert [item["name"] for item in json.loads(result.stdout)] == CHECKLIST
 
 
-@pytest.mark.slow
 def test_a_weak_session_secret_stops_the_command_before_it_checks_anything(embedded_env):
     embedded_env["SESSION_SECRET"] = "changeme"
 
@@ -687,7 +691,6 @@ def test_an_unreachable_meilisearch_fails(settings):
 # --- Workers ------------------------------------------------------------------------------
 
 
-@pytest.mark.slow
 def test_workers_pass_at_two_warn_at_one_and_fail_without_one_or_without_a_queue(
     process_env, redis_url, start_worker
 ):
@@ -729,7 +732,7 @@ def backup(*, hours_ago: float, status: str = BackupStatus.SUCCEEDED) -> BackupR
 
 
 @pytest.mark.django_db
-def test_a_backup_older_than_26_hours_fails_even_after_a_newer_failed_one():
+def test_a_backup_older_than_26_hours_fails_even_after_a_newer_failed_one(clock):
     backup(hours_ago=30)
     backup(hours_ago=1, status=BackupStatus.FAILED)
 
@@ -740,7 +743,7 @@ def test_a_backup_older_than_26_hours_fails_even_after_a_newer_failed_one():
 
 
 @pytest.mark.django_db
-def test_a_recent_successful_backup_passes_and_none_at_all_fails():
+def test_a_recent_successful_backup_passes_and_none_at_all_fails(clock):
     assert "no successful backup" in check_backup().reason
     backup(hours_ago=30)
     backup(hours_ago=2)
@@ -779,6 +782,7 @@ def git(repo: Path, *args: str) -> None:
     subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
 
 
+@pytest.mark.subprocess  # git, as the secrets check runs it
 def test_a_tracked_env_file_fails_while_a_template_and_an_untracked_one_do_not(tmp_path):
     git(tmp_path, "init", "--quiet")
     for name in (".env", ".env.example", "README.md"):
@@ -794,6 +798,7 @@ def test_a_tracked_env_file_fails_while_a_template_and_an_untracked_one_do_not(t
     assert "rotate" in result.fix
 
 
+@pytest.mark.subprocess  # git, as the secrets check runs it
 def test_a_folder_outside_git_has_no_secrets_in_a_repository(tmp_path):
     result = check_secrets_in_repo(base_dir=tmp_path)
     assert result.status is Status.PASS
@@ -811,6 +816,7 @@ def test_keys_certificates_and_env_files_count_as_secrets_wherever_they_are():
 # --- manage.py check --deploy -----------------------------------------------------------
 
 
+@pytest.mark.subprocess  # git, as the secrets check runs it
 def test_check_deploy_reports_the_offline_items_with_their_own_ids(settings):
     settings.SECURITY_HEADERS_ENABLED = False
     settings.SECURITY_HEADERS_AT_PROXY = False

@@ -10,9 +10,7 @@ import json
 import logging
 import re
 import secrets
-import shutil
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,12 +25,11 @@ from conftest import (
     LiveServer,
     log_tail,
     run_manage,
-    service_missing,
     set_password_as_server,
     stop_process_group,
+    wait_until,
 )
 from documents.tests.conftest import (  # noqa: F401  # fixtures shared here
-    PIPELINE_PROGRAMS,
     document_storage,
     worker_env,
 )
@@ -49,13 +46,6 @@ OCR_SENTENCE = (
 )
 
 
-@pytest.fixture
-def pipeline_programs() -> None:
-    missing = [program for program in PIPELINE_PROGRAMS if shutil.which(program) is None]
-    if missing:
-        service_missing(f"{', '.join(missing)} not installed (run scripts/install-system-packages.sh)")
-
-
 def text_pdf(text: str) -> bytes:
     """A one-page PDF whose text layer is ``text``: the pipeline keeps it as the OCR text."""
     pdf = FPDF()
@@ -68,17 +58,25 @@ def text_pdf(text: str) -> bytes:
 def wait_for_status(
     client: requests.Session, server: LiveServer, document_id: int, wanted: set[str], logs: list[Path]
 ) -> dict[str, Any]:
-    deadline = time.monotonic() + PROCESSING_TIMEOUT
     detail: dict[str, Any] = {}
-    while time.monotonic() < deadline:
+
+    def reached() -> dict[str, Any] | None:
+        nonlocal detail
         answer = client.get(f"{server.url}/api/files/{document_id}", timeout=TIMEOUT)
         assert answer.status_code == 200, answer.text
         detail = answer.json()
-        if detail["status"] in wanted:
-            return detail
-        time.sleep(0.5)
-    tails = "\n".join(log_tail(path) for path in logs)
-    pytest.fail(f"document {document_id} stayed {detail.get('status')!r}\n{detail.get('steps')}\n{tails}")
+        return detail if detail["status"] in wanted else None
+
+    return wait_until(
+        reached,
+        timeout=PROCESSING_TIMEOUT,
+        what=f"document {document_id} to be {' or '.join(sorted(wanted))}",
+        interval=0.5,
+        details=lambda: (
+            f"it is {detail.get('status')!r}\n{detail.get('steps')}\n"
+            + "\n".join(log_tail(path) for path in logs)
+        ),
+    )
 
 
 def worker_logs(tmp_path: Path) -> list[Path]:
@@ -113,10 +111,9 @@ def live_env(worker_env: dict[str, str], log_format: str) -> dict[str, str]:  # 
 # --- JSON lines from gunicorn and the worker ---------------------------------------------------
 
 
-@pytest.mark.slow
 def test_json_logs_parse_line_by_line(
     owner: User,
-    pipeline_programs: None,
+    engines: None,
     document_storage: Path,  # noqa: F811
     worker_env: dict[str, str],  # noqa: F811
     start_worker: Callable[..., subprocess.Popen[bytes]],
@@ -215,12 +212,11 @@ def database_url_with_password(password: str) -> str | None:
     return f"postgresql://{user}:{password}@{host}:{port}/{settings_dict['NAME']}"
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("log_format", ["json", "text"])
 def test_no_secret_token_password_or_ocr_text_reaches_any_log_line(
     log_format: str,
     owner: User,
-    pipeline_programs: None,
+    engines: None,
     document_storage: Path,  # noqa: F811
     worker_env: dict[str, str],  # noqa: F811
     start_worker: Callable[..., subprocess.Popen[bytes]],

@@ -21,7 +21,7 @@ from django_celery_beat.models import (
 )
 from django_celery_beat.schedulers import ModelEntry
 
-from conftest import current_database_url, log_tail, stop_process_group
+from conftest import current_database_url, log_tail, stop_process_group, wait_until
 from ops import schedule
 from ops.models import BeatHeartbeat
 from ops.schedule import periodic_schedule, periodic_tasks_sync
@@ -99,7 +99,7 @@ def test_the_first_run_writes_every_entry_enabled_on_its_queue_and_expiring_befo
 
 
 @pytest.mark.django_db
-def test_setup_periodic_tasks_twice_is_a_no_op_even_after_beat_ran_the_entries():
+def test_setup_periodic_tasks_twice_is_a_no_op_even_after_beat_ran_the_entries(clock):
     setup_periodic_tasks()
     # Beat records each run on its entry (ModelEntry.save), which the sync must leave alone.
     ran_at = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.UTC)
@@ -107,7 +107,7 @@ def test_setup_periodic_tasks_twice_is_a_no_op_even_after_beat_ran_the_entries()
         row.last_run_at, row.total_run_count, row.no_changes = ran_at, 7, True
         row.save()
     before = snapshot()
-    time.sleep(0.01)  # so a needless save would show in date_changed
+    clock.shift(60)  # so a needless save would show in date_changed
 
     output = setup_periodic_tasks()
 
@@ -222,16 +222,6 @@ def test_a_deleted_entry_comes_back_with_the_shipped_schedule():
 # --- A live beat ---------------------------------------------------------------------------------
 
 
-def wait_until(condition: Any, timeout: float, failure: Any) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.3)
-    pytest.fail(failure())
-
-
-@pytest.mark.slow
 def test_a_running_beat_follows_an_entry_changed_in_the_database_without_a_restart(
     transactional_db, process_env, start_worker, tmp_path
 ):
@@ -255,8 +245,9 @@ def test_a_running_beat_follows_an_entry_changed_in_the_database_without_a_resta
     try:
         wait_until(
             lambda: BeatHeartbeat.objects.filter(identity__endswith=f" {beat.pid}").exists(),
-            45,
-            lambda: f"beat wrote no heartbeat\n{log_tail(beat_log)}",
+            timeout=45,
+            what="beat's heartbeat",
+            details=lambda: log_tail(beat_log),
         )
         assert leftover.exists()  # the sweep runs daily at 04:15: not due now
 
@@ -265,10 +256,9 @@ def test_a_running_beat_follows_an_entry_changed_in_the_database_without_a_resta
 
         wait_until(
             lambda: not leftover.exists(),
-            45,
-            lambda: (
-                f"the sweep never ran\n{log_tail(beat_log)}\n{log_tail(next(tmp_path.glob('test-*.log')))}"
-            ),
+            timeout=45,
+            what="the sweep to run",
+            details=lambda: f"{log_tail(beat_log)}\n{log_tail(next(tmp_path.glob('test-*.log')))}",
         )
         assert fresh.exists()
         assert beat.poll() is None  # the same beat, never restarted

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import json
 
-import pytest
 import redis
 
 from conftest import run_manage
-
-pytestmark = pytest.mark.slow
 
 SEND_PING = "from ops.tasks import ping_task; print(ping_task.delay().id)"
 AWAIT_RESULT = (

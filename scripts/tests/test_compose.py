@@ -28,7 +28,7 @@ SECRETS = {
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
+def compose_project(tmp_path: Path) -> Path:
     """A copy of the compose files beside a .env made, as the docs say, from .env.example."""
     if shutil.which("docker-compose") is None:
         service_missing("docker-compose is not installed (Debian package docker-compose)")
@@ -80,8 +80,8 @@ def healthcheck_disabled(service: dict[str, Any]) -> bool:
 
 
 @pytest.fixture
-def services(project: Path) -> dict[str, dict[str, Any]]:
-    return config(project)["services"]
+def services(compose_project: Path) -> dict[str, dict[str, Any]]:
+    return config(compose_project)["services"]
 
 
 def test_migrations_finish_before_the_api_workers_and_beat_start(services):
@@ -102,16 +102,16 @@ def test_workers_can_be_scaled_while_beat_stays_a_single_named_container(service
     assert "deploy" not in services["beat"]
 
 
-def test_a_worker_consumes_every_queue_unless_the_operator_splits_them(project, services):
+def test_a_worker_consumes_every_queue_unless_the_operator_splits_them(compose_project, services):
     assert services["worker"]["environment"]["CELERY_QUEUES"] == "document_processor,default,celery"
 
-    write_env(project, {**SECRETS, "CELERY_QUEUES": "default,celery"})
+    write_env(compose_project, {**SECRETS, "CELERY_QUEUES": "default,celery"})
 
-    assert config(project)["services"]["worker"]["environment"]["CELERY_QUEUES"] == "default,celery"
+    assert config(compose_project)["services"]["worker"]["environment"]["CELERY_QUEUES"] == "default,celery"
 
 
-def test_database_broker_search_and_gotenberg_are_reachable_only_inside_the_project(project):
-    full = config(project)
+def test_database_broker_search_and_gotenberg_are_reachable_only_inside_the_project(compose_project):
+    full = config(compose_project)
     assert full["networks"]["backend"]["internal"] is True
     for name in BACKING_SERVICES:
         service = full["services"][name]
@@ -139,8 +139,8 @@ def test_every_long_running_service_reports_its_health(services):
     assert "/health" in " ".join(services["meilisearch"]["healthcheck"]["test"])
 
 
-def test_every_service_writes_capped_json_file_logs(project):
-    services = config(project, "docker-compose.yml", "docker-compose.prod.yml")["services"]
+def test_every_service_writes_capped_json_file_logs(compose_project):
+    services = config(compose_project, "docker-compose.yml", "docker-compose.prod.yml")["services"]
     for name, service in services.items():
         assert service["logging"] == {
             "driver": "json-file",
@@ -148,8 +148,8 @@ def test_every_service_writes_capped_json_file_logs(project):
         }, name
 
 
-def test_the_api_and_the_workers_share_one_document_volume(project):
-    full = config(project)
+def test_the_api_and_the_workers_share_one_document_volume(compose_project):
+    full = config(compose_project)
     assert "docuelevate_workdir" in full["volumes"]
     for name in ("api", "worker"):
         assert "docuelevate_workdir:/workdir:rw" in full["services"][name]["volumes"], name
@@ -172,27 +172,27 @@ def test_the_application_reaches_the_backing_services_with_their_secrets(service
 
 
 @pytest.mark.parametrize("secret", sorted(SECRETS))
-def test_compose_refuses_to_start_without_each_secret(project, secret):
-    write_env(project, {key: value for key, value in SECRETS.items() if key != secret})
+def test_compose_refuses_to_start_without_each_secret(compose_project, secret):
+    write_env(compose_project, {key: value for key, value in SECRETS.items() if key != secret})
 
-    result = compose_config(project)
+    result = compose_config(compose_project)
 
     assert result.returncode != 0
     assert f"set {secret} in .env" in result.stderr
 
 
-def test_one_service_builds_the_image_every_application_service_runs(project, services):
+def test_one_service_builds_the_image_every_application_service_runs(compose_project, services):
     assert [name for name, service in services.items() if "build" in service] == ["migrate"]
     for name in ("migrate", *APP_SERVICES):
         assert services[name]["image"] == "ghcr.io/docuelevate/docuelevate:latest"
 
-    write_env(project, {**SECRETS, "DOCUELEVATE_IMAGE": "registry.example.com/docuelevate:1.2.3"})
+    write_env(compose_project, {**SECRETS, "DOCUELEVATE_IMAGE": "registry.example.com/docuelevate:1.2.3"})
 
-    assert config(project)["services"]["api"]["image"] == "registry.example.com/docuelevate:1.2.3"
+    assert config(compose_project)["services"]["api"]["image"] == "registry.example.com/docuelevate:1.2.3"
 
 
-def test_the_production_override_serves_the_api_over_tls_through_traefik(project):
-    full = config(project, "docker-compose.yml", "docker-compose.prod.yml")
+def test_the_production_override_serves_the_api_over_tls_through_traefik(compose_project):
+    full = config(compose_project, "docker-compose.yml", "docker-compose.prod.yml")
     labels = full["services"]["api"]["labels"]
     if isinstance(labels, list):
         labels = dict(label.split("=", 1) for label in labels)
@@ -225,11 +225,11 @@ def test_the_production_override_serves_the_api_over_tls_through_traefik(project
 
 
 @pytest.mark.parametrize("variable", ["EXTERNAL_HOSTNAME", "ACME_EMAIL"])
-def test_the_production_override_needs_a_host_name_and_a_certificate_contact(project, variable):
+def test_the_production_override_needs_a_host_name_and_a_certificate_contact(compose_project, variable):
     values = {**SECRETS, "EXTERNAL_HOSTNAME": "docs.example.com", "ACME_EMAIL": "ops@example.com"}
-    write_env(project, {key: value for key, value in values.items() if key != variable})
+    write_env(compose_project, {key: value for key, value in values.items() if key != variable})
 
-    result = compose_config(project, "docker-compose.yml", "docker-compose.prod.yml")
+    result = compose_config(compose_project, "docker-compose.yml", "docker-compose.prod.yml")
 
     assert result.returncode != 0
     assert variable in result.stderr
@@ -241,8 +241,8 @@ def test_env_example_names_every_variable_the_compose_files_read():
         assert f"{variable}=" in example, variable
 
 
-def test_gotenberg_shares_a_network_without_a_route_out_with_the_workers_alone(project):
-    full = config(project)
+def test_gotenberg_shares_a_network_without_a_route_out_with_the_workers_alone(compose_project):
+    full = config(compose_project)
     assert full["networks"]["conversion"]["internal"] is True
     assert list(full["services"]["gotenberg"]["networks"]) == ["conversion"]
     services = full["services"]

@@ -12,13 +12,12 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from conftest import PROJECT_DIR, log_tail, stop_process_group
+from conftest import PROJECT_DIR, log_tail, stop_process_group, wait_until
 
 DOCKERFILE = PROJECT_DIR / "Dockerfile"
 ENTRYPOINT = PROJECT_DIR / "docker" / "entrypoint.sh"
@@ -104,6 +103,7 @@ def healthcheck_command() -> list[str]:
 # --- Lint ------------------------------------------------------------------------------------
 
 
+@pytest.mark.subprocess
 def test_the_dockerfile_passes_hadolint_without_a_single_finding() -> None:
     result = subprocess.run(
         [str(VENV_BIN / "hadolint"), "--no-color", str(DOCKERFILE)],
@@ -115,6 +115,7 @@ def test_the_dockerfile_passes_hadolint_without_a_single_finding() -> None:
     assert (result.returncode, result.stdout + result.stderr) == (0, "")
 
 
+@pytest.mark.subprocess
 def test_the_entrypoint_passes_shellcheck_as_a_posix_shell_script() -> None:
     result = subprocess.run(
         [str(VENV_BIN / "shellcheck"), "--shell=sh", str(ENTRYPOINT)],
@@ -182,6 +183,7 @@ def test_the_build_context_leaves_out_secrets_and_local_state() -> None:
 # --- The entrypoint's roles ---------------------------------------------------------------------
 
 
+@pytest.mark.subprocess
 def test_an_unknown_role_stops_with_the_usage_and_a_non_zero_status() -> None:
     result = subprocess.run(
         [str(ENTRYPOINT), "webserver"], env=entrypoint_env(), capture_output=True, text=True, check=False
@@ -191,6 +193,7 @@ def test_an_unknown_role_stops_with_the_usage_and_a_non_zero_status() -> None:
     assert "usage: entrypoint.sh {api|worker|beat|migrate|manage}" in result.stderr
 
 
+@pytest.mark.subprocess
 def test_no_role_at_all_also_shows_the_usage() -> None:
     result = subprocess.run(
         [str(ENTRYPOINT)], env=entrypoint_env(), capture_output=True, text=True, check=False
@@ -199,6 +202,7 @@ def test_no_role_at_all_also_shows_the_usage() -> None:
     assert "usage:" in result.stderr
 
 
+@pytest.mark.subprocess
 def test_the_api_role_starts_gunicorn_with_workers_threads_and_timeouts_from_the_environment() -> None:
     (command,) = dry_run(
         "api",
@@ -218,11 +222,13 @@ def test_the_api_role_starts_gunicorn_with_workers_threads_and_timeouts_from_the
     )
 
 
+@pytest.mark.subprocess
 def test_the_api_role_defaults_to_two_workers_on_port_8000_of_every_interface() -> None:
     (command,) = dry_run("api")
     assert "--bind 0.0.0.0:8000 --workers 2 --threads 1 --timeout 120" in command
 
 
+@pytest.mark.subprocess
 def test_a_concurrency_that_is_not_a_number_stops_start_up_naming_the_variable() -> None:
     result = subprocess.run(
         [str(ENTRYPOINT), "api"],
@@ -235,6 +241,7 @@ def test_a_concurrency_that_is_not_a_number_stops_start_up_naming_the_variable()
     assert "WEB_CONCURRENCY must be a whole number, got 'four'" in result.stderr
 
 
+@pytest.mark.subprocess
 def test_the_worker_role_consumes_every_queue_unless_celery_queues_narrows_it() -> None:
     assert dry_run("worker") == [
         "celery -A docuelevate worker --queues document_processor,default,celery"
@@ -245,6 +252,7 @@ def test_the_worker_role_consumes_every_queue_unless_celery_queues_narrows_it() 
     ) == ["celery -A docuelevate worker --queues document_processor --concurrency 8 --loglevel WARNING"]
 
 
+@pytest.mark.subprocess
 def test_the_beat_role_is_quiet_and_leaves_the_scheduler_to_the_settings() -> None:
     (command,) = dry_run("beat")
     assert command == "celery --quiet -A docuelevate beat --loglevel INFO --pidfile="
@@ -252,6 +260,7 @@ def test_the_beat_role_is_quiet_and_leaves_the_scheduler_to_the_settings() -> No
     assert "--scheduler" not in command
 
 
+@pytest.mark.subprocess
 def test_the_migrate_role_migrates_then_writes_the_schedule_then_bootstraps_the_operator() -> None:
     assert dry_run("migrate") == [
         "python manage.py migrate --noinput",
@@ -260,7 +269,6 @@ def test_the_migrate_role_migrates_then_writes_the_schedule_then_bootstraps_the_
     ]
 
 
-@pytest.mark.slow
 def test_the_migrate_role_prepares_a_fresh_database_and_creates_the_operator(
     embedded_env: dict[str, str],
 ) -> None:
@@ -286,7 +294,6 @@ def test_the_migrate_role_prepares_a_fresh_database_and_creates_the_operator(
     assert superuser
 
 
-@pytest.mark.slow
 def test_the_api_role_serves_the_live_probe_the_healthcheck_uses_and_stops_on_sigterm(
     embedded_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -304,16 +311,18 @@ def test_the_api_role_serves_the_live_probe_the_healthcheck_uses_and_stops_on_si
             start_new_session=True,
         )
     try:
-        deadline = time.monotonic() + 60
-        while True:
+
+        def live_status() -> int | None:
             assert server.poll() is None, f"the api role exited\n{log_tail(log)}"
-            assert time.monotonic() < deadline, f"no answer on port {port}\n{log_tail(log)}"
             try:
-                response = requests.get(f"http://127.0.0.1:{port}{LIVE_PROBE}", timeout=5)
-                break
+                return requests.get(f"http://127.0.0.1:{port}{LIVE_PROBE}", timeout=5).status_code
             except requests.ConnectionError:
-                time.sleep(0.2)
-        assert response.status_code == 200
+                return None
+
+        status = wait_until(
+            live_status, timeout=60, what=f"an answer on port {port}", details=lambda: log_tail(log)
+        )
+        assert status == 200
         # The image's HEALTHCHECK, run as the container runtime would, finds it healthy.
         check = subprocess.run(healthcheck_command(), env=env, capture_output=True, timeout=30, check=False)
         assert check.returncode == 0, check.stderr

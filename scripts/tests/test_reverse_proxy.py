@@ -7,6 +7,7 @@ service is never needed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -15,7 +16,6 @@ import socket
 import ssl
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,7 +26,7 @@ import requests
 import yaml
 from django.conf import settings
 
-from conftest import PROJECT_DIR, service_missing
+from conftest import PROJECT_DIR, service_missing, wait_until
 
 CONF = PROJECT_DIR / "deploy/nginx/docuelevate.conf"
 HOST = "docs.example.com"
@@ -100,29 +100,43 @@ def nginx(site: Site, *args: str) -> list[str]:
 
 
 @pytest.fixture
-def running(tmp_path: Path) -> Iterator[Site]:
-    """nginx with the shipped configuration in front of the echo server."""
+def echo_backend() -> Iterator[int]:
+    """The echo server on 127.0.0.1, standing for the application; gives its port."""
     backend = ThreadingHTTPServer(("127.0.0.1", 0), EchoHandler)
-    threading.Thread(target=backend.serve_forever, daemon=True).start()
-    config = site(tmp_path, upstream_port=backend.server_address[1])
-    command = nginx(config)
+    # A short poll interval keeps shutdown (and so every test) quick.
+    threading.Thread(target=backend.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    yield backend.server_address[1]
+    backend.shutdown()
+    backend.server_close()
+
+
+@pytest.fixture
+def nginx_site(tmp_path: Path, echo_backend: int) -> Site:
+    """The shipped configuration, in front of the echo server (openssl makes its certificate)."""
+    return site(tmp_path, upstream_port=echo_backend)
+
+
+@pytest.fixture
+def running(nginx_site: Site) -> Iterator[Site]:
+    """nginx with the shipped configuration in front of the echo server."""
+    command = nginx(nginx_site)
     command[-1] += " daemon off;"
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+    def accepts() -> bool:
+        if process.poll() is not None:
+            pytest.fail(f"nginx exited: {process.communicate()[0].decode()}")
+        with contextlib.suppress(OSError):
+            socket.create_connection(("127.0.0.1", nginx_site.https_port), timeout=1).close()
+            return True
+        return False
+
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", config.https_port), timeout=1).close()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"nginx did not start: {process.communicate()[0].decode()}")
-                time.sleep(0.1)
-        yield config
+        wait_until(accepts, timeout=20, what="nginx to accept connections", interval=0.1)
+        yield nginx_site
     finally:
         process.terminate()
         process.wait(timeout=20)
-        backend.shutdown()
 
 
 def directives(text: str) -> list[str]:
@@ -131,10 +145,8 @@ def directives(text: str) -> list[str]:
     return [" ".join(part.split()) for part in re.split(r"[;{}]", without_comments) if part.strip()]
 
 
-def test_nginx_accepts_the_configuration(tmp_path):
-    config = site(tmp_path)
-
-    result = subprocess.run(nginx(config, "-t"), capture_output=True, text=True, timeout=30)
+def test_nginx_accepts_the_configuration(nginx_site):
+    result = subprocess.run(nginx(nginx_site, "-t"), capture_output=True, text=True, timeout=30)
 
     assert result.returncode == 0, result.stderr
     assert "test is successful" in result.stderr

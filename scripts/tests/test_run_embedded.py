@@ -7,16 +7,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import pytest
 import requests
 
-from conftest import PROJECT_DIR
+from conftest import PROJECT_DIR, wait_until
 from ops.tests.test_worker import await_result, send_ping
-
-pytestmark = pytest.mark.slow
 
 
 def free_port() -> int:
@@ -26,15 +22,23 @@ def free_port() -> int:
 
 
 def wait_for(url: str, log: Path, timeout: float = 120) -> requests.Response:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def answer() -> list[requests.Response]:
+        """The answer, in a list: a response with an error status is false, yet an answer."""
         try:
-            return requests.get(url, timeout=5)
+            return [requests.get(url, timeout=5)]
         # A worker's first request imports half the project: on a busy machine it may take
         # longer than the timeout while the server is still starting.
         except (requests.ConnectionError, requests.Timeout):
-            time.sleep(0.5)
-    pytest.fail(f"{url} never answered; log:\n{log.read_text()}")
+            return []
+
+    answered = wait_until(
+        answer,
+        timeout=timeout,
+        what=f"{url} to answer",
+        interval=0.5,
+        details=lambda: f"log:\n{log.read_text()}",
+    )
+    return answered[0]
 
 
 def is_running(pid: int) -> bool:
@@ -99,8 +103,12 @@ def test_make_run_serves_pages_runs_tasks_and_stops_on_ctrl_c(embedded_env, tmp_
     assert returncode == 0, output
     children = [int(pid) for pid in re.findall(r"\| \w+ started \(pid=(\d+)\)", output)]
     assert len(children) == 3, output
-    time.sleep(0.5)
-    assert not [pid for pid in children if is_running(pid)]
+    wait_until(
+        lambda: not [pid for pid in children if is_running(pid)],
+        timeout=30,
+        what=f"the launcher's processes {children} to end",
+        details=lambda: output,
+    )
     assert (Path(embedded_env["WORKDIR"]) / "db.sqlite3").exists()
     assert_no_library_chatter(output)
 

@@ -21,7 +21,7 @@ import paramiko
 import pytest
 import requests
 
-from conftest import service_missing
+from conftest import SLOW_FIXTURES, service_missing
 
 # pytest finds fixtures by their names in the test module.
 from .fixtures import *  # noqa: F403
@@ -135,12 +135,18 @@ FILE_SERVERS: dict[str, Callable[[Any, str, bytes, pytest.FixtureRequest], None]
     ),
     "nextcloud_server": lambda server, name, data, request: webdav_upload(server, name, data),
 }
+# The same, for parametrize: a fixture asked for by name at run time is one pytest cannot see
+# at collection, so the one that starts sshd says so itself (conftest.SLOW_FIXTURES).
+FILE_SERVER_PARAMS = [
+    pytest.param(name, marks=pytest.mark.subprocess) if name in SLOW_FIXTURES else name
+    for name in FILE_SERVERS
+]
 
 
 # --- Every file server -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("server_fixture", FILE_SERVERS)
+@pytest.mark.parametrize("server_fixture", FILE_SERVER_PARAMS)
 def test_an_upload_lands_in_the_root_folder_byte_for_byte_and_no_temporary_file_remains(
     server_fixture: str, request: pytest.FixtureRequest
 ) -> None:
@@ -152,7 +158,7 @@ def test_an_upload_lands_in_the_root_folder_byte_for_byte_and_no_temporary_file_
     assert (server.root / "inbox" / "invoice.pdf").read_bytes() == DOCUMENT
 
 
-@pytest.mark.parametrize("server_fixture", FILE_SERVERS)
+@pytest.mark.parametrize("server_fixture", FILE_SERVER_PARAMS)
 def test_a_server_comes_back_on_the_same_port_after_a_restart(
     server_fixture: str, request: pytest.FixtureRequest
 ) -> None:
