@@ -46,10 +46,10 @@ from schemathesis.checks import ignored_auth, negative_data_rejection, positive_
 
 from accounts.models import User
 from accounts.services import token_create
+from docuelevate import addresses
 from docuelevate.api import component_name
 from docuelevate.celery import app as celery_app
 from docuelevate.wsgi import application
-from documents.integrations import url_fetcher
 from documents.models import Document
 from documents.pipeline.runner import pipeline_run_sync
 from documents.services import document_ingest
@@ -119,14 +119,15 @@ def no_worker_ping(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def no_internet(monkeypatch: pytest.MonkeyPatch) -> None:
-    """process-url stays on this machine: every host name resolves to 192.0.2.1 (reserved for
-    documentation), which the rule against private addresses refuses before connecting."""
+    """process-url and destinations stay on this machine: every host name resolves to
+    192.0.2.1 (reserved for documentation), which the rule against private addresses
+    (``docuelevate.addresses``) refuses before connecting."""
 
     def resolve(host: str, port: int, *args: Any, **kwargs: Any) -> list[tuple[Any, ...]]:
         return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("192.0.2.1", port))]
 
     resolver = SimpleNamespace(getaddrinfo=resolve, gaierror=socket.gaierror, SOCK_STREAM=socket.SOCK_STREAM)
-    monkeypatch.setattr(url_fetcher, "socket", resolver)
+    monkeypatch.setattr(addresses, "socket", resolver)
 
 
 @pytest.fixture
