@@ -169,6 +169,9 @@ class Kind(ABC):
     # Where a kind hands secrets the provider replaced while in use, to be stored with the
     # destination (``destinations.kinds.kind_for`` sets it); None keeps them in memory only.
     on_secrets_renewed: Callable[[Mapping[str, Any]], None] | None = None
+    # The settings that are yes or no (a box to tick on the pages, a JSON boolean in the
+    # API); the others are asked for as text, so ``clean`` takes numbers as text too.
+    flag_settings: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     @abstractmethod
