@@ -171,7 +171,10 @@ class DestinationOutputSerializer(serializers.ModelSerializer[Destination]):
         help_text="Defined by the environment (<KIND>_* variables): only its name, folder template and "
         "collision policy can change here."
     )
-    settings = serializers.DictField(child=SettingValueField())
+    settings = serializers.DictField(
+        child=serializers.JSONField(),
+        help_text="As the kind keeps them: text, numbers, true/false, and a mapping as an object.",
+    )
     secrets_set = serializers.SerializerMethodField(
         help_text="The names of the secrets stored; never their values."
     )

@@ -7,6 +7,7 @@ write-only: they never show what is stored, an empty one keeps it, and a box rem
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import forms
@@ -44,8 +45,10 @@ def kind_fields(kind: type[Kind], destination: Destination | None = None) -> dic
                 label=setting_label(name), required=False, initial=bool(stored)
             )
         else:
+            # A setting kept as a mapping (Paperless-ngx's custom fields) is edited as JSON text.
+            shown = json.dumps(stored, ensure_ascii=False) if isinstance(stored, dict | list) else stored
             fields[f"setting_{name}"] = forms.CharField(
-                label=setting_label(name), required=False, max_length=SETTING_MAX_LENGTH, initial=stored
+                label=setting_label(name), required=False, max_length=SETTING_MAX_LENGTH, initial=shown
             )
     kept = (destination_secret_names(destination) or []) if destination is not None else []
     for name in kind.secret_names:

@@ -345,3 +345,39 @@ def test_the_files_list_redelivers_the_ticked_documents(
         )
     assert "1 document queued for delivery again." in answer.content.decode()
     assert len(enqueued) == 2
+
+
+def test_a_kind_with_a_mapping_setting_is_edited_as_json_and_keeps_it(browser_as, owner, monkeypatch):
+    from documents.tests.file_server import resolve_as
+
+    resolve_as(monkeypatch, {"paperless.example.com": ["93.184.216.34"]})
+    destination = destination_create(
+        kind="paperless",
+        name="Paperless",
+        owner=owner,
+        settings={"host": "https://paperless.example.com", "custom_fields_mapping": {"absender": "Sender"}},
+        secrets={"api_token": "a-paperless-token-0123456789"},
+    )
+    client = browser_as("owner")
+    url = reverse("destination-edit", args=[destination.pk])
+    page = client.get(url).content.decode()
+    assert "{&quot;absender&quot;: &quot;Sender&quot;}" in page
+    assert "a-paperless-token-0123456789" not in page
+    answer = client.post(
+        url,
+        {
+            "name": "Paperless at home",
+            "enabled": "on",
+            "folder_template": "",
+            "collision_policy": "rename",
+            "setting_host": "https://paperless.example.com",
+            "setting_custom_field_absender": "",
+            "setting_custom_fields_mapping": '{"absender": "Sender", "empfaenger": "Recipient"}',
+            "secret_api_token": "",
+        },
+    )
+    assert answer.status_code == 302
+    destination.refresh_from_db()
+    assert destination.name == "Paperless at home"
+    assert destination.settings["custom_fields_mapping"] == {"absender": "Sender", "empfaenger": "Recipient"}
+    assert destination.secrets.reveal() == {"api_token": "a-paperless-token-0123456789"}
