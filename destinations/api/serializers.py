@@ -15,15 +15,14 @@ from rest_framework import serializers
 
 from destinations.kinds import KINDS
 from destinations.models import CollisionPolicy, Destination, DestinationKind, HealthStatus
+from destinations.pages.forms import SECRET_MAX_LENGTH, SETTING_MAX_LENGTH
 from destinations.paths import MAX_TEMPLATE_LENGTH
 from destinations.selectors import destination_secret_names
 from documents.models import FailureKind
 
-# What one request may carry: enough for any kind (a private key, a service account's
-# JSON), little enough that nothing a client sends grows without bound.
+# What one request may carry (the lengths are the form's too): enough for any kind, little
+# enough that nothing a client sends grows without bound.
 MAX_NAMED_VALUES = 32
-SETTING_MAX_LENGTH = 2048
-SECRET_MAX_LENGTH = 65536
 LARGEST_NUMBER = 2**53  # what every JSON client reads exactly
 _KEY = re.compile(r"[a-z][a-z0-9_]{0,63}")
 

@@ -17,6 +17,8 @@ from destinations.models import CollisionPolicy, Destination
 from destinations.paths import MAX_TEMPLATE_LENGTH, PLACEHOLDERS
 from destinations.selectors import destination_secret_names
 
+# The longest setting and secret any channel takes (the API too): room for a private key
+# or a service account's JSON.
 SETTING_MAX_LENGTH = 2048
 SECRET_MAX_LENGTH = 65536
 TEMPLATE_HELP = (
