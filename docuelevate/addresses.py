@@ -87,17 +87,15 @@ class HostRefused(InvalidInput):
     """The host is, or resolves to, an address a user may not make the server reach."""
 
 
-class HostUnresolved(InvalidInput):
-    """The host name has no address, for now at least: a DNS failure may pass."""
-
-
 def public_host_check(host: str, *, port: int = 0, what: str = "The server") -> list[str]:
     """The addresses of ``host``, a server a user gave for the server to connect to, if
     every one of them is public or in ``URL_FETCH_ALLOWED_NETWORKS``.
 
-    Raises HostRefused for a private, loopback, reserved or metadata address (among any
-    of the host's addresses, not only the first, so no connection can reach one), and
-    HostUnresolved when the name has no address. ``what`` starts the messages.
+    Raises HostRefused for a private, loopback, reserved or metadata address among any of
+    the host's addresses (not only the first, so no connection can reach one). A name with
+    no address passes, with none: connecting to it fails anyway (a destination's delivery
+    then fails as a passing failure), and whoever connects checks again first (the kinds
+    before every delivery). ``what`` starts the messages.
     """
     host = host.strip().strip("[]")
     if not host:
@@ -108,12 +106,11 @@ def public_host_check(host: str, *, port: int = 0, what: str = "The server") -> 
     except UnicodeError:
         raise InvalidInput(f"{what}'s host name is not valid.") from None
     addresses = host_addresses(host, port)
-    if not addresses:
-        raise HostUnresolved(f"{what}'s host name {host} could not be resolved.")
     allowed = settings.URL_FETCH_ALLOWED_NETWORKS
     if any(address_refused(ipaddress.ip_address(address), allowed_networks=allowed) for address in addresses):
         raise HostRefused(
-            f"{what} is at a private or reserved address ({host}); refused. An operator may allow "
-            "its network with URL_FETCH_ALLOWED_NETWORKS."
+            f"{what} ({host}) is at a private, loopback or reserved address; a destination of your own "
+            "must be reachable on the internet, unless an operator allows its network "
+            "(URL_FETCH_ALLOWED_NETWORKS)."
         )
     return addresses

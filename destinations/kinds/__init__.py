@@ -13,9 +13,8 @@ from typing import Any
 
 from django.utils.module_loading import import_string
 
-from destinations.kinds.base import DeliveryTemporarilyFailed, DestinationMisconfigured, Kind
+from destinations.kinds.base import DestinationMisconfigured, Kind
 from destinations.models import Destination, DestinationKind
-from docuelevate.addresses import HostUnresolved
 from docuelevate.encryption import SecretsUnreadable
 from docuelevate.errors import InvalidInput
 
@@ -46,15 +45,12 @@ def kind_class(kind: str) -> type[Kind]:
 def kind_for(destination: Destination) -> Kind:
     """A client for ``destination``; DestinationMisconfigured when its settings do not hold
     (saved before a rule existed, edited around the services, a host that now resolves to
-    a private address) or its secrets cannot be decrypted. A host name that does not
-    resolve may be a passing DNS failure: DeliveryTemporarilyFailed."""
+    a private address) or its secrets cannot be decrypted."""
     try:
         cls = kind_class(destination.kind)
         settings, secrets = cls.clean(
             destination.settings, destination.secrets, system_wide=destination.owner_id is None
         )
-    except HostUnresolved as exc:
-        raise DeliveryTemporarilyFailed(exc.message) from None
     except InvalidInput as exc:
         raise DestinationMisconfigured(exc.message) from None
     except SecretsUnreadable as exc:

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.access import viewer_for_request
 from destinations import health
 from destinations.kinds import KINDS, kind_class
+from destinations.kinds.oauth import OAuthKind
 from destinations.models import Destination, DestinationKind, HealthStatus
 from destinations.pages.forms import DestinationForm
 from destinations.selectors import (
@@ -55,6 +56,15 @@ def _destination(request: HttpRequest, destination_id: int) -> Destination:
         raise Http404("No such destination.") from None
 
 
+def _connects(destination: Destination) -> bool:
+    """Whether the destination signs in to an account a person connects on the provider's
+    site (the cloud drives' OAuth kinds): its row offers Connect."""
+    if destination.kind not in KINDS:
+        return False
+    cls = kind_class(destination.kind)
+    return issubclass(cls, OAuthKind) and cls.signs_in_with_oauth(destination.settings)
+
+
 def _row(destination: Destination) -> dict[str, Any]:
     badge, label = HEALTH_BADGES.get(HealthStatus(destination.health_status), ("unknown", "Unknown"))
     return {
@@ -63,6 +73,7 @@ def _row(destination: Destination) -> dict[str, Any]:
         "health_badge": badge,
         "health_label": label,
         "secrets_unreadable": destination_secret_names(destination) is None,
+        "connects": _connects(destination),
     }
 
 

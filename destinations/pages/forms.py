@@ -19,7 +19,7 @@ from destinations.selectors import destination_secret_names
 
 # The longest setting and secret any channel takes (the API too): room for a private key
 # or a service account's JSON.
-SETTING_MAX_LENGTH = 2048
+SETTING_MAX_LENGTH = 8192
 SECRET_MAX_LENGTH = 65536
 TEMPLATE_HELP = (
     "Where below the folder a document goes, e.g. {year}/{document_type}/{filename}. Placeholders: "
@@ -35,6 +35,14 @@ def setting_label(name: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+class WriteOnlyTextarea(forms.Textarea):
+    """A text box for a secret of several lines (a private key) that never shows a value:
+    neither the stored one nor what was typed before a refused submission."""
+
+    def format_value(self, value: Any) -> str | None:
+        return None
+
+
 def kind_fields(kind: type[Kind], destination: Destination | None = None) -> dict[str, forms.Field]:
     """The fields of one kind's settings and secrets: ``setting_<name>`` (with the stored
     value), ``secret_<name>`` (never with it) and, for a secret that is stored,
@@ -43,24 +51,31 @@ def kind_fields(kind: type[Kind], destination: Destination | None = None) -> dic
     for name in kind.setting_names:
         stored = destination.settings.get(name) if destination is not None else None
         if name in kind.flag_settings:
+            initial = stored if isinstance(stored, bool) else kind.flag_settings[name]
             fields[f"setting_{name}"] = forms.BooleanField(
-                label=setting_label(name), required=False, initial=bool(stored)
+                label=setting_label(name), required=False, initial=initial
             )
         else:
             # A setting kept as a mapping (Paperless-ngx's custom fields) is edited as JSON text.
             shown = json.dumps(stored, ensure_ascii=False) if isinstance(stored, dict | list) else stored
             fields[f"setting_{name}"] = forms.CharField(
-                label=setting_label(name), required=False, max_length=SETTING_MAX_LENGTH, initial=shown
+                label=setting_label(name),
+                required=False,
+                max_length=SETTING_MAX_LENGTH,
+                initial=shown,
+                widget=forms.Textarea(attrs={"rows": 3}) if name in kind.multiline_names else None,
             )
     kept = (destination_secret_names(destination) or []) if destination is not None else []
-    for name in kind.secret_names:
+    for name in entered_secret_names(kind):
         fields[f"secret_{name}"] = forms.CharField(
             label=setting_label(name),
             required=False,
             strip=False,
             max_length=SECRET_MAX_LENGTH,
             # Never rendered back, not even after a refused submission.
-            widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+            widget=WriteOnlyTextarea(attrs={"rows": 4, "autocomplete": "off", "spellcheck": "false"})
+            if name in kind.multiline_names
+            else forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
             help_text="Stored; leave empty to keep it." if name in kept else "",
         )
         if name in kept:
@@ -68,6 +83,12 @@ def kind_fields(kind: type[Kind], destination: Destination | None = None) -> dic
                 required=False, label=f"Remove the stored {setting_label(name).lower()}"
             )
     return fields
+
+
+def entered_secret_names(kind: type[Kind]) -> list[str]:
+    """The secrets a person enters: not those the kind comes by itself (a token a connect
+    page obtained)."""
+    return [name for name in kind.secret_names if name not in kind.carried_secret_names]
 
 
 class KindFieldsMixin:
@@ -83,7 +104,7 @@ class KindFieldsMixin:
     def secrets_given(self) -> dict[str, str]:
         """The secrets to change: those entered, and "" for each one to remove."""
         given = {}
-        for name in self.kind.secret_names:
+        for name in entered_secret_names(self.kind):
             if self.cleaned_data.get(f"clear_{name}"):
                 given[name] = ""
             elif value := self.cleaned_data.get(f"secret_{name}"):

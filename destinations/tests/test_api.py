@@ -266,7 +266,7 @@ def test_the_environments_destination_is_renamed_and_templated_but_never_removed
         (new_s3(name=""), 400, "name: This field may not be blank."),
         (new_s3(settings=["bucket"]), 400, "settings: Expected a dictionary"),
         (new_s3(settings={"bucket": {"nested": "object"}}), 400, "A setting is text, a whole number or"),
-        (new_s3(settings={"bucket": "b" * 5000}), 400, "at most 2048 characters"),
+        (new_s3(settings={"bucket": "b" * 9000}), 400, "at most 8192 characters"),
         (new_s3(settings={"Bucket Name": "b"}), 400, "Names are lowercase letters"),
         (new_s3(settings={f"key_{n}": "x" for n in range(40)}), 400, "At most 32 names."),
         (new_s3(settings={"bucket": "b", "acl": "everyone"}), 400, "The ACL must be"),
@@ -314,8 +314,33 @@ def test_a_users_destination_may_not_point_at_the_servers_own_network(as_persona
     body = new_s3(settings={"bucket": "b", "endpoint_url": endpoint})
     answer = as_persona("owner").post(LIST, body, format="json")
     assert answer.status_code == 400
-    assert "private or reserved address" in answer.json()["detail"]
+    assert "private, loopback or reserved address" in answer.json()["detail"]
     assert not Destination.objects.exists()
+
+
+# Every kind that takes a host, with the least it needs besides.
+USERS_HOSTS = [
+    ("s3", {"bucket": "b", "endpoint_url": "http://127.0.0.1:9000"}, S3_KEYS),
+    ("paperless", {"host": "http://127.0.0.1:8000"}, {"api_token": "a-paperless-token"}),
+    ("ftp", {"host": "127.0.0.1", "username": "scanner"}, {"password": "pw"}),
+    ("sftp", {"host": "127.0.0.1", "username": "scanner"}, {"password": "pw"}),
+    ("webdav", {"url": "https://127.0.0.1/dav", "username": "scanner"}, {"password": "pw"}),
+    ("nextcloud", {"url": "https://127.0.0.1", "username": "scanner"}, {"password": "pw"}),
+    ("email", {"host": "127.0.0.1", "sender": "a@example.com", "recipient": "b@example.com"}, {}),
+]
+
+
+@pytest.mark.parametrize(("kind", "given", "secrets"), USERS_HOSTS, ids=[kind for kind, *_ in USERS_HOSTS])
+def test_no_kind_lets_a_users_destination_reach_this_machine_but_an_operators_may(
+    as_persona, db, kind, given, secrets
+):
+    body = {"kind": kind, "name": "Mine", "settings": given, "secrets": secrets}
+    refused = as_persona("owner").post(LIST, body, format="json")
+    assert refused.status_code == 400
+    assert "(127.0.0.1) is at a private, loopback or reserved address" in refused.json()["detail"]
+    assert not Destination.objects.exists()
+    allowed = as_persona("operator").post(LIST, {**body, "system_wide": True}, format="json")
+    assert allowed.status_code == 201, allowed.content
 
 
 def test_a_name_that_resolves_to_a_private_address_is_refused_too(as_persona, db, monkeypatch):
@@ -325,7 +350,7 @@ def test_a_name_that_resolves_to_a_private_address_is_refused_too(as_persona, db
     body = new_s3(settings={"bucket": "b", "endpoint_url": "http://minio.internal.test:9000"})
     answer = as_persona("owner").post(LIST, body, format="json")
     assert answer.status_code == 400
-    assert "private or reserved address (minio.internal.test)" in answer.json()["detail"]
+    assert "(minio.internal.test) is at a private, loopback or reserved address" in answer.json()["detail"]
 
 
 def test_an_allowed_network_lets_a_users_destination_in_but_never_a_metadata_address(
@@ -396,7 +421,7 @@ def test_a_destination_whose_host_now_resolves_privately_fails_its_test_as_misco
     settings.URL_FETCH_ALLOWED_NETWORKS = ()  # the operator took the allowance back
     body = as_persona("owner").post(f"{detail(destination)}/test").json()
     assert (body["ok"], body["failure_kind"]) == (False, FailureKind.CONFIGURATION)
-    assert "private or reserved address" in body["detail"]
+    assert "private, loopback or reserved address" in body["detail"]
 
 
 # --- Query budget -------------------------------------------------------------------------------

@@ -357,7 +357,7 @@ def test_settings_that_cannot_work_are_refused_with_the_reason(given, secrets, r
 def test_a_users_paperless_on_this_machine_is_refused_unless_its_network_is_allowed(settings):
     settings.URL_FETCH_ALLOWED_NETWORKS = ()
     own = {"host": "http://127.0.0.1:8000"}
-    with pytest.raises(HostRefused, match="private or reserved address"):
+    with pytest.raises(HostRefused, match="private, loopback or reserved address"):
         PaperlessKind.clean(own, {"api_token": TOKEN}, system_wide=False)
     assert PaperlessKind.clean(own, {"api_token": TOKEN}, system_wide=True)[0]["host"] == own["host"]
     settings.URL_FETCH_ALLOWED_NETWORKS = (ipaddress.ip_network("127.0.0.0/8"),)

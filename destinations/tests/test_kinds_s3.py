@@ -145,7 +145,7 @@ def test_a_system_wide_destination_may_use_the_machines_own_credentials():
 def test_a_users_endpoint_on_this_machine_is_refused_unless_its_network_is_allowed(settings):
     settings.URL_FETCH_ALLOWED_NETWORKS = ()
     own = {"bucket": "b", "endpoint_url": "http://127.0.0.1:9000"}
-    with pytest.raises(HostRefused, match="private or reserved address"):
+    with pytest.raises(HostRefused, match="private, loopback or reserved address"):
         S3Kind.clean(own, S3_KEYS, system_wide=False)
     assert S3Kind.clean(own, S3_KEYS, system_wide=True)[0]["endpoint_url"] == own["endpoint_url"]
     settings.URL_FETCH_ALLOWED_NETWORKS = (ipaddress.ip_network("127.0.0.0/8"),)
@@ -163,9 +163,10 @@ def test_a_saved_endpoint_is_judged_again_for_every_delivery(db, owner, settings
         pass  # a public address: a client is made
     # The name now points inside (DNS changed): refused, as a wrong setting is.
     resolve_as(monkeypatch, {"minio.example.test": ["10.0.0.7"]})
-    with pytest.raises(DestinationMisconfigured, match="private or reserved address"):
+    with pytest.raises(DestinationMisconfigured, match="private, loopback or reserved address"):
         kind_for(destination)
-    # The name does not resolve: perhaps a passing DNS failure, so the delivery tries again.
+    # The name does not resolve (a DNS failure may pass): a client is made, and connecting
+    # fails as a temporary failure, to be retried.
     resolve_as(monkeypatch, {"minio.example.test": []})
-    with pytest.raises(DeliveryTemporarilyFailed, match="could not be resolved"):
-        kind_for(destination)
+    with kind_for(destination) as kind, pytest.raises(DeliveryTemporarilyFailed):
+        kind.stat("x.pdf")

@@ -153,7 +153,7 @@ def test_a_refused_destination_says_why_and_never_shows_the_secret_typed(browser
     )
     assert answer.status_code == 400
     html = answer.content.decode()
-    assert "private or reserved address" in html
+    assert "private, loopback or reserved address" in html
     assert S3_KEYS["secret_access_key"] not in html
     assert 'value="my-bucket"' in html  # what is not secret stays filled in
     assert not Destination.objects.exists()
@@ -381,3 +381,35 @@ def test_a_kind_with_a_mapping_setting_is_edited_as_json_and_keeps_it(browser_as
     assert destination.name == "Paperless at home"
     assert destination.settings["custom_fields_mapping"] == {"absender": "Sender", "empfaenger": "Recipient"}
     assert destination.secrets.reveal() == {"api_token": "a-paperless-token-0123456789"}
+
+
+def test_the_form_follows_the_kind_yes_no_boxes_with_their_defaults_and_keys_in_text_boxes(browser_as, db):
+    client = browser_as("owner")
+    ftp = client.get(reverse("destination-new") + "?kind=ftp").content.decode()
+    assert 'type="checkbox" name="setting_use_tls" id="id_setting_use_tls" checked' in ftp
+    assert 'type="checkbox" name="setting_allow_plaintext" id="id_setting_allow_plaintext">' in ftp
+    sftp_form = {
+        "name": "NAS",
+        "collision_policy": "rename",
+        "setting_host": "127.0.0.1",  # refused: the key typed must not come back
+        "setting_username": "scanner",
+        "setting_verify_host_key": "on",
+        "secret_private_key": "-----BEGIN OPENSSH PRIVATE KEY-----\nbm90IGEga2V5\n-----END",
+    }
+    refused = client.post(reverse("destination-new") + "?kind=sftp", sftp_form)
+    assert refused.status_code == 400
+    html = refused.content.decode()
+    assert '<textarea name="secret_private_key"' in html
+    assert "bm90IGEga2V5" not in html
+    assert "private, loopback or reserved address" in html
+
+
+def test_a_cloud_drive_is_connected_from_its_row_and_its_carried_tokens_are_no_fields(browser_as, owner):
+    destination = destination_create(kind="dropbox", name="My Dropbox", owner=owner, settings={}, secrets={})
+    client = browser_as("owner")
+    listing = client.get(reverse("destinations")).content.decode()
+    connect = reverse("destination-connect", args=[destination.pk]) + "?next=" + reverse("destinations")
+    assert f'href="{connect}"' in listing
+    form = client.get(reverse("destination-edit", args=[destination.pk])).content.decode()
+    assert 'name="secret_refresh_token"' in form
+    assert "renewed_refresh_token" not in form
