@@ -22,7 +22,7 @@ import queue
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.conf import settings
 
@@ -37,6 +37,8 @@ logger = logging.getLogger(__name__)
 
 # Checks in flight at once: they wait on the network, not the CPU, but each holds a client.
 CHECK_CONCURRENCY = 4
+# How long a person's Test waits: gunicorn gives up on a request (and its worker) after 30 s.
+TEST_WAIT_SECONDS = 20
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,35 @@ def _record(destination: Destination, outcome: CheckOutcome) -> None:
             destination.kind,
             outcome.message,
         )
+
+
+def destination_test(*, destination: Destination) -> CheckOutcome:
+    """Check ``destination`` now for a person waiting on the answer (the Test button,
+    ``POST /api/destinations/{id}/test``) and record its health, as the periodic check does.
+
+    Waited for at most TEST_WAIT_SECONDS (or DESTINATION_CHECK_TIMEOUT, if shorter): the
+    request must end before the web server gives up on it. A check of the destination still
+    running from before is not doubled; it is reported as not answering.
+    """
+    timeout = min(TEST_WAIT_SECONDS, settings.DESTINATION_CHECK_TIMEOUT)
+    answers: queue.Queue[CheckOutcome] = queue.Queue()
+    if not _start(destination, answers):
+        message = f"{destination.name} has not answered the previous check yet."
+        outcome = CheckOutcome(destination.pk, False, message, FailureKind.TIMEOUT)
+    else:
+        try:
+            outcome = answers.get(timeout=timeout)
+        except queue.Empty:
+            message = f"{destination.name} did not answer the check within {timeout} seconds."
+            outcome = CheckOutcome(destination.pk, False, message, FailureKind.TIMEOUT)
+    _record(destination, outcome)
+    if outcome.healthy and not outcome.message:
+        folder = str(destination.settings.get("folder", ""))
+        where = f"in {folder}" if folder else "at the top"
+        outcome = replace(
+            outcome, message=f"{destination.name} works: a test file was written {where} and removed."
+        )
+    return outcome
 
 
 def destinations_check_credentials() -> list[CheckOutcome]:

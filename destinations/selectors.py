@@ -1,4 +1,10 @@
-"""Reads of destinations and deliveries."""
+"""Reads of destinations and deliveries.
+
+Every read of a destination for a person goes through ``destinations_visible_to`` (lists)
+and ``destination_get_for_viewer`` (one): a user sees and manages their own destinations,
+an operator (a request with operator rights) also the system-wide ones, and nobody
+another user's.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +17,40 @@ from django.db.models import Case, Count, F, Q, QuerySet, Value, When
 from accounts.access import Viewer
 from destinations.kinds.base import DocumentFacts
 from destinations.models import Delivery, Destination, HealthStatus
+from docuelevate.encryption import SecretsUnreadable
 from docuelevate.errors import NotFound
 from documents.models import Document
+
+
+def destinations_visible_to(viewer: Viewer) -> QuerySet[Destination]:
+    """The destinations ``viewer`` may see and change: their own, and for a request with
+    operator rights every system-wide one too. Never another user's; nothing for an
+    anonymous visitor."""
+    user = viewer.user
+    if not user.is_authenticated:
+        return Destination.objects.none()
+    visible = Q(owner_id=user.pk)
+    if viewer.operator:
+        visible |= Q(owner__isnull=True)
+    return Destination.objects.filter(visible).order_by("name", "id")
+
+
+def destination_get_for_viewer(*, viewer: Viewer, destination_id: int) -> Destination:
+    """The destination if ``viewer`` may see it (``destinations_visible_to``); NotFound
+    otherwise, so that nobody learns whether another user's id exists."""
+    destination = destinations_visible_to(viewer).filter(pk=destination_id).first()
+    if destination is None:
+        raise NotFound("No such destination.")
+    return destination
+
+
+def destination_secret_names(destination: Destination) -> list[str] | None:
+    """The names of the secrets ``destination`` keeps (what is set, never a value); None
+    when they cannot be decrypted with the current SESSION_SECRET."""
+    try:
+        return sorted(destination.secrets)
+    except SecretsUnreadable:
+        return None
 
 
 def destinations_for_document(document: Document) -> QuerySet[Destination]:
@@ -98,18 +136,6 @@ def delivery_facts(document: Document) -> DocumentFacts:
         tags=tags,
         fields={**extracted, **current},
     )
-
-
-def destination_get_for_viewer(*, viewer: Viewer, destination_id: int) -> Destination:
-    """A destination ``viewer`` may manage: their own, or a system-wide one with operator
-    rights. NotFound otherwise, the same as for one that does not exist."""
-    user_id = getattr(viewer.user, "pk", None)
-    mine = Q(owner_id=user_id) if user_id is not None else Q(pk__in=[])
-    allowed = mine | Q(owner__isnull=True) if viewer.operator else mine
-    destination = Destination.objects.filter(allowed, pk=destination_id).first()
-    if destination is None:
-        raise NotFound("There is no such destination.")
-    return destination
 
 
 class DeliveryView(TypedDict):

@@ -38,6 +38,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.access import Viewer
 from accounts.models import User
 from destinations.kinds import KINDS, kind_class, kind_for
 from destinations.kinds.base import (
@@ -62,7 +63,7 @@ from destinations.state import (
     in_progress_since,
 )
 from docuelevate.encryption import SecretsUnreadable
-from docuelevate.errors import Conflict, InvalidInput
+from docuelevate.errors import Conflict, Forbidden, InvalidInput, NotFound
 from documents import storage
 from documents.models import Document, DocumentStatus, FailureKind
 from documents.pipeline.runner import retry_delay
@@ -138,16 +139,10 @@ def destination_update(
             "variables instead."
         )
     if settings is not None or secrets is not None:
-        merged_secrets = _stored_secrets(destination)
-        for key, value in (secrets or {}).items():
-            if value in (None, ""):
-                merged_secrets.pop(key, None)
-            else:
-                merged_secrets[key] = value
         destination.settings, destination.secrets = _cleaned(
             kind=destination.kind,
             settings=destination.settings if settings is None else settings,
-            secrets=merged_secrets,
+            secrets=destination_secrets_merged(destination=destination, given=secrets or {}),
             system_wide=destination.owner_id is None,
         )
     if name is not None:
@@ -160,6 +155,53 @@ def destination_update(
         destination.enabled = enabled
     _save(destination)
     return destination
+
+
+def destination_owner(*, viewer: Viewer, system_wide: bool) -> User | None:
+    """Whom a destination ``viewer`` makes belongs to: themselves, or nobody (system-wide,
+    every document goes there) when a request with operator rights asks for that."""
+    user = viewer.user
+    if not isinstance(user, User):
+        raise Forbidden("Sign in to make a destination.")
+    if not system_wide:
+        return user
+    if not viewer.operator:
+        raise Forbidden("Only operators can make system-wide destinations.")
+    return None
+
+
+def destination_delete(*, destination: Destination) -> None:
+    """Remove a destination and the record of its deliveries; the files it received stay
+    where they are. One the environment defines cannot go (Conflict): it would come back
+    with the next worker start; switch it off with its ``<KIND>_ENABLED`` instead."""
+    if destination.system_key:
+        raise Conflict(
+            f"{destination.name} is defined by the environment; set {destination.kind.upper()}_ENABLED=false "
+            "to switch it off."
+        )
+    destination.delete()
+
+
+def destination_secrets_merged(*, destination: Destination, given: Mapping[str, Any]) -> dict[str, Any]:
+    """The secrets ``destination`` would keep after ``given``: the keys given replace
+    theirs, a key given empty is removed, keys not given stay (write-only: nobody who
+    changes one secret has to know the others)."""
+    merged = _stored_secrets(destination)
+    for key, value in given.items():
+        if value in (None, ""):
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
+
+
+def destination_settings_validate(
+    *, kind: str, settings: Mapping[str, Any], secrets: Mapping[str, Any], system_wide: bool
+) -> None:
+    """Refuse (InvalidInput, naming what is wrong) settings and secrets that
+    ``destination_create`` or ``destination_update`` would refuse; for forms that must
+    show the reason beside their fields before anything is saved (the admin)."""
+    _cleaned(kind=kind, settings=settings, secrets=secrets, system_wide=system_wide)
 
 
 def _cleaned(
@@ -339,6 +381,32 @@ def deliveries_schedule(*, document_id: int, enqueue: bool = True) -> list[int]:
     if enqueue:
         for delivery_id in due:
             delivery_enqueue(delivery_id=delivery_id)
+    return due
+
+
+def deliveries_redeliver(*, document: Document, destination_id: int | None = None) -> list[int]:
+    """Deliver ``document`` again, now: to every enabled destination it goes to, or to the
+    one ``destination_id`` names. Returns the deliveries queued.
+
+    Finished deliveries (delivered, failed, skipped) start over with a fresh set of
+    attempts; one in progress goes round once more when it ends (``deliveries_request``).
+    A delivered file whose content is still the same there costs one look and no upload.
+    The caller has checked that the person may see ``document`` (``document_get_for_user``).
+    Conflict for a document whose processing has not finished; NotFound for a destination
+    it does not go to.
+    """
+    if document.status != DocumentStatus.COMPLETED:
+        raise Conflict(
+            "Only a processed document can be delivered; it goes out once its processing has finished."
+        )
+    destinations = destinations_for_document(document)
+    if destination_id is not None:
+        destinations = destinations.filter(pk=destination_id)
+        if not destinations.exists():
+            raise NotFound("This document does not go to that destination (or it is disabled).")
+    due = deliveries_request(document=document, destinations=destinations)
+    for delivery_id in due:
+        delivery_enqueue(delivery_id=delivery_id)
     return due
 
 

@@ -1,7 +1,7 @@
 """The one family of domain errors that services raise.
 
-Views and the API translate these into HTTP answers in one place (400/404/409/413/415/
-429 with ``{"detail": ...}``), so services stay free of HTTP and every channel, including
+Views and the API translate these into HTTP answers in one place (400/403/404/409/413/
+415/429 with ``{"detail": ...}``), so services stay free of HTTP and every channel, including
 management commands and tasks, reports the same readable message.
 """
 
@@ -20,6 +20,12 @@ class ApplicationError(Exception):
 
 class InvalidInput(ApplicationError):
     status_code = 400
+
+
+class Forbidden(ApplicationError):
+    """The caller may see the thing but not do this to it (a user making a system-wide destination)."""
+
+    status_code = 403
 
 
 class NotFound(ApplicationError):

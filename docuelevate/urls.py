@@ -25,6 +25,7 @@ urlpatterns = [
     path("api/", include("accounts.api.urls")),
     path("api/", include("documents.api.urls")),
     path("api/", include("search.api.urls")),
+    path("api/", include("destinations.api.urls")),
     path("", include("documents.pages.urls")),
     path("", include("search.pages.urls")),
     path("", include("ops.pages.urls")),

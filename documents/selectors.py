@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import reduce
 from pathlib import PurePosixPath
@@ -16,6 +16,7 @@ from django.db.models import BooleanField, Count, ExpressionWrapper, F, Prefetch
 from django.utils import timezone
 
 from accounts.access import Viewer
+from destinations.selectors import DeliveryView, deliveries_for_document
 from docuelevate.bounds import MAX_PAGE
 from docuelevate.errors import InvalidInput, NotFound
 from documents import storage
@@ -315,18 +316,18 @@ class DocumentDetail:
     logs: QuerySet[ProcessingLog]
     steps: QuerySet[ProcessingStep]
     files_on_disk: dict[str, bool]
-    # Deliveries to destinations are not recorded yet; the answer has the key for clients.
-    deliveries: list[dict[str, Any]] = field(default_factory=list)
+    deliveries: list[DeliveryView]
 
 
 def document_detail(*, document: Document) -> DocumentDetail:
-    """``document`` with its processing state, history, steps and stored files."""
+    """``document`` with its processing state, history, steps, stored files and deliveries."""
     return DocumentDetail(
         document=document,
         processing_status=processing_summary(document),
         logs=document_logs(document=document),
         steps=document.steps.order_by("position"),
         files_on_disk=document_files_present(document),
+        deliveries=deliveries_for_document(document),
     )
 
 

@@ -44,8 +44,8 @@ def kind_class(kind: str) -> type[Kind]:
 
 def kind_for(destination: Destination) -> Kind:
     """A client for ``destination``; DestinationMisconfigured when its settings do not hold
-    (saved before a rule existed, or edited around the services) or its secrets cannot be
-    decrypted."""
+    (saved before a rule existed, edited around the services, a host that now resolves to
+    a private address) or its secrets cannot be decrypted."""
     try:
         cls = kind_class(destination.kind)
         settings, secrets = cls.clean(

@@ -169,6 +169,13 @@ class Kind(ABC):
     # Where a kind hands secrets the provider replaced while in use, to be stored with the
     # destination (``destinations.kinds.kind_for`` sets it); None keeps them in memory only.
     on_secrets_renewed: Callable[[Mapping[str, Any]], None] | None = None
+    # The settings that are yes or no, with what each is when not given: a box to tick on
+    # the pages (ticked or not at first as given here), a JSON boolean in the API. The
+    # others are asked for as text, so ``clean`` takes numbers as text too.
+    flag_settings: ClassVar[Mapping[str, bool]] = {}
+    # Settings and secrets given as several lines (a private key, a key file's JSON): a
+    # text box on the pages rather than one line.
+    multiline_names: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     @abstractmethod

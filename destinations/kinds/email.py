@@ -40,7 +40,6 @@ from typing import Any, Self
 
 from django.conf import settings as django_settings
 
-from destinations.kinds.addresses import refuse_private_host
 from destinations.kinds.base import (
     DeliveryFailed,
     DeliveryTemporarilyFailed,
@@ -53,6 +52,7 @@ from destinations.kinds.base import (
     Uploaded,
 )
 from destinations.models import DestinationKind
+from docuelevate.addresses import public_host_check
 from docuelevate.errors import InvalidInput
 
 logger = logging.getLogger(__name__)
@@ -159,7 +159,7 @@ class EmailKind(Kind):
         }
         if not system_wide:
             # SSRF: the one place a user's e-mail destination names a host.
-            refuse_private_host(host, what="The mail server")
+            public_host_check(host, what="The mail server")
         return cleaned, ({"password": password} if password else {})
 
     @classmethod

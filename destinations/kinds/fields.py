@@ -85,15 +85,3 @@ def text_clean(value: Any, *, name: str, required: bool = False) -> str:
     if any(ord(character) < 32 or ord(character) == 127 for character in text):
         raise InvalidInput(f"The setting {name} contains a line break or a control character.")
     return text
-
-
-def user_host_check(host: str, *, port: int, what: str) -> None:
-    """Refuse (InvalidInput) a host that a user's own destination may not name: loopback,
-    private and link-local addresses, and names resolving to them. Without it a user could
-    have the server connect to services on its own network (SSRF).
-
-    NOT ENFORCED YET: the one check of users' hosts, shared with the S3 endpoint URL
-    (``docuelevate.addresses.public_host_check``), comes with the destinations API; this is
-    the single place the FTP and SFTP kinds call it from, for destinations with an owner
-    (system-wide ones are the operator's, and exempt).
-    """

@@ -57,9 +57,9 @@ from destinations.kinds.fields import (
     port_clean,
     text_clean,
     unknown_refuse,
-    user_host_check,
 )
 from destinations.models import DestinationKind
+from docuelevate.addresses import public_host_check
 from docuelevate.errors import InvalidInput
 
 DEFAULT_PORT = 21
@@ -94,6 +94,7 @@ class FtpKind(Kind):
     name = DestinationKind.FTP
     setting_names = ("host", "port", "username", "folder", "folder_from_root", "use_tls", "allow_plaintext")
     secret_names = ("password",)
+    flag_settings = {"use_tls": True, "allow_plaintext": False, "folder_from_root": False}
 
     def __init__(
         self,
@@ -137,7 +138,7 @@ class FtpKind(Kind):
         host = host_clean(settings.get("host"), what="FTP")
         port = port_clean(settings.get("port"), default=DEFAULT_PORT, what="FTP")
         if not system_wide:
-            user_host_check(host, port=port, what="FTP")
+            public_host_check(host, port=port, what="The FTP server")
         folder = str(settings.get("folder") or "").strip()
         use_tls = flag_clean(settings.get("use_tls"), default=True, name="use_tls")
         allow_plaintext = flag_clean(settings.get("allow_plaintext"), default=False, name="allow_plaintext")

@@ -105,6 +105,8 @@ class GoogleDriveKind(OAuthKind):
     name = DestinationKind.GOOGLE_DRIVE
     provider = "Google Drive"
     setting_names = ("folder_id", "folder", "use_oauth")
+    flag_settings = {"use_oauth": True}
+    multiline_names = ("credentials_json",)
     secret_names = ("credentials_json", *TOKEN_SECRET_NAMES)
 
     def __init__(

@@ -71,6 +71,7 @@ from destinations.kinds.paperless_client import (
     Upload,
 )
 from destinations.models import DestinationKind
+from docuelevate.addresses import public_host_check
 from docuelevate.errors import InvalidInput
 
 logger = logging.getLogger(__name__)
@@ -133,7 +134,8 @@ class PaperlessKind(Kind):
         if unknown:
             raise InvalidInput(f"Paperless-ngx destinations have no setting {', '.join(unknown)}.")
         host = str(settings.get("host") or "").strip().rstrip("/")
-        _check_host(host)
+        # A user's own destination must not make the server reach its own network.
+        _check_host(host, public_only=not system_wide)
         absender = str(settings.get("custom_field_absender") or "").strip()
         if len(absender) > NAME_LIMIT:
             raise InvalidInput(f"The sender's custom field name is longer than {NAME_LIMIT} characters.")
@@ -543,12 +545,18 @@ def _decimal(value: Any) -> Decimal | None:
     return number if number.is_finite() else None
 
 
-def _check_host(host: str) -> None:
+def _check_host(host: str, *, public_only: bool) -> None:
     parts = urlsplit(host)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise InvalidInput("The Paperless-ngx host must be an address such as https://paperless.example.com.")
     if parts.username or parts.password or parts.query or parts.fragment:
         raise InvalidInput("The Paperless-ngx host must not carry a user name, password or query.")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise InvalidInput("The Paperless-ngx host has an invalid port.") from None
+    if public_only:
+        public_host_check(parts.hostname, port=port, what="The Paperless-ngx host")
 
 
 def _clean_mapping(value: Any) -> dict[str, str]:

@@ -45,6 +45,7 @@ from destinations.kinds.base import (
     Uploaded,
 )
 from destinations.models import DestinationKind
+from docuelevate.addresses import public_host_check
 from docuelevate.errors import InvalidInput
 
 MULTIPART_THRESHOLD = 16 * 1024**2
@@ -176,7 +177,8 @@ class S3Kind(Kind):
         if text["region"] and not _REGION.fullmatch(text["region"]):
             raise InvalidInput("The region is not a region name such as eu-central-1.")
         if text["endpoint_url"]:
-            _check_endpoint(text["endpoint_url"])
+            # A user's own destination must not make the server reach its own network.
+            _check_endpoint(text["endpoint_url"], public_only=not system_wide)
         text["storage_class"] = text["storage_class"] or "STANDARD"
         if not _STORAGE_CLASS.fullmatch(text["storage_class"]):
             raise InvalidInput("The storage class is not one such as STANDARD or STANDARD_IA.")
@@ -340,9 +342,15 @@ def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code") or "")
 
 
-def _check_endpoint(url: str) -> None:
+def _check_endpoint(url: str, *, public_only: bool) -> None:
     parts = urlsplit(url)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise InvalidInput("The endpoint URL must be an http:// or https:// address.")
     if parts.username or parts.password or parts.query or parts.fragment:
         raise InvalidInput("The endpoint URL must not carry a user name, password or query.")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise InvalidInput("The endpoint URL has an invalid port.") from None
+    if public_only:
+        public_host_check(parts.hostname, port=port, what="The endpoint URL")

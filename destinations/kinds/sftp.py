@@ -62,9 +62,9 @@ from destinations.kinds.fields import (
     port_clean,
     text_clean,
     unknown_refuse,
-    user_host_check,
 )
 from destinations.models import DestinationKind
+from docuelevate.addresses import public_host_check
 from docuelevate.errors import InvalidInput
 
 DEFAULT_PORT = 22
@@ -215,6 +215,8 @@ class SftpKind(Kind):
     name = DestinationKind.SFTP
     setting_names = ("host", "port", "username", "folder", "folder_from_root", "host_key", "verify_host_key")
     secret_names = ("password", "private_key", "private_key_passphrase")
+    flag_settings = {"folder_from_root": False, "verify_host_key": True}
+    multiline_names = ("host_key", "private_key")
 
     def __init__(
         self,
@@ -260,7 +262,7 @@ class SftpKind(Kind):
         host = host_clean(settings.get("host"), what="SFTP")
         port = port_clean(settings.get("port"), default=DEFAULT_PORT, what="SFTP")
         if not system_wide:
-            user_host_check(host, port=port, what="SFTP")
+            public_host_check(host, port=port, what="The SFTP server")
         folder = str(settings.get("folder") or "").strip()
         verify = flag_clean(settings.get("verify_host_key"), default=True, name="verify_host_key")
         if not verify and not system_wide:

@@ -27,7 +27,6 @@ from urllib.parse import urlsplit
 
 from django.conf import settings as django_settings
 
-from destinations.kinds.addresses import refuse_private_host
 from destinations.kinds.base import (
     DeliveryFailed,
     DeliveryTemporarilyFailed,
@@ -48,6 +47,7 @@ from destinations.kinds.webdav_client import (
     WebDavFailure,
 )
 from destinations.models import DestinationKind
+from docuelevate.addresses import public_host_check
 from docuelevate.errors import InvalidInput
 
 # The dead property that keeps a delivered file's SHA-256 beside it.
@@ -65,6 +65,7 @@ class WebDavKind(Kind):
     label: ClassVar[str] = "WebDAV"
     setting_names = ("url", "folder", "username", "verify_ssl")
     secret_names = ("password",)
+    flag_settings = {"verify_ssl": True}
     # Asked for by every PROPFIND about a file, besides its size and ETag.
     stat_properties: ClassVar[tuple[Property, ...]] = (HASH_PROPERTY,)
 
@@ -118,7 +119,7 @@ class WebDavKind(Kind):
             if password and not url.lower().startswith("https://"):
                 raise InvalidInput("A password is only sent over an encrypted connection; use https://.")
             # SSRF: the one place a user's WebDAV or Nextcloud destination names a host.
-            refuse_private_host(host, what=f"The {cls.label} server")
+            public_host_check(host, what=f"The {cls.label} server")
         cleaned = {
             "url": url.rstrip("/"),
             "folder": str(settings.get("folder") or "").strip(),

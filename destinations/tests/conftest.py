@@ -5,6 +5,7 @@ server for the cloud drives' recorded exchanges."""
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import threading
 import uuid
@@ -157,10 +158,20 @@ def bucket(s3_server: S3Server) -> Bucket:
 
 
 MakeDestination = Callable[..., Destination]
+LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
 
 
 @pytest.fixture
-def make_s3_destination(db: None, s3_server: S3Server, bucket: Bucket) -> MakeDestination:
+def loopback_allowed(settings: Any) -> None:
+    """Users' own destinations may reach 127.0.0.1, where the tests' servers listen: as an
+    operator allows an intranet server (URL_FETCH_ALLOWED_NETWORKS)."""
+    settings.URL_FETCH_ALLOWED_NETWORKS = (LOOPBACK,)
+
+
+@pytest.fixture
+def make_s3_destination(
+    db: None, s3_server: S3Server, bucket: Bucket, loopback_allowed: None
+) -> MakeDestination:
     """Save an S3 destination on the test bucket (system-wide unless an owner is given)."""
 
     def make(

@@ -8,6 +8,7 @@ import datetime
 import email.parser
 import email.policy
 import hashlib
+import ipaddress
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,9 @@ from destinations.kinds.paperless import PaperlessKind, _field_value
 from destinations.kinds.paperless_client import CustomField
 from destinations.models import Delivery, DeliveryStatus
 from destinations.services import DeliveryOutcome, deliveries_schedule, delivery_run, destination_create
+from docuelevate.addresses import HostRefused
 from docuelevate.errors import InvalidInput
+from documents.tests.file_server import resolve_as
 from documents.tests.http_replay import ReceivedRequest, assert_matches_recording, running_replay_server
 
 RECORDINGS = Path(__file__).resolve().parent / "recordings"
@@ -314,7 +317,8 @@ def test_the_check_names_the_permissions_a_read_only_token_lacks(paperless):
 # --- Settings ----------------------------------------------------------------------------------
 
 
-def test_settings_are_cleaned_and_the_mapping_may_be_given_as_json():
+def test_settings_are_cleaned_and_the_mapping_may_be_given_as_json(monkeypatch):
+    resolve_as(monkeypatch, {"paperless.example.com": ["93.184.216.34"]})  # a public address
     settings, secrets = PaperlessKind.clean(
         {"host": " https://paperless.example.com/ ", "custom_fields_mapping": '{"absender": " Sender "}'},
         {"api_token": f" {TOKEN} "},
@@ -348,6 +352,16 @@ def test_settings_that_cannot_work_are_refused_with_the_reason(given, secrets, r
         PaperlessKind.clean(given, secrets, system_wide=True)
     assert reason in error.value.message
     assert "X-Evil" not in error.value.message
+
+
+def test_a_users_paperless_on_this_machine_is_refused_unless_its_network_is_allowed(settings):
+    settings.URL_FETCH_ALLOWED_NETWORKS = ()
+    own = {"host": "http://127.0.0.1:8000"}
+    with pytest.raises(HostRefused, match="private, loopback or reserved address"):
+        PaperlessKind.clean(own, {"api_token": TOKEN}, system_wide=False)
+    assert PaperlessKind.clean(own, {"api_token": TOKEN}, system_wide=True)[0]["host"] == own["host"]
+    settings.URL_FETCH_ALLOWED_NETWORKS = (ipaddress.ip_network("127.0.0.0/8"),)
+    assert PaperlessKind.clean(own, {"api_token": TOKEN}, system_wide=False)[0]["host"] == own["host"]
 
 
 def test_the_environment_describes_a_system_wide_destination(settings):
@@ -466,7 +480,7 @@ def test_a_metadata_value_lands_in_a_custom_field_only_as_a_value_of_its_type(cu
 
 
 def test_a_processed_document_is_delivered_once_and_its_delivery_names_the_paperless_document(
-    paperless, processed, owner, monkeypatch, django_capture_on_commit_callbacks
+    paperless, processed, owner, monkeypatch, django_capture_on_commit_callbacks, loopback_allowed
 ):
     destination_create(
         kind="paperless",

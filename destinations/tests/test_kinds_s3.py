@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 
 import pytest
 from boto3.s3.transfer import TransferConfig
 
+from destinations.kinds import kind_for
 from destinations.kinds.base import DeliveryTemporarilyFailed, DestinationMisconfigured, LocalFile
 from destinations.kinds.s3 import S3Kind
+from destinations.services import destination_create
 from destinations.tests.conftest import S3_KEYS, sha256
+from docuelevate.addresses import HostRefused
 from docuelevate.errors import InvalidInput
+from documents.tests.file_server import resolve_as
 
 
 def s3_kind(s3_server, bucket_name, **options) -> S3Kind:
@@ -132,3 +137,36 @@ def test_a_system_wide_destination_may_use_the_machines_own_credentials():
     assert cleaned["bucket"] == "archive"
     assert cleaned["storage_class"] == "STANDARD"
     assert secrets == {}
+
+
+# --- Where a user's destination may point (docuelevate.addresses) ----------------------------
+
+
+def test_a_users_endpoint_on_this_machine_is_refused_unless_its_network_is_allowed(settings):
+    settings.URL_FETCH_ALLOWED_NETWORKS = ()
+    own = {"bucket": "b", "endpoint_url": "http://127.0.0.1:9000"}
+    with pytest.raises(HostRefused, match="private, loopback or reserved address"):
+        S3Kind.clean(own, S3_KEYS, system_wide=False)
+    assert S3Kind.clean(own, S3_KEYS, system_wide=True)[0]["endpoint_url"] == own["endpoint_url"]
+    settings.URL_FETCH_ALLOWED_NETWORKS = (ipaddress.ip_network("127.0.0.0/8"),)
+    assert S3Kind.clean(own, S3_KEYS, system_wide=False)[0]["endpoint_url"] == own["endpoint_url"]
+
+
+def test_a_saved_endpoint_is_judged_again_for_every_delivery(db, owner, settings, monkeypatch):
+    resolve_as(monkeypatch, {"minio.example.test": ["93.184.216.34"]})
+    settings.URL_FETCH_ALLOWED_NETWORKS = ()
+    destination = destination_create(
+        kind="s3", name="Mine", owner=owner, secrets=S3_KEYS,
+        settings={"bucket": "b", "endpoint_url": "http://minio.example.test:9000"},
+    )  # fmt: skip
+    with kind_for(destination):
+        pass  # a public address: a client is made
+    # The name now points inside (DNS changed): refused, as a wrong setting is.
+    resolve_as(monkeypatch, {"minio.example.test": ["10.0.0.7"]})
+    with pytest.raises(DestinationMisconfigured, match="private, loopback or reserved address"):
+        kind_for(destination)
+    # The name does not resolve (a DNS failure may pass): a client is made, and connecting
+    # fails as a temporary failure, to be retried.
+    resolve_as(monkeypatch, {"minio.example.test": []})
+    with kind_for(destination) as kind, pytest.raises(DeliveryTemporarilyFailed):
+        kind.stat("x.pdf")

@@ -198,7 +198,7 @@ def closed_port() -> int:
 
 
 def test_a_temporary_failure_is_retried_with_jitter_then_fails_with_its_kind(
-    processed, owner, settings, enqueued
+    processed, owner, settings, enqueued, loopback_allowed
 ):
     settings.TASK_RETRY_MAX_RETRIES = 2
     settings.TASK_RETRY_DELAYS = [100]

@@ -19,8 +19,10 @@ from documents.tests.http_replay import running_replay_server
 
 
 def test_a_worker_killed_while_paperless_consumes_leaves_one_posted_document(
-    owner, worker_env, start_worker, tmp_path
+    owner, worker_env, start_worker, tmp_path, loopback_allowed
 ):
+    # The user's own Paperless is the replay server on 127.0.0.1, for the worker too.
+    worker_env["URL_FETCH_ALLOWED_NETWORKS"] = "127.0.0.0/8"
     document = DocumentFactory.create(owner=owner, document_title="Invoice")
     document.processed_file = storage.store_bytes(CONTENT, storage.processed_name(document.uuid, "Invoice"))
     document.save(update_fields=["processed_file"])

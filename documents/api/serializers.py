@@ -14,7 +14,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from docuelevate.bounds import MAX_PAGE
+from destinations.models import DeliveryStatus, DestinationKind
+from docuelevate.bounds import MAX_ID, MAX_PAGE
 from documents.models import (
     Document,
     DocumentStatus,
@@ -84,6 +85,15 @@ class ReprocessInputSerializer(serializers.Serializer[Any]):
 
 class RetrySubtaskInputSerializer(ReprocessInputSerializer):
     subtask_name = serializers.CharField(max_length=64, help_text="The pipeline step to run again.")
+
+
+class RedeliverInputSerializer(serializers.Serializer[Any]):
+    destination = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_ID,
+        required=False,
+        help_text="Only this destination; default: all of them.",
+    )
 
 
 # --- Answers -------------------------------------------------------------------------------
@@ -184,6 +194,25 @@ class FilesOnDiskOutputSerializer(serializers.Serializer[Any]):
     processed = serializers.BooleanField()
 
 
+@extend_schema_field({"type": "string", "description": "One of " + ", ".join(DeliveryStatus.values) + "."})
+class DeliveryStatusField(serializers.CharField):
+    """A delivery's status, described rather than an enum (see StepStatusField)."""
+
+
+# Renders a destinations.selectors.DeliveryView.
+class DeliveryOutputSerializer(serializers.Serializer[Any]):
+    destination = serializers.CharField(help_text="The destination's name.")
+    destination_id = serializers.IntegerField()
+    kind = serializers.CharField(
+        help_text="The destination's kind: " + ", ".join(DestinationKind.values) + "."
+    )
+    status = DeliveryStatusField()
+    attempts = serializers.IntegerField()
+    remote_path = serializers.CharField(help_text="Where the file is (or last was) on the destination.")
+    delivered_at = serializers.DateTimeField(allow_null=True)
+    error = serializers.CharField(help_text="Why the last attempt failed or was skipped; empty otherwise.")
+
+
 # Renders a documents.selectors.DocumentDetail.
 class FileDetailOutputSerializer(serializers.Serializer[Any]):
     file = FileOutputSerializer(source="document")
@@ -194,9 +223,13 @@ class FileDetailOutputSerializer(serializers.Serializer[Any]):
     ocr_text = serializers.CharField(source="document.ocr_text")
     metadata = serializers.JSONField(source="document.metadata")
     steps = StepOutputSerializer(many=True)
-    deliveries = serializers.ListField(
-        child=serializers.DictField(), help_text="Deliveries to destinations (none configured yet)."
-    )
+    deliveries = DeliveryOutputSerializer(many=True, help_text="One per destination the document goes to.")
+
+
+class RedeliverOutputSerializer(serializers.Serializer[Any]):
+    document_id = serializers.IntegerField()
+    queued = serializers.IntegerField(help_text="How many deliveries were queued.")
+    deliveries = DeliveryOutputSerializer(many=True, help_text="The document's deliveries, as they are now.")
 
 
 class FileLogsOutputSerializer(serializers.Serializer[Any]):

@@ -20,6 +20,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
         views.FileRetrySubtaskView.as_view(),
         name="api-file-retry-subtask",
     ),
+    path("files/<str:document_id>/redeliver", views.FileRedeliverView.as_view(), name="api-file-redeliver"),
     path("logs/file/<str:document_id>", views.FileLogsView.as_view(), name="api-file-logs"),
     path("queue/stats", views.QueueStatsView.as_view(), name="api-queue-stats"),
 ]

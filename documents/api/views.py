@@ -29,6 +29,8 @@ from rest_framework.views import APIView
 from accounts.access import signed_in_user, viewer_for_request
 from accounts.models import User
 from accounts.permissions import IsOperator
+from destinations.selectors import deliveries_for_document
+from destinations.services import deliveries_redeliver
 from docuelevate.api import ErrorOutputSerializer, validated_query
 from docuelevate.bounds import parse_id
 from docuelevate.errors import ApplicationError, NotFound
@@ -321,6 +323,28 @@ class FileRetrySubtaskView(APIView):
             document=document, step_name=query["subtask_name"], force_ocr=query["force_ocr"]
         )
         return _task_queued(task_id, document)
+
+
+class FileRedeliverView(APIView):
+    """Deliver the document again: to all its destinations, or to ``?destination=<id>``."""
+
+    @extend_schema(
+        operation_id="files_redeliver",
+        tags=["files"],
+        request=None,
+        parameters=[DOCUMENT_ID, s.RedeliverInputSerializer],
+        responses={202: s.RedeliverOutputSerializer, **ERRORS},
+    )
+    def post(self, request: Request, document_id: str) -> Response:
+        query = validated_query(s.RedeliverInputSerializer, request)
+        document = _document(request, document_id)
+        due = deliveries_redeliver(document=document, destination_id=query.get("destination"))
+        answer = {
+            "document_id": document.pk,
+            "queued": len(due),
+            "deliveries": deliveries_for_document(document),
+        }
+        return Response(s.RedeliverOutputSerializer(answer).data, status=status.HTTP_202_ACCEPTED)
 
 
 class FileLogsView(APIView):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import enum
 import functools
 import ipaddress
-import socket
 import ssl
 import time
 from collections.abc import Iterable, Iterator
@@ -28,8 +27,8 @@ from urllib3.exceptions import NewConnectionError, SSLError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from urllib3.util.ssl_ import create_urllib3_context
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+from docuelevate import addresses
+from docuelevate.addresses import IPAddress, IPNetwork
 
 # Defaults of a fetcher's limits; the download task's time limits are derived from TOTAL_TIMEOUT.
 CONNECT_TIMEOUT = 10.0
@@ -39,12 +38,6 @@ MAX_REDIRECTS = 3
 CHUNK_SIZE = 1024 * 1024
 
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-# Cloud metadata endpoints; most are link-local or private anyway, named here so that a change in
-# the classification of an address range can never open them.
-_METADATA_ADDRESSES = frozenset(
-    ipaddress.ip_address(address) for address in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200")
-)
-_NAT64_PREFIX = ipaddress.ip_network("64:ff9b::/96")
 
 
 class FetchFailure(enum.StrEnum):
@@ -177,15 +170,11 @@ class UrlFetcher:
                 "URLs with a user name or password are not supported.", kind=FetchFailure.INVALID_URL
             )
         port = port or (443 if scheme == "https" else 80)
-        try:
-            resolved = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except socket.gaierror:
-            resolved = []
-        addresses = list(dict.fromkeys(str(info[4][0]) for info in resolved))
-        if not addresses:
+        resolved = addresses.host_addresses(host, port)
+        if not resolved:
             raise FetchError(f"The host name {host} could not be resolved.", kind=FetchFailure.UNRESOLVED)
-        for address in addresses:
-            if self.address_refused(ipaddress.ip_address(address.split("%", 1)[0])):
+        for address in resolved:
+            if self.address_refused(ipaddress.ip_address(address)):
                 raise FetchError(
                     f"The URL points to a private or reserved address ({host}); refused.",
                     kind=FetchFailure.ADDRESS_REFUSED,
@@ -196,24 +185,14 @@ class UrlFetcher:
             scheme=scheme,
             host=host,
             port=port,
-            address=addresses[0],
+            address=resolved[0],
             request_path=f"{path}?{parts.query}" if parts.query else path,
         )
 
     def address_refused(self, address: IPAddress) -> bool:
-        """Whether ``address`` is off limits: anything but the public internet and the
-        allowed networks, and a cloud metadata address even inside an allowed network."""
-        if address in _METADATA_ADDRESSES:
-            return True
-        if any(address in network for network in self.allowed_networks):
-            return False
-        if isinstance(address, ipaddress.IPv6Address):
-            # An IPv4 address wrapped in IPv6 (mapped or NAT64) is judged as the IPv4 address.
-            if address.ipv4_mapped is not None:
-                return self.address_refused(address.ipv4_mapped)
-            if address in _NAT64_PREFIX:
-                return self.address_refused(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
-        return address.is_multicast or not address.is_global
+        """Whether ``address`` is off limits: the rule every connection a user asks for
+        follows (``docuelevate.addresses``), with this fetcher's allowed networks."""
+        return addresses.address_refused(address, allowed_networks=self.allowed_networks)
 
     @contextmanager
     def open(self, url: str) -> Iterator[FetchedResponse]:

@@ -21,7 +21,9 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.access import Viewer, viewer_for_request
-from docuelevate.bounds import parse_ids
+from destinations.selectors import deliveries_for_document
+from destinations.services import deliveries_redeliver
+from docuelevate.bounds import parse_id, parse_ids
 from docuelevate.errors import ApplicationError, NotFound
 from documents import storage
 from documents.api.serializers import FileListInputSerializer
@@ -50,6 +52,12 @@ BULK_LIMIT = max(PER_PAGE_CHOICES)
 STATUS_LIMIT = BULK_LIMIT
 # A ZIP is built on disk beyond this, so a large selection does not sit in a worker's memory.
 ZIP_SPOOL_BYTES = 16 * 1024 * 1024
+# What the files list's buttons do to the ticked documents, and how the page says it was done.
+BULK_VERBS = {
+    "reprocess": "queued for reprocessing",
+    "redeliver": "queued for delivery again",
+    "delete": "deleted",
+}
 COLUMNS = (
     ("original_filename", "Name"),
     ("document_title", "Title"),
@@ -165,9 +173,10 @@ def _back_to_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def files_bulk(request: HttpRequest) -> HttpResponse:
-    """Reprocess or delete the ticked documents, each on its own: one refusal does not stop the rest."""
+    """Reprocess, redeliver or delete the ticked documents, each on its own: one refusal
+    does not stop the rest."""
     action = request.POST.get("action", "")
-    if action not in {"reprocess", "delete"}:
+    if action not in BULK_VERBS:
         messages.error(request, "Choose what to do with the selected documents.")
         return _back_to_list(request)
     documents = _selected(request)
@@ -179,14 +188,15 @@ def files_bulk(request: HttpRequest) -> HttpResponse:
         try:
             if action == "reprocess":
                 document_reprocess(document=document)
+            elif action == "redeliver":
+                deliveries_redeliver(document=document)
             else:
                 document_delete(document=document)
             done += 1
         except ApplicationError as error:
             refused.append(f"{document.original_filename}: {error.message}")
-    verb = "queued for reprocessing" if action == "reprocess" else "deleted"
     if done:
-        messages.success(request, f"{done} document{'s' if done != 1 else ''} {verb}.")
+        messages.success(request, f"{done} document{'s' if done != 1 else ''} {BULK_VERBS[action]}.")
     for reason in refused:
         messages.error(request, reason)
     return _back_to_list(request)
@@ -269,8 +279,35 @@ def file_detail(request: HttpRequest, document_id: int) -> HttpResponse:
             "files": document_files_present(document),
             "has_preview": has_preview,
             "in_progress": document.status in IN_PROGRESS,
+            "deliveries": deliveries_for_document(document),
+            "completed": document.status == DocumentStatus.COMPLETED,
         },
     )
+
+
+@login_required
+@require_POST
+def file_redeliver(request: HttpRequest, document_id: int) -> HttpResponse:
+    """Deliver the document again: to the destination the form names, or to all of them."""
+    document = _document(request, document_id)
+    named = request.POST.get("destination", "")
+    destination_id = parse_id(named) if named else None
+    try:
+        if named and destination_id is None:
+            raise NotFound("No such destination.")
+        due = deliveries_redeliver(document=document, destination_id=destination_id)
+    except ApplicationError as error:
+        messages.error(request, error.message)
+    else:
+        if due:
+            messages.success(request, f"{len(due)} deliver{'ies' if len(due) != 1 else 'y'} queued again.")
+        else:
+            messages.warning(
+                request,
+                "Nothing was queued: no enabled destination takes this document, or its deliveries are "
+                "running and go round once more when they end.",
+            )
+    return redirect(reverse("file-detail", kwargs={"document_id": document.pk}) + "#deliveries-title")
 
 
 @login_required

@@ -21,4 +21,5 @@ urlpatterns: list[URLPattern] = [
     path("files/<id:document_id>", files.file_detail, name="file-detail"),
     path("files/<id:document_id>/retry", files.file_retry, name="file-retry"),
     path("files/<id:document_id>/delete", files.file_delete, name="file-delete"),
+    path("files/<id:document_id>/redeliver", files.file_redeliver, name="file-redeliver"),
 ]

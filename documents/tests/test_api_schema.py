@@ -12,10 +12,11 @@ The caller is an operator with an operator-scoped API token, so the staff-only r
 answers too. The routes that take only a session (creating tokens) are called once with
 that token, which they must refuse as documented, and once with a signed-in session.
 
-Requests reach the test database (the ``db`` fixture's transaction), where documents the
-fixtures made wait to be found: a hook hands half of the generated ids over to them, so
-operations on one document answer with the document, not only with 404. No task reaches a
-broker: on_commit never runs inside the test's transaction, and ``sent`` catches it if it did.
+Requests reach the test database (the ``db`` fixture's transaction), where the documents
+and destinations the fixtures made wait to be found: a hook hands half of the generated
+ids over to them, so operations on one of them answer with it, not only with 404. No task
+reaches a broker: on_commit never runs inside the test's transaction, and ``sent`` catches
+it if it did.
 
 Run time is bounded: at most 25 generated examples per operation, no deadline (the first
 requests of a test warm caches), and derandomized, so a failure reproduces on every run.
@@ -46,10 +47,11 @@ from schemathesis.checks import ignored_auth, negative_data_rejection, positive_
 
 from accounts.models import User
 from accounts.services import token_create
+from destinations.services import destination_create
+from docuelevate import addresses
 from docuelevate.api import component_name
 from docuelevate.celery import app as celery_app
 from docuelevate.wsgi import application
-from documents.integrations import url_fetcher
 from documents.models import Document
 from documents.pipeline.runner import pipeline_run_sync
 from documents.services import document_ingest
@@ -119,14 +121,23 @@ def no_worker_ping(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def no_internet(monkeypatch: pytest.MonkeyPatch) -> None:
-    """process-url stays on this machine: every host name resolves to 192.0.2.1 (reserved for
-    documentation), which the rule against private addresses refuses before connecting."""
+    """process-url and destinations stay on this machine: every host name resolves to
+    192.0.2.1 (reserved for documentation), which the rule against private addresses
+    (``docuelevate.addresses``) refuses before connecting."""
 
     def resolve(host: str, port: int, *args: Any, **kwargs: Any) -> list[tuple[Any, ...]]:
         return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("192.0.2.1", port))]
 
     resolver = SimpleNamespace(getaddrinfo=resolve, gaierror=socket.gaierror, SOCK_STREAM=socket.SOCK_STREAM)
-    monkeypatch.setattr(url_fetcher, "socket", resolver)
+    monkeypatch.setattr(addresses, "socket", resolver)
+
+
+def closed_port() -> int:
+    """A port of 127.0.0.1 nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 @pytest.fixture
@@ -160,6 +171,17 @@ def api_world(
         "image": ingest(other_user, "scan.png"),
     }
     Document.objects.filter(pk=documents["image"].pk).update(legal_hold=True)
+    # A system-wide destination the operator manages, on a closed port of this machine (a
+    # test or a delivery there fails at once), and another user's, which they may not see.
+    keys = {"access_key_id": "AKIAFUZZ", "secret_access_key": "fuzzing-secret-key-0123456789"}
+    system = destination_create(
+        kind="s3", name="everyone's", owner=None, secrets=keys,
+        settings={"bucket": "fuzz", "endpoint_url": f"http://127.0.0.1:{closed_port()}"},
+    )  # fmt: skip
+    theirs = destination_create(
+        kind="s3", name="theirs", owner=other_user, settings={"bucket": "fuzz"}, secrets=keys
+    )
+    KNOWN_IDS["destination_id"] = [system.pk, theirs.pk]
     other_token, _ = token_create(user=other_user, name="not the operator's")
     spare_token, _ = token_create(user=operator, name="to be revoked")
     KNOWN_IDS["document_id"] = sorted(document.pk for document in documents.values())
