@@ -38,6 +38,7 @@ from destinations.kinds.base import (
     RemoteFile,
     Uploaded,
 )
+from destinations.kinds.fields import unknown_refuse
 from destinations.kinds.oauth import (
     TOKEN_SECRET_NAMES,
     OAuthApp,
@@ -47,7 +48,6 @@ from destinations.kinds.oauth import (
 )
 from destinations.kinds.transport import provider_session, throttle_wait
 from destinations.models import DestinationKind
-from docuelevate.errors import InvalidInput
 
 # Files up to this size go up in one request, larger ones in chunks of this size: a
 # multiple of 4 MiB, as Dropbox asks of session chunks.
@@ -127,11 +127,8 @@ class DropboxKind(OAuthKind):
     def clean(
         cls, settings: Mapping[str, Any], secrets: Mapping[str, Any], *, system_wide: bool
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        unknown = sorted(set(settings) - set(cls.setting_names)) + sorted(
-            set(secrets) - set(cls.secret_names)
-        )
-        if unknown:
-            raise InvalidInput(f"Dropbox destinations have no setting {', '.join(unknown)}.")
+        unknown_refuse(settings, cls.setting_names, what="Dropbox")
+        unknown_refuse(secrets, cls.secret_names, what="Dropbox")
         folder = str(settings.get("folder") or "").strip().strip("/")
         # No refresh token yet is fine: the destination is connected on the destinations page.
         return {"folder": folder}, token_secrets_clean(secrets)

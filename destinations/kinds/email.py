@@ -51,6 +51,7 @@ from destinations.kinds.base import (
     RemoteFile,
     Uploaded,
 )
+from destinations.kinds.fields import unknown_refuse
 from destinations.models import DestinationKind
 from docuelevate.addresses import public_host_check
 from docuelevate.errors import InvalidInput
@@ -126,11 +127,8 @@ class EmailKind(Kind):
     def clean(
         cls, settings: Mapping[str, Any], secrets: Mapping[str, Any], *, system_wide: bool
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        unknown = sorted(set(settings) - set(cls.setting_names)) + sorted(
-            set(secrets) - set(cls.secret_names)
-        )
-        if unknown:
-            raise InvalidInput(f"E-mail destinations have no setting {', '.join(unknown)}.")
+        unknown_refuse(settings, cls.setting_names, what="E-mail")
+        unknown_refuse(secrets, cls.secret_names, what="E-mail")
         host = str(settings.get("host") or "").strip()
         if not _HOST.fullmatch(host):
             raise InvalidInput("The mail server (host) is missing or not a host name.")

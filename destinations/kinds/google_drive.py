@@ -49,6 +49,7 @@ from destinations.kinds.base import (
     RemoteFile,
     Uploaded,
 )
+from destinations.kinds.fields import unknown_refuse
 from destinations.kinds.oauth import (
     TOKEN_SECRET_NAMES,
     OAuthApp,
@@ -144,11 +145,8 @@ class GoogleDriveKind(OAuthKind):
     def clean(
         cls, settings: Mapping[str, Any], secrets: Mapping[str, Any], *, system_wide: bool
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        unknown = sorted(set(settings) - set(cls.setting_names)) + sorted(
-            set(secrets) - set(cls.secret_names)
-        )
-        if unknown:
-            raise InvalidInput(f"Google Drive destinations have no setting {', '.join(unknown)}.")
+        unknown_refuse(settings, cls.setting_names, what="Google Drive")
+        unknown_refuse(secrets, cls.secret_names, what="Google Drive")
         folder_id = str(settings.get("folder_id") or "").strip()
         if folder_id and not _FOLDER_ID.fullmatch(folder_id):
             raise InvalidInput(

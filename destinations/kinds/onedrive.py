@@ -45,6 +45,7 @@ from destinations.kinds.base import (
     RemoteFile,
     Uploaded,
 )
+from destinations.kinds.fields import unknown_refuse
 from destinations.kinds.oauth import (
     TOKEN_SECRET_NAMES,
     OAuthApp,
@@ -54,7 +55,6 @@ from destinations.kinds.oauth import (
 )
 from destinations.kinds.transport import provider_session, throttle_wait
 from destinations.models import DestinationKind
-from docuelevate.errors import InvalidInput
 
 LOGIN = "https://login.microsoftonline.com"
 GRAPH = "https://graph.microsoft.com/v1.0"
@@ -171,11 +171,8 @@ class OneDriveKind(OAuthKind):
     def clean(
         cls, settings: Mapping[str, Any], secrets: Mapping[str, Any], *, system_wide: bool
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        unknown = sorted(set(settings) - set(cls.setting_names)) + sorted(
-            set(secrets) - set(cls.secret_names)
-        )
-        if unknown:
-            raise InvalidInput(f"OneDrive destinations have no setting {', '.join(unknown)}.")
+        unknown_refuse(settings, cls.setting_names, what="OneDrive")
+        unknown_refuse(secrets, cls.secret_names, what="OneDrive")
         folder = str(settings.get("folder") or "").strip().strip("/")
         return {"folder": folder}, token_secrets_clean(secrets)
 

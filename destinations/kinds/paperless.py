@@ -58,6 +58,7 @@ from destinations.kinds.base import (
     RemoteFile,
     Uploaded,
 )
+from destinations.kinds.fields import unknown_refuse
 from destinations.kinds.paperless_client import (
     API_VERSION,
     NAME_LIMIT,
@@ -128,11 +129,8 @@ class PaperlessKind(Kind):
     def clean(
         cls, settings: Mapping[str, Any], secrets: Mapping[str, Any], *, system_wide: bool
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        unknown = sorted(set(settings) - set(cls.setting_names)) + sorted(
-            set(secrets) - set(cls.secret_names)
-        )
-        if unknown:
-            raise InvalidInput(f"Paperless-ngx destinations have no setting {', '.join(unknown)}.")
+        unknown_refuse(settings, cls.setting_names, what="Paperless-ngx")
+        unknown_refuse(secrets, cls.secret_names, what="Paperless-ngx")
         host = str(settings.get("host") or "").strip().rstrip("/")
         # A user's own destination must not make the server reach its own network.
         _check_host(host, public_only=not system_wide)

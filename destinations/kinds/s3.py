@@ -44,6 +44,7 @@ from destinations.kinds.base import (
     RemoteFile,
     Uploaded,
 )
+from destinations.kinds.fields import unknown_refuse
 from destinations.models import DestinationKind
 from docuelevate.addresses import public_host_check
 from docuelevate.errors import InvalidInput
@@ -165,11 +166,8 @@ class S3Kind(Kind):
     def clean(
         cls, settings: Mapping[str, Any], secrets: Mapping[str, Any], *, system_wide: bool
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        unknown = sorted(set(settings) - set(cls.setting_names)) + sorted(
-            set(secrets) - set(cls.secret_names)
-        )
-        if unknown:
-            raise InvalidInput(f"S3 destinations have no setting {', '.join(unknown)}.")
+        unknown_refuse(settings, cls.setting_names, what="S3")
+        unknown_refuse(secrets, cls.secret_names, what="S3")
         text = {name: str(settings.get(name) or "").strip() for name in cls.setting_names}
         bucket = text["bucket"]
         if not bucket or len(bucket) > 255 or re.search(r"[\s/]", bucket):

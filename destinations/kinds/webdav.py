@@ -37,6 +37,7 @@ from destinations.kinds.base import (
     RemoteFile,
     Uploaded,
 )
+from destinations.kinds.fields import unknown_refuse
 from destinations.kinds.webdav_client import (
     CONNECT_TIMEOUT,
     READ_TIMEOUT,
@@ -103,11 +104,8 @@ class WebDavKind(Kind):
     def clean(
         cls, settings: Mapping[str, Any], secrets: Mapping[str, Any], *, system_wide: bool
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        unknown = sorted(set(settings) - set(cls.setting_names)) + sorted(
-            set(secrets) - set(cls.secret_names)
-        )
-        if unknown:
-            raise InvalidInput(f"{cls.label} destinations have no setting {', '.join(unknown)}.")
+        unknown_refuse(settings, cls.setting_names, what=cls.label)
+        unknown_refuse(secrets, cls.secret_names, what=cls.label)
         url = str(settings.get("url") or "").strip()
         host = _checked_url(url, what=f"The {cls.label} URL")
         username = str(settings.get("username") or "").strip()
