@@ -20,7 +20,7 @@ from destinations.tests.conftest import S3_KEYS, Bucket, S3Server, wait_until
 from documents.services import document_ingest
 from documents.tests.samples import Samples
 
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("engines")]
+pytestmark = pytest.mark.usefixtures("engines")
 
 PASSWORD = "a-browser-tested-passphrase-7"
 STEP_MS = 30_000
