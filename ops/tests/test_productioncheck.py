@@ -425,6 +425,7 @@ FTP_AND_SFTP_SETTINGS = (
 )  # fmt: skip
 
 
+@pytest.mark.subprocess  # git, as the deploy checks' secrets item runs it
 def test_the_ftp_and_sftp_items_hold_without_those_settings_and_fix_a_warning_in_words(settings):
     # The FTP and SFTP kinds define their settings; an installation without them passes.
     for name in FTP_AND_SFTP_SETTINGS:

@@ -65,6 +65,8 @@ class WebDavServer(FileServer):
             numthreads=8,
             shutdown_timeout=SHUTDOWN_SECONDS,
         )
+        # cheroot looks for stop() this often (half a second by default, at the end of each test).
+        server.expiration_interval = 0.05
         if self.tls is not None:
             server.ssl_adapter = BuiltinSSLAdapter(str(self.tls.cert_file), str(self.tls.key_file))
         server.prepare()  # binds: on a free port the first time, then on the same one
