@@ -34,6 +34,7 @@ from urllib.parse import urlencode
 import requests
 
 from destinations.kinds.base import DeliveryTemporarilyFailed, DestinationMisconfigured, Kind
+from destinations.kinds.fields import unknown_refuse
 from docuelevate.errors import InvalidInput
 
 TOKEN_SECRET_NAMES = ("refresh_token", "renewed_refresh_token", "renewed_from")
@@ -186,6 +187,17 @@ class OAuthKind(Kind):
     def oauth_app(cls, *, redirect_uri: str, session: requests.Session | None = None) -> OAuthApp:
         """DocuElevate's app with the provider, from the settings; DestinationMisconfigured
         when its credentials are not configured."""
+
+    @classmethod
+    def clean(
+        cls, settings: Mapping[str, Any], secrets: Mapping[str, Any], *, system_wide: bool
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A folder and the token secrets; no refresh token yet is fine: the destination is
+        connected on the destinations page. Kinds with more settings override it."""
+        unknown_refuse(settings, cls.setting_names, what=cls.provider)
+        unknown_refuse(secrets, cls.secret_names, what=cls.provider)
+        folder = str(settings.get("folder") or "").strip().strip("/")
+        return {"folder": folder}, token_secrets_clean(secrets)
 
     @classmethod
     def signs_in_with_oauth(cls, settings: Mapping[str, Any]) -> bool:

@@ -45,13 +45,11 @@ from destinations.kinds.base import (
     RemoteFile,
     Uploaded,
 )
-from destinations.kinds.fields import unknown_refuse
 from destinations.kinds.oauth import (
     TOKEN_SECRET_NAMES,
     OAuthApp,
     OAuthKind,
     refresh_token_in_use,
-    token_secrets_clean,
 )
 from destinations.kinds.transport import provider_session, throttle_wait
 from destinations.models import DestinationKind
@@ -166,15 +164,6 @@ class OneDriveKind(OAuthKind):
         return f"<OneDriveKind client={self.client_id!r} tenant={self.tenant!r}>"
 
     # --- Configuration --------------------------------------------------------------------
-
-    @classmethod
-    def clean(
-        cls, settings: Mapping[str, Any], secrets: Mapping[str, Any], *, system_wide: bool
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        unknown_refuse(settings, cls.setting_names, what="OneDrive")
-        unknown_refuse(secrets, cls.secret_names, what="OneDrive")
-        folder = str(settings.get("folder") or "").strip().strip("/")
-        return {"folder": folder}, token_secrets_clean(secrets)
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], secrets: Mapping[str, Any]) -> Self:
