@@ -35,6 +35,8 @@ TASK_ROUTES: dict[str, str] = {
     "ops.tasks.backup_task": QUEUE_DEFAULT,
     "destinations.tasks.delivery_run_task": QUEUE_DEFAULT,
     "destinations.tasks.destinations_check_credentials_task": QUEUE_DEFAULT,
+    "sources.tasks.source_poll_task": QUEUE_DEFAULT,
+    "sources.tasks.sources_poll_due_task": QUEUE_DEFAULT,
     "search.tasks.search_index_document_task": QUEUE_DEFAULT,
     "search.tasks.search_remove_document_task": QUEUE_DEFAULT,
     "search.tasks.search_reconcile_task": QUEUE_HOUSEKEEPING,

@@ -100,6 +100,7 @@ INSTALLED_APPS = [
     "documents",
     "search",
     "destinations",
+    "sources",
     "ops",
 ]
 
@@ -515,6 +516,18 @@ if DEST_EMAIL_ENABLED and not (DEST_EMAIL_HOST and DEST_EMAIL_DEFAULT_RECIPIENT)
 if DEST_EMAIL_ENABLED and not (DEST_EMAIL_SENDER or "@" in DEST_EMAIL_USERNAME):
     raise EnvError("DEST_EMAIL_ENABLED=true needs DEST_EMAIL_SENDER, the From address of the mails.")
 # --- end destinations ---
+
+# --- Sources: the doors that run by themselves (sources/, docs/ingestion.md) ---
+# Folders on this machine whose files become documents, comma-separated; each is a
+# system-wide source (sources.services.system_sources_sync), its documents the first operator's
+# unless an operator picks another owner on /sources.
+WATCH_FOLDERS = env_list("WATCH_FOLDERS")
+WATCH_FOLDER_POLL_INTERVAL = env_int("WATCH_FOLDER_POLL_INTERVAL", 1, minimum=1, maximum=24 * 60)
+# Taken files are deleted rather than moved to processed/ in the folder.
+WATCH_FOLDER_DELETE_AFTER_PROCESS = env_bool("WATCH_FOLDER_DELETE_AFTER_PROCESS", False)
+# A file is taken once it has not changed for this long, never while a scanner still writes it.
+WATCH_FOLDER_SETTLE_SECONDS = env_int("WATCH_FOLDER_SETTLE_SECONDS", 5, minimum=0, maximum=3600)
+# --- end sources ---
 
 # --- Cloud-drive destinations (destinations/kinds/dropbox.py, google_drive.py, onedrive.py) ---
 # The app credentials (key and secret, client id and secret) are DocuElevate's registration

@@ -137,7 +137,7 @@ class Document(models.Model):
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="documents")
     source = models.CharField(max_length=32, default="upload")
-    # Where in its source the document came from: the URL it was fetched from, for now.
+    # Where in its source the document came from: the URL, the mailbox and UID, the path.
     source_ref = models.CharField(max_length=2048, blank=True)
     original_filename = models.CharField(max_length=255)
     filehash = models.CharField(max_length=64)

@@ -58,6 +58,7 @@ def document_ingest(
     chunks: Iterable[bytes],
     filename: str,
     source: str = "upload",
+    source_ref: str = "",
     enqueue: bool = True,
 ) -> IngestResult:
     """Take in one file for ``owner``: store it, record it, and queue its processing.
@@ -66,8 +67,9 @@ def document_ingest(
     unsupported content with UnsupportedMediaType before anything is stored, and records
     an exact re-upload (same SHA-256, same owner) as a ``duplicate`` of the first, with
     nothing queued. ``enqueue=False`` leaves the pipeline to the caller (``--sync``).
+    ``source_ref`` is where in its source it came from (a mailbox and UID, a path).
     """
-    document = Document(owner=owner, source=source)
+    document = Document(owner=owner, source=source, source_ref=source_ref)
     _take_in(document, chunks=chunks, filename=filename, how=f"Received via {source}")
     if document.status == DocumentStatus.DUPLICATE:
         return IngestResult(document=document, task_id=None)

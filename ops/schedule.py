@@ -192,6 +192,13 @@ def periodic_schedule() -> tuple[PeriodicEntry, ...]:
             "fail, before documents pile up behind them.",
         ),
         PeriodicEntry(
+            "sources-poll",
+            "sources.tasks.sources_poll_due_task",
+            Interval(1, "minutes"),
+            "Hands every mailbox and folder whose poll interval has passed to a worker; each "
+            "source's own interval is set on /sources.",
+        ),
+        PeriodicEntry(
             "failed-documents-retry",
             "ops.tasks.failed_documents_retry_task",
             Interval(6, "hours"),

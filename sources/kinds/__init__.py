@@ -1,0 +1,41 @@
+"""The source kinds: one module per protocol behind ``sources.kinds.base.Kind``.
+
+A new kind is a module here, a line in ``KINDS`` and a ``SourceKind`` choice. Modules are
+imported on first use, so a process that never polls never loads a protocol's library.
+"""
+
+from __future__ import annotations
+
+from django.utils.module_loading import import_string
+
+from docuelevate.encryption import SecretsUnreadable
+from docuelevate.errors import InvalidInput
+from sources.kinds.base import Kind, SourceMisconfigured
+from sources.models import Source, SourceKind
+
+KINDS: dict[str, str] = {
+    SourceKind.WATCH: "sources.kinds.watch.WatchKind",
+}
+
+
+def kind_class(kind: str) -> type[Kind]:
+    """The class of ``kind``; InvalidInput for a kind this release does not know."""
+    try:
+        path = KINDS[kind]
+    except KeyError:
+        raise InvalidInput(f"There is no source kind {kind!r}; kinds are {', '.join(KINDS)}.") from None
+    cls: type[Kind] = import_string(path)
+    return cls
+
+
+def kind_for(source: Source) -> Kind:
+    """A reader for ``source``; SourceMisconfigured when its settings no longer hold or its
+    secrets cannot be decrypted."""
+    try:
+        cls = kind_class(source.kind)
+        settings, secrets = cls.clean(source.settings, source.secrets, system_wide=source.owner_id is None)
+    except InvalidInput as exc:
+        raise SourceMisconfigured(exc.message) from None
+    except SecretsUnreadable as exc:
+        raise SourceMisconfigured(str(exc)) from None
+    return cls.from_settings(settings, secrets)

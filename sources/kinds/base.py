@@ -1,0 +1,132 @@
+"""The interface every source kind implements, and the errors kinds raise.
+
+A kind reads one protocol (IMAP, a local folder, …) for one Source row. The polling service
+(``sources.polling``) owns everything around it: the one-poller lease, the source's state,
+the schedule. The ledger (``sources.ledger``) owns exactly-once. A kind walks what is new
+and hands each item to ``PollContext.take``; only once ``take`` has answered does the kind
+do what comes after (mark a mail seen, move a file to ``processed/``), so a poller killed
+in between leaves an item that the next poll finds in the ledger and only finishes.
+
+Every failure is a ``SourceFailed`` whose class carries the kind the service records; the
+message is for people and never quotes a secret.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol, Self
+
+from documents.models import FailureKind
+from sources.models import ItemState, Source
+
+
+class SourceFailed(Exception):
+    """The poll cannot go on as things are; ``kind`` is what the source records."""
+
+    kind: ClassVar[FailureKind] = FailureKind.PERMANENT
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class SourceTemporarilyFailed(SourceFailed):
+    """A passing problem (connection refused or dropped, a timeout); the next poll retries."""
+
+    kind = FailureKind.TEMPORARY
+
+
+class SourceMisconfigured(SourceFailed):
+    """The settings or credentials are wrong (a refused password, no such folder): every
+    poll fails until someone fixes it."""
+
+    kind = FailureKind.CONFIGURATION
+
+
+class LeaseLost(Exception):
+    """Another poller holds the source now (this one was too slow to renew its lease)."""
+
+
+@dataclass(frozen=True)
+class Taken:
+    """What became of an item handed to ``take``."""
+
+    state: ItemState
+    document_id: int | None
+    # True when this look made the decision; False when an earlier poll already had.
+    new: bool
+    # Why it failed or was skipped, for people.
+    detail: str = ""
+
+    @property
+    def done(self) -> bool:
+        """Whether the item is finished with: the kind may do what comes after."""
+        return self.state != ItemState.CLAIMED
+
+
+class PollContext(Protocol):
+    """What a kind gets from the polling service while it walks its source."""
+
+    source: Source
+
+    def take(
+        self, *, key: str, ref: str, filename: str, chunks: Iterable[bytes], tags: Iterable[str] = ()
+    ) -> Taken:
+        """Make a document of ``chunks`` unless ``key`` was taken before; exactly once."""
+        ...
+
+    def skip(self, *, key: str, ref: str, reason: str) -> Taken:
+        """Record that ``key`` is left out on purpose (filtered), so it is not looked at again."""
+        ...
+
+    def seen(self, key: str) -> Taken | None:
+        """The ledger's answer for ``key``, without taking anything (None: never seen)."""
+        ...
+
+    def renew(self) -> None:
+        """Keep the poll's lease; LeaseLost when another poller has the source now."""
+        ...
+
+
+class Kind(ABC):
+    """A reader of one source. Built by ``from_settings`` from cleaned settings."""
+
+    label: ClassVar[str]
+
+    @classmethod
+    @abstractmethod
+    def clean(
+        cls, settings: Mapping[str, Any], secrets: Mapping[str, Any], *, system_wide: bool
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Settings and secrets checked and normalised; InvalidInput with the reason."""
+
+    @classmethod
+    @abstractmethod
+    def from_settings(cls, settings: Mapping[str, Any], secrets: Mapping[str, Any]) -> Self:
+        """A reader from settings ``clean`` accepted."""
+
+    @classmethod
+    def from_environment(cls) -> list[EnvironmentSource]:
+        """The system-wide sources of this kind the environment defines (none by default)."""
+        return []
+
+    @abstractmethod
+    def poll(self, context: PollContext) -> int:
+        """Take everything new; the number of documents made."""
+
+    @abstractmethod
+    def check(self) -> None:
+        """Connect and sign in, read nothing; a SourceFailed with the reason otherwise."""
+
+
+@dataclass(frozen=True)
+class EnvironmentSource:
+    """A system-wide source as the environment describes it (``IMAP1_*``, ``WATCH_FOLDERS``)."""
+
+    key: str  # "env:<kind>:<which>", the row's system_key
+    name: str
+    settings: dict[str, Any]
+    secrets: dict[str, Any]
+    poll_interval_minutes: int
