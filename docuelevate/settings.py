@@ -527,6 +527,40 @@ WATCH_FOLDER_POLL_INTERVAL = env_int("WATCH_FOLDER_POLL_INTERVAL", 1, minimum=1,
 WATCH_FOLDER_DELETE_AFTER_PROCESS = env_bool("WATCH_FOLDER_DELETE_AFTER_PROCESS", False)
 # A file is taken once it has not changed for this long, never while a scanner still writes it.
 WATCH_FOLDER_SETTLE_SECONDS = env_int("WATCH_FOLDER_SETTLE_SECONDS", 5, minimum=0, maximum=3600)
+
+
+def _imap_mailbox(number: int) -> dict[str, Any] | None:
+    """IMAP<n>_*: one system mailbox, or None when IMAP<n>_HOST is unset (or _ENABLED=false)."""
+    prefix = f"IMAP{number}_"
+    host = env_str(prefix + "HOST", "").strip()
+    if not env_bool(prefix + "ENABLED", bool(host)):
+        return None
+    username = env_str(prefix + "USERNAME", "").strip()
+    if not host or not username:
+        raise EnvError(f"{prefix}ENABLED=true needs {prefix}HOST and {prefix}USERNAME.")
+    use_ssl = env_bool(prefix + "SSL", True)
+    return {
+        "number": number,
+        "host": host,
+        "port": env_int(prefix + "PORT", 993 if use_ssl else 143, minimum=1, maximum=65535),
+        "ssl": use_ssl,
+        "username": username,
+        "password": env_str(prefix + "PASSWORD", ""),
+        "poll_interval_minutes": env_int(prefix + "POLL_INTERVAL_MINUTES", 5, minimum=1, maximum=24 * 60),
+        "delete_after_process": env_bool(prefix + "DELETE_AFTER_PROCESS", False),
+    }
+
+
+# The system mailboxes IMAP1_* and IMAP2_* describe; their documents are the first operator's.
+IMAP_MAILBOXES = [mailbox for number in (1, 2) if (mailbox := _imap_mailbox(number)) is not None]
+# Folders are opened read-only: no mail is marked seen, moved or deleted.
+IMAP_READONLY_MODE = env_bool("IMAP_READONLY_MODE", False)
+# documents_only: attachments of a type DocuElevate processes, no inline pictures; all: every one.
+IMAP_ATTACHMENT_FILTER = env_choice("IMAP_ATTACHMENT_FILTER", "documents_only", ("documents_only", "all"))
+# CAs trusted besides the system's for mail servers (a company CA, a test server's).
+IMAP_CA_BUNDLE = env_optional("IMAP_CA_BUNDLE")
+if IMAP_CA_BUNDLE and not Path(IMAP_CA_BUNDLE).is_file():
+    raise EnvError(f"IMAP_CA_BUNDLE: {IMAP_CA_BUNDLE} is not a file.")
 # --- end sources ---
 
 # --- Cloud-drive destinations (destinations/kinds/dropbox.py, google_drive.py, onedrive.py) ---

@@ -14,6 +14,7 @@ from sources.kinds.base import Kind, SourceMisconfigured
 from sources.models import Source, SourceKind
 
 KINDS: dict[str, str] = {
+    SourceKind.IMAP: "sources.kinds.imap.ImapKind",
     SourceKind.WATCH: "sources.kinds.watch.WatchKind",
 }
 

@@ -1,0 +1,312 @@
+"""Mailboxes over IMAP (imapclient): the attachments of new mail become documents.
+
+Only new mail is read. Per folder the cursor keeps UIDVALIDITY and the highest UID taken;
+the next poll asks for the UIDs after it. A first poll (or a folder the server renumbered)
+takes the unseen mail, or the mail since ``since`` when that is set, never the whole history.
+Each mail is fetched with ``BODY.PEEK[]`` (reading it sets no flag), its attachments go to
+the ledger as ``<Message-ID>|<SHA-256>`` (the same mail delivered twice, or copied to a
+second folder, is taken once), then comes what the account says happens after (mark seen,
+move, delete), then the cursor moves past it. A poller killed anywhere in between finds the
+attachments in the ledger on the next poll and only finishes the mail.
+
+``IMAP_READONLY_MODE`` opens folders read-only and changes nothing on the server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import imaplib
+import re
+import ssl
+from collections.abc import Mapping
+from datetime import date
+from typing import Any, Self
+
+from django.conf import settings as django_settings
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError, LoginError
+
+from docuelevate.addresses import public_host_check
+from docuelevate.errors import InvalidInput
+from sources.kinds.base import (
+    EnvironmentSource,
+    Kind,
+    PollContext,
+    SourceMisconfigured,
+    SourceTemporarilyFailed,
+)
+from sources.mail import AttachmentFilter, Mail, mail_read
+from sources.models import ItemState, SourceCursor
+
+SETTINGS = {
+    "host",
+    "port",
+    "ssl",
+    "username",
+    "folders",
+    "since",
+    "sender_filter",
+    "subject_filter",
+    "tags",
+    "attachment_filter",
+    "after",
+    "move_to",
+    "include_mail",
+}
+SECRETS = {"password"}
+
+
+class After:
+    """What happens to a mail once its attachments are taken."""
+
+    SEEN = "seen"
+    MOVE = "move"
+    DELETE = "delete"
+    NOTHING = "nothing"
+    CHOICES = (SEEN, MOVE, DELETE, NOTHING)
+
+
+CONNECT_TIMEOUT = 30
+# A mail larger than this is left alone with the reason (it is read whole into memory).
+MAX_MESSAGE_SIZE_FACTOR = 2
+
+
+class ImapKind(Kind):
+    label = "E-mail (IMAP)"
+
+    def __init__(self, *, settings: Mapping[str, Any], password: str) -> None:
+        self.settings = dict(settings)
+        self.password = password
+
+    def __repr__(self) -> str:
+        return f"ImapKind({self.settings['username']}@{self.settings['host']})"
+
+    @classmethod
+    def clean(
+        cls, settings: Mapping[str, Any], secrets: Mapping[str, Any], *, system_wide: bool
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        unknown = sorted((set(settings) - SETTINGS) | (set(secrets) - SECRETS))
+        if unknown:
+            raise InvalidInput(f"A mailbox has no setting {', '.join(unknown)}.")
+        host = str(settings.get("host") or "").strip()
+        username = str(settings.get("username") or "").strip()
+        if not host or not username:
+            raise InvalidInput("A mailbox needs its server (host) and user name.")
+        use_ssl = bool(settings.get("ssl", True))
+        port = settings.get("port") or (993 if use_ssl else 143)
+        if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+            raise InvalidInput("The port is a number from 1 to 65535.")
+        if not system_wide:
+            public_host_check(host, port=port, what="The mail server")
+        folders = settings.get("folders") or ["INBOX"]
+        if not isinstance(folders, list) or not all(isinstance(f, str) and f.strip() for f in folders):
+            raise InvalidInput("folders is a list of folder names, such as INBOX.")
+        since = settings.get("since") or ""
+        if since:
+            try:
+                date.fromisoformat(str(since))
+            except ValueError:
+                raise InvalidInput("since is a date such as 2026-01-31.") from None
+        after = settings.get("after") or After.SEEN
+        if after not in After.CHOICES:
+            raise InvalidInput(f"after is one of {', '.join(After.CHOICES)}.")
+        move_to = str(settings.get("move_to") or "").strip()
+        if after == After.MOVE and not move_to:
+            raise InvalidInput("Moving mail after it is taken needs the folder to move it to (move_to).")
+        attachment_filter = settings.get("attachment_filter") or django_settings.IMAP_ATTACHMENT_FILTER
+        if attachment_filter not in AttachmentFilter.CHOICES:
+            raise InvalidInput(f"attachment_filter is one of {', '.join(AttachmentFilter.CHOICES)}.")
+        for name in ("sender_filter", "subject_filter"):
+            pattern = str(settings.get(name) or "")
+            if len(pattern) > 500:
+                raise InvalidInput(f"{name} is at most 500 characters.")
+        tags = settings.get("tags", [])
+        if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+            raise InvalidInput("tags must be a list of names.")
+        password = secrets.get("password")
+        if not isinstance(password, str) or not password:
+            raise InvalidInput("A mailbox needs its password.")
+        return (
+            {
+                "host": host,
+                "port": port,
+                "ssl": use_ssl,
+                "username": username,
+                "folders": [folder.strip() for folder in folders],
+                "since": str(since),
+                "sender_filter": str(settings.get("sender_filter") or "").strip().lower(),
+                "subject_filter": str(settings.get("subject_filter") or "").strip().lower(),
+                "tags": [tag.strip()[:64] for tag in tags if tag.strip()],
+                "attachment_filter": attachment_filter,
+                "after": after,
+                "move_to": move_to,
+                "include_mail": bool(settings.get("include_mail", False)),
+            },
+            {"password": password},
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any], secrets: Mapping[str, Any]) -> Self:
+        return cls(settings=settings, password=secrets["password"])
+
+    @classmethod
+    def from_environment(cls) -> list[EnvironmentSource]:
+        return [
+            EnvironmentSource(
+                key=f"env:imap:{mailbox['number']}",
+                name=f"IMAP{mailbox['number']} {mailbox['username']}@{mailbox['host']}"[:100],
+                settings={
+                    "host": mailbox["host"],
+                    "port": mailbox["port"],
+                    "ssl": mailbox["ssl"],
+                    "username": mailbox["username"],
+                    "after": After.DELETE if mailbox["delete_after_process"] else After.SEEN,
+                },
+                secrets={"password": mailbox["password"]},
+                poll_interval_minutes=mailbox["poll_interval_minutes"],
+            )
+            for mailbox in django_settings.IMAP_MAILBOXES
+        ]
+
+    # --- talking to the server ---------------------------------------------------------
+
+    def _connect(self) -> IMAPClient:
+        context = ssl.create_default_context(cafile=django_settings.IMAP_CA_BUNDLE or None)
+        host, port = self.settings["host"], self.settings["port"]
+        try:
+            client = IMAPClient(
+                host, port=port, ssl=self.settings["ssl"], ssl_context=context, timeout=CONNECT_TIMEOUT
+            )
+            if not self.settings["ssl"] and b"STARTTLS" in client.capabilities():
+                client.starttls(context)
+            client.login(self.settings["username"], self.password)
+        except LoginError:
+            raise SourceMisconfigured(
+                f"The mail server refused the sign-in of {self.settings['username']}: check the password."
+            ) from None
+        except ssl.SSLCertVerificationError as exc:
+            raise SourceMisconfigured(
+                f"The mail server's certificate is not trusted: {exc.verify_message}."
+            ) from None
+        except (OSError, IMAPClientError, imaplib.IMAP4.error) as exc:
+            raise SourceTemporarilyFailed(
+                f"The mail server {host}:{port} could not be reached: {exc}"
+            ) from None
+        return client
+
+    def check(self) -> None:
+        client = self._connect()
+        try:
+            for folder in self.settings["folders"]:
+                if not client.folder_exists(folder):
+                    raise SourceMisconfigured(f"The mailbox has no folder {folder!r}.")
+        except (OSError, IMAPClientError) as exc:
+            raise SourceTemporarilyFailed(f"The mail server stopped answering: {exc}") from None
+        finally:
+            _logout(client)
+
+    def poll(self, context: PollContext) -> int:
+        client = self._connect()
+        made = 0
+        try:
+            for folder in self.settings["folders"]:
+                made += self._poll_folder(client, folder, context)
+        except (OSError, IMAPClientError, imaplib.IMAP4.abort) as exc:  # timeouts are OSErrors
+            raise SourceTemporarilyFailed(f"The connection to the mail server broke off: {exc}") from None
+        finally:
+            _logout(client)
+        return made
+
+    def _poll_folder(self, client: IMAPClient, folder: str, context: PollContext) -> int:
+        readonly = django_settings.IMAP_READONLY_MODE
+        try:
+            selected = client.select_folder(folder, readonly=readonly)
+        except IMAPClientError:
+            raise SourceMisconfigured(
+                f"The mailbox has no folder {folder!r} (or it cannot be opened)."
+            ) from None
+        validity = int(selected[b"UIDVALIDITY"])
+        cursor, _ = SourceCursor.objects.get_or_create(source=context.source, folder=folder)
+        if cursor.validity == validity:
+            uids = [
+                uid for uid in client.search(["UID", f"{cursor.position + 1}:*"]) if uid > cursor.position
+            ]
+        else:
+            # First look, or the server renumbered the folder: new mail only, never the history.
+            since = self.settings["since"]
+            uids = client.search(["SINCE", date.fromisoformat(since)] if since else ["UNSEEN"])
+            cursor.validity, cursor.position = validity, 0
+            cursor.save(update_fields=["validity", "position", "updated_at"])
+        made = 0
+        limit = django_settings.MAX_UPLOAD_SIZE * MAX_MESSAGE_SIZE_FACTOR
+        for uid in sorted(uids):
+            ref = f"imap://{self.settings['username']}@{self.settings['host']}/{folder};UIDVALIDITY={validity};UID={uid}"
+            sizes = client.fetch([uid], ["RFC822.SIZE"])
+            size = int(sizes.get(uid, {}).get(b"RFC822.SIZE", 0))
+            if not sizes.get(uid):
+                pass  # gone meanwhile (another client expunged it)
+            elif size > limit:
+                context.skip(
+                    key=f"{ref}|size", ref=ref, reason=f"The mail is {size} bytes, over the limit of {limit}."
+                )
+            else:
+                raw = client.fetch([uid], ["BODY.PEEK[]"])[uid][b"BODY[]"]
+                made += self._take_mail(
+                    mail_read(raw, attachment_filter=self.settings["attachment_filter"]), raw, ref, context
+                )
+                if not readonly:
+                    self._after(client, uid)
+            cursor.position = uid
+            cursor.save(update_fields=["position", "updated_at"])
+            context.renew()
+        if not readonly and self.settings["after"] in (After.MOVE, After.DELETE) and uids:
+            client.expunge()
+        return made
+
+    def _take_mail(self, mail: Mail, raw: bytes, ref: str, context: PollContext) -> int:
+        if not self._wanted(mail):
+            context.skip(
+                key=f"{mail.message_id}|filtered", ref=ref, reason="left out by the sender or subject filter"
+            )
+            return 0
+        made = 0
+        tags = self.settings["tags"]
+        for attachment in mail.attachments:
+            taken = context.take(
+                key=f"{mail.message_id}|{attachment.sha256}",
+                ref=f"{ref};PART={attachment.index}",
+                filename=attachment.filename,
+                chunks=[attachment.content],
+                tags=tags,
+            )
+            made += taken.new and taken.state == ItemState.INGESTED
+        if self.settings["include_mail"]:
+            subject = re.sub(r"[^\w\- ]+", "_", mail.subject)[:100].strip() or "mail"
+            taken = context.take(
+                key=f"{mail.message_id}|mail", ref=ref, filename=f"{subject}.eml", chunks=[raw], tags=tags
+            )
+            made += taken.new and taken.state == ItemState.INGESTED
+        return made
+
+    def _wanted(self, mail: Mail) -> bool:
+        sender, subject = self.settings["sender_filter"], self.settings["subject_filter"]
+        return (not sender or sender in mail.sender) and (not subject or subject in mail.subject.lower())
+
+    def _after(self, client: IMAPClient, uid: int) -> None:
+        after = self.settings["after"]
+        if after == After.SEEN:
+            client.add_flags([uid], [b"\\Seen"])
+        elif after == After.MOVE:
+            client.add_flags([uid], [b"\\Seen"])
+            if client.has_capability("MOVE"):
+                client.move([uid], self.settings["move_to"])
+            else:
+                client.copy([uid], self.settings["move_to"])
+                client.delete_messages([uid])
+        elif after == After.DELETE:
+            client.delete_messages([uid])
+
+
+def _logout(client: IMAPClient) -> None:
+    with contextlib.suppress(OSError, IMAPClientError, imaplib.IMAP4.error):  # gone either way
+        client.logout()
