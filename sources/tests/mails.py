@@ -67,8 +67,12 @@ HOSTILE_FILENAMES: dict[str, str] = {
 # RFC 2231's attribute-char (RFC 2045 token characters but "*", "'" and "%"): what a
 # parameter value may carry unencoded.
 _RFC2231_PLAIN = frozenset(string.ascii_letters + string.digits + "!#$&+-.^_`|~")
-# Folded header lines stay under the 78 characters RFC 5322 asks for.
-_SEGMENT = 60
+# Folded header lines stay within the 78 characters RFC 5322 asks for: beyond, the email
+# package would refold the header itself, decoding the name first (and writing a decoded
+# CR LF into the header as it is).
+_MAX_LINE = 78
+_RFC2231_SEGMENT = 50
+_RFC2047_WORD_BYTES = 36  # 48 base64 characters, a 60-character encoded word
 
 
 class NameEncoding(enum.Enum):
@@ -275,7 +279,9 @@ def _add_named_attachment(
     elif encoding is NameEncoding.RFC2231:
         value = "attachment;\n " + _rfc2231_parameter("filename", filename)
     else:
-        value = 'attachment; filename="' + "\n ".join(_rfc2047_words(filename)) + '"'
+        value = 'attachment;\n filename="' + "\n ".join(_rfc2047_words(filename)) + '"'
+    if any(len(line) > _MAX_LINE for line in value.split("\n")):
+        raise AssertionError(f"a folded line is too long, the email package would rewrite it: {value!r}")
     part.set_raw("Content-Disposition", value)
 
 
@@ -285,7 +291,7 @@ def _rfc2231_parameter(name: str, value: str) -> str:
     encoded = [chr(byte) if chr(byte) in _RFC2231_PLAIN else f"%{byte:02X}" for byte in value.encode()]
     segments = [""]
     for piece in encoded:
-        if len(segments[-1]) + len(piece) > _SEGMENT:
+        if len(segments[-1]) + len(piece) > _RFC2231_SEGMENT:
             segments.append("")
         segments[-1] += piece
     if len(segments) == 1:
@@ -303,7 +309,7 @@ def _rfc2047_words(value: str) -> list[str]:
     words, chunk = [], b""
     for character in value:
         encoded = character.encode()
-        if len(chunk) + len(encoded) > 45:  # 45 bytes are 60 base64 characters
+        if len(chunk) + len(encoded) > _RFC2047_WORD_BYTES:
             words.append(chunk)
             chunk = b""
         chunk += encoded

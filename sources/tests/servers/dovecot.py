@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import getpass
 import grp
 import os
 import pwd
@@ -110,7 +109,8 @@ class DovecotServer(LocalServer):
         self._config = self._workdir / "dovecot.conf"
         self._passwd_file = self._workdir / "passwd"
         self._as_root = os.geteuid() == 0
-        self._mail_user = ROOT_MAIL_USER if self._as_root else getpass.getuser()
+        # The account of the process itself, not $USER, which a change of user may leave behind.
+        self._mail_user = ROOT_MAIL_USER if self._as_root else pwd.getpwuid(os.geteuid()).pw_name
         self._login_user = ROOT_LOGIN_USER if self._as_root else self._mail_user
         self._users: dict[str, Credentials] = {}
         self._process: subprocess.Popen[bytes] | None = None
