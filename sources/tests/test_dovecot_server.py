@@ -4,6 +4,8 @@ takes every mail of sources/tests/mails.py as it is, 2,000 attachments included.
 
 from __future__ import annotations
 
+import re
+import socket
 import ssl
 from email import policy
 from email.parser import BytesParser
@@ -129,6 +131,45 @@ def test_dropped_connections_fail_their_next_command_while_the_server_stays_up(
 
     with pytest.raises((IMAPClientAbortError, OSError)):
         client.fetch([1], ["BODY.PEEK[]"])
+    assert len(dovecot_server.messages(user).uids) == 1
+
+
+def test_a_connection_dropped_mid_fetch_ends_before_the_message_does(dovecot_server: DovecotServer) -> None:
+    user = dovecot_server.add_user("scanner")
+    message = mails.mail_bytes(mails.oversized_attachment_mail(16 * 1024 * 1024))
+    uid = dovecot_server.append(user, "INBOX", message)
+    context = dovecot_server.tls.client_context()
+
+    # IMAP spoken by hand: IMAPClient reads a literal whole, so with it nothing could stop
+    # reading halfway. A small receive buffer, fixed before connecting, keeps what the server
+    # can send ahead (its 4 MiB send buffer at most) far below the 22 MB the message takes.
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    raw.connect((dovecot_server.host, dovecot_server.port))
+    with context.wrap_socket(raw, server_hostname=dovecot_server.host) as connection:
+        # Should the drop fail, the read below ends after this instead of waiting for ever.
+        connection.settimeout(30)
+        reader = connection.makefile("rb")
+        reader.readline()  # the greeting
+        for tag, command in ((b"a1", f"LOGIN {user.username} {user.password}"), (b"a2", "SELECT INBOX")):
+            connection.sendall(tag + b" " + command.encode() + b"\r\n")
+            while not (line := reader.readline()).startswith(tag):
+                pass
+            assert line.startswith(tag + b" OK"), line
+        connection.sendall(f"a3 UID FETCH {uid} BODY.PEEK[]\r\n".encode())
+        literal = re.search(rb"\{(\d+)\}\r\n$", reader.readline())
+        assert literal is not None
+        received = len(reader.read(64 * 1024))
+
+        dovecot_server.drop_connections()
+
+        try:
+            while chunk := reader.read(64 * 1024):
+                received += len(chunk)
+        except OSError:  # a reset, or TLS cut off without its closing message
+            pass
+    assert int(literal[1]) == len(message)
+    assert 64 * 1024 <= received < len(message)
     assert len(dovecot_server.messages(user).uids) == 1
 
 

@@ -18,7 +18,7 @@ from sources.tests import mails
 def parsed(message: EmailMessage) -> EmailMessage:
     """The mail as a receiving program reads it: from its bytes, not from the builder's
     objects."""
-    return BytesParser(policy=policy.default).parsebytes(mails.mail_bytes(message))  # type: ignore[return-value]
+    return BytesParser(policy=policy.default).parsebytes(mails.mail_bytes(message))
 
 
 def test_a_mail_travels_with_crlf_line_ends_as_imap_append_wants() -> None:

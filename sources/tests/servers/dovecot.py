@@ -43,6 +43,8 @@ from destinations.tests.servers.base import LocalServer, ServerFailedToStart, fr
 from destinations.tests.servers.tls import TlsFiles
 
 DOVECOT = Path("/usr/sbin/dovecot")
+# The IMAP service comes in a package of its own (dovecot-imapd) beside dovecot-core.
+DOVECOT_IMAP = Path("/usr/lib/dovecot/imap")
 # Debian's package makes these accounts: the internal one owns mail when root starts the
 # server (Dovecot never gives mail to root), the null one runs the login processes.
 ROOT_MAIL_USER = "dovecot"
@@ -56,8 +58,9 @@ APPENDUID = re.compile(rb"\[APPENDUID (\d+) (\d+)\]")
 
 def dovecot_missing() -> str | None:
     """Why no Dovecot can run here, or None when it can."""
-    if not DOVECOT.exists():
-        return f"{DOVECOT} is not installed (Debian's dovecot-imapd; make test installs it)"
+    for program in (DOVECOT, DOVECOT_IMAP):
+        if not program.exists():
+            return f"{program} is not installed (Debian's dovecot-imapd; make test installs it)"
     return None
 
 
