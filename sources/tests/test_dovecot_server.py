@@ -30,6 +30,15 @@ def test_an_account_logs_in_over_imaps_verified_against_the_throwaway_ca(
         assert b"IMAP4REV1" in client.capabilities()
 
 
+def test_an_account_added_while_the_server_runs_logs_in_at_once(dovecot_server: DovecotServer) -> None:
+    first = dovecot_server.add_user("scanner")
+    dovecot_server.messages(first)  # Dovecot has read the accounts file now
+
+    second = dovecot_server.add_user("accounting")
+
+    assert dovecot_server.messages(second).uids == []
+
+
 def test_a_client_trusting_only_the_system_cas_refuses_the_server(dovecot_server: DovecotServer) -> None:
     with pytest.raises(ssl.SSLCertVerificationError):
         IMAPClient(
@@ -42,6 +51,8 @@ def test_a_wrong_password_is_refused_and_the_right_one_still_works(dovecot_serve
     client = dovecot_server.connect()
     with pytest.raises(LoginError):
         client.login(user.username, user.password + "-wrong")
+    with pytest.raises(LoginError):
+        client.login("nobody-here", user.password)
     client.login(user.username, user.password)
     client.logout()
 

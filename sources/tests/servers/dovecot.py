@@ -110,7 +110,10 @@ class DovecotServer(LocalServer):
         self.mail_root = self._workdir / "mail"
         self.log = self._workdir / "dovecot.log"
         self._config = self._workdir / "dovecot.conf"
-        self._passwd_file = self._workdir / "passwd"
+        # One passwd-file per account: Dovecot looks at a passwd-file again at most once a
+        # second, so an account added to a file it has just read would be refused for up to a
+        # second; a file of its own is read when the account first logs in.
+        self._accounts = self._workdir / "accounts"
         self._as_root = os.geteuid() == 0
         # The account of the process itself, not $USER, which a change of user may leave behind.
         self._mail_user = ROOT_MAIL_USER if self._as_root else pwd.getpwuid(os.geteuid()).pw_name
@@ -126,17 +129,19 @@ class DovecotServer(LocalServer):
     # --- Accounts and mail ---------------------------------------------------------------------
 
     def add_user(self, name: str) -> Credentials:
-        """A new account ``name`` with a random password; Dovecot reads the passwd-file
-        again when it changes, so this works while the server runs."""
+        """A new account ``name`` with a random password, which logs in at once, also while
+        the server runs."""
         if name in self._users:
             raise ValueError(f"the account {name!r} exists already")
         if not re.fullmatch(r"[a-z0-9][a-z0-9._-]*", name):
             raise ValueError(f"{name!r} is not a plain account name")
         credentials = Credentials(username=name, password=secrets.token_urlsafe(16))
         self._users[name] = credentials
-        self._passwd_file.write_text(
-            "".join(f"{user.username}:{{PLAIN}}{user.password}\n" for user in self._users.values())
-        )
+        account = self._accounts / name
+        account.touch(mode=0o640)
+        if self._as_root:
+            shutil.chown(account, group=self._mail_user)
+        account.write_text(f"{credentials.username}:{{PLAIN}}{credentials.password}\n")
         return credentials
 
     def connect(self, credentials: Credentials | None = None) -> IMAPClient:
@@ -279,13 +284,12 @@ class DovecotServer(LocalServer):
         for folder in ("run", "state"):
             (self._workdir / folder).mkdir()
         self.mail_root.mkdir()
-        self._passwd_file.write_text("")
+        self._accounts.mkdir(mode=0o750)
         if self._as_root:
             # The mail processes make each account's maildir under the mail root.
             shutil.chown(self.mail_root, self._mail_user, self._mail_user)
             # The auth process reads the passwords as Dovecot's internal user.
-            shutil.chown(self._passwd_file, group=self._mail_user)
-        self._passwd_file.chmod(0o640)
+            shutil.chown(self._accounts, group=self._mail_user)
 
     def _dovecot_config(self, port: int, starttls_port: int | None) -> str:
         mail_account = pwd.getpwnam(self._mail_user)
@@ -326,7 +330,7 @@ class DovecotServer(LocalServer):
             }}
             passdb {{
               driver = passwd-file
-              args = scheme=PLAIN {self._passwd_file}
+              args = scheme=PLAIN {self._accounts}/%u
             }}
             userdb {{
               driver = static
