@@ -350,6 +350,11 @@ class DovecotServer(LocalServer):
             }}
             service anvil {{
               {chroot}
+              # No growing delay after failed logins from one address (the authentication
+              # penalty): tests fail logins on purpose and log in again right after.
+              unix_listener anvil-auth-penalty {{
+                mode = 0
+              }}
             }}
             service auth-worker {{
               {auth_worker_user}
