@@ -34,8 +34,9 @@ run: system-packages $(VENV)/.base-installed
 	$(BIN)/python scripts/run_embedded.py $(if $(VERBOSE),--verbose)
 
 # Only the tests need these: the deployment tests validate the compose files and the nginx
-# configuration with the real programs, and the browser tests drive Debian's Chromium.
-TEST_SYSTEM_PACKAGES := docker-compose nginx openssl chromium openssh-server
+# configuration with the real programs, the browser tests drive Debian's Chromium, and the
+# SFTP and IMAP tests start Debian's sshd and Dovecot.
+TEST_SYSTEM_PACKAGES := docker-compose nginx openssl chromium openssh-server dovecot-core dovecot-imapd
 
 test: $(VENV)/.dev-installed
 	@scripts/install-system-packages.sh $(TEST_SYSTEM_PACKAGES)

@@ -91,6 +91,7 @@ SLOW_FIXTURES = frozenset(
         "start_beat",  # ops/tests/test_beat_heartbeat.py: celery beat
         "sftp_server",  # destinations/tests/servers: Debian's sshd, with an account of its own
         "ssh_client_keys",  # destinations/tests/servers: the SFTP clients' keys, by ssh-keygen
+        "dovecot_server",  # sources/tests/servers: Debian's Dovecot, IMAPS with throwaway accounts
     }
 )
 

@@ -50,6 +50,11 @@ if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
   if [[ " ${missing[*]} " == *" openssh-server "* ]]; then
     service ssh stop >/dev/null 2>&1 || true
   fi
+  # The IMAP tests start their own Dovecot with a throwaway config; the system one Debian's
+  # install starts would hold ports 143 and 993 and serve the machine's real accounts.
+  if [[ " ${missing[*]} " == *" dovecot-imapd "* || " ${missing[*]} " == *" dovecot-core "* ]]; then
+    service dovecot stop >/dev/null 2>&1 || true
+  fi
 else
   echo "Some system programs the pipeline needs are missing. Install them with:"
   echo "  sudo apt-get install -y --no-install-recommends ${missing[*]}"

@@ -20,7 +20,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 SERVER_NAMES = ("localhost",)
-SERVER_ADDRESSES = ("127.0.0.1",)
+# 127.0.0.2 too: Dovecot counts a client as secure when it comes from the server's own
+# address, so its plain IMAP port listens there to refuse a login before STARTTLS for real.
+SERVER_ADDRESSES = ("127.0.0.1", "127.0.0.2")
 
 
 @dataclass(frozen=True)
