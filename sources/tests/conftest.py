@@ -1,4 +1,5 @@
-"""Fixtures for source tests: a private document storage and a watched folder."""
+"""Fixtures for source tests: a private document storage, a watched folder, a mailbox on a
+real Dovecot server."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 from documents.tests.conftest import document_storage  # noqa: F401 - a fixture
 from sources.models import Source, SourceKind
 from sources.services import source_create
+from sources.tests.servers.fixtures import *  # noqa: F403 - the Dovecot server's fixtures
 
 
 @pytest.fixture
@@ -27,6 +29,35 @@ def make_watch_source(watched: Path):
             owner=None,
             name=f"Scans {Source.objects.count() + 1}",
             settings={"path": str(watched), "settle_seconds": 0, **settings},
+        )
+
+    return make
+
+
+@pytest.fixture
+def mailbox(dovecot_server, settings, document_storage, operator):  # noqa: F811
+    """An account on the Dovecot server, its CA trusted by the IMAP client."""
+    settings.IMAP_CA_BUNDLE = str(dovecot_server.tls.ca_file)
+    return dovecot_server.add_user("scanner")
+
+
+@pytest.fixture
+def make_imap_source(dovecot_server, mailbox):
+    """A system-wide mailbox source on the Dovecot server (system-wide: its 127.0.0.1 host
+    is the operator's to choose)."""
+
+    def make(*, password: str | None = None, **settings) -> Source:
+        return source_create(
+            kind=SourceKind.IMAP,
+            owner=None,
+            name=f"Mailbox {Source.objects.count() + 1}",
+            settings={
+                "host": dovecot_server.host,
+                "port": dovecot_server.port,
+                "username": mailbox.username,
+                **settings,
+            },
+            secrets={"password": password or mailbox.password},
         )
 
     return make
