@@ -12,6 +12,7 @@ objects are back as they were.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import subprocess
@@ -167,7 +168,7 @@ class S3ServerProcess(_MotoApi):
                     stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, env=env,
                     start_new_session=True,
                 )  # fmt: skip
-            if wait_for_port(port, timeout=60, alive=lambda started=process: started.poll() is None):
+            if wait_for_port(port, timeout=60, alive=functools.partial(_alive, process)):
                 self.port = port
                 self._process = process
                 self._replay()
@@ -191,6 +192,10 @@ class S3ServerProcess(_MotoApi):
 
     def log_tail(self, characters: int = 4000) -> str:
         return self.log.read_text(errors="replace")[-characters:] if self.log.exists() else "(no log)"
+
+
+def _alive(process: subprocess.Popen[bytes]) -> bool:
+    return process.poll() is None
 
 
 def _kill(process: subprocess.Popen[bytes]) -> None:
