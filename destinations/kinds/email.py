@@ -157,7 +157,7 @@ class EmailKind(Kind):
         }
         if not system_wide:
             # SSRF: the one place a user's e-mail destination names a host.
-            public_host_check(host, what="The mail server")
+            public_host_check(host, port=port, what="The mail server")
         return cleaned, ({"password": password} if password else {})
 
     @classmethod
