@@ -67,6 +67,14 @@ class WebDavKind(Kind):
     setting_names = ("url", "folder", "username", "verify_ssl")
     secret_names = ("password",)
     flag_settings = {"verify_ssl": True}
+    help_texts = {
+        "url": "The share's address, e.g. https://dav.example.com/webdav "
+        "(https:// when there is a password).",
+        "folder": "Folder inside the share, e.g. Documents/Scans; made when missing. Empty: the share's top.",
+        "username": "The user to sign in as (HTTP basic). Empty: no sign-in.",
+        "verify_ssl": "Check the server's certificate; untick only for a test server.",
+        "password": "The user's password.",
+    }
     # Asked for by every PROPFIND about a file, besides its size and ETag.
     stat_properties: ClassVar[tuple[Property, ...]] = (HASH_PROPERTY,)
 
