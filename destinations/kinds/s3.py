@@ -142,6 +142,18 @@ class S3Kind(Kind):
     name = DestinationKind.S3
     setting_names = ("bucket", "folder", "region", "endpoint_url", "storage_class", "acl")
     secret_names = ("access_key_id", "secret_access_key")
+    help_texts = {
+        "bucket": "The bucket's name, e.g. my-archive.",
+        "folder": "Key prefix inside the bucket, e.g. scans/office. Empty: the bucket's top.",
+        "region": "The bucket's region, e.g. eu-central-1.",
+        "endpoint_url": "Only for an S3-compatible server (MinIO, Ceph, Wasabi, R2, …): its address, "
+        "e.g. https://s3.example.com. Empty: Amazon S3.",
+        "storage_class": "e.g. STANDARD_IA or GLACIER_IR, or a compatible server's own. Empty: STANDARD.",
+        "acl": "A canned ACL, e.g. bucket-owner-full-control. Empty sends none "
+        "(buckets made since 2023 refuse ACLs).",
+        "access_key_id": "The access key's id, e.g. AKIAIOSFODNN7EXAMPLE; it needs to write in the bucket.",
+        "secret_access_key": "The secret key that goes with the access key.",
+    }
 
     def __init__(
         self,

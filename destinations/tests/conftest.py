@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import logging
+import socket
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -187,3 +188,18 @@ class Sleeps(list[float]):
 
     def __call__(self, seconds: float) -> None:
         self.append(seconds)
+
+
+@pytest.fixture
+def address_lookups(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """Every (host, port) resolved from now on, the real resolver still answering: what a
+    user's destination was checked against (``docuelevate.addresses``)."""
+    looked_up: list[tuple[str, int]] = []
+    resolve = socket.getaddrinfo
+
+    def recording(host: str, port: int, *args: Any, **kwargs: Any) -> Any:
+        looked_up.append((host, port))
+        return resolve(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", recording)
+    return looked_up
