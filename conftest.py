@@ -226,6 +226,29 @@ def _fast_password_hashing(settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+# Long enough for a ping to find no answer on a fast test's broker, short enough that the
+# health, status and metrics tests do not each wait out a worker ping's whole second.
+FAST_WORKER_PING_TIMEOUT = 0.1
+
+
+@pytest.fixture(autouse=True)
+def _short_worker_ping(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fast test has no worker (those that start one are slow: SLOW_FIXTURES), so a
+    Celery ping there can only wait for nobody; it waits a tenth of a second instead of the
+    second (or more) it was given. What the probe reports is unchanged: it names its own
+    timeout, and no worker answers either way. Slow tests keep the real wait."""
+    if request.node.get_closest_marker("slow"):
+        return
+    from celery.app.control import Control
+
+    ping = Control.ping
+
+    def short_ping(self: Control, destination: Any = None, timeout: float = 1.0, **kwargs: Any) -> Any:
+        return ping(self, destination=destination, timeout=min(timeout, FAST_WORKER_PING_TIMEOUT), **kwargs)
+
+    monkeypatch.setattr(Control, "ping", short_ping)
+
+
 @pytest.fixture(scope="session")
 def samples(tmp_path_factory: pytest.TempPathFactory) -> Samples:
     """The test documents of documents/tests/samples.py, each made when a test first asks."""

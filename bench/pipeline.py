@@ -113,7 +113,10 @@ def run_pipeline(files: list[Path], workdir: Path) -> dict[str, float]:
             log = (workdir / "worker.log").read_text(errors="replace")[-4000:]
             raise SystemExit(f"pipeline failed:\n{output}\nworker log:\n{log}")
     finally:
-        os.killpg(worker.pid, signal.SIGTERM)
+        # Only the main worker process gets the SIGTERM: it stops its pool children itself
+        # (a warm shutdown). Sent to the whole group, the children see it too and the main
+        # process waits on the pool for about a minute. The group goes only if it hangs.
+        worker.terminate()
         try:
             worker.wait(timeout=30)
         except subprocess.TimeoutExpired:

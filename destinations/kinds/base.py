@@ -176,6 +176,9 @@ class Kind(ABC):
     # Settings and secrets given as several lines (a private key, a key file's JSON): a
     # text box on the pages rather than one line.
     multiline_names: ClassVar[tuple[str, ...]] = ()
+    # What a person enters in each setting and secret, with an example: the help beside its
+    # field on the pages and in the admin, written once here for every form that asks.
+    help_texts: ClassVar[Mapping[str, str]] = {}
 
     @classmethod
     @abstractmethod

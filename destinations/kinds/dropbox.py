@@ -95,6 +95,12 @@ class DropboxKind(OAuthKind):
     provider = "Dropbox"
     setting_names = ("folder",)
     secret_names = TOKEN_SECRET_NAMES
+    help_texts = {
+        "folder": "Folder in the Dropbox (or in the app's own folder), e.g. /Documents/Scans. "
+        "Empty: the top.",
+        "refresh_token": "Usually left empty: Connect (on the destinations list) signs in and keeps the "
+        "token. Or paste a refresh token issued to this server's app.",
+    }
 
     def __init__(
         self,

@@ -91,6 +91,17 @@ class EmailKind(Kind):
     name = DestinationKind.EMAIL
     setting_names = ("host", "port", "security", "username", "sender", "recipient")
     secret_names = ("password",)
+    help_texts = {
+        "host": "The SMTP server that sends the mail, e.g. smtp.example.com.",
+        "port": "Empty: by security, 587 (starttls), 465 (tls) or 25 (none).",
+        "security": "starttls (encryption after connecting, usually port 587), tls (encrypted from the "
+        "start, usually 465) or none (plain text, for a relay on a trusted network). Empty: starttls.",
+        "username": "For SMTP sign-in, e.g. scans@example.com; with a password. Empty: no sign-in.",
+        "sender": "The From address, e.g. DocuElevate <scans@example.com>. Empty: the user name, "
+        "when it is an address.",
+        "recipient": "The address every document is mailed to, e.g. archive@example.com.",
+        "password": "The SMTP account's password.",
+    }
 
     def __init__(
         self,
@@ -157,7 +168,7 @@ class EmailKind(Kind):
         }
         if not system_wide:
             # SSRF: the one place a user's e-mail destination names a host.
-            public_host_check(host, what="The mail server")
+            public_host_check(host, port=port, what="The mail server")
         return cleaned, ({"password": password} if password else {})
 
     @classmethod

@@ -95,6 +95,19 @@ class FtpKind(Kind):
     setting_names = ("host", "port", "username", "folder", "folder_from_root", "use_tls", "allow_plaintext")
     secret_names = ("password",)
     flag_settings = {"use_tls": True, "allow_plaintext": False, "folder_from_root": False}
+    help_texts = {
+        "host": "The server's host name alone, without ftp://, e.g. ftp.example.com.",
+        "port": "Empty: 21.",
+        "username": "The account to sign in as, e.g. scanner.",
+        "folder": "Inside the login folder, e.g. scans; with a leading / counted from the server's root, "
+        "e.g. /srv/scans. Empty: the login folder.",
+        "folder_from_root": "Count the folder from the server's root rather than the login folder "
+        "(a folder starting with / does the same).",
+        "use_tls": "Encrypt with explicit TLS (FTPS, AUTH TLS), the server's certificate checked.",
+        "allow_plaintext": "Allow plain, unencrypted FTP: needed when TLS is off; "
+        "only on a network you trust.",
+        "password": "The account's password.",
+    }
 
     def __init__(
         self,

@@ -109,6 +109,17 @@ class GoogleDriveKind(OAuthKind):
     flag_settings = {"use_oauth": True}
     multiline_names = ("credentials_json",)
     secret_names = ("credentials_json", *TOKEN_SECRET_NAMES)
+    help_texts = {
+        "folder_id": "The folder's id, the last part of its address in Drive "
+        "(…/drive/folders/1AbC…). Empty: My Drive. Required for a service account.",
+        "folder": "A folder below it, e.g. Scans/2024; made when missing. Empty: straight in.",
+        "use_oauth": "Sign in as a person (Connect, on the destinations list); untick to sign in as a "
+        "service account with its JSON key.",
+        "credentials_json": 'Only for a service account: its JSON key, as downloaded ({"type": '
+        '"service_account", …}).',
+        "refresh_token": "Usually left empty: Connect (on the destinations list) signs in and keeps the "
+        "token. Or paste a refresh token issued to this server's app.",
+    }
 
     def __init__(
         self,

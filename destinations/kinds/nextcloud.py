@@ -33,6 +33,15 @@ class NextcloudKind(WebDavKind):
 
     name = DestinationKind.NEXTCLOUD
     label = "Nextcloud"
+    help_texts = {
+        **WebDavKind.help_texts,
+        "url": "The server, e.g. https://cloud.example.com (the user's files' address is added), or the "
+        "full address of the user's files, e.g. https://cloud.example.com/remote.php/dav/files/ada.",
+        "folder": "Folder inside the user's files, e.g. Documents/Scans; made when missing.",
+        "username": "The Nextcloud login name, e.g. ada.",
+        "password": "An app password (Settings → Security → Devices & sessions) "
+        "rather than the account's own.",
+    }
     stat_properties: ClassVar[tuple[Property, ...]] = (HASH_PROPERTY, CHECKSUMS_PROPERTY)
 
     @classmethod

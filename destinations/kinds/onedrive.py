@@ -130,6 +130,11 @@ class OneDriveKind(OAuthKind):
     provider = "OneDrive"
     setting_names = ("folder",)
     secret_names = TOKEN_SECRET_NAMES
+    help_texts = {
+        "folder": "Folder in the OneDrive, e.g. /Documents/Scans; made when missing. Empty: the top.",
+        "refresh_token": "Usually left empty: Connect (on the destinations list) signs in and keeps the "
+        "token. Or paste a refresh token issued to this server's app.",
+    }
 
     def __init__(
         self,

@@ -99,6 +99,15 @@ class PaperlessKind(Kind):
     name = DestinationKind.PAPERLESS
     setting_names = ("host", "custom_field_absender", "custom_fields_mapping")
     secret_names = ("api_token",)
+    help_texts = {
+        "host": "Its address, e.g. https://paperless.example.com "
+        "(with the path when it is served below one).",
+        "custom_field_absender": "The custom field there that gets the document's sender, by its name, "
+        "e.g. Absender. Empty: none.",
+        "custom_fields_mapping": "More custom fields, as JSON: our metadata field → the field's name there, "
+        'e.g. {"empfaenger": "Recipient", "reference_number": "Reference"}. Empty: none.',
+        "api_token": "The API token of the Paperless-ngx user the documents arrive as (My Profile there).",
+    }
 
     def __init__(
         self,

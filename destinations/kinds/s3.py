@@ -14,7 +14,9 @@ the check before writing reads it with one HEAD request, where an ETag would not
 
 from __future__ import annotations
 
+import os
 import re
+import threading
 import uuid
 from collections.abc import Mapping
 from typing import Any, Self
@@ -106,6 +108,33 @@ _TEMPORARY = frozenset(
 )
 _NOT_FOUND = frozenset({"404", "NoSuchKey", "NotFound"})
 
+# One boto3 Session per process, made on first use: a session loads S3's service model once
+# and every client made from it reuses it, where a Session per destination object cost
+# ~100-300 ms a delivery. Clients stay per destination: they carry its keys and endpoint.
+# boto3 sessions are not thread-safe (clients are), so a lock guards making clients too.
+# A session opens no socket (its clients do, on their first request), so a forked worker
+# may keep its parent's; only the lock is replaced, as a fork may copy it held.
+_shared_session: boto3.session.Session | None = None
+_shared_session_lock = threading.Lock()
+
+
+def _renew_session_lock_after_fork() -> None:
+    global _shared_session_lock
+    _shared_session_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_renew_session_lock_after_fork)
+
+
+def s3_client(**options: Any) -> Any:
+    """A boto3 S3 client made from the process's one Session (``options`` as for
+    ``Session.client``)."""
+    global _shared_session
+    with _shared_session_lock:
+        if _shared_session is None:
+            _shared_session = boto3.session.Session()
+        return _shared_session.client("s3", **options)
+
 
 class S3Kind(Kind):
     """Delivers to one bucket, below the destination's folder."""
@@ -113,6 +142,18 @@ class S3Kind(Kind):
     name = DestinationKind.S3
     setting_names = ("bucket", "folder", "region", "endpoint_url", "storage_class", "acl")
     secret_names = ("access_key_id", "secret_access_key")
+    help_texts = {
+        "bucket": "The bucket's name, e.g. my-archive.",
+        "folder": "Key prefix inside the bucket, e.g. scans/office. Empty: the bucket's top.",
+        "region": "The bucket's region, e.g. eu-central-1.",
+        "endpoint_url": "Only for an S3-compatible server (MinIO, Ceph, Wasabi, R2, …): its address, "
+        "e.g. https://s3.example.com. Empty: Amazon S3.",
+        "storage_class": "e.g. STANDARD_IA or GLACIER_IR, or a compatible server's own. Empty: STANDARD.",
+        "acl": "A canned ACL, e.g. bucket-owner-full-control. Empty sends none "
+        "(buckets made since 2023 refuse ACLs).",
+        "access_key_id": "The access key's id, e.g. AKIAIOSFODNN7EXAMPLE; it needs to write in the bucket.",
+        "secret_access_key": "The secret key that goes with the access key.",
+    }
 
     def __init__(
         self,
@@ -148,8 +189,7 @@ class S3Kind(Kind):
             response_checksum_validation="when_required",
         )
         # Without keys (a system-wide destination only), boto3's own chain: an instance role.
-        self._client = boto3.session.Session().client(
-            "s3",
+        self._client = s3_client(
             region_name=region or None,
             endpoint_url=endpoint_url or None,
             aws_access_key_id=access_key_id or None,

@@ -67,6 +67,14 @@ class WebDavKind(Kind):
     setting_names = ("url", "folder", "username", "verify_ssl")
     secret_names = ("password",)
     flag_settings = {"verify_ssl": True}
+    help_texts = {
+        "url": "The share's address, e.g. https://dav.example.com/webdav "
+        "(https:// when there is a password).",
+        "folder": "Folder inside the share, e.g. Documents/Scans; made when missing. Empty: the share's top.",
+        "username": "The user to sign in as (HTTP basic). Empty: no sign-in.",
+        "verify_ssl": "Check the server's certificate; untick only for a test server.",
+        "password": "The user's password.",
+    }
     # Asked for by every PROPFIND about a file, besides its size and ETag.
     stat_properties: ClassVar[tuple[Property, ...]] = (HASH_PROPERTY,)
 
@@ -107,7 +115,7 @@ class WebDavKind(Kind):
         unknown_refuse(settings, cls.setting_names, what=cls.label)
         unknown_refuse(secrets, cls.secret_names, what=cls.label)
         url = str(settings.get("url") or "").strip()
-        host = _checked_url(url, what=f"The {cls.label} URL")
+        host, port = _checked_url(url, what=f"The {cls.label} URL")
         username = str(settings.get("username") or "").strip()
         password = str(secrets.get("password") or "")
         if any(character in username for character in ":\r\n"):
@@ -117,7 +125,7 @@ class WebDavKind(Kind):
             if password and not url.lower().startswith("https://"):
                 raise InvalidInput("A password is only sent over an encrypted connection; use https://.")
             # SSRF: the one place a user's WebDAV or Nextcloud destination names a host.
-            public_host_check(host, what=f"The {cls.label} server")
+            public_host_check(host, port=port, what=f"The {cls.label} server")
         cleaned = {
             "url": url.rstrip("/"),
             "folder": str(settings.get("folder") or "").strip(),
@@ -292,8 +300,9 @@ def _temporary_name(path: str, sha256: str) -> str:
     return f"{TEMPORARY_PREFIX}{digest}.upload"
 
 
-def _checked_url(url: str, *, what: str) -> str:
-    """The host of an http(s) URL without credentials, query or fragment; InvalidInput otherwise."""
+def _checked_url(url: str, *, what: str) -> tuple[str, int]:
+    """The host and port (the scheme's own when none is written) of an http(s) URL without
+    credentials, query or fragment; InvalidInput otherwise."""
     parts = urlsplit(url)
     try:
         port = parts.port
@@ -305,7 +314,7 @@ def _checked_url(url: str, *, what: str) -> str:
         raise InvalidInput(f"{what} must not carry a user name, password, query or fragment.")
     if any(ord(character) < 32 or character.isspace() for character in url):
         raise InvalidInput(f"{what} must not contain spaces or control characters.")
-    return parts.hostname
+    return parts.hostname, port or (443 if parts.scheme == "https" else 80)
 
 
 def _checked_bool(value: Any, *, what: str) -> bool:

@@ -22,9 +22,18 @@ from destinations.selectors import destination_secret_names
 SETTING_MAX_LENGTH = 8192
 SECRET_MAX_LENGTH = 65536
 TEMPLATE_HELP = (
-    "Where below the folder a document goes, e.g. {year}/{document_type}/{filename}. Placeholders: "
+    "Where below the folder a document goes: {year}/{document_type}/{filename} files an invoice as "
+    "2024/Invoice/2024-03-12_Invoice.pdf. Placeholders: "
     + ", ".join("{" + name + "}" for name in PLACEHOLDERS)
-    + ". Empty: straight into the folder."
+    + " ({year} {month} {day}: the document's date; {filename}: the processed PDF's name; {owner}: "
+    "the owner's user name). Without {filename} the file keeps its own name inside; empty: "
+    "straight into the folder."
+)
+STORED_VALUE_HELP = "Stored; leave empty to keep it."
+COLLISION_HELP = (
+    "When a file that is not this document's already has the name. Keep both: the new one becomes "
+    "name (2).pdf, name (3).pdf, …; replace: the other file is overwritten; keep the file there: this "
+    "delivery is skipped. The same content already there always counts as delivered."
 )
 
 
@@ -53,7 +62,7 @@ def kind_fields(kind: type[Kind], destination: Destination | None = None) -> dic
         if name in kind.flag_settings:
             initial = stored if isinstance(stored, bool) else kind.flag_settings[name]
             fields[f"setting_{name}"] = forms.BooleanField(
-                label=setting_label(name), required=False, initial=initial
+                label=setting_label(name), required=False, initial=initial, help_text=kind_help(kind, name)
             )
         else:
             # A setting kept as a mapping (Paperless-ngx's custom fields) is edited as JSON text.
@@ -64,6 +73,7 @@ def kind_fields(kind: type[Kind], destination: Destination | None = None) -> dic
                 max_length=SETTING_MAX_LENGTH,
                 initial=shown,
                 widget=forms.Textarea(attrs={"rows": 3}) if name in kind.multiline_names else None,
+                help_text=kind_help(kind, name),
             )
     kept = (destination_secret_names(destination) or []) if destination is not None else []
     for name in entered_secret_names(kind):
@@ -76,13 +86,18 @@ def kind_fields(kind: type[Kind], destination: Destination | None = None) -> dic
             widget=WriteOnlyTextarea(attrs={"rows": 4, "autocomplete": "off", "spellcheck": "false"})
             if name in kind.multiline_names
             else forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-            help_text="Stored; leave empty to keep it." if name in kept else "",
+            help_text=f"{kind_help(kind, name)} {STORED_VALUE_HELP if name in kept else ''}".strip(),
         )
         if name in kept:
             fields[f"clear_{name}"] = forms.BooleanField(
                 required=False, label=f"Remove the stored {setting_label(name).lower()}"
             )
     return fields
+
+
+def kind_help(kind: type[Kind], name: str) -> str:
+    """What to enter in ``kind``'s setting or secret ``name``, as the kind describes it."""
+    return kind.help_texts.get(name, "")
 
 
 def entered_secret_names(kind: type[Kind]) -> list[str]:
@@ -116,13 +131,14 @@ class DestinationForm(KindFieldsMixin, forms.Form):
     """A new destination of ``kind``, or ``destination`` to change. One the environment
     defines shows only what may change (its name, folder template and collision policy)."""
 
-    name = forms.CharField(max_length=100)
+    name = forms.CharField(max_length=100, help_text="How you tell it apart in lists, e.g. Office archive.")
     enabled = forms.BooleanField(required=False, initial=True, help_text="Deliver new documents here.")
     folder_template = forms.CharField(required=False, max_length=MAX_TEMPLATE_LENGTH, help_text=TEMPLATE_HELP)
     collision_policy = forms.ChoiceField(
         choices=CollisionPolicy.choices,
         initial=CollisionPolicy.RENAME,
         label="When another file has the name",
+        help_text=COLLISION_HELP,
     )
 
     def __init__(

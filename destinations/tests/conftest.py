@@ -1,21 +1,20 @@
-"""Fixtures for destination tests: a real S3 API (moto's server) on 127.0.0.1 that a test
-can hold an upload on, buckets, destinations and processed documents to deliver; a replay
-server for the cloud drives' recorded exchanges."""
+"""Fixtures for destination tests: a real S3 API (moto's server, ``servers/s3.py``) on
+127.0.0.1 that a test can hold an upload on, buckets, destinations and processed documents
+to deliver; a replay server for the cloud drives' recorded exchanges."""
 
 from __future__ import annotations
 
 import hashlib
 import ipaddress
 import logging
-import threading
+import socket
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 import conftest
 from accounts.models import User
@@ -23,6 +22,7 @@ from conftest import service_missing
 from destinations.models import Destination
 from destinations.services import destination_create
 from destinations.tests.servers.fixtures import *  # noqa: F403 - the protocol servers' fixtures
+from destinations.tests.servers.s3 import S3Server
 from documents import storage
 from documents.models import Document
 from documents.tests.conftest import document_storage, worker_env  # noqa: F401 - fixtures
@@ -35,76 +35,6 @@ S3_KEYS = {
 }
 
 
-@dataclass
-class HeldUpload:
-    """An upload the server holds: ``started`` is set when it arrives; the client's request
-    then waits until ``release`` and is answered 503, its body never stored, as a
-    connection cut mid-transfer would leave it."""
-
-    key_part: str
-    started: threading.Event = field(default_factory=threading.Event)
-    released: threading.Event = field(default_factory=threading.Event)
-
-
-class S3Server:
-    """moto's S3 app served by werkzeug in a thread, behind a small WSGI layer of our own
-    that counts object writes and can hold one (``hold``)."""
-
-    def __init__(self) -> None:
-        from moto.moto_server.werkzeug_app import (
-            DomainDispatcherApplication,
-            MotoRequestHandler,
-            create_backend_app,
-        )
-        from werkzeug.serving import make_server
-
-        self._moto = DomainDispatcherApplication(create_backend_app)
-        self.writes: list[str] = []  # "PUT /bucket/key" of every object write
-        self._held: HeldUpload | None = None
-        self._lock = threading.Lock()
-        self._server = make_server(
-            "127.0.0.1", 0, self._app, threaded=True, request_handler=MotoRequestHandler
-        )
-        self.endpoint = f"http://127.0.0.1:{self._server.server_port}"
-        # A short poll interval keeps shutdown (and so every test) quick.
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-
-    def _app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")
-        if method in {"PUT", "POST"} and path.count("/") >= 2 and not path.startswith("/moto-api"):
-            with self._lock:
-                held = self._held if self._held and self._held.key_part in path else None
-                if held is not None:
-                    self._held = None
-                else:
-                    self.writes.append(f"{method} {path}")
-            if held is not None:
-                held.started.set()
-                held.released.wait(60)
-                start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
-                return [b"held by the test"]
-        return self._moto(environ, start_response)
-
-    def hold(self, key_part: str) -> HeldUpload:
-        """Hold the next write of an object whose key contains ``key_part``."""
-        held = HeldUpload(key_part=key_part)
-        with self._lock:
-            self._held = held
-        return held
-
-    def authentication(self, *, enforced: bool) -> None:
-        """moto checks access keys (unknown ones are refused) only while enforced."""
-        count = "0" if enforced else "inf"
-        requests.post(f"{self.endpoint}/moto-api/reset-auth", data=count, timeout=10).raise_for_status()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._thread.join(timeout=10)
-
-
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[S3Server]:
     """A real S3 API on 127.0.0.1 for the session."""
@@ -112,6 +42,7 @@ def s3_server() -> Iterator[S3Server]:
         server = S3Server()
     except ImportError as exc:
         service_missing(f"moto's server is not installed ({exc})")
+    server.start()
     # werkzeug logs every request; failures read better without them.
     request_log = logging.getLogger("werkzeug")
     level = request_log.level
@@ -257,3 +188,18 @@ class Sleeps(list[float]):
 
     def __call__(self, seconds: float) -> None:
         self.append(seconds)
+
+
+@pytest.fixture
+def address_lookups(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """Every (host, port) resolved from now on, the real resolver still answering: what a
+    user's destination was checked against (``docuelevate.addresses``)."""
+    looked_up: list[tuple[str, int]] = []
+    resolve = socket.getaddrinfo
+
+    def recording(host: str, port: int, *args: Any, **kwargs: Any) -> Any:
+        looked_up.append((host, port))
+        return resolve(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", recording)
+    return looked_up

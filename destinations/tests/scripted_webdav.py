@@ -67,8 +67,10 @@ class ScriptedWebDavServer(WebDavServer):
         with self._lock:
             self._answers[method] = (status, body)
 
-    def hold_upload(self, *, after_bytes: int) -> HeldUpload:
-        held = HeldUpload(after_bytes=after_bytes)
+    def hold_upload(self, *, after_bytes: int, seconds: float = 2) -> HeldUpload:
+        """Hold the next PUT after ``after_bytes`` bytes (see ``HeldUpload``); a test that
+        must act while the upload is held (kill its client) gives it more ``seconds``."""
+        held = HeldUpload(after_bytes=after_bytes, seconds=seconds)
         with self._lock:
             self._held = held
         return held

@@ -20,6 +20,7 @@ from destinations.kinds.email import EmailKind, Security
 from destinations.tests.conftest import sha256
 from destinations.tests.servers.base import free_port
 from destinations.tests.servers.smtp import SmtpServer
+from docuelevate.addresses import HostRefused
 from docuelevate.errors import InvalidInput
 
 CONTENT = b"%PDF-1.7\n" + bytes(range(256)) * 64 + b"\n%%EOF\n"
@@ -225,3 +226,19 @@ def test_a_users_own_mail_server_may_not_be_a_private_address(settings):
     EmailKind.clean(given, {}, system_wide=True)
     settings.URL_FETCH_ALLOWED_NETWORKS = [ipaddress.ip_network("127.0.0.0/8")]
     EmailKind.clean(given, {}, system_wide=False)
+
+
+@pytest.mark.parametrize(
+    ("given", "port"),
+    [({"security": "tls"}, 465), ({"security": "starttls"}, 587), ({"security": "tls", "port": 2465}, 2465)],
+)
+def test_a_users_own_mail_server_is_looked_up_on_the_port_it_will_be_reached_at(
+    settings, address_lookups, given, port
+):
+    settings.URL_FETCH_ALLOWED_NETWORKS = []
+
+    with pytest.raises(HostRefused):
+        EmailKind.clean({**VALID, "host": "127.0.0.1", **given}, {}, system_wide=False)
+
+    # The same check the connection makes: the security's own port when none is given.
+    assert address_lookups == [("127.0.0.1", port)]

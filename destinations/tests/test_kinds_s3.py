@@ -113,6 +113,20 @@ def test_a_server_that_does_not_answer_is_a_temporary_failure(tmp_path):
     assert "could not be reached" in error.value.message
 
 
+def test_destinations_made_in_one_process_each_keep_their_own_endpoint(s3_server, bucket, tmp_path):
+    # The kinds share one boto3 session per process; each must still talk to its own server.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    reachable = s3_kind(s3_server, bucket.name)
+    unreachable = S3Kind(bucket=bucket.name, endpoint_url=f"http://127.0.0.1:{closed_port}", **S3_KEYS)
+    with reachable, unreachable:
+        with pytest.raises(DeliveryTemporarilyFailed):
+            unreachable.upload(local_file(tmp_path, b"%PDF-1.7 lost"), "lost.pdf")
+        reachable.upload(local_file(tmp_path, b"%PDF-1.7 kept"), "kept.pdf")
+    assert bucket.keys() == ["kept.pdf"]
+
+
 @pytest.mark.parametrize(
     ("given", "secrets", "system_wide", "message"),
     [

@@ -19,6 +19,7 @@ from destinations.tests.conftest import sha256
 from destinations.tests.scripted_webdav import ScriptedWebDavServer
 from destinations.tests.servers.base import free_port
 from destinations.tests.servers.tls import make_tls_files
+from docuelevate.addresses import HostRefused
 from docuelevate.errors import InvalidInput
 
 CONTENT = b"%PDF-1.7\n" + bytes(range(256)) * 64 + b"\n%%EOF\n"
@@ -274,6 +275,22 @@ def test_a_users_own_destination_may_not_point_at_a_private_address(settings):
         "verify_ssl": True,
     }
     assert secrets == {"password": "pw"}
+
+
+@pytest.mark.parametrize(
+    ("url", "port"),
+    [("https://127.0.0.1/dav", 443), ("http://127.0.0.1/dav", 80), ("https://127.0.0.1:8443/dav", 8443)],
+)
+def test_a_users_own_destination_is_looked_up_on_the_port_it_will_be_reached_at(
+    settings, address_lookups, url, port
+):
+    settings.URL_FETCH_ALLOWED_NETWORKS = []
+
+    with pytest.raises(HostRefused):
+        WebDavKind.clean({"url": url}, {}, system_wide=False)
+
+    # The same check the connection makes: the scheme's port when the URL names none.
+    assert address_lookups == [("127.0.0.1", port)]
 
 
 def test_a_users_own_destination_sends_its_password_only_over_https():

@@ -4,11 +4,15 @@ redeliver (against a real S3 API)."""
 
 from __future__ import annotations
 
+from html import escape
+
 import pytest
 from django.test import Client
 from django.urls import reverse
 
+from destinations.kinds import KINDS, kind_class
 from destinations.models import Delivery, DeliveryStatus, Destination, HealthStatus
+from destinations.pages.forms import entered_secret_names
 from destinations.services import (
     deliveries_schedule,
     delivery_run,
@@ -145,6 +149,41 @@ def test_a_user_adds_a_destination_of_the_kind_they_chose(browser_as, owner):
     assert destination.folder_template == "{year}/{filename}"
     assert destination.secrets.reveal() == S3_KEYS
     assert "Saved My bucket" in client.get(reverse("destinations")).content.decode()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_field_of_a_kind_says_what_to_enter_with_an_example(browser_as, db, kind):
+    page = browser_as("owner").get(reverse("destination-new") + f"?kind={kind}").content.decode()
+    cls = kind_class(kind)
+    for name in (*cls.setting_names, *entered_secret_names(cls)):
+        help_text = cls.help_texts.get(name, "")
+        assert help_text, f"{kind}'s {name} has no help text"
+        # Announced with its field: the span has the id the field's aria-describedby names.
+        helptext_id = (
+            f"id_setting_{name}_helptext" if name in cls.setting_names else f"id_secret_{name}_helptext"
+        )
+        assert f'<span id="{helptext_id}" class="text-sm muted">{escape(help_text)}</span>' in page
+    # The fields every kind shares: the placeholders, and what each collision policy does.
+    for placeholder in (
+        "{year}",
+        "{month}",
+        "{day}",
+        "{document_type}",
+        "{correspondent}",
+        "{title}",
+        "{owner}",
+    ):
+        assert placeholder in page
+    assert "2024/Invoice/2024-03-12_Invoice.pdf" in page
+    assert "name (2).pdf" in page
+
+
+def test_a_stored_secret_says_what_it_is_and_that_an_empty_field_keeps_it(browser_as, owner):
+    destination = destination_create(
+        kind="s3", name="Mine", owner=owner, settings={"bucket": "archive"}, secrets=S3_KEYS
+    )
+    page = browser_as("owner").get(reverse("destination-edit", args=[destination.pk])).content.decode()
+    assert escape("The secret key that goes with the access key. Stored; leave empty to keep it.") in page
 
 
 def test_a_refused_destination_says_why_and_never_shows_the_secret_typed(browser_as, owner):
@@ -386,8 +425,14 @@ def test_a_kind_with_a_mapping_setting_is_edited_as_json_and_keeps_it(browser_as
 def test_the_form_follows_the_kind_yes_no_boxes_with_their_defaults_and_keys_in_text_boxes(browser_as, db):
     client = browser_as("owner")
     ftp = client.get(reverse("destination-new") + "?kind=ftp").content.decode()
-    assert 'type="checkbox" name="setting_use_tls" id="id_setting_use_tls" checked' in ftp
-    assert 'type="checkbox" name="setting_allow_plaintext" id="id_setting_allow_plaintext">' in ftp
+    assert (
+        'name="setting_use_tls" aria-describedby="id_setting_use_tls_helptext" '
+        'id="id_setting_use_tls" checked'
+    ) in ftp
+    assert (
+        'name="setting_allow_plaintext" aria-describedby="id_setting_allow_plaintext_helptext" '
+        'id="id_setting_allow_plaintext">'
+    ) in ftp
     sftp_form = {
         "name": "NAS",
         "collision_policy": "rename",

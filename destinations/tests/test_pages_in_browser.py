@@ -16,7 +16,8 @@ from django.utils import timezone
 from accounts.models import User
 from conftest import BrowserPage, LiveServer, set_password_as_server
 from destinations.models import Destination
-from destinations.tests.conftest import S3_KEYS, Bucket, S3Server, wait_until
+from destinations.tests.conftest import S3_KEYS, Bucket, wait_until
+from destinations.tests.servers.s3 import S3Server
 from documents.services import document_ingest
 from documents.tests.samples import Samples
 

@@ -1,8 +1,11 @@
 """Deliveries to WebDAV, Nextcloud and e-mail by a real Celery worker after real
-processing, with the server down when the delivery first comes."""
+processing, with the server down when the delivery first comes, or the worker killed
+mid-upload."""
 
 from __future__ import annotations
 
+import os
+import signal
 from email.parser import BytesParser
 from email.policy import default as default_policy
 from pathlib import PurePosixPath
@@ -93,6 +96,51 @@ def test_webdav_and_nextcloud_get_one_whole_file_each_though_the_webdav_server_w
         again = delivery_run_task.apply_async(args=(delivery.pk,), ignore_result=False)
         assert again.get(timeout=120) == "noop"
         assert len(dav.requests_of("PUT")) == puts
+
+
+def test_a_worker_killed_mid_upload_to_webdav_ends_with_one_whole_file_and_no_temporary_one(
+    owner, samples, worker_env, start_worker, tmp_path
+):
+    # Nextcloud is this kind with another URL layout: the same upload, the same recovery.
+    with ScriptedWebDavServer(root=tmp_path / "dav-root") as dav:
+        destination_create(
+            kind="webdav",
+            name="webdav",
+            owner=None,
+            settings={"url": dav.url, "folder": "archive", "username": dav.username},
+            secrets={"password": dav.password},
+            folder_template="{year}/{correspondent}/{filename}",
+        )
+        # The first PUT (of the temporary file) stores its first bytes, then waits for the
+        # test for as long as the test may wait for the upload to begin.
+        held = dav.hold_upload(after_bytes=100, seconds=180)
+        worker = start_worker(worker_env, name="crashy")
+        document = upload(owner, samples / "blank.pdf")
+        try:
+            wait_until(held.started.is_set, what="the upload to start", logs=list(tmp_path.glob("*.log")))
+            os.killpg(worker.pid, signal.SIGKILL)  # the worker and all it started, as an OOM kill would
+            worker.wait()
+        finally:
+            held.released.set()
+        delivery = Delivery.objects.get(document=document)
+        assert delivery.status == DeliveryStatus.IN_PROGRESS  # nobody could record anything
+        (left,) = dav.files()  # what the killed run left: half a file, under a temporary name
+        assert PurePosixPath(left).name.startswith(".docuelevate-")
+
+        start_worker(worker_env, name="crashy")  # the same node comes back
+        wait_until(
+            lambda: finished(document, "webdav"), what="the delivery", logs=list(tmp_path.glob("*.log"))
+        )
+
+        delivery.refresh_from_db()
+        assert (delivery.status, delivery.attempts) == (DeliveryStatus.DELIVERED, 2), delivery.error
+        document.refresh_from_db()
+        name = PurePosixPath(document.processed_file).name
+        path = f"archive/{template_values(document)['year']}/unknown/{name}"
+        assert delivery.remote_path == path
+        assert dav.files() == [path]
+        assert (dav.root / path).read_bytes() == processed_bytes(document)
+        assert document.logs.filter(step_name="upload_to_webdav", kind=FailureKind.WORKER_LOST).exists()
 
 
 def test_a_mail_goes_out_once_over_starttls_signed_in_though_the_server_was_down(

@@ -26,6 +26,7 @@ from conftest import SLOW_FIXTURES, service_missing
 # pytest finds fixtures by their names in the test module.
 from .fixtures import *  # noqa: F403
 from .ftp import FtpServer
+from .s3 import S3ServerProcess
 from .sftp import SftpServer, SshClientKeys, SshKey
 from .smtp import SmtpServer
 from .tls import TlsFiles
@@ -414,6 +415,51 @@ def test_a_webdavs_server_is_refused_by_a_client_that_does_not_trust_its_ca(
             auth=(webdavs_server.username, webdavs_server.password),
             timeout=10,
         )
+
+
+# --- S3 ------------------------------------------------------------------------------------
+
+
+def s3_client(server: S3ServerProcess) -> Any:
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=server.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="AKIATESTSERVERS00000",
+        aws_secret_access_key="test-servers-secret",
+    )
+
+
+@pytest.mark.subprocess  # moto's server in a process of its own
+def test_an_s3_server_process_killed_and_started_again_keeps_its_port_buckets_and_objects(tmp_path) -> None:
+    with S3ServerProcess(workdir=tmp_path / "moto") as server:
+        port = server.port
+        client = s3_client(server)
+        client.create_bucket(Bucket="archive")
+        client.put_object(Bucket="archive", Key="2024/invoice.pdf", Body=DOCUMENT, Metadata={"sha256": "ab"})
+
+        server.restart()  # SIGKILL, then the same port again
+
+        assert server.port == port
+        client = s3_client(server)
+        head = client.head_object(Bucket="archive", Key="2024/invoice.pdf")
+        assert head["Metadata"] == {"sha256": "ab"}
+        assert client.get_object(Bucket="archive", Key="2024/invoice.pdf")["Body"].read() == DOCUMENT
+        client.put_object(Bucket="archive", Key="after-restart.pdf", Body=b"%PDF-1.7 again")
+        listing = client.list_objects_v2(Bucket="archive")["Contents"]
+        assert sorted(item["Key"] for item in listing) == ["2024/invoice.pdf", "after-restart.pdf"]
+
+
+@pytest.mark.subprocess  # moto's server in a process of its own
+def test_an_s3_server_process_without_kept_data_comes_back_empty(tmp_path) -> None:
+    with S3ServerProcess(workdir=tmp_path / "moto", keep_data=False) as server:
+        s3_client(server).create_bucket(Bucket="archive")
+
+        server.restart()
+
+        assert s3_client(server).list_buckets()["Buckets"] == []
 
 
 # --- SMTP ------------------------------------------------------------------------------------
