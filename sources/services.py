@@ -8,10 +8,14 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
+from accounts.access import Viewer
 from accounts.models import User
-from docuelevate.errors import Conflict, InvalidInput
-from sources.kinds import KINDS, kind_class
+from docuelevate.encryption import SecretsUnreadable
+from docuelevate.errors import Conflict, Forbidden, InvalidInput
+from sources.kinds import KINDS, kind_class, kind_for
+from sources.kinds.base import SourceFailed
 from sources.models import Source
+from sources.polling import source_poll_enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -29,16 +33,12 @@ def source_create(
 ) -> Source:
     """A new source, its settings checked by its kind; ``owner`` None makes it system-wide
     (an operator's decision, checked by the caller)."""
-    name = name.strip()
-    if not name or len(name) > 100:
-        raise InvalidInput("A source needs a name of 1 to 100 characters.")
-    if not 1 <= poll_interval_minutes <= 24 * 60:
-        raise InvalidInput("The poll interval is from 1 to 1440 minutes.")
+    _check_interval(poll_interval_minutes)
     cls = kind_class(kind)
     clean_settings, clean_secrets = cls.clean(settings, secrets or {}, system_wide=owner is None)
     source = Source(
         kind=kind,
-        name=name,
+        name=_clean_name(name),
         owner=owner,
         document_owner=document_owner if owner is None else None,
         settings=clean_settings,
@@ -46,12 +46,111 @@ def source_create(
         poll_interval_minutes=poll_interval_minutes,
         enabled=enabled,
     )
+    _save(source)
+    return source
+
+
+def source_update(
+    *,
+    source: Source,
+    name: str | None = None,
+    settings: Mapping[str, Any] | None = None,
+    secrets: Mapping[str, Any] | None = None,
+    poll_interval_minutes: int | None = None,
+    enabled: bool | None = None,
+) -> Source:
+    """Change what is given (None leaves a field as it is), every change checked first.
+
+    ``secrets`` are write-only: the keys given replace theirs, a key given empty is
+    removed, keys not given stay. A source the environment defines keeps the settings,
+    secrets, interval and enabled of its variables (Conflict otherwise). A new interval
+    counts from now: the next turn comes no later than one new interval away.
+    """
+    if source.system_key and any(v is not None for v in (settings, secrets, poll_interval_minutes, enabled)):
+        raise Conflict(f"{source.name} is defined by the environment; change its variables instead.")
+    if settings is not None or secrets is not None:
+        merged = {**_stored_secrets(source), **(secrets or {})}
+        merged = {key: value for key, value in merged.items() if value not in ("", None)}
+        source.settings, source.secrets = kind_class(source.kind).clean(
+            source.settings if settings is None else settings, merged, system_wide=source.owner_id is None
+        )
+    if name is not None:
+        source.name = _clean_name(name)
+    if poll_interval_minutes is not None:
+        _check_interval(poll_interval_minutes)
+        source.poll_interval_minutes = poll_interval_minutes
+        source.next_poll_at = None  # due at beat's next minute, then every new interval
+    if enabled is not None:
+        source.enabled = enabled
+    _save(source)
+    return source
+
+
+def source_owner(*, viewer: Viewer, system_wide: bool) -> User | None:
+    """Whom a source ``viewer`` makes belongs to: themselves, or nobody (system-wide) when a
+    request with operator rights asks for that."""
+    user = viewer.user
+    if not isinstance(user, User):
+        raise Forbidden("Sign in to add a source.")
+    if not system_wide:
+        return user
+    if not viewer.operator:
+        raise Forbidden("Only operators can add system-wide sources.")
+    return None
+
+
+def source_delete(*, source: Source) -> None:
+    """Remove a source and its ledger; the documents it made stay. One the environment
+    defines cannot go (Conflict): it would come back at beat's next minute."""
+    if source.system_key:
+        raise Conflict(f"{source.name} is defined by the environment; remove it from the variables instead.")
+    source.delete()
+
+
+def source_test(*, source: Source) -> str:
+    """Connect and sign in, reading nothing; "" when it works, else the reason (also
+    recorded on the source, as a poll's would be)."""
+    try:
+        kind_for(source).check()
+    except SourceFailed as exc:
+        Source.objects.filter(pk=source.pk).update(last_error=exc.message, last_error_kind=exc.kind)
+        return exc.message
+    Source.objects.filter(pk=source.pk).update(last_error="", last_error_kind="")
+    return ""
+
+
+def source_poll_now(*, source: Source) -> None:
+    """A poll of ``source`` at once, on a worker, besides its schedule."""
+    if not source.enabled:
+        raise Conflict(f"{source.name} is disabled; enable it first.")
+    source_poll_enqueue(source_id=source.pk)
+
+
+def _check_interval(minutes: int) -> None:
+    if not 1 <= minutes <= 24 * 60:
+        raise InvalidInput("The poll interval is from 1 to 1440 minutes.")
+
+
+def _clean_name(name: str) -> str:
+    name = " ".join(name.split())
+    if not name or len(name) > 100:
+        raise InvalidInput("A source needs a name of 1 to 100 characters.")
+    return name
+
+
+def _stored_secrets(source: Source) -> dict[str, Any]:
+    try:
+        return dict(source.secrets)
+    except SecretsUnreadable:
+        return {}  # sealed under a secret no longer known: new ones must be given
+
+
+def _save(source: Source) -> None:
     try:
         with transaction.atomic():
             source.save()
     except IntegrityError:
-        raise Conflict(f"A source named {name!r} exists already.") from None
-    return source
+        raise Conflict(f"A source named {source.name!r} exists already.") from None
 
 
 def system_sources_sync() -> list[Source]:
