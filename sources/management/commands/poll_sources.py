@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from sources.models import Source
+from sources.folder_events import FolderEvents
+from sources.models import Source, SourceKind
 from sources.polling import PollStatus, source_poll, sources_due
 from sources.services import system_sources_sync
 
@@ -16,7 +18,8 @@ from sources.services import system_sources_sync
 class Command(BaseCommand):
     help = (
         "Polls every enabled source (mailboxes, watched and remote folders): with --once each "
-        "one once, then exits; without, again every minute for the sources whose turn it is."
+        "one once, then exits; without, each whenever its turn comes, and a local watched "
+        "folder also as soon as a file in it has settled (filesystem events)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -37,11 +40,23 @@ class Command(BaseCommand):
             raise CommandError(f"{failed} source(s) failed; the reasons are above and on /sources.")
 
     def _poll_forever(self, chosen: set[int]) -> None:
-        """Beat's job done in this process: each chosen source whenever its turn comes."""
+        """Beat's job done in this process: each chosen source whenever its turn comes
+        (looked at every minute), and a watched folder once a file in it has settled."""
+        watched = Source.objects.filter(pk__in=chosen, kind=SourceKind.WATCH)
+        events = FolderEvents(
+            {
+                source.pk: (Path(source.settings["path"]), int(source.settings.get("settle_seconds", 0)))
+                for source in watched
+            }
+        )
+        next_turns = 0.0
         while True:
-            due = set(sources_due()) & chosen
-            self._poll_all(list(Source.objects.filter(pk__in=due).values_list("pk", "name")))
-            time.sleep(60)
+            wanted = set(events.wait())
+            if time.monotonic() >= next_turns:
+                wanted |= set(sources_due()) & chosen
+                next_turns = time.monotonic() + 60
+            if wanted:
+                self._poll_all(list(Source.objects.filter(pk__in=wanted).values_list("pk", "name")))
 
     def _poll_all(self, sources: list[tuple[int, str]]) -> int:
         failed = 0
