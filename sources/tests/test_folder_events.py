@@ -63,4 +63,6 @@ def test_a_file_that_settles_in_a_watched_folder_is_taken_on_its_events_not_its_
     )
     assert process.poll() is None
     assert (watched / "processed" / "scan.pdf").exists()
-    assert Source.objects.get(pk=source.pk).next_poll_at > Document.objects.get().created_at
+    next_turn = Source.objects.get(pk=source.pk).next_poll_at
+    assert next_turn is not None
+    assert next_turn > Document.objects.get().created_at
