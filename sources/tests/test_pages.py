@@ -5,6 +5,7 @@ real Dovecot)."""
 from __future__ import annotations
 
 import ipaddress
+import re
 from datetime import timedelta
 from html import escape
 
@@ -82,6 +83,9 @@ def test_the_list_shows_a_persona_what_they_manage(browser_as, owner, other_user
     for text in hidden:
         assert text not in html
     assert PASSWORD not in html
+    # Works under the site's CSP: no inline script or event handler (confirmations are app.js's).
+    assert all("src=" in tag for tag in re.findall(r"<script\b[^>]*>", html))
+    assert not re.search(r"\son[a-z]+=", html)
 
 
 @pytest.mark.parametrize(
