@@ -30,6 +30,7 @@ urlpatterns = [
     path("", include("search.pages.urls")),
     path("", include("ops.pages.urls")),
     path("", include("destinations.pages.urls")),
+    path("", include("sources.pages.urls")),
 ]
 
 # Under /api/ every error is JSON, like the API's own; elsewhere a page in the site's look.

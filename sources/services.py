@@ -99,6 +99,18 @@ def source_owner(*, viewer: Viewer, system_wide: bool) -> User | None:
     return None
 
 
+def source_document_owner_set(*, source: Source, document_owner: User | None) -> Source:
+    """Choose whose documents a system-wide source makes (None: the first operator's). Also
+    for one the environment defines, whose variables do not say. A user's own source makes
+    that user's documents and nobody else's (InvalidInput)."""
+    if source.owner_id is not None:
+        raise InvalidInput(f"{source.name} is a user's own source: its documents are that user's.")
+    if source.document_owner_id != (document_owner.pk if document_owner else None):
+        source.document_owner = document_owner
+        source.save(update_fields=["document_owner", "updated_at"])
+    return source
+
+
 def source_delete(*, source: Source) -> None:
     """Remove a source and its ledger; the documents it made stay. One the environment
     defines cannot go (Conflict): it would come back at beat's next minute."""

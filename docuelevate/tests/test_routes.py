@@ -84,6 +84,13 @@ ROUTES: list[tuple[str, dict[str, object], str]] = [
     ("destination-connect-callback", {"kind": "dropbox"}, "/destinations/connect/dropbox/callback"),
     ("destination-connect-callback", {"kind": "google_drive"}, "/destinations/connect/google_drive/callback"),
     ("destination-connect-callback", {"kind": "onedrive"}, "/destinations/connect/onedrive/callback"),
+    # sources: the pages
+    ("sources", {}, "/sources"),
+    ("source-new", {}, "/sources/new"),
+    ("source-edit", {"source_id": 7}, "/sources/7"),
+    ("source-test", {"source_id": 7}, "/sources/7/test"),
+    ("source-poll", {"source_id": 7}, "/sources/7/poll"),
+    ("source-remove", {"source_id": 7}, "/sources/7/remove"),
 ]
 
 # The other spelling of each accounts API route answers too (accounts.api.urls), unnamed.

@@ -95,6 +95,25 @@ class Kind(ABC):
 
     label: ClassVar[str]
 
+    # What the pages and the admin ask for: ``sources/pages/forms.py`` builds a field for
+    # each setting and secret from these, so no form knows a kind by name. Settings not
+    # named a flag (yes/no), a number, a list (entered separated by commas) or a choice
+    # are text. ``help_texts`` says what to enter in each, with an example.
+    setting_names: ClassVar[tuple[str, ...]] = ()
+    secret_names: ClassVar[tuple[str, ...]] = ()
+    flag_settings: ClassVar[tuple[str, ...]] = ()
+    number_settings: ClassVar[tuple[str, ...]] = ()
+    list_settings: ClassVar[tuple[str, ...]] = ()
+    choice_settings: ClassVar[Mapping[str, tuple[tuple[str, str], ...]]] = {}
+    help_texts: ClassVar[Mapping[str, str]] = {}
+    # A kind only operators may add, always system-wide (a folder on the server itself).
+    system_wide_only: ClassVar[bool] = False
+
+    @classmethod
+    def initial_settings(cls) -> dict[str, Any]:
+        """What a new source's form starts with: the values ``clean`` takes when none is given."""
+        return {}
+
     @classmethod
     @abstractmethod
     def clean(

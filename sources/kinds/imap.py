@@ -73,6 +73,61 @@ MAX_MESSAGE_SIZE_FACTOR = 2
 
 class ImapKind(Kind):
     label = "E-mail (IMAP)"
+    setting_names = (
+        "host",
+        "port",
+        "ssl",
+        "username",
+        "folders",
+        "since",
+        "sender_filter",
+        "subject_filter",
+        "tags",
+        "attachment_filter",
+        "after",
+        "move_to",
+        "include_mail",
+    )
+    secret_names = ("password",)
+    flag_settings = ("ssl", "include_mail")
+    number_settings = ("port",)
+    list_settings = ("folders", "tags")
+    choice_settings = {
+        "attachment_filter": (
+            (AttachmentFilter.DOCUMENTS_ONLY, "Documents only"),
+            (AttachmentFilter.ALL, "Every attached file and picture"),
+        ),
+        "after": (
+            (After.SEEN, "Mark it read"),
+            (After.MOVE, "Move it to the folder below"),
+            (After.DELETE, "Delete it"),
+            (After.NOTHING, "Leave it as it is"),
+        ),
+    }
+    help_texts = {
+        "host": "The mail server's name, as your provider gives it for IMAP, e.g. imap.example.com.",
+        "port": "Empty for the usual one: 993 with SSL, 143 without, e.g. 993.",
+        "ssl": "Connect with TLS from the start (port 993). Untick for port 143: the connection then "
+        "switches to TLS (STARTTLS) when the server offers it.",
+        "username": "The account's sign-in name, usually its address, e.g. scans@example.com.",
+        "password": "The account's password, or an app password where the provider asks for one "
+        "(Gmail, Outlook), e.g. abcd efgh ijkl mnop.",
+        "folders": "The folders to read, separated by commas, e.g. INBOX, Scans. Empty: INBOX.",
+        "since": "On the first look, take the mail received since this date, e.g. 2026-01-31. "
+        "Empty: the unread mail only. Later looks take only new mail.",
+        "sender_filter": "Take only mail whose sender contains this, e.g. @scanner.example.com. "
+        "Empty: from anyone.",
+        "subject_filter": "Take only mail whose subject contains this (any case), e.g. invoice. "
+        "Empty: any subject.",
+        "tags": "Tags every document from this mailbox gets, separated by commas, e.g. mail, invoices.",
+        "attachment_filter": "Documents only: attached files of a type DocuElevate processes (PDF, "
+        "images, office files), not the pictures inside a mail's text; every file: all of them, "
+        "unsupported ones then fail visibly.",
+        "after": "What happens to a mail once its attachments are taken, e.g. mark it read. "
+        "IMAP_READONLY_MODE leaves every mail as it is.",
+        "move_to": "The folder a taken mail moves to when it is to be moved, e.g. Archive/Scanned.",
+        "include_mail": "Also keep the mail itself (.eml) as a document, besides its attachments.",
+    }
 
     def __init__(self, *, settings: Mapping[str, Any], password: str) -> None:
         self.settings = dict(settings)
@@ -144,6 +199,16 @@ class ImapKind(Kind):
             },
             {"password": password},
         )
+
+    @classmethod
+    def initial_settings(cls) -> dict[str, Any]:
+        return {
+            "ssl": True,
+            "folders": ["INBOX"],
+            "attachment_filter": django_settings.IMAP_ATTACHMENT_FILTER,
+            "after": After.SEEN,
+            "include_mail": False,
+        }
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], secrets: Mapping[str, Any]) -> Self:

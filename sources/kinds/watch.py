@@ -42,6 +42,22 @@ SETTINGS = {"path", "settle_seconds", "delete_after", "subfolder_tags", "tags"}
 
 class WatchKind(Kind):
     label = "Watched folder"
+    setting_names = ("path", "settle_seconds", "delete_after", "subfolder_tags", "tags")
+    flag_settings = ("delete_after", "subfolder_tags")
+    number_settings = ("settle_seconds",)
+    list_settings = ("tags",)
+    help_texts = {
+        "path": "The folder on the server to take files from: an absolute path outside WORKDIR that "
+        "the workers' user can read and write, e.g. /srv/scans.",
+        "settle_seconds": "How long a file must stay unchanged before it is taken, so that a scanner "
+        "or a copy still writing it is waited for, e.g. 5.",
+        "delete_after": "Delete a file once its document is made. Otherwise it moves to processed/ "
+        "inside the folder.",
+        "subfolder_tags": "Tag a document with the names of the sub-folders its file was in: "
+        "invoices/2026/scan.pdf gets the tags invoices and 2026.",
+        "tags": "Tags every document from this folder gets, separated by commas, e.g. scanner, office.",
+    }
+    system_wide_only = True
 
     def __init__(
         self,
@@ -91,6 +107,14 @@ class WatchKind(Kind):
             },
             {},
         )
+
+    @classmethod
+    def initial_settings(cls) -> dict[str, Any]:
+        return {
+            "settle_seconds": django_settings.WATCH_FOLDER_SETTLE_SECONDS,
+            "delete_after": django_settings.WATCH_FOLDER_DELETE_AFTER_PROCESS,
+            "subfolder_tags": False,
+        }
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], secrets: Mapping[str, Any]) -> Self:
