@@ -95,7 +95,8 @@ def wait_out_the_lease(source: Source) -> None:
     """The killed poller still holds the source; its turn ends when the lease runs out."""
     source.refresh_from_db()
     assert source.lease_holder, "the killed poller left its lease behind"
-    assert source.lease_until is not None and source.lease_until > timezone.now()
+    assert source.lease_until is not None
+    assert source.lease_until > timezone.now()
     lease_until = source.lease_until
     wait_until(lambda: timezone.now() > lease_until, timeout=LEASE_SECONDS + 30, what="the lease to run out")
 
