@@ -527,6 +527,10 @@ WATCH_FOLDER_POLL_INTERVAL = env_int("WATCH_FOLDER_POLL_INTERVAL", 1, minimum=1,
 WATCH_FOLDER_DELETE_AFTER_PROCESS = env_bool("WATCH_FOLDER_DELETE_AFTER_PROCESS", False)
 # A file is taken once it has not changed for this long, never while a scanner still writes it.
 WATCH_FOLDER_SETTLE_SECONDS = env_int("WATCH_FOLDER_SETTLE_SECONDS", 5, minimum=0, maximum=3600)
+# How long a poll holds its source without renewing it (after every item): a poller killed
+# mid-way holds the source this long, then the next poll takes it up. Shorter only where a
+# poller is killed on purpose (the tests, bench/ingest.py).
+SOURCES_POLL_LEASE_SECONDS = env_int("SOURCES_POLL_LEASE_SECONDS", 300, minimum=1, maximum=24 * 3600)
 
 
 def _imap_mailbox(number: int) -> dict[str, Any] | None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -37,12 +38,16 @@ from sources.models import ItemState, Source, SourceItem
 
 logger = logging.getLogger(__name__)
 
-# How long a poll holds its source without renewing; a killed poller's turn ends after it.
-LEASE = timedelta(minutes=5)
 KEY_MAX_LENGTH = 1024
 REF_MAX_LENGTH = 2048
 # Reasons an ingest refuses a file: the item is failed for good with the reason.
 _REFUSALS = (InvalidInput, PayloadTooLarge, UnsupportedMediaType)
+
+
+def poll_lease() -> timedelta:
+    """How long a poll holds its source without renewing; a killed poller's turn ends after
+    it (SOURCES_POLL_LEASE_SECONDS)."""
+    return timedelta(seconds=settings.SOURCES_POLL_LEASE_SECONDS)
 
 
 class PollStatus(StrEnum):
@@ -130,7 +135,7 @@ class PollRun:
 
     def renew(self) -> None:
         renewed = Source.objects.filter(pk=self.source.pk, lease_holder=self.holder).update(
-            lease_until=timezone.now() + LEASE
+            lease_until=timezone.now() + poll_lease()
         )
         if not renewed:
             raise LeaseLost(f"another poller took over source {self.source.pk}")
@@ -164,7 +169,7 @@ def source_poll(*, source_id: int, worker_name: str = "") -> PollOutcome:
     now = timezone.now()
     free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
     if not Source.objects.filter(free, pk=source_id, enabled=True).update(
-        lease_holder=holder, lease_until=now + LEASE
+        lease_holder=holder, lease_until=now + poll_lease()
     ):
         exists = Source.objects.filter(pk=source_id, enabled=True).exists()
         return PollOutcome(status=PollStatus.BUSY if exists else PollStatus.DISABLED)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Task, shared_task
+from django.conf import settings
 
-from sources.polling import LEASE, source_poll, source_poll_enqueue, sources_due
+from sources.polling import source_poll, source_poll_enqueue, sources_due
 from sources.services import system_sources_sync
 
 
@@ -16,8 +17,8 @@ from sources.services import system_sources_sync
     ignore_result=True,
     # A poll that outlives its lease could meet a second poller; the lease is renewed per
     # item, so only one item's work has to fit in it.
-    soft_time_limit=int(LEASE.total_seconds()) * 6,
-    time_limit=int(LEASE.total_seconds()) * 6 + 60,
+    soft_time_limit=settings.SOURCES_POLL_LEASE_SECONDS * 6,
+    time_limit=settings.SOURCES_POLL_LEASE_SECONDS * 6 + 60,
 )
 def source_poll_task(self: Task[Any, Any], source_id: int) -> str:
     """Poll one source: take what is new, exactly once. A message delivered twice, or a
