@@ -292,19 +292,27 @@ class ImapKind(Kind):
             ) from None
         validity = int(selected[b"UIDVALIDITY"])
         cursor, _ = SourceCursor.objects.get_or_create(source=context.source, folder=folder)
-        if cursor.validity == validity:
-            uids = [
-                uid for uid in client.search(["UID", f"{cursor.position + 1}:*"]) if uid > cursor.position
-            ]
-        else:
-            # First look, or the server renumbered the folder: new mail only, never the history.
+        first_look = cursor.validity != validity
+        if first_look:
+            # First look, or the server renumbered the folder: new mail only, never the
+            # history. Until the first look is through, the cursor has no validity, so a
+            # poller killed half-way makes the next one look the same way again (the
+            # position only skips what this look already finished).
+            if cursor.validity is not None:
+                cursor.validity, cursor.position = None, 0
+                cursor.save(update_fields=["validity", "position", "updated_at"])
             since = self.settings["since"]
-            uids = client.search(["SINCE", date.fromisoformat(since)] if since else ["UNSEEN"])
-            cursor.validity, cursor.position = validity, 0
-            cursor.save(update_fields=["validity", "position", "updated_at"])
+            found = client.search(["SINCE", date.fromisoformat(since)] if since else ["UNSEEN"])
+            # Everything below UIDNEXT existed when the folder was opened: after this look
+            # only what comes later is new.
+            uidnext = selected.get(b"UIDNEXT")
+            seen_up_to = int(uidnext) - 1 if uidnext else max(client.search(["ALL"]) or [0])
+        else:
+            found = client.search(["UID", f"{cursor.position + 1}:*"])
+        uids = sorted(uid for uid in found if uid > cursor.position)
         made = 0
         limit = django_settings.MAX_UPLOAD_SIZE * MAX_MESSAGE_SIZE_FACTOR
-        for uid in sorted(uids):
+        for uid in uids:
             ref = f"imap://{self.settings['username']}@{self.settings['host']}/{folder};UIDVALIDITY={validity};UID={uid}"
             sizes = client.fetch([uid], ["RFC822.SIZE"])
             size = int(sizes.get(uid, {}).get(b"RFC822.SIZE", 0))
@@ -326,6 +334,9 @@ class ImapKind(Kind):
             context.renew()
         if not readonly and self.settings["after"] in (After.MOVE, After.DELETE) and uids:
             client.expunge()
+        if first_look:
+            cursor.validity, cursor.position = validity, max(cursor.position, seen_up_to)
+            cursor.save(update_fields=["validity", "position", "updated_at"])
         return made
 
     def _take_mail(self, mail: Mail, raw: bytes, ref: str, context: PollContext) -> int:

@@ -6,6 +6,7 @@ import pytest
 from imapclient import IMAPClient
 
 from documents.models import Document
+from sources.kinds.imap import ImapKind
 from sources.models import ItemState, Source, SourceCursor, SourceItem
 from sources.polling import PollStatus, source_poll
 from sources.tests import mails
@@ -52,6 +53,28 @@ def test_the_first_poll_takes_unseen_mail_only_never_the_history(dovecot_server,
     poll(make_imap_source())
 
     assert names() == ["new.pdf"]
+
+
+def test_a_first_poll_killed_half_way_is_followed_by_another_first_poll_not_the_history(
+    dovecot_server, mailbox, make_imap_source, monkeypatch
+):
+    for name, flags in (("new-1.pdf", []), ("read-long-ago.pdf", ["\\Seen"]), ("new-2.pdf", [])):
+        dovecot_server.append(mailbox, "INBOX", mails.mail_bytes(mails.mail_with_pdf(filename=name)), flags)
+    source = make_imap_source()
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # the poller dies after its first mail's attachments are taken
+
+    monkeypatch.setattr(ImapKind, "_after", killed)
+    with pytest.raises(KeyboardInterrupt):
+        source_poll(source_id=source.pk)
+    monkeypatch.undo()
+    Source.objects.filter(pk=source.pk).update(lease_until=None, lease_holder="")  # its lease ran out
+
+    poll(source)
+
+    assert names() == ["new-1.pdf", "new-2.pdf"]
+    assert poll(source).documents == 0
 
 
 def test_the_same_mail_delivered_twice_is_taken_once(dovecot_server, mailbox, make_imap_source):
