@@ -10,8 +10,12 @@ import pytest
 from django.db import connection
 
 from destinations.kinds.oauth import refresh_token_in_use, token_fingerprint
+from docuelevate.env import EnvError
+from docuelevate.errors import InvalidInput
+from docuelevate.settings import _imap_mailbox
 from documents.models import Document, FailureKind
 from documents.tests.http_replay import ReplayServer, assert_matches_recording
+from sources.kinds.imap import ImapKind
 from sources.kinds.imap_oauth import Auth
 from sources.models import Source, SourceKind
 from sources.polling import PollOutcome, PollStatus, source_poll
@@ -229,3 +233,69 @@ def test_an_access_token_the_mail_server_refuses_is_a_configuration_error(
     assert "refused the Google sign-in of scanner" in outcome.error
     assert token_introspection.asked == [GMAIL_ACCESS_TOKEN]
     assert GMAIL_ACCESS_TOKEN not in outcome.error
+
+
+# --- settings ------------------------------------------------------------------------------
+
+
+def clean(settings: dict, secrets: dict) -> tuple[dict, dict]:
+    return ImapKind.clean({"username": "scans@example.com", **settings}, secrets, system_wide=True)
+
+
+def test_gmail_and_microsoft_365_mailboxes_need_no_server_and_microsoft_signs_in_through_common():
+    google, google_secrets = clean(
+        {"auth": "google", "client_id": GOOGLE_CLIENT_ID},
+        {"client_secret": GOOGLE_CLIENT_SECRET, "refresh_token": GIVEN_TOKEN, "password": "left over"},
+    )
+    assert (google["host"], google["port"], google["ssl"]) == ("imap.gmail.com", 993, True)
+    assert google_secrets == {"client_secret": GOOGLE_CLIENT_SECRET, "refresh_token": GIVEN_TOKEN}
+    microsoft, _ = clean(
+        {"auth": "microsoft", "client_id": MICROSOFT_CLIENT_ID}, {"refresh_token": GIVEN_TOKEN}
+    )
+    assert (microsoft["host"], microsoft["tenant_id"]) == ("outlook.office365.com", "common")
+    password, _ = clean({"host": "mail.example.com"}, {"password": "secret"})
+    assert password["auth"] == "password"
+
+
+@pytest.mark.parametrize(
+    ("mailbox_settings", "secrets", "reason"),
+    [
+        ({"auth": "yahoo"}, {"refresh_token": GIVEN_TOKEN}, "auth is one of password, google, microsoft"),
+        ({"auth": "google", "client_id": GOOGLE_CLIENT_ID}, {"refresh_token": GIVEN_TOKEN}, "client secret"),
+        ({"auth": "microsoft"}, {"refresh_token": GIVEN_TOKEN}, "client id"),
+        ({"auth": "microsoft", "client_id": MICROSOFT_CLIENT_ID}, {}, "refresh token"),
+        (
+            {"auth": "microsoft", "client_id": MICROSOFT_CLIENT_ID, "tenant_id": "../evil?"},
+            {"refresh_token": GIVEN_TOKEN},
+            "tenant_id",
+        ),
+        ({"host": "mail.example.com"}, {"refresh_token": GIVEN_TOKEN}, "password"),
+    ],
+)
+def test_a_mailbox_missing_what_its_sign_in_needs_is_refused_with_the_reason(
+    mailbox_settings, secrets, reason
+):
+    with pytest.raises(InvalidInput) as error:
+        clean(mailbox_settings, secrets)
+    assert reason in error.value.message
+
+
+def test_the_environment_describes_an_oauth_mailbox_with_imap_oauth_variables(monkeypatch):
+    for name, value in {
+        "IMAP2_AUTH": "microsoft",
+        "IMAP2_USERNAME": "scans@contoso.com",
+        "IMAP2_OAUTH_CLIENT_ID": MICROSOFT_CLIENT_ID,
+        "IMAP2_OAUTH_REFRESH_TOKEN": GIVEN_TOKEN,
+        "IMAP2_OAUTH_TENANT_ID": "contoso.onmicrosoft.com",
+    }.items():
+        monkeypatch.setenv(name, value)
+    mailbox = _imap_mailbox(2)
+    assert mailbox is not None
+    assert (mailbox["host"], mailbox["auth"], mailbox["oauth_tenant_id"]) == (
+        "outlook.office365.com",
+        "microsoft",
+        "contoso.onmicrosoft.com",
+    )
+    monkeypatch.setenv("IMAP2_AUTH", "basic")
+    with pytest.raises(EnvError, match="IMAP2_AUTH"):
+        _imap_mailbox(2)
