@@ -99,7 +99,7 @@ class ImapKind(Kind):
         password: str = "",
         app: MailApp | None = None,
         refresh_token: str = "",
-        renewed_refresh_token: str = "",
+        token_in_use: str = "",
     ) -> None:
         self.settings = dict(settings)
         self.password = password
@@ -107,7 +107,7 @@ class ImapKind(Kind):
         # (a newer one the provider issued in its place, while that was the given one).
         self.app = app
         self.given_refresh_token = refresh_token
-        self.refresh_token = renewed_refresh_token or refresh_token
+        self.refresh_token = token_in_use or refresh_token
 
     def __repr__(self) -> str:
         return f"ImapKind({self.settings['username']}@{self.settings['host']})"
@@ -193,7 +193,7 @@ class ImapKind(Kind):
             settings=settings,
             app=app,
             refresh_token=secrets["refresh_token"],
-            renewed_refresh_token=refresh_token_in_use(secrets),
+            token_in_use=refresh_token_in_use(secrets),
         )
 
     @classmethod
