@@ -92,6 +92,7 @@ SLOW_FIXTURES = frozenset(
         "sftp_server",  # destinations/tests/servers: Debian's sshd, with an account of its own
         "ssh_client_keys",  # destinations/tests/servers: the SFTP clients' keys, by ssh-keygen
         "dovecot_server",  # sources/tests/servers: Debian's Dovecot, IMAPS with throwaway accounts
+        "oauth_dovecot_server",  # sources/tests/servers: the same, also taking XOAUTH2 sign-ins
     }
 )
 

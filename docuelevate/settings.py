@@ -536,7 +536,11 @@ SOURCES_POLL_LEASE_SECONDS = env_int("SOURCES_POLL_LEASE_SECONDS", 300, minimum=
 def _imap_mailbox(number: int) -> dict[str, Any] | None:
     """IMAP<n>_*: one system mailbox, or None when IMAP<n>_HOST is unset (or _ENABLED=false)."""
     prefix = f"IMAP{number}_"
-    host = env_str(prefix + "HOST", "").strip()
+    # password, or OAuth 2.0 with Gmail (google) or Microsoft 365 (microsoft), whose IMAP
+    # servers are the default host then (sources/kinds/imap_oauth.py).
+    auth = env_choice(prefix + "AUTH", "password", ("password", "google", "microsoft"))
+    oauth_host = {"google": "imap.gmail.com", "microsoft": "outlook.office365.com"}.get(auth, "")
+    host = env_str(prefix + "HOST", "").strip() or oauth_host
     if not env_bool(prefix + "ENABLED", bool(host)):
         return None
     username = env_str(prefix + "USERNAME", "").strip()
@@ -550,6 +554,12 @@ def _imap_mailbox(number: int) -> dict[str, Any] | None:
         "ssl": use_ssl,
         "username": username,
         "password": env_str(prefix + "PASSWORD", ""),
+        "auth": auth,
+        "oauth_client_id": env_str(prefix + "OAUTH_CLIENT_ID", "").strip(),
+        "oauth_client_secret": env_str(prefix + "OAUTH_CLIENT_SECRET", "").strip(),
+        "oauth_refresh_token": env_str(prefix + "OAUTH_REFRESH_TOKEN", "").strip(),
+        # Microsoft only: the directory a single-tenant app is registered in.
+        "oauth_tenant_id": env_str(prefix + "OAUTH_TENANT_ID", "common").strip(),
         "poll_interval_minutes": env_int(prefix + "POLL_INTERVAL_MINUTES", 5, minimum=1, maximum=24 * 60),
         "delete_after_process": env_bool(prefix + "DELETE_AFTER_PROCESS", False),
     }

@@ -131,6 +131,23 @@ def source_test(*, source: Source) -> str:
     return ""
 
 
+def source_secrets_renew(*, source_id: int, secrets: Mapping[str, Any]) -> None:
+    """Store ``secrets`` over the source's own: ones a provider replaced while a kind used
+    them (a refresh token Microsoft rotated), handed on through ``Kind.on_secrets_renewed``.
+    Checked by the kind like any secret. A source the environment defines takes them too:
+    they are its kind's carried secrets, kept when the row is brought in step with the
+    variables."""
+    with transaction.atomic():
+        source = Source.objects.select_for_update().filter(pk=source_id).first()
+        if source is None:
+            return  # removed meanwhile: nothing to keep the secrets for
+        merged = {**_stored_secrets(source), **secrets}
+        _settings, source.secrets = kind_class(source.kind).clean(
+            source.settings, merged, system_wide=source.owner_id is None
+        )
+        source.save(update_fields=["secrets", "updated_at"])
+
+
 def source_poll_now(*, source: Source) -> None:
     """A poll of ``source`` at once, on a worker, besides its schedule."""
     if not source.enabled:
@@ -182,14 +199,20 @@ def system_sources_sync() -> list[Source]:
         cls = kind_class(kind)
         for described in cls.from_environment():
             described_keys.add(described.key)
+            row = existing.get(described.key)
+            # What the kind came by itself (a renewed refresh token) stays with the row; the
+            # kind's clean drops it once it no longer belongs to the variables' credentials.
+            stored = _stored_secrets(row) if row is not None else {}
+            carried = {name: value for name, value in stored.items() if name in cls.carried_secret_names}
             try:
-                settings, secrets = cls.clean(described.settings, described.secrets, system_wide=True)
+                settings, secrets = cls.clean(
+                    described.settings, {**carried, **described.secrets}, system_wide=True
+                )
             except InvalidInput as exc:
                 logger.error(
                     "the source %s from the environment is not valid: %s", described.key, exc.message
                 )
                 continue
-            row = existing.get(described.key)
             if row is None:
                 row = Source(kind=kind, name=_free_system_name(described.name), system_key=described.key)
             wanted = {
@@ -201,7 +224,7 @@ def system_sources_sync() -> list[Source]:
             changed = [field for field, value in wanted.items() if getattr(row, field) != value]
             for field in changed:
                 setattr(row, field, wanted[field])
-            if dict(row.secrets) != secrets or row.pk is None:
+            if _stored_secrets(row) != secrets or row.pk is None:
                 row.secrets = secrets
                 changed.append("secrets")
             if row.pk is None:

@@ -6,6 +6,10 @@ imported on first use, so a process that never polls never loads a protocol's li
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
+from typing import Any
+
 from django.utils.module_loading import import_string
 
 from docuelevate.encryption import SecretsUnreadable
@@ -30,8 +34,8 @@ def kind_class(kind: str) -> type[Kind]:
 
 
 def kind_for(source: Source) -> Kind:
-    """A reader for ``source``; SourceMisconfigured when its settings no longer hold or its
-    secrets cannot be decrypted."""
+    """A reader for ``source``, which stores the secrets its provider replaces; SourceMisconfigured
+    when its settings no longer hold or its secrets cannot be decrypted."""
     try:
         cls = kind_class(source.kind)
         settings, secrets = cls.clean(source.settings, source.secrets, system_wide=source.owner_id is None)
@@ -39,4 +43,13 @@ def kind_for(source: Source) -> Kind:
         raise SourceMisconfigured(exc.message) from None
     except SecretsUnreadable as exc:
         raise SourceMisconfigured(str(exc)) from None
-    return cls.from_settings(settings, secrets)
+    kind = cls.from_settings(settings, secrets)
+    kind.on_secrets_renewed = functools.partial(_secrets_renewed, source.pk)
+    return kind
+
+
+def _secrets_renewed(source_id: int, secrets: Mapping[str, Any]) -> None:
+    # Imported here: the services build on this module.
+    from sources.services import source_secrets_renew
+
+    source_secrets_renew(source_id=source_id, secrets=secrets)

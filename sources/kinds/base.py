@@ -14,7 +14,7 @@ message is for people and never quotes a secret.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, Self
 
@@ -94,6 +94,13 @@ class Kind(ABC):
     """A reader of one source. Built by ``from_settings`` from cleaned settings."""
 
     label: ClassVar[str]
+    # Secrets the kind comes by itself (a refresh token the provider replaced while in use),
+    # which the environment's source keeps from its row when it is brought in step with the
+    # variables; ``clean`` drops them once they no longer belong to the given credentials.
+    carried_secret_names: ClassVar[tuple[str, ...]] = ()
+    # Where a kind hands secrets the provider replaced while in use, to be stored with the
+    # source (``sources.kinds.kind_for`` sets it); None keeps them in memory only.
+    on_secrets_renewed: Callable[[Mapping[str, Any]], None] | None = None
 
     # What the pages and the admin ask for: ``sources/pages/forms.py`` builds a field for
     # each setting and secret from these, so no form knows a kind by name. Settings not

@@ -10,6 +10,9 @@ move, delete), then the cursor moves past it. A poller killed anywhere in betwee
 attachments in the ledger on the next poll and only finishes the mail.
 
 ``IMAP_READONLY_MODE`` opens folders read-only and changes nothing on the server.
+
+A mailbox signs in with its password, or (``auth`` google or microsoft) with SASL XOAUTH2
+and an access token its refresh token is exchanged for at each poll (``imap_oauth``).
 """
 
 from __future__ import annotations
@@ -26,6 +29,14 @@ from django.conf import settings as django_settings
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
+from destinations.kinds.oauth import (
+    RENEWED_SECRET_NAMES,
+    TOKEN_SECRET_NAMES,
+    refresh_token_in_use,
+    token_secrets_clean,
+    token_secrets_renewed,
+)
+from destinations.kinds.transport import provider_session
 from docuelevate.addresses import public_host_check
 from docuelevate.errors import InvalidInput
 from sources.kinds.base import (
@@ -35,6 +46,7 @@ from sources.kinds.base import (
     SourceMisconfigured,
     SourceTemporarilyFailed,
 )
+from sources.kinds.imap_oauth import DEFAULT_HOSTS, MICROSOFT_DEFAULT_TENANT, Auth, MailApp
 from sources.mail import AttachmentFilter, Mail, mail_read
 from sources.models import ItemState, SourceCursor
 
@@ -52,8 +64,13 @@ SETTINGS = {
     "after",
     "move_to",
     "include_mail",
+    "auth",
+    "client_id",
+    "tenant_id",
 }
-SECRETS = {"password"}
+SECRETS = {"password", "client_secret", *TOKEN_SECRET_NAMES}
+# A tenant is a GUID, a domain or one of common/organizations/consumers; it goes in a URL path.
+TENANT = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,99}")
 
 
 class After:
@@ -87,12 +104,20 @@ class ImapKind(Kind):
         "after",
         "move_to",
         "include_mail",
+        "auth",
+        "client_id",
+        "tenant_id",
     )
-    secret_names = ("password",)
+    secret_names = ("password", "client_secret", "refresh_token")
     flag_settings = ("ssl", "include_mail")
     number_settings = ("port",)
     list_settings = ("folders", "tags")
     choice_settings = {
+        "auth": (
+            (Auth.PASSWORD, "Password"),
+            (Auth.GOOGLE, "Google (Gmail, Google Workspace) with OAuth 2.0"),
+            (Auth.MICROSOFT, "Microsoft 365 / Outlook with OAuth 2.0"),
+        ),
         "attachment_filter": (
             (AttachmentFilter.DOCUMENTS_ONLY, "Documents only"),
             (AttachmentFilter.ALL, "Every attached file and picture"),
@@ -127,11 +152,34 @@ class ImapKind(Kind):
         "IMAP_READONLY_MODE leaves every mail as it is.",
         "move_to": "The folder a taken mail moves to when it is to be moved, e.g. Archive/Scanned.",
         "include_mail": "Also keep the mail itself (.eml) as a document, besides its attachments.",
+        "auth": "How the mailbox signs in: its password, or OAuth 2.0 with Google or Microsoft "
+        "(docs/ingestion.md says how to register the app and get a refresh token).",
+        "client_id": "OAuth only: the app's client id from Google Cloud or Microsoft Entra, "
+        "e.g. 0a1b2c3d-….apps.googleusercontent.com.",
+        "tenant_id": "Microsoft only: common (any account), organizations, or your directory's id "
+        "or domain, e.g. contoso.onmicrosoft.com.",
+        "client_secret": "OAuth only: the app's client secret (Google needs one; a Microsoft public "
+        "client has none).",
+        "refresh_token": "OAuth only: the refresh token the account gave the app, e.g. 1//0g….",
     }
+    carried_secret_names = RENEWED_SECRET_NAMES
 
-    def __init__(self, *, settings: Mapping[str, Any], password: str) -> None:
+    def __init__(
+        self,
+        *,
+        settings: Mapping[str, Any],
+        password: str = "",
+        app: MailApp | None = None,
+        refresh_token: str = "",
+        token_in_use: str = "",
+    ) -> None:
         self.settings = dict(settings)
         self.password = password
+        # Signing in with OAuth: the app, the refresh token as given, and the one in use
+        # (a newer one the provider issued in its place, while that was the given one).
+        self.app = app
+        self.given_refresh_token = refresh_token
+        self.refresh_token = token_in_use or refresh_token
 
     def __repr__(self) -> str:
         return f"ImapKind({self.settings['username']}@{self.settings['host']})"
@@ -143,7 +191,11 @@ class ImapKind(Kind):
         unknown = sorted((set(settings) - SETTINGS) | (set(secrets) - SECRETS))
         if unknown:
             raise InvalidInput(f"A mailbox has no setting {', '.join(unknown)}.")
-        host = str(settings.get("host") or "").strip()
+        auth = settings.get("auth") or Auth.PASSWORD
+        if auth not in Auth.CHOICES:
+            raise InvalidInput(f"auth is one of {', '.join(Auth.CHOICES)}.")
+        # Gmail and Microsoft 365 have one IMAP server each: naming it is optional.
+        host = str(settings.get("host") or DEFAULT_HOSTS.get(auth, "")).strip()
         username = str(settings.get("username") or "").strip()
         if not host or not username:
             raise InvalidInput("A mailbox needs its server (host) and user name.")
@@ -178,9 +230,7 @@ class ImapKind(Kind):
         tags = settings.get("tags", [])
         if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
             raise InvalidInput("tags must be a list of names.")
-        password = secrets.get("password")
-        if not isinstance(password, str) or not password:
-            raise InvalidInput("A mailbox needs its password.")
+        sign_in_settings, sign_in_secrets = _sign_in_clean(auth, settings, secrets)
         return (
             {
                 "host": host,
@@ -196,8 +246,9 @@ class ImapKind(Kind):
                 "after": after,
                 "move_to": move_to,
                 "include_mail": bool(settings.get("include_mail", False)),
+                **sign_in_settings,
             },
-            {"password": password},
+            sign_in_secrets,
         )
 
     @classmethod
@@ -212,7 +263,20 @@ class ImapKind(Kind):
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], secrets: Mapping[str, Any]) -> Self:
-        return cls(settings=settings, password=secrets["password"])
+        if settings["auth"] == Auth.PASSWORD:
+            return cls(settings=settings, password=secrets["password"])
+        app = MailApp(
+            provider=settings["auth"],
+            client_id=settings["client_id"],
+            client_secret=secrets.get("client_secret", ""),
+            tenant_id=settings.get("tenant_id") or MICROSOFT_DEFAULT_TENANT,
+        )
+        return cls(
+            settings=settings,
+            app=app,
+            refresh_token=secrets["refresh_token"],
+            token_in_use=refresh_token_in_use(secrets),
+        )
 
     @classmethod
     def from_environment(cls) -> list[EnvironmentSource]:
@@ -226,8 +290,15 @@ class ImapKind(Kind):
                     "ssl": mailbox["ssl"],
                     "username": mailbox["username"],
                     "after": After.DELETE if mailbox["delete_after_process"] else After.SEEN,
+                    "auth": mailbox["auth"],
+                    "client_id": mailbox["oauth_client_id"],
+                    "tenant_id": mailbox["oauth_tenant_id"],
                 },
-                secrets={"password": mailbox["password"]},
+                secrets={
+                    "password": mailbox["password"],
+                    "client_secret": mailbox["oauth_client_secret"],
+                    "refresh_token": mailbox["oauth_refresh_token"],
+                },
                 poll_interval_minutes=mailbox["poll_interval_minutes"],
             )
             for mailbox in django_settings.IMAP_MAILBOXES
@@ -236,6 +307,8 @@ class ImapKind(Kind):
     # --- talking to the server ---------------------------------------------------------
 
     def _connect(self) -> IMAPClient:
+        # The token first: a refused refresh token fails the poll before any connection.
+        access_token = self._access_token() if self.app is not None else ""
         context = ssl.create_default_context(cafile=django_settings.IMAP_CA_BUNDLE or None)
         host, port = self.settings["host"], self.settings["port"]
         try:
@@ -244,11 +317,12 @@ class ImapKind(Kind):
             )
             if not self.settings["ssl"] and b"STARTTLS" in client.capabilities():
                 client.starttls(context)
-            client.login(self.settings["username"], self.password)
+            if self.app is None:
+                client.login(self.settings["username"], self.password)
+            else:
+                client.oauth2_login(self.settings["username"], access_token)
         except LoginError:
-            raise SourceMisconfigured(
-                f"The mail server refused the sign-in of {self.settings['username']}: check the password."
-            ) from None
+            raise SourceMisconfigured(self._refused_sign_in()) from None
         except ssl.SSLCertVerificationError as exc:
             raise SourceMisconfigured(
                 f"The mail server's certificate is not trusted: {exc.verify_message}."
@@ -258,6 +332,31 @@ class ImapKind(Kind):
                 f"The mail server {host}:{port} could not be reached: {exc}"
             ) from None
         return client
+
+    def _access_token(self) -> str:
+        """A fresh access token for IMAP; a refresh token the provider issued in place of
+        the one used is handed on to be stored before it is relied on."""
+        assert self.app is not None
+        with provider_session() as session:
+            grant = self.app.access_token_fetch(refresh_token=self.refresh_token, session=session)
+        if grant.refresh_token is not None:
+            self.refresh_token = grant.refresh_token
+            if self.on_secrets_renewed is not None:
+                self.on_secrets_renewed(
+                    token_secrets_renewed({"refresh_token": self.given_refresh_token}, grant.refresh_token)
+                )
+        return grant.access_token
+
+    def _refused_sign_in(self) -> str:
+        username = self.settings["username"]
+        if self.app is None:
+            return f"The mail server refused the sign-in of {username}: check the password."
+        # The provider gave a token, so the app is known: the mailbox or its scope is not.
+        return (
+            f"The mail server refused the {self.app.provider_name} sign-in of {username}: check that "
+            "the user name is the account that signed in, that the app asks for IMAP access and "
+            "that IMAP is enabled for the mailbox."
+        )
 
     def check(self) -> None:
         client = self._connect()
@@ -381,6 +480,36 @@ class ImapKind(Kind):
                 client.delete_messages([uid])
         elif after == After.DELETE:
             client.delete_messages([uid])
+
+
+def _sign_in_clean(
+    auth: str, settings: Mapping[str, Any], secrets: Mapping[str, Any]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The settings and secrets of one way of signing in; those of the others are dropped
+    (the environment gives every variable, empty ones too)."""
+    if auth == Auth.PASSWORD:
+        password = secrets.get("password")
+        if not isinstance(password, str) or not password:
+            raise InvalidInput("A mailbox needs its password.")
+        return {"auth": auth}, {"password": password}
+    client_id = str(settings.get("client_id") or "").strip()
+    if not client_id or len(client_id) > 200:
+        raise InvalidInput("A mailbox signing in with OAuth needs its app's client id (client_id).")
+    client_secret = secrets.get("client_secret") or ""
+    if not isinstance(client_secret, str) or len(client_secret) > 500:
+        raise InvalidInput("The client secret is not a secret.")
+    if auth == Auth.GOOGLE and not client_secret:
+        raise InvalidInput("A Gmail mailbox needs its app's client secret (client_secret).")
+    tokens = token_secrets_clean(secrets)
+    if not tokens.get("refresh_token"):
+        raise InvalidInput("A mailbox signing in with OAuth needs its refresh token (refresh_token).")
+    clean_settings = {"auth": auth, "client_id": client_id}
+    if auth == Auth.MICROSOFT:
+        tenant = str(settings.get("tenant_id") or MICROSOFT_DEFAULT_TENANT).strip()
+        if not TENANT.fullmatch(tenant):
+            raise InvalidInput("tenant_id is a directory id, a domain, common or organizations.")
+        clean_settings["tenant_id"] = tenant
+    return clean_settings, {**tokens, **({"client_secret": client_secret.strip()} if client_secret else {})}
 
 
 def _logout(client: IMAPClient) -> None:

@@ -1,16 +1,20 @@
 """Fixtures for source tests: a private document storage, a watched folder, a mailbox on a
-real Dovecot server."""
+real Dovecot server, recorded exchanges of the providers' token endpoints."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from documents.tests.conftest import document_storage  # noqa: F401 - a fixture
+from documents.tests.http_replay import ReplayServer, running_replay_server
 from sources.models import Source, SourceKind
 from sources.services import source_create
 from sources.tests.servers.fixtures import *  # noqa: F403 - the Dovecot server's fixtures
+
+RECORDINGS = Path(__file__).resolve().parent / "recordings"
 
 
 @pytest.fixture
@@ -61,3 +65,11 @@ def make_imap_source(dovecot_server, mailbox):
         )
 
     return make
+
+
+@pytest.fixture
+def replay() -> Iterator[ReplayServer]:
+    """A local server replaying a recording (``replay.play(name, RECORDINGS)``); a test
+    sends a provider's origin to it through ``settings.CLOUD_API_ROUTES``."""
+    with running_replay_server() as server:
+        yield server

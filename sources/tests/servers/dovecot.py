@@ -17,6 +17,12 @@ that user, as Dovecot's rootless mode allows.
 The helpers put mail in and read it back over IMAPS as the account itself (IMAPClient,
 trusting only the throwaway CA): the same door the code under test uses, so a message the
 harness appended is one the server really accepted and numbered.
+
+With ``oauth2_introspection_url`` the server also takes SASL XOAUTH2 and OAUTHBEARER, as
+Gmail and Microsoft 365 do: Dovecot's oauth2 passdb POSTs the bearer token to that URL
+(RFC 7662 introspection) and lets the account in when the answer is ``{"active": true,
+"username": <the account>}``. A test serves that URL itself, so it decides which access
+tokens are good; passwords keep working beside it.
 """
 
 from __future__ import annotations
@@ -98,9 +104,12 @@ class DovecotServer(LocalServer):
 
     starttls_host = STARTTLS_HOST
 
-    def __init__(self, *, tls: TlsFiles, starttls: bool = False) -> None:
+    def __init__(
+        self, *, tls: TlsFiles, starttls: bool = False, oauth2_introspection_url: str | None = None
+    ) -> None:
         super().__init__()
         self.tls = tls
+        self.oauth2_introspection_url = oauth2_introspection_url
         self.starttls_port: int | None = None
         self._starttls = starttls
         self._workdir = Path(tempfile.mkdtemp(prefix="dovecot-server-"))
@@ -110,6 +119,7 @@ class DovecotServer(LocalServer):
         self.mail_root = self._workdir / "mail"
         self.log = self._workdir / "dovecot.log"
         self._config = self._workdir / "dovecot.conf"
+        self._oauth2_config = self._workdir / "dovecot-oauth2.conf.ext"
         # One passwd-file per account: Dovecot looks at a passwd-file again at most once a
         # second, so an account added to a file it has just read would be refused for up to a
         # second; a file of its own is read when the account first logs in.
@@ -263,6 +273,8 @@ class DovecotServer(LocalServer):
     def _start_dovecot(self, port: int, starttls_port: int | None) -> subprocess.Popen[bytes] | None:
         """Dovecot serving on the ports, or None when it gave up (after stopping it)."""
         self._config.write_text(self._dovecot_config(port, starttls_port))
+        if self.oauth2_introspection_url:
+            self._oauth2_config.write_text(self._dovecot_oauth2_config(self.oauth2_introspection_url))
         with self.log.open("ab") as output:
             process = subprocess.Popen(
                 [DOVECOT, "-F", "-c", self._config],
@@ -297,6 +309,18 @@ class DovecotServer(LocalServer):
         # Rootless Dovecot: no chroot and no change of user, for any process.
         chroot = "" if self._as_root else "chroot ="
         auth_worker_user = "" if self._as_root else "user = $default_internal_user"
+        # Bearer tokens go to the oauth2 passdb alone; passwords to the passwd-file alone.
+        oauth2_mechanisms, oauth2_passdb = "", ""
+        if self.oauth2_introspection_url:
+            oauth2_mechanisms = " xoauth2 oauthbearer"
+            oauth2_passdb = (
+                "passdb {\n"
+                "              driver = oauth2\n"
+                "              mechanisms = xoauth2 oauthbearer\n"
+                f"              args = {self._oauth2_config}\n"
+                "            }\n"
+                "            "
+            )
         # Port 0 switches a listener off: plain IMAP only when asked for.
         return textwrap.dedent(
             f"""\
@@ -317,7 +341,7 @@ class DovecotServer(LocalServer):
             ssl_cert = <{self.tls.cert_file}
             ssl_key = <{self.tls.key_file}
             ssl_min_protocol = TLSv1.2
-            auth_mechanisms = plain login
+            auth_mechanisms = plain login{oauth2_mechanisms}
             disable_plaintext_auth = yes
             # A wrong password is refused at once: the tests try one on purpose.
             auth_failure_delay = 0
@@ -328,7 +352,7 @@ class DovecotServer(LocalServer):
               inbox = yes
               separator = /
             }}
-            passdb {{
+            {oauth2_passdb}passdb {{
               driver = passwd-file
               args = scheme=PLAIN {self._accounts}/%u
             }}
@@ -359,6 +383,21 @@ class DovecotServer(LocalServer):
             service auth-worker {{
               {auth_worker_user}
             }}
+            """
+        )
+
+    @staticmethod
+    def _dovecot_oauth2_config(introspection_url: str) -> str:
+        # No tokeninfo URL: every token is introspected (POST token=<token>), and only an
+        # answer saying it is active, for the account signing in, lets it in.
+        return textwrap.dedent(
+            f"""\
+            introspection_mode = post
+            introspection_url = {introspection_url}
+            force_introspection = yes
+            username_attribute = username
+            active_attribute = active
+            active_value = true
             """
         )
 

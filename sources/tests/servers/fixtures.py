@@ -12,10 +12,11 @@ from destinations.tests.servers.fixtures import tls_files
 from destinations.tests.servers.tls import TlsFiles
 
 from .dovecot import DovecotServer, dovecot_missing
+from .introspection import IntrospectionEndpoint, running_introspection_endpoint
 
 # What ``from sources.tests.servers.fixtures import *`` brings into a test module or a
 # conftest, where pytest finds fixtures by name; the throwaway CA is the destinations' one.
-__all__ = ["dovecot_server", "tls_files"]
+__all__ = ["dovecot_server", "oauth_dovecot_server", "tls_files", "token_introspection"]
 
 
 @pytest.fixture
@@ -25,4 +26,22 @@ def dovecot_server(tls_files: TlsFiles) -> Iterator[DovecotServer]:
     if reason := dovecot_missing():
         service_missing(reason)
     with DovecotServer(tls=tls_files, starttls=True) as server:
+        yield server
+
+
+@pytest.fixture
+def token_introspection() -> Iterator[IntrospectionEndpoint]:
+    """Where the OAuth Dovecot checks access tokens; a test ``grant``s the good ones."""
+    with running_introspection_endpoint() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def oauth_dovecot_server(
+    tls_files: TlsFiles, token_introspection: IntrospectionEndpoint
+) -> Iterator[DovecotServer]:
+    """IMAPS that also takes XOAUTH2, its tokens checked at ``token_introspection``."""
+    if reason := dovecot_missing():
+        service_missing(reason)
+    with DovecotServer(tls=tls_files, oauth2_introspection_url=token_introspection.url) as server:
         yield server
