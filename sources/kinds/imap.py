@@ -159,7 +159,7 @@ class ImapKind(Kind):
         "tenant_id": "Microsoft only: common (any account), organizations, or your directory's id "
         "or domain, e.g. contoso.onmicrosoft.com.",
         "client_secret": "OAuth only: the app's client secret (Google needs one; a Microsoft public "
-        "client has none).",
+        "client has none), e.g. GOCSPX-….",
         "refresh_token": "OAuth only: the refresh token the account gave the app, e.g. 1//0g….",
     }
     carried_secret_names = RENEWED_SECRET_NAMES
@@ -254,6 +254,7 @@ class ImapKind(Kind):
     @classmethod
     def initial_settings(cls) -> dict[str, Any]:
         return {
+            "auth": Auth.PASSWORD,
             "ssl": True,
             "folders": ["INBOX"],
             "attachment_filter": django_settings.IMAP_ATTACHMENT_FILTER,

@@ -51,8 +51,13 @@ def kind_fields(kind: type[Kind], source: Source | None = None) -> dict[str, for
                 label=label, required=False, min_value=0, initial=stored, help_text=help_text
             )
         elif name in kind.choice_settings:
+            # Left out, the kind's default applies (an older client's form knows no new choice).
             fields[f"setting_{name}"] = forms.ChoiceField(
-                label=label, choices=kind.choice_settings[name], initial=stored, help_text=help_text
+                label=label,
+                choices=kind.choice_settings[name],
+                required=False,
+                initial=stored,
+                help_text=help_text,
             )
         else:
             shown = ", ".join(stored) if isinstance(stored, list) else stored
