@@ -26,6 +26,7 @@ urlpatterns = [
     path("api/", include("documents.api.urls")),
     path("api/", include("search.api.urls")),
     path("api/", include("destinations.api.urls")),
+    path("api/", include("sources.api.urls")),
     path("", include("documents.pages.urls")),
     path("", include("search.pages.urls")),
     path("", include("ops.pages.urls")),

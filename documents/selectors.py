@@ -67,6 +67,7 @@ class DocumentFilters:
     date_from: date | None = None  # created on or after this day
     date_to: date | None = None  # created on or before this day
     tags: tuple[str, ...] = ()  # documents carrying all of them
+    source: str = ""  # how they came in: "upload", "url", a source's kind ("imap", "watch")
     sort_by: str = "created_at"
     sort_order: SortOrder = "desc"
 
@@ -83,6 +84,7 @@ class DocumentFilters:
             date_from=query["date_from"],
             date_to=query["date_to"],
             tags=tuple(tag.strip() for tag in query["tags"].split(",") if tag.strip()),
+            source=query["source"],
             sort_by=query["sort_by"],
             sort_order=query["sort_order"],
         )
@@ -111,6 +113,8 @@ def document_list(*, viewer: Viewer, filters: DocumentFilters) -> QuerySet[Docum
         documents = documents.filter(mime_type=filters.mime_type)
     if filters.status:
         documents = documents.filter(status=filters.status)
+    if filters.source:
+        documents = documents.filter(source=filters.source)
     # Whole days in the current time zone, as created_at__date counts them, but as a range
     # of created_at itself: an index serves a range, not a date computed for every row.
     # From the first day there can be, or to the last, nothing is left out: no bound (the
@@ -135,6 +139,13 @@ def document_list(*, viewer: Viewer, filters: DocumentFilters) -> QuerySet[Docum
         .defer(*LIST_DEFERRED_FIELDS)
         .prefetch_related("tags", Prefetch("steps", queryset=ProcessingStep.objects.order_by("position")))
     )
+
+
+def document_sources(*, viewer: Viewer) -> list[str]:
+    """The ways the documents ``viewer`` may see came in ("upload", "imap", …), each once:
+    what the files list's source filter offers."""
+    rows = Document.objects.visible_to(viewer).order_by("source").values_list("source", flat=True).distinct()
+    return list(rows)
 
 
 def _start_of_day(day: date) -> datetime:

@@ -73,6 +73,11 @@ ROUTES: list[tuple[str, dict[str, object], str]] = [
     ("api-destinations", {}, "/api/destinations"),
     ("api-destination", {"destination_id": 7}, "/api/destinations/7"),
     ("api-destination-test", {"destination_id": 7}, "/api/destinations/7/test"),
+    # sources
+    ("api-sources", {}, "/api/sources"),
+    ("api-source", {"source_id": 7}, "/api/sources/7"),
+    ("api-source-test", {"source_id": 7}, "/api/sources/7/test"),
+    ("api-source-poll", {"source_id": 7}, "/api/sources/7/poll"),
     # search
     ("search", {}, "/search"),
     ("search-save", {}, "/search/save"),

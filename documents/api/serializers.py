@@ -69,6 +69,15 @@ class FileListInputSerializer(serializers.Serializer[Any]):
     tags = serializers.CharField(
         required=False, allow_blank=True, default="", help_text="Comma-separated; documents having all."
     )
+    # The query parameter clients send is "source", the name of a Field attribute too; the
+    # serializer's metaclass takes declared fields off the class, so that attribute is untouched.
+    source = serializers.CharField(  # type: ignore[assignment]  # see above
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=32,
+        help_text="Only documents that came in this way: upload, url, ingest, imap, watch, …",
+    )
 
 
 class DownloadInputSerializer(serializers.Serializer[Any]):
@@ -113,8 +122,14 @@ class _DocumentBaseOutputSerializer(serializers.ModelSerializer[Document]):
         model = Document
         fields = [
             "id", "original_filename", "file_size", "mime_type", "filehash", "created_at",
-            "document_title", "document_type", "tags",
+            "document_title", "document_type", "tags", "source", "source_ref",
         ]  # fmt: skip
+        extra_kwargs = {
+            "source": {
+                "help_text": "How it came in: upload, url, ingest, or a source's kind (imap, watch, …)."
+            },
+            "source_ref": {"help_text": "Where in its source: the URL, the mailbox and message, the path."},
+        }
 
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_tags(self, document: Document) -> list[str]:

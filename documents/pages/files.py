@@ -38,10 +38,12 @@ from documents.selectors import (
     document_logs,
     document_page,
     document_preview_file,
+    document_sources,
     documents_by_status,
     documents_progress,
 )
 from documents.services import document_delete, document_reprocess, document_retry_step
+from sources.models import SourceKind
 
 PER_PAGE_CHOICES = (25, 50, 100, 200)
 # Statuses whose rows the page keeps polling; the others no longer change on their own.
@@ -57,6 +59,14 @@ BULK_VERBS = {
     "reprocess": "queued for reprocessing",
     "redeliver": "queued for delivery again",
     "delete": "deleted",
+}
+# How the source filter names the ways in that are not a source's kind (those have a label).
+SOURCE_LABELS = {
+    "upload": "Upload",
+    "api": "API",
+    "url": "From a URL",
+    "ingest": "Ingest command",
+    **dict(SourceKind.choices),
 }
 COLUMNS = (
     ("original_filename", "Name"),
@@ -81,6 +91,15 @@ def _link(params: dict[str, str], **changes: Any) -> str:
     return "?" + urlencode({name: value for name, value in merged.items() if value not in (None, "")})
 
 
+def _source_choices(viewer: Viewer, *, selected: str) -> list[tuple[str, str]]:
+    """The source filter's options: the ways the viewer's documents came in, and the one
+    asked for even when none of theirs came that way (so the form shows what it filters)."""
+    values = document_sources(viewer=viewer)
+    if selected and selected not in values:
+        values.append(selected)
+    return [(value, SOURCE_LABELS.get(value, value)) for value in values]
+
+
 def _queue(viewer: Viewer) -> dict[str, int]:
     """How many of the viewer's documents wait or are being processed (one query)."""
     counts = documents_by_status(viewer=viewer)
@@ -95,6 +114,7 @@ def files_page(request: HttpRequest) -> HttpResponse:
     context: dict[str, Any] = {
         "params": params,
         "statuses": DocumentStatus.choices,
+        "sources": _source_choices(viewer, selected=params.get("source", "")),
         "per_page_choices": PER_PAGE_CHOICES,
         "queue": _queue(viewer),
         "in_progress": [status.value for status in IN_PROGRESS],
@@ -123,7 +143,9 @@ def files_page(request: HttpRequest) -> HttpResponse:
     context.update(
         page=page,
         columns=columns,
-        filtered=bool(set(params) & {"search", "mime_type", "status", "date_from", "date_to", "tags"}),
+        filtered=bool(
+            set(params) & {"search", "mime_type", "status", "source", "date_from", "date_to", "tags"}
+        ),
         next_link=_link(params, page=page.next) if page.next else "",
         previous_link=_link(params, page=page.previous) if page.previous else "",
         sort_fields=list(SORT_FIELDS),

@@ -75,6 +75,8 @@ def test_the_list_shows_each_document_with_its_tags_and_processing_status(api, i
         "document_title": "",
         "document_type": "",
         "tags": ["bank", "tax"],
+        "source": "upload",
+        "source_ref": "",
         "processing_status": {"status": "pending", "last_step": None, "has_errors": False, "total_steps": 5},
     }
     assert datetime.datetime.fromisoformat(newest["created_at"]) == waiting.created_at
@@ -133,6 +135,45 @@ def test_pages_follow_each_other_without_overlap_and_say_where_the_next_one_is(a
     assert beyond["files"] == []
     assert beyond["pagination"]["next"] is None
     assert beyond["pagination"]["previous"] == 3
+
+
+def test_the_list_filters_by_source_and_shows_where_each_document_came_from(api, ingest):
+    note(ingest, "uploaded", "uploaded.txt")
+    mailed = note(ingest, "mailed", "invoice.txt", source="imap", source_ref="scanner@mail.example INBOX/42")
+    note(ingest, "from a folder", "scan.txt", source="watch", source_ref="/srv/scans/scan.txt")
+
+    from_mail = api.get("/api/files", {"source": "imap"}).json()
+    uploaded = api.get("/api/files", {"source": "upload"}).json()
+    nowhere = api.get("/api/files", {"source": "sftp"}).json()
+
+    assert [(item["id"], item["source"], item["source_ref"]) for item in from_mail["files"]] == [
+        (mailed.pk, "imap", "scanner@mail.example INBOX/42")
+    ]
+    assert from_mail["pagination"]["total"] == 1
+    assert [item["original_filename"] for item in uploaded["files"]] == ["uploaded.txt"]
+    assert nowhere["files"] == []
+    assert len(api.get("/api/files", {"source": ""}).json()["files"]) == 3
+
+
+def test_with_multi_user_the_source_filter_never_shows_another_users_documents(
+    client_for, ingest, owner, other_user, settings
+):
+    settings.MULTI_USER_ENABLED = True
+    note(ingest, "my mail", "mine.txt", source="imap")
+    theirs = ingest(b"their mail, from their own mailbox", "theirs.txt", user=other_user)
+    Document.objects.filter(pk=theirs.pk).update(source="imap")
+
+    mine = client_for(owner).get("/api/files", {"source": "imap"})
+    their_list = client_for(other_user).get("/api/files", {"source": "imap"})
+
+    assert names(mine) == ["mine.txt"]
+    assert names(their_list) == ["theirs.txt"]
+
+
+def test_a_source_filter_longer_than_any_source_is_refused(api):
+    response = api.get("/api/files", {"source": "x" * 33})
+    assert response.status_code == 400
+    assert "source" in response.json()["detail"]
 
 
 @pytest.mark.parametrize(
@@ -316,6 +357,8 @@ def test_the_detail_has_the_file_its_processing_history_and_what_is_on_disk(api,
         "correspondent": document.correspondent,
         "document_date": document.document_date.isoformat() if document.document_date else None,
         "language": document.language,
+        "source": "upload",
+        "source_ref": "",
     }
     assert body["processing_status"] == {
         "status": "completed",

@@ -12,11 +12,11 @@ The caller is an operator with an operator-scoped API token, so the staff-only r
 answers too. The routes that take only a session (creating tokens) are called once with
 that token, which they must refuse as documented, and once with a signed-in session.
 
-Requests reach the test database (the ``db`` fixture's transaction), where the documents
-and destinations the fixtures made wait to be found: a hook hands half of the generated
-ids over to them, so operations on one of them answer with it, not only with 404. No task
-reaches a broker: on_commit never runs inside the test's transaction, and ``sent`` catches
-it if it did.
+Requests reach the test database (the ``db`` fixture's transaction), where the documents,
+destinations and sources the fixtures made wait to be found: a hook hands half of the
+generated ids over to them, so operations on one of them answer with it, not only with 404.
+No task reaches a broker: on_commit never runs inside the test's transaction, and ``sent``
+catches it if it did.
 
 Run time is bounded: at most 25 generated examples per operation, no deadline (the first
 requests of a test warm caches), and derandomized, so a failure reproduces on every run.
@@ -24,6 +24,7 @@ requests of a test warm caches), and derandomized, so a failure reproduces on ev
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,7 +37,7 @@ import schemathesis
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from django.http import HttpResponseBase
-from django.test import Client
+from django.test import Client, override_settings
 from hypothesis import strategies as st
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -56,6 +57,7 @@ from documents.models import Document
 from documents.pipeline.runner import pipeline_run_sync
 from documents.services import document_ingest
 from documents.tests.samples import Samples
+from sources.services import source_create
 
 schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
 
@@ -158,6 +160,7 @@ def api_world(
     operator: User,
     other_user: User,
     samples: Samples,
+    tmp_path: Path,
 ) -> Iterator[dict[str, Document]]:
     """Documents in several states, and the ids the path parameters may take."""
 
@@ -182,6 +185,18 @@ def api_world(
         kind="s3", name="theirs", owner=other_user, settings={"bucket": "fuzz"}, secrets=keys
     )
     KNOWN_IDS["destination_id"] = [system.pk, theirs.pk]
+    # A system-wide watched folder the operator manages (its test reads a folder of the
+    # test's own), and another user's mailbox, which they may not see (made while its
+    # host's stand-in address is allowed; it is never contacted).
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    folder = source_create(kind="watch", name="everyone's scans", owner=None, settings={"path": str(scans)})
+    with override_settings(URL_FETCH_ALLOWED_NETWORKS=[ipaddress.ip_network("192.0.2.0/24")]):
+        mailbox = source_create(
+            kind="imap", name="their mail", owner=other_user, secrets={"password": "fuzzing-password"},
+            settings={"host": "mail.example.invalid", "username": "them"},
+        )  # fmt: skip
+    KNOWN_IDS["source_id"] = [folder.pk, mailbox.pk]
     other_token, _ = token_create(user=other_user, name="not the operator's")
     spare_token, _ = token_create(user=operator, name="to be revoked")
     KNOWN_IDS["document_id"] = sorted(document.pk for document in documents.values())

@@ -113,6 +113,38 @@ def test_the_list_filters_by_search_status_tags_type_and_date(signed_in, ingest)
     assert "No document matches these filters" in signed_in.get("/files", {"search": "zzz"}).content.decode()
 
 
+def source_options(html: str) -> list[tuple[str, str]]:
+    """The source filter's choices, as (value, label), without "Any"."""
+    select = re.search(r'<select id="f-source" name="source"[^>]*>(.*?)</select>', html, re.S)
+    assert select, html
+    return [
+        (value, label)
+        for value, label in re.findall(r'<option value="([^"]*)"[^>]*>([^<]*)<', select.group(1))
+        if value
+    ]
+
+
+def test_the_source_filter_offers_the_ways_the_users_documents_came_in_and_filters_by_it(
+    signed_in, ingest, other_user, settings
+):
+    settings.MULTI_USER_ENABLED = True
+    note(ingest, "uploaded", "uploaded.txt")
+    note(ingest, "mailed", "mailed.txt", source="imap", source_ref="scanner@mail.example INBOX/42")
+    theirs = ingest(b"This is a note: from their folder", "theirs.txt", user=other_user)
+    Document.objects.filter(pk=theirs.pk).update(source="watch")
+
+    page = signed_in.get("/files").content.decode()
+    from_mail = signed_in.get("/files", {"source": "imap"})
+    from_their_way = signed_in.get("/files", {"source": "watch"})
+
+    # Only the ways their own documents came in: another user's folder is not even named.
+    assert source_options(page) == [("imap", "E-mail (IMAP)"), ("upload", "Upload")]
+    assert listed(from_mail) == ["mailed.txt"]
+    assert '<option value="imap" selected>' in from_mail.content.decode()
+    assert "is-open" in filters_panel(from_mail.content.decode())
+    assert listed(from_their_way) == []
+
+
 def test_invalid_filters_are_a_400_page_that_says_so(signed_in):
     response = signed_in.get("/files", {"date_from": "yesterday"})
     assert response.status_code == 400
@@ -181,8 +213,8 @@ def test_the_list_costs_the_same_few_queries_for_3_or_30_documents(
     for number in range(count):
         note(ingest, str(number), f"n{number}.txt", tags=["a", f"t{number % 3}"])
 
-    # session, user, queue counts, count, page, tags, steps.
-    with django_assert_max_num_queries(8):
+    # session, user, the source filter's choices, queue counts, count, page, tags, steps.
+    with django_assert_max_num_queries(9):
         response = signed_in.get("/files", {"per_page": 50})
 
     assert len(listed(response)) == count
