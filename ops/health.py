@@ -30,6 +30,7 @@ from ops.probes.destinations import probe_destinations
 from ops.probes.redis import probe_redis
 from ops.probes.result import UNREACHABLE, CheckResult, Status, failed, passed
 from ops.probes.search import probe_search
+from ops.probes.sources import probe_sources
 from ops.probes.workdir import probe_workdir
 
 __all__ = [
@@ -66,8 +67,9 @@ HEALTH_CHECKS: dict[str, Check] = {
     "migrations": probe_migrations,
     "backup": probe_backup,
     "destinations": probe_destinations,
+    "sources": probe_sources,
 }
-NEEDS_DATABASE = frozenset({"migrations", "backup", "destinations"})
+NEEDS_DATABASE = frozenset({"migrations", "backup", "destinations", "sources"})
 
 
 def ok(**facts: Any) -> CheckResult:

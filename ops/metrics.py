@@ -2,8 +2,9 @@
 
 Two kinds of numbers, each gathered where it is true for the whole installation:
 
-- What the database and the broker know (documents by status, pipeline outcomes, step
-  durations, deliveries and destinations, queue lengths, workers online, backup age) is
+- What the database and the broker know (documents by status and by source, pipeline
+  outcomes, step durations, deliveries and destinations, sources and the age of their last
+  successful poll, queue lengths, workers online, backup age) is
   read at scrape time by ``DatabaseCollector``: whichever worker answers the scrape, every
   replica says the same.
 - HTTP request latency happens in each worker process. They write it to memory-mapped
@@ -164,6 +165,7 @@ class DatabaseCollector(Collector):
             self._steps,
             self._deliveries,
             self._destinations,
+            self._sources,
             self._broker,
             self._backup,
         )
@@ -272,6 +274,55 @@ class DatabaseCollector(Collector):
             for state in HealthStatus.values:
                 destinations.add_metric([kind, state], health.get((kind, state), 0))
         yield destinations
+
+    def _sources(self) -> Iterator[Metric]:
+        from documents.models import Document
+        from sources.models import Source
+
+        # One GROUP BY over the documents, on the column every ingest writes.
+        by_source = GaugeMetricFamily(
+            f"{PREFIX}_documents_by_source",
+            "Documents in the archive, by where they came in (upload, url, imap, watch, …).",
+            labels=["source"],
+        )
+        for row in Document.objects.order_by().values("source").annotate(count=Count("id")):
+            by_source.add_metric([row["source"]], row["count"])
+        yield by_source
+
+        # No counter of failed polls: a poll leaves no row behind but its source's last
+        # outcome, and a counter kept in a worker's memory would be neither shared nor kept.
+        enabled = list(
+            Source.objects.filter(enabled=True)
+            .order_by("kind", "name", "pk")
+            .values("kind", "name", "owner_id", "last_error", "last_poll_at", "last_success_at")
+        )
+        health: dict[tuple[str, str], int] = {}
+        for source in enabled:
+            state = "failing" if source["last_error"] else "ok" if source["last_poll_at"] else "unknown"
+            health[(source["kind"], state)] = health.get((source["kind"], state), 0) + 1
+        sources = GaugeMetricFamily(
+            f"{PREFIX}_sources",
+            "Enabled sources, by kind and how their last poll went (ok, failing, unknown: not polled yet).",
+            labels=["kind", "health"],
+        )
+        for kind in sorted({kind for kind, _state in health}):
+            for state in ("ok", "failing", "unknown"):
+                sources.add_metric([kind, state], health.get((kind, state), 0))
+        yield sources
+
+        # Per source only for the system-wide ones (the installation's own doors, few and
+        # named by operators); users' own mailboxes would make a series each.
+        age = GaugeMetricFamily(
+            f"{PREFIX}_source_last_success_age_seconds",
+            "Seconds since the last successful poll of each enabled system-wide source.",
+            labels=["kind", "name"],
+        )
+        now = timezone.now()
+        for source in enabled:
+            if source["owner_id"] is None and source["last_success_at"] is not None:
+                seconds = (now - source["last_success_at"]).total_seconds()
+                age.add_metric([source["kind"], source["name"]], seconds)
+        yield age
 
     def _delivery_durations(self) -> Metric:
         from destinations.models import Delivery, DeliveryStatus

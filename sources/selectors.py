@@ -8,8 +8,9 @@ Every read of a source for a person goes through ``sources_visible_to`` (lists) 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TypedDict
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Case, Count, F, Q, QuerySet, Value, When
 
 from accounts.access import Viewer
 from docuelevate.encryption import SecretsUnreadable
@@ -55,6 +56,48 @@ def sources_documents_since(source_ids: list[int], since: datetime) -> dict[int,
     return {row["source_id"]: row["count"] for row in rows}
 
 
-def sources_failing() -> QuerySet[Source]:
-    """Enabled sources whose last poll or test failed (health, metrics)."""
-    return Source.objects.filter(enabled=True).exclude(last_error="")
+def sources_failing(*, system_wide_only: bool = False) -> QuerySet[Source]:
+    """Enabled sources whose last poll or test failed (health, metrics), by name;
+    ``system_wide_only`` for the answers any signed-in user reads, where a user's own
+    mailbox is counted, never named."""
+    failing = Source.objects.filter(enabled=True).exclude(last_error="")
+    if system_wide_only:
+        failing = failing.filter(owner__isnull=True)
+    return failing.select_related("owner").order_by("name", "pk")
+
+
+class SourceHealthCounts(TypedDict):
+    """How the enabled sources fare: how many, failing, and not polled yet."""
+
+    enabled: int
+    failing: int
+    never_polled: int
+
+
+def source_health_counts() -> SourceHealthCounts:
+    """The enabled sources counted by how their last poll went, in one query."""
+    counts = Source.objects.filter(enabled=True).aggregate(
+        enabled=Count("id"),
+        failing=Count("id", filter=~Q(last_error="")),
+        never_polled=Count("id", filter=Q(last_error="", last_poll_at__isnull=True)),
+    )
+    return SourceHealthCounts(
+        enabled=counts["enabled"], failing=counts["failing"], never_polled=counts["never_polled"]
+    )
+
+
+def sources_by_health() -> QuerySet[Source]:
+    """Every source for the operators' overview (/status): the failing ones first, then
+    those not polled yet, the working ones, and the disabled ones last; system-wide before
+    a user's own, then by name."""
+    rank = Case(
+        When(enabled=False, then=Value(3)),
+        When(~Q(last_error=""), then=Value(0)),
+        When(last_poll_at__isnull=True, then=Value(1)),
+        default=Value(2),
+    )
+    return (
+        Source.objects.select_related("owner")
+        .annotate(health_rank=rank)
+        .order_by("health_rank", F("owner").asc(nulls_first=True), "name", "pk")
+    )

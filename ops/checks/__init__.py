@@ -26,6 +26,7 @@ from ops.checks.configuration import (
     check_debug,
     check_ftp_tls,
     check_https,
+    check_imap_tls,
     check_log_format,
     check_monitoring,
     check_rate_limiting,
@@ -43,6 +44,7 @@ from ops.checks.dependencies import (
     check_meilisearch,
     check_migrations,
     check_redis,
+    check_sources,
     check_workdir,
     check_workers,
 )
@@ -52,10 +54,12 @@ __all__ = [
     "DEPLOY_CHECKS", "PRODUCTION_CHECKS", "VERDICTS", "CheckResult", "Status", "check_admin_password",
     "check_auth",
     "check_backup", "check_beat", "check_converter_sandbox", "check_database", "check_debug",
-    "check_destinations", "check_ftp_tls", "check_gotenberg", "check_https", "check_log_format",
+    "check_destinations", "check_ftp_tls", "check_gotenberg", "check_https", "check_imap_tls",
+    "check_log_format",
     "check_meilisearch", "check_migrations",
     "check_monitoring", "check_rate_limiting", "check_redis", "check_secrets_in_repo",
-    "check_security_headers", "check_session_secret", "check_sftp_host_keys", "check_workdir",
+    "check_security_headers", "check_session_secret", "check_sftp_host_keys", "check_sources",
+    "check_workdir",
     "check_workers",
     "deploy_system_checks", "productioncheck_run", "run_check",
 ]  # fmt: skip
@@ -76,6 +80,7 @@ PRODUCTION_CHECKS: tuple[Check, ...] = (
     check_rate_limiting,
     check_ftp_tls,
     check_sftp_host_keys,
+    check_imap_tls,
     check_converter_sandbox,
     check_redis,
     check_meilisearch,
@@ -84,6 +89,7 @@ PRODUCTION_CHECKS: tuple[Check, ...] = (
     check_beat,
     check_backup,
     check_destinations,
+    check_sources,
     check_monitoring,
     check_log_format,
     check_secrets_in_repo,
@@ -105,6 +111,7 @@ DEPLOY_CHECKS: tuple[tuple[int, Check], ...] = (
     (18, check_secrets_in_repo),
     (19, check_ftp_tls),
     (20, check_sftp_host_keys),
+    (21, functools.partial(check_imap_tls, inspect_sources=False)),
 )
 
 

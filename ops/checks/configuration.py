@@ -254,6 +254,50 @@ def check_sftp_host_keys() -> CheckResult:
     return passed("sftp_host_keys", "the SFTP server's host key is verified")
 
 
+# How many mailboxes without TLS the reason names; the rest are counted.
+PLAINTEXT_MAILBOXES_NAMED = 10
+
+
+def check_imap_tls(*, inspect_sources: bool = True) -> CheckResult:
+    """A mailbox read without TLS (``ssl`` false) sends its password and mail readable by
+    anyone on the way, unless the server offers STARTTLS, and a machine in between can
+    strike that offer out. The environment's IMAP<n>_SSL, and with ``inspect_sources`` the
+    mailboxes people added (the database; the system check cannot ask it)."""
+    plaintext = [
+        f"IMAP{mailbox['number']}_SSL=false ({mailbox['host']})"
+        for mailbox in getattr(settings, "IMAP_MAILBOXES", [])
+        if not mailbox["ssl"]
+    ]
+    if inspect_sources:
+        from sources.models import Source, SourceKind
+
+        added = (
+            Source.objects.filter(kind=SourceKind.IMAP, enabled=True, settings__ssl=False)
+            .exclude(system_key__startswith="env:")  # named above by their variable
+            .select_related("owner")
+            .order_by("name", "pk")
+        )
+        plaintext += [
+            f"{source.name} ({source.owner.username if source.owner else 'system-wide'}, "
+            f"{source.settings.get('host', '')})"
+            for source in added
+        ]
+    if not plaintext:
+        checked = "the environment's mailboxes" if not inspect_sources else "every enabled mailbox"
+        return passed("imap_tls", f"{checked} connect over TLS (or there are none)")
+    named = "; ".join(plaintext[:PLAINTEXT_MAILBOXES_NAMED])
+    more = len(plaintext) - PLAINTEXT_MAILBOXES_NAMED
+    return warned(
+        "imap_tls",
+        f"{len(plaintext)} mailbox(es) connect without TLS: {named}"
+        + (f"; and {more} more" if more > 0 else "")
+        + ". The password and the mail cross the network unencrypted unless the server offers "
+        "STARTTLS, and a machine in between can remove that offer",
+        "set IMAP<n>_SSL=true (port 993) for the environment's mailboxes, and turn on SSL for the "
+        "others on /sources (docs/ingestion.md)",
+    )
+
+
 def check_monitoring() -> CheckResult:
     watchers = [
         name

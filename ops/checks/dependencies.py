@@ -8,7 +8,8 @@ the built-in search works (WARN), without Gotenberg the workers convert (PASS), 
 backups someone else must make them (WARN), without destinations documents are kept here
 only (PASS). A backup that is missing or stale only warns a running installation; before
 going live it fails. A destination that fails its credentials check warns: documents are
-processed all the same, and delivered once it is fixed.
+processed all the same, and delivered once it is fixed. Likewise a source whose last poll
+failed warns; without sources documents come in by upload only (PASS).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from ops.probes.destinations import probe_destinations
 from ops.probes.redis import host_is_public, probe_redis
 from ops.probes.result import CheckResult, Status
 from ops.probes.search import probe_search
+from ops.probes.sources import probe_sources
 from ops.probes.workdir import MOUNTINFO, probe_workdir
 
 # What a dependency that is not configured means for a production installation.
@@ -39,6 +41,7 @@ WHEN_NOT_CONFIGURED: dict[str, Status] = {
     "gotenberg": Status.PASS,
     "backup": Status.WARN,
     "destinations": Status.PASS,
+    "sources": Status.PASS,
 }
 
 
@@ -104,3 +107,8 @@ def check_backup(*, now: datetime.datetime | None = None) -> CheckResult:
 def check_destinations() -> CheckResult:
     """WARN while an enabled destination fails (its deliveries fail until it is fixed)."""
     return judged(probe_destinations())
+
+
+def check_sources() -> CheckResult:
+    """WARN while an enabled source fails (nothing comes in through it until it is fixed)."""
+    return judged(probe_sources())

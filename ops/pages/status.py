@@ -1,7 +1,8 @@
 """The operators' status page (``/status``): is everything up, what is waiting, what failed.
 
 One page an operator opens when something seems wrong: the services and their state,
-queue lengths and workers, the destinations and whether they work, version and build, the
+queue lengths and workers, the destinations and whether they work, the sources (mailboxes,
+watched folders) and how their last poll went, version and build, the
 last backup, and the most recent failed documents, each with a button that retries its
 failed step. Staff only; everyone else is
 sent to the login page (anonymous) or refused (403).
@@ -35,12 +36,16 @@ from documents.services import document_retry_step
 from ops import health
 from ops.models import BackupRecord, BackupStatus
 from ops.probes.broker import queue_lengths
+from sources.models import Source
+from sources.selectors import sources_by_health
 
 logger = logging.getLogger(__name__)
 
 RECENT_FAILURES = 10
-# Destinations listed; the failing ones come first, so a long list hides only working ones.
+# Destinations and sources listed; the failing ones come first, so a long list hides only
+# working ones.
 DESTINATIONS_SHOWN = 50
+SOURCES_SHOWN = 50
 
 View = Callable[..., HttpResponse]
 
@@ -73,6 +78,7 @@ SERVICE_CHECKS = {
     "workdir": "WORKDIR",
     "migrations": "Migrations",
     "destinations": "Destinations",
+    "sources": "Sources",
 }
 
 
@@ -140,6 +146,17 @@ def destinations_overview() -> dict[str, Any]:
     return {"shown": shown, "more": more}
 
 
+def sources_overview() -> dict[str, Any]:
+    """Every source and how its last poll went, the failing ones first; ``more`` is how
+    many are left out."""
+    shown: list[Source] = list(sources_by_health()[: SOURCES_SHOWN + 1])
+    more = 0
+    if len(shown) > SOURCES_SHOWN:
+        more = Source.objects.count() - SOURCES_SHOWN
+        shown = shown[:SOURCES_SHOWN]
+    return {"shown": shown, "more": more}
+
+
 def last_backups() -> dict[str, BackupRecord | None]:
     newest = BackupRecord.objects.order_by("-started_at").first()
     succeeded = newest
@@ -161,6 +178,7 @@ def status_page(request: HttpRequest) -> HttpResponse:
         "version": settings.VERSION,
         "build": settings.BUILD,
         "destinations": destinations_overview(),
+        "sources": sources_overview(),
         "backups": last_backups(),
         "failures": recent_failures(),
     }

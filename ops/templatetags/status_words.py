@@ -73,7 +73,11 @@ def _destinations_failing(value: Any) -> str:
 
 
 def _including(value: Any) -> str:
-    names = [str(name) for name in value or ()]
+    # Destinations name each failing one; sources give its name and failure kind.
+    names = [
+        f"{item['name']} ({failure_kind_words(item['reason'])})" if isinstance(item, Mapping) else str(item)
+        for item in value or ()
+    ]
     return f"including {', '.join(names)}" if names else ""
 
 
@@ -93,10 +97,11 @@ FACT_WORDS: dict[str, Callable[[Any], str]] = {
     "pending": _pending,
     "last_success": _last_success,
     "age_seconds": lambda value: "",  # said by last_success
-    # The destinations probe: counts, and the names of the failing system-wide ones.
+    # The destinations and sources probes: counts, and the failing system-wide ones.
     "enabled": lambda value: f"{int(value)} enabled",
     "failing": _destinations_failing,
     "unchecked": lambda value: f"{int(value)} not checked yet" if value else "",
+    "never_polled": lambda value: f"{int(value)} not polled yet" if value else "",
     "failing_system_wide": _including,
 }
 
@@ -141,6 +146,7 @@ FAILURE_KIND_WORDS = {
     "timeout": "no answer in time",
     "permanent": "refused a file",
     "internal_error": "internal error",
+    "unknown": "reason not recorded",
 }
 
 
@@ -160,6 +166,28 @@ def destination_health_words(destination: Any) -> str:
 def destination_health_badge(destination: Any) -> str:
     """The status badge value that colours a destination's health."""
     return _destination_state(destination)[1]
+
+
+@register.filter
+def source_health_words(source: Any) -> str:
+    """A source's last poll as the page says it: "Working", "Failing", "Not polled yet", …"""
+    return _source_state(source)[0]
+
+
+@register.filter
+def source_health_badge(source: Any) -> str:
+    """The status badge value that colours a source's last poll."""
+    return _source_state(source)[1]
+
+
+def _source_state(source: Any) -> tuple[str, str]:
+    if not getattr(source, "enabled", True):
+        return "Disabled", "disabled"
+    if getattr(source, "last_error", ""):
+        return "Failing", "error"
+    if getattr(source, "last_poll_at", None) is None:
+        return "Not polled yet", "unknown"
+    return "Working", "ok"
 
 
 @register.filter

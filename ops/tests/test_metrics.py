@@ -30,6 +30,7 @@ from documents.pipeline.steps import STEP_NAMES
 from documents.tests.factories import DocumentFactory
 from ops import metrics
 from ops.models import BackupRecord, BackupStatus, BackupTier
+from sources.models import Source, SourceKind
 
 TOKEN = "metrics-token-for-the-tests-0123456789"
 LATENCY = "docuelevate_http_request_duration_seconds"
@@ -325,3 +326,44 @@ def test_metrics_under_gunicorn_count_the_requests_of_both_workers(
 
     unauthorised = requests.get(f"{server.url}/metrics", timeout=30)
     assert unauthorised.status_code == 403
+
+
+def test_documents_are_counted_by_source_and_sources_by_health_with_the_age_of_their_last_success(
+    client: Client, owner: User, open_with_token: None
+) -> None:
+    for number, source in enumerate(["upload", "upload", "imap", "watch"]):
+        DocumentFactory.create(owner=owner, original_filename=f"from-{number}.pdf", source=source)
+    now = timezone.now()
+    Source.objects.create(
+        kind=SourceKind.IMAP,
+        name="Scanner inbox",
+        last_poll_at=now,
+        last_success_at=now - timedelta(hours=1),
+        last_error="The mail server refused the sign-in of scans: check the password.",
+        last_error_kind="configuration",
+    )
+    Source.objects.create(
+        kind=SourceKind.WATCH, name="Scans", last_poll_at=now, last_success_at=now - timedelta(minutes=2)
+    )
+    Source.objects.create(kind=SourceKind.IMAP, name="Alice's mail", owner=owner)  # never polled
+    Source.objects.create(kind=SourceKind.WATCH, name="Old share", enabled=False, last_error="gone")
+
+    families = scrape(client)
+
+    by_source = families["docuelevate_documents_by_source"]
+    assert value(by_source, "docuelevate_documents_by_source", source="upload") == 2
+    assert value(by_source, "docuelevate_documents_by_source", source="imap") == 1
+    assert value(by_source, "docuelevate_documents_by_source", source="watch") == 1
+    sources = families["docuelevate_sources"]
+    assert value(sources, "docuelevate_sources", kind="imap", health="failing") == 1
+    assert value(sources, "docuelevate_sources", kind="imap", health="unknown") == 1
+    assert value(sources, "docuelevate_sources", kind="imap", health="ok") == 0  # there, as 0
+    assert value(sources, "docuelevate_sources", kind="watch", health="ok") == 1
+    assert value(sources, "docuelevate_sources", kind="watch", health="failing") == 0  # disabled
+    age = families["docuelevate_source_last_success_age_seconds"]
+    # The system-wide sources only, each by name; a user's own mailbox makes no series.
+    assert {sample.labels["name"] for sample in age.samples} == {"Scanner inbox", "Scans"}
+    inbox = value(age, "docuelevate_source_last_success_age_seconds", kind="imap", name="Scanner inbox")
+    assert 3600 <= inbox < 3600 + 300
+    scans = value(age, "docuelevate_source_last_success_age_seconds", kind="watch", name="Scans")
+    assert 120 <= scans < 120 + 300

@@ -41,6 +41,7 @@ from destinations.models import Destination
 from ops import health
 from ops.checks import Status, check_redis
 from ops.models import BackupRecord, BackupStatus, BackupTier
+from sources.models import Source, SourceKind
 
 LIVE = "/api/diagnostic/healthz/live"
 READY = "/api/diagnostic/healthz/ready"
@@ -48,7 +49,8 @@ HEALTH_ROUTES = ["/api/diagnostic/health", "/api/health"]
 # What a kubelet sends: the pod's address, which ALLOWED_HOSTS does not list.
 POD_HOST = "10.42.0.17:8000"
 HEALTH_CHECK_NAMES = {
-    "database", "redis", "broker", "workers", "search", "workdir", "migrations", "backup", "destinations"
+    "database", "redis", "broker", "workers", "search", "workdir", "migrations", "backup", "destinations",
+    "sources",
 }  # fmt: skip
 POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
 
@@ -546,4 +548,71 @@ def test_working_destinations_leave_the_health_answer_alone(client: Client, owne
     destinations = client.get("/api/health").json()["checks"]["destinations"]
     assert destinations == {
         "status": "ok", "enabled": 2, "failing": 0, "unchecked": 1, "failing_system_wide": []
+    }  # fmt: skip
+
+
+# --- Sources ------------------------------------------------------------------------------------
+
+
+def _source(name: str, error_kind: str = "", *, owner: User | None = None, enabled: bool = True) -> Source:
+    """A source as its last poll left it: failing with ``error_kind``, else working."""
+    return Source.objects.create(
+        kind=SourceKind.IMAP,
+        name=name,
+        owner=owner,
+        enabled=enabled,
+        settings={"host": "mail.internal.example", "username": "scans"},
+        last_poll_at=timezone.now(),
+        last_success_at=None if error_kind else timezone.now(),
+        last_error="The mail server refused the sign-in of scans: check the password." if error_kind else "",
+        last_error_kind=error_kind,
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_health_without_sources_reports_them_not_configured(client: Client, owner: User) -> None:
+    client.force_login(owner)
+    body = client.get("/api/health").json()
+    assert body["checks"]["sources"] == {"status": "not_configured"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_failing_sources_make_health_degraded_naming_the_system_wide_ones_and_why(
+    client: Client, owner: User, other_user: User
+) -> None:
+    _source("Scanner inbox", "configuration")
+    _source("Invoices", "temporary")
+    _source("Bob's mailbox", "configuration", owner=other_user)
+    _source("Working inbox")
+    Source.objects.create(kind=SourceKind.WATCH, name="New folder", settings={"path": "/srv/new"})
+    _source("Switched off", "configuration", enabled=False)
+    client.force_login(owner)
+
+    answer = client.get("/api/diagnostic/health")
+
+    assert answer.status_code == 200  # degraded, never unhealthy: uploads still come in
+    body = answer.json()
+    assert body["status"] == "degraded"
+    assert body["checks"]["sources"] == {
+        "status": "warning",
+        "enabled": 5,
+        "failing": 3,
+        "never_polled": 1,
+        "failing_system_wide": [
+            {"name": "Invoices", "reason": "temporary"},
+            {"name": "Scanner inbox", "reason": "configuration"},
+        ],
+    }
+    text = answer.content.decode()
+    for private in ("Bob's mailbox", "refused the sign-in", "mail.internal.example", "Switched off"):
+        assert private not in text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_working_sources_leave_the_health_answer_alone(client: Client, owner: User) -> None:
+    _source("Scanner inbox")
+    client.force_login(owner)
+    body = client.get("/api/health").json()
+    assert body["checks"]["sources"] == {
+        "status": "ok", "enabled": 1, "failing": 0, "never_polled": 0, "failing_system_wide": []
     }  # fmt: skip

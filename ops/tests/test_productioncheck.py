@@ -52,6 +52,7 @@ from ops.checks import (
     check_destinations,
     check_ftp_tls,
     check_https,
+    check_imap_tls,
     check_log_format,
     check_meilisearch,
     check_migrations,
@@ -62,6 +63,7 @@ from ops.checks import (
     check_security_headers,
     check_session_secret,
     check_sftp_host_keys,
+    check_sources,
     check_workdir,
     check_workers,
 )
@@ -70,21 +72,23 @@ from ops.models import BackupRecord, BackupStatus, BackupTier
 from ops.probes.redis import host_is_public
 from ops.probes.workdir import mount_of
 from ops.tests.test_beat_heartbeat import launch_beat
+from sources.models import Source, SourceKind
 
 STRONG_SECRET = "Yk2vP9wq-Lr57XnT0cZs8mUe3bHa1jDf6gQ4tN-production"
 STRONG_ADMIN_PASSWORD = "operator-Pw-3f8a1c9d2e"
 CHECKLIST = [
     "debug", "database", "migrations", "workdir", "https", "session_secret", "admin_password", "auth",
-    "security_headers", "rate_limiting", "ftp_tls", "sftp_host_keys", "converter_sandbox", "redis",
-    "meilisearch", "gotenberg", "workers", "beat", "backup", "destinations", "monitoring", "log_format",
-    "secrets_in_repo",
+    "security_headers", "rate_limiting", "ftp_tls", "sftp_host_keys", "imap_tls", "converter_sandbox",
+    "redis", "meilisearch", "gotenberg", "workers", "beat", "backup", "destinations", "sources", "monitoring",
+    "log_format", "secrets_in_repo",
 ]  # fmt: skip
 # Variables of the outer test run that would change what the subprocess checks.
 FOREIGN_VARIABLES = (
     "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "MEILISEARCH_URL", "MEILISEARCH_API_KEY", "UPTIME_KUMA_URL",
     "METRICS_ALLOWED_IPS", "SECURITY_HEADERS_AT_PROXY", "DEBUG", "AUTH_ENABLED", "SESSION_SECRET_FILE",
     "SESSION_SECRET_PREVIOUS", "ADMIN_PASSWORD_FILE", "BACKUP_ENABLED", "DOCUMENT_STORAGE", "GOTENBERG_URL",
-    "CONVERTER_SANDBOX", "FTP_ENABLED", "SFTP_ENABLED", "S3_ENABLED",
+    "CONVERTER_SANDBOX", "FTP_ENABLED", "SFTP_ENABLED", "S3_ENABLED", "IMAP1_HOST", "IMAP1_ENABLED",
+    "IMAP2_HOST", "IMAP2_ENABLED", "WATCH_FOLDERS",
 )  # fmt: skip
 
 # Written by the backup command in production; here a fresh record, then wait for beat's heartbeat.
@@ -479,6 +483,83 @@ def test_the_destinations_item_warns_while_one_fails_and_names_each_with_its_own
         "1 of 2 enabled destinations fail: Bob's bucket (bob, s3): S3 refused the credentials"
     )
     assert "credentials check runs every 15 minutes" in failing.fix
+
+
+def _environment_mailbox(number: int, *, ssl: bool) -> dict[str, Any]:
+    # As docuelevate.settings reads IMAP<n>_*.
+    return {
+        "number": number, "host": f"mail{number}.example.com", "port": 993 if ssl else 143, "ssl": ssl,
+        "username": "scans", "password": "secret", "poll_interval_minutes": 5, "delete_after_process": False,
+    }  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_a_mailbox_without_tls_warns_naming_its_variable_or_source_with_the_fix(settings):
+    settings.IMAP_MAILBOXES = [_environment_mailbox(1, ssl=True)]
+    Source.objects.create(
+        kind=SourceKind.IMAP, name="Secure", settings={"host": "imap.example.com", "ssl": True}
+    )
+    assert check_imap_tls().status is PASS
+
+    settings.IMAP_MAILBOXES = [_environment_mailbox(1, ssl=True), _environment_mailbox(2, ssl=False)]
+    # The environment's own row is named by its variable, not twice.
+    Source.objects.create(
+        kind=SourceKind.IMAP, name="IMAP2 scans@mail2.example.com", system_key="env:imap:2",
+        settings={"host": "mail2.example.com", "ssl": False},
+    )  # fmt: skip
+    Source.objects.create(
+        kind=SourceKind.IMAP, name="Bob's mail", owner=UserFactory.create(username="bob"),
+        settings={"host": "imap.bob.example", "ssl": False},
+    )  # fmt: skip
+    Source.objects.create(
+        kind=SourceKind.IMAP, name="Off", enabled=False, settings={"host": "old.example", "ssl": False}
+    )
+    result = check_imap_tls()
+
+    assert result.status is WARN
+    assert result.reason.startswith(
+        "2 mailbox(es) connect without TLS: IMAP2_SSL=false (mail2.example.com); "
+        "Bob's mail (bob, imap.bob.example)."
+    )
+    assert "unless the server offers STARTTLS" in result.reason
+    assert "set IMAP<n>_SSL=true (port 993)" in result.fix
+    # The system check reads the environment only: it cannot ask the database.
+    offline = check_imap_tls(inspect_sources=False)
+    assert offline.status is WARN
+    assert "Bob's mail" not in offline.reason
+
+
+@pytest.mark.subprocess  # git, as the deploy checks' secrets item runs it
+def test_check_deploy_warns_about_an_environment_mailbox_without_tls(settings):
+    settings.IMAP_MAILBOXES = [_environment_mailbox(1, ssl=False)]
+    messages = django_checks.run_checks(include_deployment_checks=True, tags=["production"])
+    by_id = {message.id: message for message in messages}
+    assert by_id["ops.W021"].msg.startswith("imap_tls: 1 mailbox(es) connect without TLS: IMAP1_SSL=false")
+    assert "IMAP<n>_SSL=true" in str(by_id["ops.W021"].hint)
+
+
+@pytest.mark.django_db
+def test_the_sources_item_warns_while_one_fails_and_names_each_with_its_owner_and_reason():
+    assert check_sources().status is PASS  # none: documents come in by upload only
+    Source.objects.create(kind=SourceKind.WATCH, name="Scans", last_poll_at=timezone.now())
+    working = check_sources()
+    assert (working.status, working.reason, working.fix) == (PASS, "1 enabled, none failing", "")
+
+    Source.objects.create(
+        kind=SourceKind.IMAP,
+        name="Bob's mail",
+        owner=UserFactory.create(username="bob"),
+        last_error="The mail server refused the sign-in of bob: check the password.",
+        last_error_kind="configuration",
+    )
+    failing = check_sources()
+
+    assert failing.status is WARN
+    assert failing.reason == (
+        "1 of 2 enabled sources fail: Bob's mail (bob, imap): "
+        "The mail server refused the sign-in of bob: check the password."
+    )
+    assert "test it on /sources" in failing.fix
 
 
 @pytest.mark.django_db

@@ -20,6 +20,7 @@ from documents.pipeline.state import document_refresh_status
 from documents.pipeline.steps import STEP_NAMES
 from documents.tests.conftest import document_storage, ingest, sent  # noqa: F401  # fixtures shared here
 from ops.models import BackupRecord, BackupStatus, BackupTier
+from sources.models import Source, SourceKind
 
 STATUS = "/status"
 
@@ -59,7 +60,7 @@ def test_operators_see_services_queues_workers_version_backup_and_failures(
 
     services = {service.name: service for service in page.context["services"]}
     assert list(services) == [
-        "database", "redis", "broker", "workers", "search", "workdir", "migrations", "destinations"
+        "database", "redis", "broker", "workers", "search", "workdir", "migrations", "destinations", "sources"
     ]  # fmt: skip
     assert services["database"].status == "ok"
     assert services["broker"].status == "ok"
@@ -113,7 +114,7 @@ def test_the_page_has_the_look_of_the_others_and_says_states_and_measurements_in
     assert unstyled_classes(html) == set()
     services = re.findall(r'<tr data-service="(\w+)">(.*?)</tr>', html, re.S)
     assert [name for name, _row in services] == [
-        "database", "redis", "broker", "workers", "search", "workdir", "migrations", "destinations"
+        "database", "redis", "broker", "workers", "search", "workdir", "migrations", "destinations", "sources"
     ]  # fmt: skip
     rows = {name: re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", row)).strip() for name, row in services}
     assert re.fullmatch(r"Database Working Answers in (under 1|\d+) ms\.", rows["database"]), rows
@@ -170,6 +171,7 @@ def test_a_page_without_backups_or_failures_says_so(operator: User, db: None) ->
     assert "No backup has been made yet." in html
     assert "No failed documents." in html
     assert "No destinations: processed documents are kept here only." in html
+    assert "No sources: documents come in only when someone uploads or sends them." in html
 
 
 def _destination(name: str, health: str, *, owner: User | None = None, enabled: bool = True) -> Destination:
@@ -312,3 +314,49 @@ def test_a_long_list_of_destinations_shows_the_failing_ones_and_says_how_many_ar
     assert len(rows) == 50
     assert html.index("Company archive") < html.index("drive 00")
     assert "And 3 more; the failing ones are listed first." in html
+
+
+def _source(name: str, state: str, *, owner: User | None = None, enabled: bool = True) -> Source:
+    """A mailbox as its last poll left it: ``ok``, ``failing`` or ``new`` (never polled)."""
+    polled = timezone.now() - datetime.timedelta(minutes=3) if state != "new" else None
+    return Source.objects.create(
+        kind=SourceKind.IMAP,
+        name=name,
+        owner=owner,
+        enabled=enabled,
+        last_poll_at=polled,
+        last_success_at=timezone.now() - datetime.timedelta(hours=2) if polled else None,
+        last_error="The mail server refused the sign-in of scans: check the password."
+        if state == "failing"
+        else "",
+        last_error_kind=FailureKind.CONFIGURATION if state == "failing" else "",
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sources_and_their_last_poll_are_shown_in_words_the_failing_ones_first(
+    operator: User, owner: User
+) -> None:
+    _source("Working inbox", "ok")
+    _source("Alice's mail", "new", owner=owner)
+    _source("Scanner inbox", "failing")
+    _source("Old inbox", "failing", enabled=False)
+
+    html = client_for(operator).get(STATUS).content.decode()
+
+    rows = re.findall(r'<tr data-source="\d+">(.*?)</tr>', html, re.S)
+    words = [unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", row)).strip()) for row in rows]
+    assert words == [
+        "Scanner inbox E-mail (IMAP) Everyone (system-wide) Failing 3 minutes ago 2 hours ago "
+        "Settings or credentials refused: The mail server refused the sign-in of scans: check the password.",
+        "Alice's mail E-mail (IMAP) owner Not polled yet never never",
+        "Working inbox E-mail (IMAP) Everyone (system-wide) Working 3 minutes ago 2 hours ago",
+        "Old inbox E-mail (IMAP) Everyone (system-wide) Disabled 3 minutes ago 2 hours ago",
+    ], words
+    service = re.search(r'<tr data-service="sources">(.*?)</tr>', html, re.S)
+    assert service
+    assert unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", service.group(1))).strip()) == (
+        "Sources Needs a look 3 enabled, 1 failing, 1 not polled yet, "
+        "including Scanner inbox (settings or credentials refused)."
+    )
+    assert unstyled_classes(html) == set()
