@@ -11,7 +11,7 @@ import io
 import threading
 from collections.abc import Iterator
 from email.headerregistry import Address
-from email.message import EmailMessage
+from email.message import EmailMessage, MIMEPart
 from pathlib import Path
 
 import pikepdf
@@ -66,9 +66,14 @@ def html_mail_with_inline_image() -> EmailMessage:
         '<html><body><p>Our new logo:</p><img src="cid:logo@example.com" alt="logo"></body></html>',
         subtype="html",
     )
-    html_part = message.get_payload()[1]
-    html_part.add_related(png(), "image", "png", cid="<logo@example.com>")
+    html_part(message).add_related(png(), "image", "png", cid="<logo@example.com>")
     return message
+
+
+def html_part(message: EmailMessage) -> MIMEPart:
+    part = message.get_body(preferencelist=("related", "html"))
+    assert part is not None
+    return part
 
 
 def encoded_subject_latin1_body_mail() -> bytes:
@@ -171,7 +176,7 @@ def test_the_html_body_loses_scripts_handlers_and_everything_it_would_load(tmp_p
 
 def test_a_cid_reference_becomes_the_inline_image_and_an_unreferenced_one_follows_the_body(tmp_path):
     message = html_mail_with_inline_image()
-    message.get_payload()[1].add_related(png((255, 0, 0)), "image", "png", cid="<unused@example.com>")
+    html_part(message).add_related(png((255, 0, 0)), "image", "png", cid="<unused@example.com>")
     page = render_mail(write(tmp_path, message))
 
     assert "cid:" not in page.html

@@ -124,7 +124,7 @@ def render_mail(source: Path) -> MailPage:
     """The one HTML page that shows the mail in ``source``; StepFailed when it is no mail."""
     size = source.stat().st_size
     if size > MAX_MAIL_BYTES:
-        raise StepFailed(f"The mail is {size} bytes; a mail over {MAX_MAIL_BYTES // 1024**2} MiB is not shown.")
+        raise StepFailed(f"The mail is {size} bytes; one over {MAX_MAIL_BYTES // 1024**2} MiB is not shown.")
     try:
         with source.open("rb") as handle:
             message = BytesParser(policy=BOUNDED_POLICY).parse(handle)
