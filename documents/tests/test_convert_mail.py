@@ -241,6 +241,22 @@ def test_parts_nested_deeper_than_the_bound_are_counted_and_the_rest_shows(tmp_p
     assert any("nested too deeply or too many left out" in note for note in page.notes)
 
 
+def test_a_mail_of_too_many_parts_is_refused_before_parsing(tmp_path):
+    parts = [b"From: a@example.com\r\nContent-Type: multipart/mixed; boundary=zz\r\n"]
+    parts += [b"--zz\r\n\r\nx"] * 6_000
+    with pytest.raises(StepFailed, match="more than 5000 parts"):
+        render_mail(write(tmp_path, b"\r\n".join(parts)))
+
+
+def test_a_mail_of_two_thousand_attachments_lists_every_one(tmp_path):
+    message = plain_mail()
+    for number in range(2_000):
+        message.add_attachment(b"xx", maintype="image", subtype="tiff", filename=f"scan-{number}.tif")
+    page = render_mail(write(tmp_path, message))
+    assert "Attachments (2000)" in page.html
+    assert "scan-1999.tif (2 bytes)" in page.html
+
+
 def test_garbage_is_no_mail(tmp_path):
     with pytest.raises(StepFailed, match="no mail headers"):
         render_mail(write(tmp_path, GARBAGE))
