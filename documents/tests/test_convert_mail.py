@@ -268,7 +268,9 @@ def test_a_mail_goes_to_the_office_engine_the_settings_choose(settings):
     assert isinstance(converter, MailConverter)
     assert converter.office.name == "libreoffice"
     settings.GOTENBERG_URL = "http://gotenberg.invalid:3000"
-    assert converter_for(FileKind.MAIL).office.name == "gotenberg"  # type: ignore[attr-defined]
+    converter = converter_for(FileKind.MAIL)
+    assert isinstance(converter, MailConverter)
+    assert converter.office.name == "gotenberg"
 
 
 # --- Through the real pipeline ------------------------------------------------------------------
