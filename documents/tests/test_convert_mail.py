@@ -224,6 +224,13 @@ def test_a_mail_nested_far_too_deep_fails_with_a_reason(tmp_path):
         render_mail(write(tmp_path, b"\r\n".join(lines)))
 
 
+def test_a_mime_header_of_nested_comments_fails_with_a_reason(tmp_path):
+    comments = b"(" * 990
+    content = b"From: a@example.com\r\nContent-Disposition: inline; " + comments + b"\r\n\r\nText"
+    with pytest.raises(StepFailed, match="nested too deeply"):
+        render_mail(write(tmp_path, content))
+
+
 def test_parts_nested_deeper_than_the_bound_are_counted_and_the_rest_shows(tmp_path):
     lines = [
         b"From: a@example.com",

@@ -131,20 +131,25 @@ def render_mail(source: Path) -> MailPage:
     if _part_markers(source) > MAX_PART_MARKERS:
         raise StepFailed(f"The mail has more than {MAX_PART_MARKERS} parts; it is not shown.")
     try:
-        with source.open("rb") as handle:
-            message = BytesParser(policy=BOUNDED_POLICY).parse(handle)
+        return _rendered(source)
     except RecursionError:
-        # The parser descends recursively into nested multiparts, and into nested comments
-        # of a MIME header; a mail nested hundreds deep is built to exhaust the stack.
+        # The parser descends recursively into nested multiparts, and a MIME header's parser
+        # into nested comments; a mail nested hundreds deep is built to exhaust the stack.
         raise StepFailed("The mail is nested too deeply to be read.") from None
+
+
+def _rendered(source: Path) -> MailPage:
+    with source.open("rb") as handle:
+        message = BytesParser(policy=BOUNDED_POLICY).parse(handle)
     if not any(_has_header(message, name) for name in IDENTIFYING_HEADERS):
         raise StepFailed("The file has no mail headers (From, To, Subject, Date); it is not a mail.")
 
     found = MailParts()
     _collect(message, depth=0, found=found)
     images = _InlineImages(found.images)
-    notes: list[str] = []
     body_html, removed = _bodies_html(found.bodies, images)
+    unreferenced_images = images.unreferenced_html()
+    notes: list[str] = []
     if removed:
         notes.append(f"{removed} active or external item(s) left out of the mail's HTML")
     if images.left_out:
@@ -159,7 +164,7 @@ def render_mail(source: Path) -> MailPage:
             "</head><body>",
             _header_table(message),
             body_html.content,
-            images.unreferenced_html(),
+            unreferenced_images,
             _attachment_list(found.attachments),
             "</body></html>",
         ]
