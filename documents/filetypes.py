@@ -16,6 +16,7 @@ class FileKind(StrEnum):
     PDF = "pdf"
     IMAGE = "image"
     OFFICE = "office"  # anything LibreOffice (or Gotenberg) turns into PDF
+    MAIL = "mail"  # an e-mail, rendered to one HTML page and then converted like an office file
     EMPTY = "empty"  # accepted so it fails visibly as a document, with its reason
 
 
@@ -44,6 +45,7 @@ _KIND_BY_MIME: dict[str, FileKind] = {
     "text/markdown": FileKind.OFFICE,
     "text/html": FileKind.OFFICE,
     "text/csv": FileKind.OFFICE,
+    "message/rfc822": FileKind.MAIL,
     "application/x-empty": FileKind.EMPTY,
 }
 
@@ -59,6 +61,21 @@ _ZIP_OFFICE_BY_EXTENSION = {
 }
 _ZIP_MIMES = {"application/zip", "application/x-zip-compressed", "application/octet-stream"}
 
+# libmagic says message/rfc822 only when a mail starts with one of a few headers it knows
+# (From, Received, Return-Path ...); a mail saved with X-headers or Subject first is
+# "text/plain" to it, and one with 8-bit bytes in odd places "application/octet-stream".
+MAIL_MIME = "message/rfc822"
+_MAIL_EXTENSIONS = {".eml"}
+_MAIL_LOOKALIKE_MIMES = {"text/plain", "application/octet-stream"}
+# Headers only a mail has near its top; two of them in an unbroken header block make a
+# text file a mail even without the .eml name.
+_MAIL_HEADERS = frozenset(
+    {"from", "to", "cc", "subject", "date", "message-id", "received", "return-path",
+     "mime-version", "delivered-to", "reply-to", "in-reply-to", "references"}
+)  # fmt: skip
+_HEADER_LINE = re.compile(rb"^([!-9;-~]+)[ \t]*:")
+_HEADER_SNIFF_LINES = 100
+
 
 def sniff_mime(head: bytes, filename: str) -> str:
     """The MIME type of a file from its first bytes (libmagic), refined by name where needed."""
@@ -66,9 +83,34 @@ def sniff_mime(head: bytes, filename: str) -> str:
     extension = PurePosixPath(filename.lower()).suffix
     if mime in _ZIP_MIMES and extension in _ZIP_OFFICE_BY_EXTENSION:
         return _ZIP_OFFICE_BY_EXTENSION[extension]
+    if mime in _MAIL_LOOKALIKE_MIMES and extension in _MAIL_EXTENSIONS:
+        # Taken as a mail even when it hardly looks like one: the converter then shows what
+        # it can read or fails the document with the reason, and the original stays.
+        return MAIL_MIME
+    if mime == "text/plain" and _starts_with_mail_headers(head):
+        return MAIL_MIME
     if mime == "text/plain" and extension in {".md", ".markdown"}:
         return "text/markdown"
     return mime
+
+
+def _starts_with_mail_headers(head: bytes) -> bool:
+    """Whether ``head`` opens with a block of header lines holding two typical mail headers."""
+    known: set[bytes] = set()
+    for number, line in enumerate(head.splitlines()):
+        if not line.strip():
+            return number > 0 and len(known) >= 2  # the blank line that ends the headers
+        if number >= _HEADER_SNIFF_LINES:
+            break
+        if line[:1] in (b" ", b"\t"):
+            continue  # a folded continuation of the header above
+        match = _HEADER_LINE.match(line)
+        if match is None:
+            return False
+        name = match.group(1).lower()
+        if name.decode("ascii") in _MAIL_HEADERS:
+            known.add(name)
+    return len(known) >= 2
 
 
 def kind_of(mime: str) -> FileKind | None:

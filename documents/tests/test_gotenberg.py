@@ -8,6 +8,7 @@ with multipart ``files`` in, ``application/pdf`` out.
 from __future__ import annotations
 
 import threading
+from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,8 +16,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
+from documents.filetypes import FileKind
 from documents.integrations.gotenberg import GotenbergClient, GotenbergError, GotenbergFailure
 from documents.pipeline.base import StepFailed, StepTemporarilyFailed
+from documents.pipeline.converters import converter_for
 from documents.pipeline.converters.gotenberg import GotenbergConverter
 from documents.tests.conftest import zip_bomb_docx
 
@@ -134,3 +137,24 @@ def test_the_client_comes_from_the_settings_only_when_gotenberg_is_configured(se
     settings.GOTENBERG_URL = None
     with pytest.raises(ImproperlyConfigured):
         GotenbergClient.from_settings()
+
+
+def test_a_mail_is_rendered_here_and_reaches_gotenberg_as_one_html_page(
+    gotenberg, samples, settings, tmp_path
+):
+    settings.GOTENBERG_URL = gotenberg["url"]
+    message = EmailMessage()
+    message["From"] = "sender@example.com"
+    message["Subject"] = "Delivery note"
+    message.set_content("Three crates, delivered.")
+    (tmp_path / "note.eml").write_bytes(bytes(message))
+    destination = tmp_path / "out.pdf"
+
+    converter_for(FileKind.MAIL).to_pdf(
+        source=tmp_path / "note.eml", destination=destination, mime_type="message/rfc822", scratch=tmp_path
+    )
+
+    assert destination.read_bytes() == (samples / "blank.pdf").read_bytes()
+    assert gotenberg["received"] == [
+        {"path": "/forms/libreoffice/convert", "parts": [("files", "document.html")]}
+    ]

@@ -23,7 +23,15 @@ class Converter(Protocol):
 
 
 def converter_for(kind: FileKind) -> Converter:
-    """The engine for a kind of file: images locally, office files locally or via Gotenberg."""
+    """The engine for a kind of file: images locally, office files locally or via Gotenberg.
+
+    A mail is rendered to one HTML page here and that page converted by the office engine,
+    so it runs under the same isolation as any office file.
+    """
+    if kind is FileKind.MAIL:
+        from documents.pipeline.converters.mail import MailConverter
+
+        return MailConverter(office=converter_for(FileKind.OFFICE))
     if kind is FileKind.IMAGE:
         from documents.pipeline.converters.images import ImageConverter
 

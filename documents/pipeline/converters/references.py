@@ -87,6 +87,18 @@ def _html_without_references(source: Path) -> tuple[bytes, int]:
         root = lxml.html.document_fromstring(source.read_bytes())
     except lxml.etree.ParserError:
         return b"", 0  # nothing to parse, so nothing to load
+    removed = strip_html_references(root)
+    if removed:
+        _declare_utf8(root)
+    return b"<!DOCTYPE html>\n" + lxml.html.tostring(root, encoding="utf-8"), removed
+
+
+def strip_html_references(root: lxml.html.HtmlElement) -> int:
+    """Take the loadable references out of a parsed HTML tree, in place; return how many went.
+
+    For callers that build a page from HTML of their own (a mail's body) and so hold a tree
+    rather than a file.
+    """
     removed = 0
     for element in list(root.iter()):
         if not isinstance(element.tag, str):
@@ -113,9 +125,7 @@ def _html_without_references(source: Path) -> tuple[bytes, int]:
         if tag == "style" and element.text:
             element.text, count = _css_without_references(element.text)
             removed += count
-    if removed:
-        _declare_utf8(root)
-    return b"<!DOCTYPE html>\n" + lxml.html.tostring(root, encoding="utf-8"), removed
+    return removed
 
 
 def _is_refresh(element: lxml.html.HtmlElement) -> bool:
