@@ -236,3 +236,26 @@ def test_sender_and_subject_filters_leave_other_mail_alone(dovecot_server, mailb
 
     assert Document.objects.count() == 1
     assert SourceItem.objects.filter(state=ItemState.SKIPPED).count() == 1
+
+
+def test_a_forwarded_mail_becomes_a_document_of_its_own(dovecot_server, mailbox, make_imap_source):
+    dovecot_server.append(mailbox, "INBOX", mails.mail_bytes(mails.forwarded_mail()))
+
+    poll(make_imap_source())
+
+    [document] = Document.objects.all()
+    assert document.mime_type == "message/rfc822"
+    assert document.original_filename.endswith(".eml")
+
+
+def test_the_mail_itself_can_become_a_document_beside_its_attachments(
+    dovecot_server, mailbox, make_imap_source
+):
+    dovecot_server.append(
+        mailbox, "INBOX", mails.mail_bytes(mails.mail_with_pdf(subject="Invoice 2026-0042"))
+    )
+
+    assert poll(make_imap_source(include_mail=True)).documents == 2
+
+    assert names() == ["Invoice 2026-0042.eml", "invoice.pdf"]
+    assert Document.objects.get(original_filename__endswith=".eml").mime_type == "message/rfc822"
