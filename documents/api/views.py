@@ -152,16 +152,18 @@ class UploadView(APIView):
         serializer = s.UploadInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         owner = signed_in_user(request)
+        # A script with a token is "api"; the upload page (the signed-in session) is "upload".
+        source = "upload" if request.auth is None else "api"
         files: list[UploadedFile[bytes]] = serializer.validated_data["file"]
         if len(files) == 1:
             # One file: a refusal is the answer's HTTP status.
-            answer = _ingest_answer(_ingest_upload(owner, files[0]))
+            answer = _ingest_answer(_ingest_upload(owner, files[0], source))
             return Response(s.IngestAnswerOutputSerializer(answer).data)
         results = []
         for upload in files:
             # Several files: each is answered on its own, a refused one does not stop the rest.
             try:
-                results.append(_ingest_answer(_ingest_upload(owner, upload)))
+                results.append(_ingest_answer(_ingest_upload(owner, upload, source)))
             except ApplicationError as error:
                 results.append({"status": "error", "original_filename": upload.name, "detail": error.message})
         return Response(s.IngestAnswersOutputSerializer({"results": results}).data)
@@ -174,9 +176,9 @@ class ExtensionUploadView(UploadView):
     """``/api/files/upload``, the browser extension's route; a class of its own for the schema."""
 
 
-def _ingest_upload(owner: User, upload: UploadedFile[bytes]) -> IngestResult:
+def _ingest_upload(owner: User, upload: UploadedFile[bytes], source: str) -> IngestResult:
     return document_ingest(
-        owner=owner, chunks=upload.chunks(), filename=upload.name or "upload", source="upload"
+        owner=owner, chunks=upload.chunks(), filename=upload.name or "upload", source=source
     )
 
 

@@ -8,6 +8,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
+from accounts.services import token_create
 from documents.models import Document, DocumentStatus
 from documents.pipeline.steps import STEP_NAMES
 
@@ -186,3 +187,14 @@ def test_the_upload_route_only_accepts_post_and_says_so_in_json(api):
     assert response.status_code == 405
     assert response["Content-Type"] == "application/json"
     assert "detail" in response.json()
+
+
+def test_a_file_sent_with_an_api_token_records_api_as_its_source(owner, samples, document_storage, sent):
+    _, raw_token = token_create(user=owner, name="scanner script")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_token}")
+    assert (
+        client.post(ROUTES[0], {"file": upload(samples / "blank.pdf")}, format="multipart").status_code == 200
+    )
+
+    assert Document.objects.get().source == "api"
