@@ -168,7 +168,7 @@ class WatchKind(Kind):
                 if not name.startswith(".") and not (here == self.root and name in {PROCESSED, FAILED})
             )
             for name in sorted(files):
-                if _ignored(name):
+                if ignored_name(name):
                     continue
                 path = here / name
                 try:
@@ -203,7 +203,7 @@ class WatchKind(Kind):
             target.with_name(target.name + ".txt").write_text(reason + "\n", encoding="utf-8")
 
 
-def _ignored(name: str) -> bool:
+def ignored_name(name: str) -> bool:
     lowered = name.lower()
     return name.startswith((".", "~$")) or lowered.endswith(TEMPORARY_SUFFIXES)
 

@@ -1,0 +1,314 @@
+"""Remote folders: files taken from a folder on an FTP, SFTP, WebDAV or Nextcloud server, or
+below a prefix in an S3 bucket, signed in exactly as the destinations are.
+
+The destinations' kinds do all the talking (connection, TLS, host keys, the translation of
+each protocol's errors); they list a folder, stream a file, rename and make folders for
+this module (``list_folder``, ``read_chunks``, ``rename``, ``make_folder``). Their errors
+become the source's by the failure kind their class carries, never by their wording.
+
+A remote file is taken when it is stable, judged on what the server tells:
+- its modification time, as the server reports it, is at least ``settle_seconds`` old
+  (a server whose clock runs ahead only makes the wait longer), and
+- its size is the same when it is looked at again just before the download as in the
+  listing, and as many bytes arrive as the listing said; a file that changed in between is
+  left for the next poll.
+S3 objects appear whole (a put is atomic), so for S3 the settle time only guards against a
+client that writes an object several times in a row.
+
+Hidden and temporary names are left alone as in a watched folder; sub-folders are walked
+(their names can become tags), but not ``processed/`` and ``failed/`` at the top. The
+ledger's key is the path, the size and the modification time (or the ETag where the server
+gives no time), so a file is taken once; after its document is made it moves to
+``processed/`` beside the others (sub-folders kept), or is deleted with ``delete_after``; a
+file ingest refuses moves to ``failed/`` with the reason in ``<name>.txt``. A poller killed
+between the document and the move finds the file in the ledger and only moves it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path, PurePosixPath
+from typing import Any, ClassVar, Self
+
+from django.conf import settings as django_settings
+
+from destinations.kinds.base import DeliveryFailed, ListedEntry, LocalFile
+from destinations.kinds.ftp import FtpKind
+from destinations.kinds.nextcloud import NextcloudKind
+from destinations.kinds.s3 import S3Kind
+from destinations.kinds.sftp import SftpKind
+from destinations.kinds.webdav import WebDavKind
+from docuelevate.errors import InvalidInput
+from documents.models import FailureKind
+from sources.kinds.base import (
+    EnvironmentSource,
+    Kind,
+    PollContext,
+    SourceFailed,
+    SourceMisconfigured,
+    SourceTemporarilyFailed,
+    Taken,
+)
+from sources.kinds.watch import FAILED, PROCESSED, ignored_name
+from sources.models import ItemState
+
+# The settings a remote folder has besides its protocol's (the destination kind's).
+OWN_SETTINGS = ("settle_seconds", "delete_after", "subfolder_tags", "tags")
+
+
+class _ChangedWhileRead(Exception):
+    """The file's length differs from the listing's: still being written after all."""
+
+
+@contextmanager
+def _speaking() -> Iterator[None]:
+    """The destination kind's errors as the source's, decided on their failure kind."""
+    try:
+        yield
+    except DeliveryFailed as exc:
+        raise source_failure(exc) from None
+
+
+def source_failure(exc: DeliveryFailed) -> SourceFailed:
+    if exc.kind == FailureKind.CONFIGURATION:
+        return SourceMisconfigured(exc.message)
+    if exc.kind == FailureKind.TEMPORARY:
+        return SourceTemporarilyFailed(exc.message)
+    return SourceFailed(exc.message)
+
+
+class RemoteFolderKind(Kind):
+    """One folder on a remote server, read through ``protocol`` (a destination kind)."""
+
+    protocol: ClassVar[Any]  # the destination kind's class
+    name: ClassVar[str]  # the SourceKind value, and the <KIND> of its variables
+    folder_setting: ClassVar[str] = "folder"
+
+    def __init__(
+        self,
+        *,
+        client: Any,
+        folder: str,
+        settle_seconds: int,
+        delete_after: bool,
+        subfolder_tags: bool,
+        tags: list[str],
+    ) -> None:
+        self.client = client
+        self.root = folder
+        self.settle_seconds = settle_seconds
+        self.delete_after = delete_after
+        self.subfolder_tags = subfolder_tags
+        self.tags = tags
+
+    # --- Configuration --------------------------------------------------------------------
+
+    @classmethod
+    def clean(
+        cls, settings: Mapping[str, Any], secrets: Mapping[str, Any], *, system_wide: bool
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        own = {name: settings[name] for name in OWN_SETTINGS if name in settings}
+        protocol = {name: value for name, value in settings.items() if name not in OWN_SETTINGS}
+        # The destination's own checks: a user's host must be public, host keys, TLS, …
+        cleaned, kept = cls.protocol.clean(protocol, secrets, system_wide=system_wide)
+        if not str(cleaned.get(cls.folder_setting) or "").strip("/"):
+            # Never a whole account or bucket: processed/ would land among everything else.
+            raise InvalidInput(f"A remote folder needs the {cls.folder_setting} to take files from.")
+        settle = own.get("settle_seconds", django_settings.REMOTE_INGEST_SETTLE_SECONDS)
+        if not isinstance(settle, int) or isinstance(settle, bool) or not 0 <= settle <= 24 * 3600:
+            raise InvalidInput("settle_seconds must be a whole number of seconds from 0 to 86400.")
+        tags = own.get("tags", [])
+        if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+            raise InvalidInput("tags must be a list of names.")
+        cleaned.update(
+            settle_seconds=settle,
+            delete_after=bool(own.get("delete_after", False)),
+            subfolder_tags=bool(own.get("subfolder_tags", False)),
+            tags=[tag.strip()[:64] for tag in tags if tag.strip()],
+        )
+        return cleaned, kept
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any], secrets: Mapping[str, Any]) -> Self:
+        protocol = {name: value for name, value in settings.items() if name not in OWN_SETTINGS}
+        return cls(
+            client=cls.protocol.from_settings(protocol, secrets),
+            folder=str(settings[cls.folder_setting]).strip("/"),
+            settle_seconds=settings["settle_seconds"],
+            delete_after=settings["delete_after"],
+            subfolder_tags=settings["subfolder_tags"],
+            tags=list(settings["tags"]),
+        )
+
+    @classmethod
+    def from_environment(cls) -> list[EnvironmentSource]:
+        prefix = cls.name.upper()
+        if not getattr(django_settings, f"{prefix}_INGEST_ENABLED"):
+            return []
+        folder = getattr(django_settings, f"{prefix}_INGEST_FOLDER", None)
+        if folder is None:
+            folder = getattr(django_settings, f"{prefix}_INGEST_PREFIX")
+        account = cls.protocol.environment_account()
+        return [
+            EnvironmentSource(
+                key=f"env:{cls.name}",
+                name=f"{cls.label} folder {folder} (environment)"[:100],
+                settings={
+                    **account.settings,
+                    cls.folder_setting: folder,
+                    "delete_after": getattr(django_settings, f"{prefix}_INGEST_DELETE_AFTER_PROCESS"),
+                },
+                secrets=dict(account.secrets),
+                poll_interval_minutes=django_settings.REMOTE_INGEST_POLL_INTERVAL,
+            )
+        ]
+
+    # --- Polling --------------------------------------------------------------------------
+
+    def check(self) -> None:
+        try:
+            with _speaking():
+                self.client.list_folder(self.root)
+        finally:
+            self.client.close()
+
+    def poll(self, context: PollContext) -> int:
+        made = 0
+        try:
+            with _speaking():
+                for entry in self._stable_files():
+                    taken = self._take(entry, context)
+                    if taken is None:
+                        continue
+                    made += taken.new and taken.state == ItemState.INGESTED
+                    self._put_away(entry, taken)
+        finally:
+            self.client.close()
+        return made
+
+    def _stable_files(self) -> Iterator[ListedEntry]:
+        settled_before = time.time() - self.settle_seconds
+        pending = [self.root]
+        while pending:
+            folder = pending.pop(0)
+            for entry in sorted(self.client.list_folder(folder), key=lambda entry: entry.path):
+                name = PurePosixPath(entry.path).name
+                if entry.is_folder:
+                    top_shelf = folder == self.root and name in {PROCESSED, FAILED}
+                    if not name.startswith(".") and not top_shelf:
+                        pending.append(entry.path)
+                    continue
+                if ignored_name(name) or entry.size < 0:
+                    continue
+                if entry.modified is None and not entry.version:
+                    continue  # nothing to tell a changed file by
+                if entry.modified is not None and entry.modified > settled_before:
+                    continue  # written to too recently
+                yield entry
+
+    def _take(self, entry: ListedEntry, context: PollContext) -> Taken | None:
+        relative = self._relative(entry.path)
+        key = f"{relative}|{entry.size}|{entry.modified if entry.modified is not None else entry.version}"
+        done = context.seen(key)
+        if done is not None:
+            return done
+        there = self.client.stat(entry.path)
+        if there is None or there.size != entry.size:
+            return None  # gone, or changed since the listing: next time
+        try:
+            return context.take(
+                key=key,
+                ref=there.remote_id or entry.path,
+                filename=PurePosixPath(entry.path).name,
+                chunks=self._exactly(entry),
+                tags=[*self.tags, *self._folder_tags(relative)],
+            )
+        except _ChangedWhileRead:
+            return None  # its ledger row stays claimed, and is taken up by a later poll
+
+    def _exactly(self, entry: ListedEntry) -> Iterator[bytes]:
+        """The file's bytes as they arrive, refused when more or fewer than listed come."""
+        received = 0
+        for block in self.client.read_chunks(entry.path):
+            received += len(block)
+            if received > entry.size:
+                raise _ChangedWhileRead(entry.path)
+            yield block
+        if received != entry.size:
+            raise _ChangedWhileRead(entry.path)
+
+    def _put_away(self, entry: ListedEntry, taken: Taken) -> None:
+        """What comes after the file is taken: deleted, or moved to processed/ or failed/."""
+        if taken.state == ItemState.INGESTED and self.delete_after:
+            self.client.remove(entry.path)
+            return
+        shelf = FAILED if taken.state == ItemState.FAILED else PROCESSED
+        target = self._free_name(f"{self.root}/{shelf}/{self._relative(entry.path)}")
+        self.client.make_folder(str(PurePosixPath(target).parent))
+        self.client.rename(entry.path, target)
+        if taken.state == ItemState.FAILED:
+            self._write_reason(f"{target}.txt", taken.detail or "It could not be taken in.")
+
+    def _free_name(self, target: str) -> str:
+        """``target``, or ``name (2).pdf``, … when a file is there already."""
+        path, number = PurePosixPath(target), 1
+        candidate = target
+        while self.client.stat(candidate) is not None:
+            number += 1
+            candidate = str(path.with_name(f"{path.stem} ({number}){path.suffix}"))
+        return candidate
+
+    def _write_reason(self, path: str, reason: str) -> None:
+        content = (reason + "\n").encode()
+        with tempfile.NamedTemporaryFile(suffix=".txt") as handle:
+            handle.write(content)
+            handle.flush()
+            local = LocalFile(
+                path=Path(handle.name),
+                size=len(content),
+                sha256=hashlib.sha256(content).hexdigest(),
+                content_type="text/plain",
+            )
+            self.client.upload(local, path)
+
+    def _relative(self, path: str) -> str:
+        return path[len(self.root) + 1 :] if path.startswith(self.root + "/") else path
+
+    def _folder_tags(self, relative: str) -> list[str]:
+        if not self.subfolder_tags:
+            return []
+        return list(PurePosixPath(relative).parent.parts)
+
+
+class FtpFolderKind(RemoteFolderKind):
+    protocol = FtpKind
+    name = "ftp"
+    label = "FTP"
+
+
+class SftpFolderKind(RemoteFolderKind):
+    protocol = SftpKind
+    name = "sftp"
+    label = "SFTP"
+
+
+class S3FolderKind(RemoteFolderKind):
+    protocol = S3Kind
+    name = "s3"
+    label = "S3"
+
+
+class WebDavFolderKind(RemoteFolderKind):
+    protocol = WebDavKind
+    name = "webdav"
+    label = "WebDAV"
+
+
+class NextcloudFolderKind(RemoteFolderKind):
+    protocol = NextcloudKind
+    name = "nextcloud"
+    label = "Nextcloud"

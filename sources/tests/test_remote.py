@@ -1,0 +1,273 @@
+"""Remote folders against the destinations' real servers on 127.0.0.1: FTPS (pyftpdlib),
+SFTP (OpenSSH), S3 (moto), WebDAV and Nextcloud's layout (wsgidav)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db.models.signals import post_save
+
+from documents.models import Document, FailureKind
+from documents.tests.samples import blank_pdf, text_pdf
+from sources.models import Source
+from sources.polling import PollStatus, source_poll
+from sources.services import source_create
+
+pytestmark = pytest.mark.django_db
+
+FOLDER = "inbox"
+AN_HOUR_AGO = time.time() - 3600
+
+
+@dataclass
+class Remote:
+    """A folder on one of the servers: how to sign in, drop files and look at what is there."""
+
+    kind: str
+    settings: dict[str, Any]
+    secrets: dict[str, Any]
+    drop: Callable[..., None]  # (path below the folder, content, old=True)
+    files: Callable[[], list[str]]  # every file below the folder
+    server: Any
+
+    def source(self, *, secrets: dict[str, Any] | None = None, **settings: Any) -> Source:
+        return source_create(
+            kind=self.kind,
+            owner=None,
+            name=f"{self.kind} {Source.objects.count() + 1}",
+            settings={**self.settings, **settings},
+            secrets=self.secrets if secrets is None else secrets,
+        )
+
+
+def on_disk(root: Path) -> tuple[Callable[..., None], Callable[[], list[str]]]:
+    folder = root / FOLDER
+
+    def drop(path: str, content: bytes, *, old: bool = True) -> None:
+        target = folder / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+        if old:  # written long enough ago to be settled
+            os.utime(target, (AN_HOUR_AGO, AN_HOUR_AGO))
+
+    def files() -> list[str]:
+        return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+    folder.mkdir(parents=True, exist_ok=True)
+    return drop, files
+
+
+@pytest.fixture
+def ftp_remote(ftps_server, tls_files, settings) -> Remote:
+    settings.FTP_CA_BUNDLE = str(tls_files.ca_file)
+    drop, files = on_disk(ftps_server.root)
+    return Remote(
+        kind="ftp",
+        settings={"host": ftps_server.host, "port": ftps_server.port, "username": ftps_server.username,
+                  "folder": FOLDER},
+        secrets={"password": ftps_server.password},
+        drop=drop,
+        files=files,
+        server=ftps_server,
+    )
+
+
+@pytest.fixture
+def sftp_remote(sftp_server, ssh_client_keys) -> Remote:
+    drop, files = on_disk(sftp_server.root)
+    return Remote(
+        kind="sftp",
+        settings={"host": sftp_server.host, "port": sftp_server.port, "username": sftp_server.username,
+                  "folder": FOLDER, "host_key": sftp_server.host_key.fingerprint},
+        secrets={"private_key": ssh_client_keys.plain.private_key.read_text()},
+        drop=drop,
+        files=files,
+        server=sftp_server,
+    )
+
+
+@pytest.fixture
+def webdav_remote(webdav_server) -> Remote:
+    drop, files = on_disk(webdav_server.root)
+    return Remote(
+        kind="webdav",
+        settings={"url": webdav_server.url, "username": webdav_server.username, "folder": FOLDER},
+        secrets={"password": webdav_server.password},
+        drop=drop,
+        files=files,
+        server=webdav_server,
+    )
+
+
+@pytest.fixture
+def nextcloud_remote(nextcloud_server) -> Remote:
+    drop, files = on_disk(nextcloud_server.root)
+    return Remote(
+        kind="nextcloud",
+        settings={"url": nextcloud_server.base_url, "username": nextcloud_server.username, "folder": FOLDER},
+        secrets={"password": nextcloud_server.password},
+        drop=drop,
+        files=files,
+        server=nextcloud_server,
+    )
+
+
+@pytest.fixture
+def s3_remote(s3_server, bucket) -> Remote:
+    from destinations.tests.conftest import S3_KEYS
+
+    def drop(path: str, content: bytes, *, old: bool = True) -> None:
+        bucket.put(f"{FOLDER}/{path}", content)
+
+    def files() -> list[str]:
+        return [key.removeprefix(f"{FOLDER}/") for key in bucket.keys() if key.startswith(f"{FOLDER}/")]
+
+    return Remote(
+        kind="s3",
+        # moto's objects are written now: S3 puts are whole at once, so no settle time here.
+        settings={"bucket": bucket.name, "endpoint_url": s3_server.endpoint, "folder": FOLDER,
+                  "settle_seconds": 0},
+        secrets=dict(S3_KEYS),
+        drop=drop,
+        files=files,
+        server=s3_server,
+    )
+
+
+ALL = ["ftp_remote", "sftp_remote", "s3_remote", "webdav_remote", "nextcloud_remote"]
+ON_DISK = ["ftp_remote", "sftp_remote", "webdav_remote", "nextcloud_remote"]
+
+
+@pytest.fixture(params=ALL)
+def remote(request, document_storage, operator) -> Remote:
+    return request.getfixturevalue(request.param)
+
+
+@pytest.fixture(params=ON_DISK)
+def disk_remote(request, document_storage, operator) -> Remote:
+    return request.getfixturevalue(request.param)
+
+
+def test_a_file_is_taken_once_and_moved_to_processed_and_a_refused_one_to_failed(remote, operator):
+    source = remote.source(subfolder_tags=True)
+    remote.drop("invoice.pdf", blank_pdf())
+    remote.drop("2024/letter.pdf", text_pdf("A letter"))
+    remote.drop("notes.bin", b"\x00\x01 not a document")
+    remote.drop(".hidden.pdf", blank_pdf())
+    remote.drop("upload.pdf.part", blank_pdf())
+
+    outcome = source_poll(source_id=source.pk)
+
+    assert outcome.status == PollStatus.DONE, outcome.error
+    assert outcome.documents == 2
+    documents = {d.original_filename: d for d in Document.objects.all()}
+    assert sorted(documents) == ["invoice.pdf", "letter.pdf"]
+    assert {d.source for d in documents.values()} == {remote.kind}
+    assert list(documents["letter.pdf"].tags.values_list("name", flat=True)) == ["2024"]
+    assert remote.files() == [
+        ".hidden.pdf",
+        "failed/notes.bin",
+        "failed/notes.bin.txt",
+        "processed/2024/letter.pdf",
+        "processed/invoice.pdf",
+        "upload.pdf.part",
+    ]
+
+    again = source_poll(source_id=source.pk)
+    assert (again.status, again.documents) == (PollStatus.DONE, 0)
+    assert Document.objects.count() == 2
+
+
+def test_a_file_written_to_recently_is_left_until_it_settles(disk_remote):
+    source = disk_remote.source(settle_seconds=600)
+    disk_remote.drop("scan.pdf", blank_pdf(), old=False)
+
+    assert source_poll(source_id=source.pk).documents == 0
+    assert disk_remote.files() == ["scan.pdf"]
+
+    disk_remote.drop("scan.pdf", blank_pdf(), old=True)  # the scanner finished long ago
+    assert source_poll(source_id=source.pk).documents == 1
+    assert disk_remote.files() == ["processed/scan.pdf"]
+
+
+def test_delete_after_removes_the_taken_file(remote):
+    source = remote.source(delete_after=True)
+    remote.drop("invoice.pdf", blank_pdf())
+
+    assert source_poll(source_id=source.pk).documents == 1
+    assert remote.files() == []
+
+
+def test_wrong_credentials_are_a_configuration_error_with_the_reason(remote, s3_server):
+    wrong = {name: "wrong-" + value if name != "private_key" else value for name, value in remote.secrets.items()}
+    if remote.kind == "sftp":
+        wrong = {"password": "wrong"}
+    source = remote.source(secrets=wrong)
+    remote.drop("invoice.pdf", blank_pdf())
+    s3_server.authentication(enforced=True)
+    try:
+        outcome = source_poll(source_id=source.pk)
+    finally:
+        s3_server.authentication(enforced=False)
+
+    assert outcome.status == PollStatus.FAILED
+    assert outcome.error_kind == FailureKind.CONFIGURATION
+    source.refresh_from_db()
+    assert source.last_error_kind == FailureKind.CONFIGURATION
+    assert "refused" in source.last_error
+    assert remote.files() == ["invoice.pdf"]
+    assert Document.objects.count() == 0
+
+
+@pytest.fixture
+def server_stops_after_first_document(request) -> Iterator[Callable[[Any], None]]:
+    """Stops ``server`` as soon as the first document is saved: the server goes mid-poll."""
+    armed: list[Any] = []
+
+    def stop(sender: Any, instance: Document, created: bool, **kwargs: Any) -> None:
+        if armed and armed[0].running:
+            armed.pop().stop()
+
+    post_save.connect(stop, sender=Document, weak=False)
+    yield armed.append
+    post_save.disconnect(stop, sender=Document)
+
+
+@pytest.mark.parametrize("which", ["ftp_remote", "webdav_remote"])
+def test_a_server_gone_mid_poll_fails_temporarily_and_the_next_poll_takes_the_rest_once(
+    which, request, document_storage, operator, server_stops_after_first_document
+):
+    remote: Remote = request.getfixturevalue(which)
+    source = remote.source()
+    for name in ["a.pdf", "b.pdf", "c.pdf"]:
+        remote.drop(name, text_pdf(name))
+    server_stops_after_first_document(remote.server)
+
+    first = source_poll(source_id=source.pk)
+    assert first.status == PollStatus.FAILED
+    assert first.error_kind == FailureKind.TEMPORARY
+    assert Document.objects.count() == 1
+
+    remote.server.start()
+    second = source_poll(source_id=source.pk)
+    assert second.status == PollStatus.DONE, second.error
+    assert sorted(Document.objects.values_list("original_filename", flat=True)) == ["a.pdf", "b.pdf", "c.pdf"]
+    assert remote.files() == ["processed/a.pdf", "processed/b.pdf", "processed/c.pdf"]
+
+
+def test_a_50_mb_file_streams_through_whole(ftp_remote, document_storage, operator):
+    # 50 MB after a PDF's bytes: read_chunks hands 256 KiB blocks to the ingest's spool, so
+    # the poller holds one block at a time; the hash shows every byte arrived.
+    content = blank_pdf() + os.urandom(1024 * 1024) * 50
+    ftp_remote.drop("large.pdf", content)
+    source = ftp_remote.source()
+
+    assert source_poll(source_id=source.pk).documents == 1
+    assert Document.objects.get().filehash == hashlib.sha256(content).hexdigest()
