@@ -300,6 +300,8 @@ class FtpKind(Kind):
                         modified=_mlsd_time(facts.get("modify", "")),
                     )
                 )
+            # MLSD is read as text (TYPE A); RETR and SIZE must see the bytes as they are.
+            client.voidcmd("TYPE I")
         return entries
 
     def read_chunks(self, path: str) -> Iterator[bytes]:
