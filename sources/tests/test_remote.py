@@ -49,18 +49,32 @@ class Remote:
 
 def on_disk(root: Path) -> tuple[Callable[..., None], Callable[[], list[str]]]:
     folder = root / FOLDER
+    # Files are dropped as the server's account would have them: the SFTP server, run as
+    # root, signs in as a throwaway account owning its root folder, which must be able to
+    # move what it finds (a file of root's, in a folder of root's, it could only read).
+    account = root.stat()
+
+    def owned(path: Path) -> None:
+        os.chown(path, account.st_uid, account.st_gid)
+
+    def made(path: Path) -> None:
+        if not path.exists():
+            made(path.parent)
+            path.mkdir()
+            owned(path)
 
     def drop(path: str, content: bytes, *, old: bool = True) -> None:
         target = folder / path
-        target.parent.mkdir(parents=True, exist_ok=True)
+        made(target.parent)
         target.write_bytes(content)
+        owned(target)
         if old:  # written long enough ago to be settled
             os.utime(target, (AN_HOUR_AGO, AN_HOUR_AGO))
 
     def files() -> list[str]:
         return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
 
-    folder.mkdir(parents=True, exist_ok=True)
+    made(folder)
     return drop, files
 
 
@@ -141,8 +155,11 @@ def s3_remote(s3_server, bucket) -> Remote:
     )
 
 
-ALL = ["ftp_remote", "sftp_remote", "s3_remote", "webdav_remote", "nextcloud_remote"]
-ON_DISK = ["ftp_remote", "sftp_remote", "webdav_remote", "nextcloud_remote"]
+# A fixture asked for by name at run time is one pytest cannot see at collection: the one
+# that starts sshd (and runs useradd, ssh-keygen) says so itself (conftest.SLOW_FIXTURES).
+SFTP = pytest.param("sftp_remote", marks=pytest.mark.subprocess)
+ALL = ["ftp_remote", SFTP, "s3_remote", "webdav_remote", "nextcloud_remote"]
+ON_DISK = ["ftp_remote", SFTP, "webdav_remote", "nextcloud_remote"]
 
 
 @pytest.fixture(params=ALL)
