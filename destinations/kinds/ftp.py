@@ -36,8 +36,8 @@ import re
 import ssl
 import uuid
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any, Self
 
 from django.conf import settings as django_settings

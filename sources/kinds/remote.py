@@ -42,6 +42,7 @@ from destinations.kinds.nextcloud import NextcloudKind
 from destinations.kinds.s3 import S3Kind
 from destinations.kinds.sftp import SftpKind
 from destinations.kinds.webdav import WebDavKind
+from destinations.selectors import destination_settings_of_kind
 from docuelevate.errors import InvalidInput
 from documents.models import FailureKind
 from sources.kinds.base import (
@@ -85,8 +86,11 @@ class RemoteFolderKind(Kind):
     """One folder on a remote server, read through ``protocol`` (a destination kind)."""
 
     protocol: ClassVar[Any]  # the destination kind's class
-    name: ClassVar[str]  # the SourceKind value, and the <KIND> of its variables
+    name: ClassVar[str]  # the SourceKind value (and DestinationKind's), the <KIND> of its variables
     folder_setting: ClassVar[str] = "folder"
+    # The (cleaned) settings that name one account on one server: a source and a destination
+    # with the same values read and write the same files.
+    account_settings: ClassVar[tuple[str, ...]] = ("host", "port", "username")
 
     def __init__(
         self,
@@ -124,6 +128,7 @@ class RemoteFolderKind(Kind):
         tags = own.get("tags", [])
         if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
             raise InvalidInput("tags must be a list of names.")
+        cls._not_where_documents_are_delivered(cleaned)
         cleaned.update(
             settle_seconds=settle,
             delete_after=bool(own.get("delete_after", False)),
@@ -131,6 +136,52 @@ class RemoteFolderKind(Kind):
             tags=[tag.strip()[:64] for tag in tags if tag.strip()],
         )
         return cleaned, kept
+
+    @classmethod
+    def _not_where_documents_are_delivered(cls, cleaned: Mapping[str, Any]) -> None:
+        """InvalidInput when a destination of the same account (the environment's
+        ``<KIND>_*`` one, or anyone's saved one) delivers into the folder: each delivered
+        document would come back in as a new one, and be delivered again. That is when the
+        folder is the delivery folder, or holds it (sub-folders are walked), or lies inside
+        it while a folder template sends deliveries into sub-folders."""
+        account = cls._account(cleaned)
+        from_root, folder = cls._place(cleaned, folder_setting=cls.folder_setting)
+        delivering = destination_settings_of_kind(kind=cls.name)
+        environment = cls.protocol.from_environment()
+        if environment is not None:
+            try:  # cleaned as rows are, so ports, URLs and folders compare alike
+                settings = cls.protocol.clean(environment.settings, environment.secrets, system_wide=True)[0]
+                delivering.append((settings, ""))
+            except InvalidInput:
+                pass  # not valid: the environment's destination delivers nothing
+        for settings, template in delivering:
+            delivered_from_root, delivered = cls._place(settings, folder_setting="folder")
+            if cls._account(settings) != account or delivered_from_root != from_root:
+                continue
+            holds_deliveries = folder[: len(delivered)] == delivered  # the same, or inside it
+            inside = len(folder) > len(delivered)
+            if (holds_deliveries and (template or not inside)) or delivered[: len(folder)] == folder:
+                where = "/".join(delivered) or "the top folder"
+                raise InvalidInput(
+                    f"Documents are delivered to {where} on this {cls.label} account; a remote folder "
+                    f"{'/'.join(folder)} would take them in again: choose one apart from it."
+                )
+
+    @classmethod
+    def _place(cls, settings: Mapping[str, Any], *, folder_setting: str) -> tuple[bool, tuple[str, ...]]:
+        """A folder as (counted from the server's root?, its parts). Where the protocol has
+        ``folder_from_root`` (FTP, SFTP), ``/srv/scans`` and ``srv/scans/`` with it are one
+        place, ``srv/scans`` from the login folder another; elsewhere slashes around a
+        folder change nothing."""
+        folder = str(settings.get(folder_setting) or "")
+        from_root = "folder_from_root" in cls.protocol.setting_names and (
+            folder.startswith("/") or bool(settings.get("folder_from_root"))
+        )
+        return from_root, tuple(part for part in folder.split("/") if part)
+
+    @classmethod
+    def _account(cls, settings: Mapping[str, Any]) -> tuple[str, ...]:
+        return tuple(str(settings.get(name) or "").strip().lower() for name in cls.account_settings)
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], secrets: Mapping[str, Any]) -> Self:
@@ -300,15 +351,18 @@ class S3FolderKind(RemoteFolderKind):
     protocol = S3Kind
     name = "s3"
     label = "S3"
+    account_settings = ("bucket", "endpoint_url")
 
 
 class WebDavFolderKind(RemoteFolderKind):
     protocol = WebDavKind
     name = "webdav"
     label = "WebDAV"
+    account_settings = ("url", "username")
 
 
 class NextcloudFolderKind(RemoteFolderKind):
     protocol = NextcloudKind
     name = "nextcloud"
     label = "Nextcloud"
+    account_settings = ("url", "username")

@@ -4,15 +4,25 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('sources', '0001_initial'),
+        ("sources", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='source',
-            name='kind',
-            field=models.CharField(choices=[('imap', 'E-mail (IMAP)'), ('watch', 'Watched folder'), ('ftp', 'FTP folder'), ('sftp', 'SFTP folder'), ('s3', 'S3 prefix'), ('webdav', 'WebDAV folder'), ('nextcloud', 'Nextcloud folder')], max_length=32),
+            model_name="source",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("imap", "E-mail (IMAP)"),
+                    ("watch", "Watched folder"),
+                    ("ftp", "FTP folder"),
+                    ("sftp", "SFTP folder"),
+                    ("s3", "S3 prefix"),
+                    ("webdav", "WebDAV folder"),
+                    ("nextcloud", "Nextcloud folder"),
+                ],
+                max_length=32,
+            ),
         ),
     ]

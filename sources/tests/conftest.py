@@ -7,19 +7,19 @@ from pathlib import Path
 
 import pytest
 
-from documents.tests.conftest import document_storage  # noqa: F401 - a fixture
-from sources.models import Source, SourceKind
-from sources.services import source_create
-from sources.tests.servers.fixtures import *  # noqa: F403 - the Dovecot server's fixtures
 # The destinations' real servers, for the remote folders (sources/kinds/remote.py).
-from destinations.tests.conftest import bucket, s3_server  # noqa: E402, F401 - fixtures
-from destinations.tests.servers.fixtures import (  # noqa: E402, F401 - fixtures
+from destinations.tests.conftest import bucket, s3_server  # noqa: F401 - fixtures
+from destinations.tests.servers.fixtures import (  # noqa: F401 - fixtures
     ftps_server,
     nextcloud_server,
     sftp_server,
     ssh_client_keys,
     webdav_server,
 )
+from documents.tests.conftest import document_storage  # noqa: F401 - a fixture
+from sources.models import Source, SourceKind
+from sources.services import source_create
+from sources.tests.servers.fixtures import *  # noqa: F403 - the Dovecot server's fixtures
 
 
 @pytest.fixture

@@ -4,6 +4,8 @@ SFTP (OpenSSH), S3 (moto), WebDAV and Nextcloud's layout (wsgidav)."""
 from __future__ import annotations
 
 import hashlib
+import ipaddress
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -14,11 +16,13 @@ from typing import Any
 import pytest
 from django.db.models.signals import post_save
 
+from destinations.services.destinations import destination_create
+from docuelevate.errors import InvalidInput
 from documents.models import Document, FailureKind
 from documents.tests.samples import blank_pdf, text_pdf
 from sources.models import Source
 from sources.polling import PollStatus, source_poll
-from sources.services import source_create
+from sources.services import source_create, system_sources_sync
 
 pytestmark = pytest.mark.django_db
 
@@ -84,8 +88,12 @@ def ftp_remote(ftps_server, tls_files, settings) -> Remote:
     drop, files = on_disk(ftps_server.root)
     return Remote(
         kind="ftp",
-        settings={"host": ftps_server.host, "port": ftps_server.port, "username": ftps_server.username,
-                  "folder": FOLDER},
+        settings={
+            "host": ftps_server.host,
+            "port": ftps_server.port,
+            "username": ftps_server.username,
+            "folder": FOLDER,
+        },
         secrets={"password": ftps_server.password},
         drop=drop,
         files=files,
@@ -98,8 +106,13 @@ def sftp_remote(sftp_server, ssh_client_keys) -> Remote:
     drop, files = on_disk(sftp_server.root)
     return Remote(
         kind="sftp",
-        settings={"host": sftp_server.host, "port": sftp_server.port, "username": sftp_server.username,
-                  "folder": FOLDER, "host_key": sftp_server.host_key.fingerprint},
+        settings={
+            "host": sftp_server.host,
+            "port": sftp_server.port,
+            "username": sftp_server.username,
+            "folder": FOLDER,
+            "host_key": sftp_server.host_key.fingerprint,
+        },
         secrets={"private_key": ssh_client_keys.plain.private_key.read_text()},
         drop=drop,
         files=files,
@@ -141,13 +154,18 @@ def s3_remote(s3_server, bucket) -> Remote:
         bucket.put(f"{FOLDER}/{path}", content)
 
     def files() -> list[str]:
-        return [key.removeprefix(f"{FOLDER}/") for key in bucket.keys() if key.startswith(f"{FOLDER}/")]
+        stored = bucket.keys()  # a listing of the bucket (a method, not a mapping's keys)
+        return [key.removeprefix(f"{FOLDER}/") for key in stored if key.startswith(f"{FOLDER}/")]
 
     return Remote(
         kind="s3",
         # moto's objects are written now: S3 puts are whole at once, so no settle time here.
-        settings={"bucket": bucket.name, "endpoint_url": s3_server.endpoint, "folder": FOLDER,
-                  "settle_seconds": 0},
+        settings={
+            "bucket": bucket.name,
+            "endpoint_url": s3_server.endpoint,
+            "folder": FOLDER,
+            "settle_seconds": 0,
+        },
         secrets=dict(S3_KEYS),
         drop=drop,
         files=files,
@@ -223,7 +241,9 @@ def test_delete_after_removes_the_taken_file(remote):
 
 
 def test_wrong_credentials_are_a_configuration_error_with_the_reason(remote, s3_server):
-    wrong = {name: "wrong-" + value if name != "private_key" else value for name, value in remote.secrets.items()}
+    wrong = {
+        name: "wrong-" + value if name != "private_key" else value for name, value in remote.secrets.items()
+    }
     if remote.kind == "sftp":
         wrong = {"password": "wrong"}
     source = remote.source(secrets=wrong)
@@ -288,3 +308,73 @@ def test_a_50_mb_file_streams_through_whole(ftp_remote, document_storage, operat
 
     assert source_poll(source_id=source.pk).documents == 1
     assert Document.objects.get().filehash == hashlib.sha256(content).hexdigest()
+
+
+# --- Never where documents are delivered ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("delivery_folder", "ingest_folder", "refused"),
+    [
+        ("archive", "archive", True),  # the same folder
+        ("inbox/archive", "inbox", True),  # holds it: sub-folders are walked
+        ("/srv/archive", "/srv/archive/", True),  # the same, written differently
+        ("archive", "archive/inbox", False),  # inside: deliveries land in archive itself
+        ("archive", "inbox", False),
+        ("/srv/archive", "srv/archive", False),  # counted from the login folder: elsewhere
+    ],
+)
+def test_an_environment_folder_that_takes_in_deliveries_is_refused_and_logged(
+    settings, caplog, delivery_folder, ingest_folder, refused
+):
+    settings.FTP_ENABLED = True
+    settings.FTP_HOST, settings.FTP_USERNAME, settings.FTP_PASSWORD = (
+        "ftp.office.example",
+        "scanner",
+        "secret",
+    )
+    settings.FTP_FOLDER = delivery_folder
+    settings.FTP_INGEST_ENABLED, settings.FTP_INGEST_FOLDER = True, ingest_folder
+
+    enabled = system_sources_sync()
+
+    assert [source.kind for source in enabled] == ([] if refused else ["ftp"])
+    logged = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    if refused:
+        assert len(logged) == 1
+        assert "the source env:ftp from the environment is not valid" in logged[0]
+        assert "would take them in again" in logged[0]
+    else:
+        assert logged == []
+
+
+def test_a_users_folder_that_takes_in_their_deliveries_is_refused(settings, owner, other_user):
+    settings.URL_FETCH_ALLOWED_NETWORKS = [ipaddress.ip_network("127.0.0.0/8")]
+    server = {"url": "https://127.0.0.1:8443/dav/", "username": "scanner"}
+    destination_create(
+        kind="webdav",
+        name="Archive",
+        owner=other_user,  # anyone's: the files are the same whoever set it up
+        settings={**server, "folder": "archive"},
+        secrets={"password": "secret"},
+        folder_template="{year}",  # deliveries go into sub-folders of archive
+    )
+
+    def create(**settings: Any) -> Source:
+        return source_create(
+            kind="webdav",
+            owner=owner,
+            name=f"Scans {Source.objects.count() + 1}",
+            settings=settings,
+            secrets={"password": "secret"},
+        )
+
+    for folder in ["archive", "archive/2024", "/archive/2024/"]:
+        with pytest.raises(InvalidInput) as refused:
+            create(**server, folder=folder)
+        assert "Documents are delivered to archive on this WebDAV account" in refused.value.message
+    assert Source.objects.count() == 0
+
+    create(**server, folder="scans")  # beside it
+    create(url=server["url"], username="someone-else", folder="archive")  # another account
+    assert Source.objects.count() == 2
