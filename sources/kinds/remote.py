@@ -22,6 +22,9 @@ gives no time), so a file is taken once; after its document is made it moves to
 ``processed/`` beside the others (sub-folders kept), or is deleted with ``delete_after``; a
 file ingest refuses moves to ``failed/`` with the reason in ``<name>.txt``. A poller killed
 between the document and the move finds the file in the ledger and only moves it.
+
+A folder a destination of the same account delivers into is refused when the source is
+cleaned (``_not_where_documents_are_delivered``): delivered documents would come back in.
 """
 
 from __future__ import annotations
@@ -54,11 +57,8 @@ from sources.kinds.base import (
     SourceTemporarilyFailed,
     Taken,
 )
-from sources.kinds.watch import FAILED, PROCESSED, ignored_name
+from sources.kinds.watch import FAILED, PROCESSED, FolderRules, ignored_name
 from sources.models import ItemState
-
-# The settings a remote folder has besides its protocol's (the destination kind's).
-OWN_SETTINGS = ("settle_seconds", "delete_after", "subfolder_tags", "tags")
 
 
 class _ChangedWhileRead(Exception):
@@ -92,22 +92,10 @@ class RemoteFolderKind(Kind):
     # with the same values read and write the same files.
     account_settings: ClassVar[tuple[str, ...]] = ("host", "port", "username")
 
-    def __init__(
-        self,
-        *,
-        client: Any,
-        folder: str,
-        settle_seconds: int,
-        delete_after: bool,
-        subfolder_tags: bool,
-        tags: list[str],
-    ) -> None:
+    def __init__(self, *, client: Any, folder: str, rules: FolderRules) -> None:
         self.client = client
         self.root = folder
-        self.settle_seconds = settle_seconds
-        self.delete_after = delete_after
-        self.subfolder_tags = subfolder_tags
-        self.tags = tags
+        self.rules = rules
 
     # --- Configuration --------------------------------------------------------------------
 
@@ -115,26 +103,17 @@ class RemoteFolderKind(Kind):
     def clean(
         cls, settings: Mapping[str, Any], secrets: Mapping[str, Any], *, system_wide: bool
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        own = {name: settings[name] for name in OWN_SETTINGS if name in settings}
-        protocol = {name: value for name, value in settings.items() if name not in OWN_SETTINGS}
+        protocol = {name: value for name, value in settings.items() if name not in FolderRules.NAMES}
         # The destination's own checks: a user's host must be public, host keys, TLS, …
         cleaned, kept = cls.protocol.clean(protocol, secrets, system_wide=system_wide)
         if not str(cleaned.get(cls.folder_setting) or "").strip("/"):
             # Never a whole account or bucket: processed/ would land among everything else.
             raise InvalidInput(f"A remote folder needs the {cls.folder_setting} to take files from.")
-        settle = own.get("settle_seconds", django_settings.REMOTE_INGEST_SETTLE_SECONDS)
-        if not isinstance(settle, int) or isinstance(settle, bool) or not 0 <= settle <= 24 * 3600:
-            raise InvalidInput("settle_seconds must be a whole number of seconds from 0 to 86400.")
-        tags = own.get("tags", [])
-        if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
-            raise InvalidInput("tags must be a list of names.")
-        cls._not_where_documents_are_delivered(cleaned)
-        cleaned.update(
-            settle_seconds=settle,
-            delete_after=bool(own.get("delete_after", False)),
-            subfolder_tags=bool(own.get("subfolder_tags", False)),
-            tags=[tag.strip()[:64] for tag in tags if tag.strip()],
+        rules = FolderRules.cleaned(
+            settings, default_settle=django_settings.REMOTE_INGEST_SETTLE_SECONDS, max_settle=24 * 3600
         )
+        cls._not_where_documents_are_delivered(cleaned)
+        cleaned.update(rules)
         return cleaned, kept
 
     @classmethod
@@ -185,14 +164,11 @@ class RemoteFolderKind(Kind):
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], secrets: Mapping[str, Any]) -> Self:
-        protocol = {name: value for name, value in settings.items() if name not in OWN_SETTINGS}
+        protocol = {name: value for name, value in settings.items() if name not in FolderRules.NAMES}
         return cls(
             client=cls.protocol.from_settings(protocol, secrets),
             folder=str(settings[cls.folder_setting]).strip("/"),
-            settle_seconds=settings["settle_seconds"],
-            delete_after=settings["delete_after"],
-            subfolder_tags=settings["subfolder_tags"],
-            tags=list(settings["tags"]),
+            rules=FolderRules.of(settings),
         )
 
     @classmethod
@@ -242,7 +218,7 @@ class RemoteFolderKind(Kind):
         return made
 
     def _stable_files(self) -> Iterator[ListedEntry]:
-        settled_before = time.time() - self.settle_seconds
+        settled_before = time.time() - self.rules.settle_seconds
         pending = [self.root]
         while pending:
             folder = pending.pop(0)
@@ -276,7 +252,7 @@ class RemoteFolderKind(Kind):
                 ref=there.remote_id or entry.path,
                 filename=PurePosixPath(entry.path).name,
                 chunks=self._exactly(entry),
-                tags=[*self.tags, *self._folder_tags(relative)],
+                tags=self.rules.tags_for(PurePosixPath(relative).parent.parts),
             )
         except _ChangedWhileRead:
             return None  # its ledger row stays claimed, and is taken up by a later poll
@@ -294,7 +270,7 @@ class RemoteFolderKind(Kind):
 
     def _put_away(self, entry: ListedEntry, taken: Taken) -> None:
         """What comes after the file is taken: deleted, or moved to processed/ or failed/."""
-        if taken.state == ItemState.INGESTED and self.delete_after:
+        if taken.state == ItemState.INGESTED and self.rules.delete_after:
             self.client.remove(entry.path)
             return
         shelf = FAILED if taken.state == ItemState.FAILED else PROCESSED
@@ -328,11 +304,6 @@ class RemoteFolderKind(Kind):
 
     def _relative(self, path: str) -> str:
         return path[len(self.root) + 1 :] if path.startswith(self.root + "/") else path
-
-    def _folder_tags(self, relative: str) -> list[str]:
-        if not self.subfolder_tags:
-            return []
-        return list(PurePosixPath(relative).parent.parts)
 
 
 class FtpFolderKind(RemoteFolderKind):

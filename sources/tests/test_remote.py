@@ -82,67 +82,43 @@ def on_disk(root: Path) -> tuple[Callable[..., None], Callable[[], list[str]]]:
     return drop, files
 
 
+def on_server(kind: str, server: Any, *, settings: dict[str, Any], secrets: dict[str, Any]) -> Remote:
+    """The folder ``inbox`` of a server that keeps its files on this machine, below ``root``."""
+    drop, files = on_disk(server.root)
+    settings = {**settings, "folder": FOLDER}
+    return Remote(kind=kind, settings=settings, secrets=secrets, drop=drop, files=files, server=server)
+
+
 @pytest.fixture
 def ftp_remote(ftps_server, tls_files, settings) -> Remote:
     settings.FTP_CA_BUNDLE = str(tls_files.ca_file)
-    drop, files = on_disk(ftps_server.root)
-    return Remote(
-        kind="ftp",
-        settings={
-            "host": ftps_server.host,
-            "port": ftps_server.port,
-            "username": ftps_server.username,
-            "folder": FOLDER,
-        },
-        secrets={"password": ftps_server.password},
-        drop=drop,
-        files=files,
-        server=ftps_server,
-    )
+    account = {"host": ftps_server.host, "port": ftps_server.port, "username": ftps_server.username}
+    return on_server("ftp", ftps_server, settings=account, secrets={"password": ftps_server.password})
 
 
 @pytest.fixture
 def sftp_remote(sftp_server, ssh_client_keys) -> Remote:
-    drop, files = on_disk(sftp_server.root)
-    return Remote(
-        kind="sftp",
-        settings={
-            "host": sftp_server.host,
-            "port": sftp_server.port,
-            "username": sftp_server.username,
-            "folder": FOLDER,
-            "host_key": sftp_server.host_key.fingerprint,
-        },
-        secrets={"private_key": ssh_client_keys.plain.private_key.read_text()},
-        drop=drop,
-        files=files,
-        server=sftp_server,
-    )
+    account = {
+        "host": sftp_server.host,
+        "port": sftp_server.port,
+        "username": sftp_server.username,
+        "host_key": sftp_server.host_key.fingerprint,
+    }
+    key = ssh_client_keys.plain.private_key.read_text()
+    return on_server("sftp", sftp_server, settings=account, secrets={"private_key": key})
 
 
 @pytest.fixture
 def webdav_remote(webdav_server) -> Remote:
-    drop, files = on_disk(webdav_server.root)
-    return Remote(
-        kind="webdav",
-        settings={"url": webdav_server.url, "username": webdav_server.username, "folder": FOLDER},
-        secrets={"password": webdav_server.password},
-        drop=drop,
-        files=files,
-        server=webdav_server,
-    )
+    account = {"url": webdav_server.url, "username": webdav_server.username}
+    return on_server("webdav", webdav_server, settings=account, secrets={"password": webdav_server.password})
 
 
 @pytest.fixture
 def nextcloud_remote(nextcloud_server) -> Remote:
-    drop, files = on_disk(nextcloud_server.root)
-    return Remote(
-        kind="nextcloud",
-        settings={"url": nextcloud_server.base_url, "username": nextcloud_server.username, "folder": FOLDER},
-        secrets={"password": nextcloud_server.password},
-        drop=drop,
-        files=files,
-        server=nextcloud_server,
+    account = {"url": nextcloud_server.base_url, "username": nextcloud_server.username}
+    return on_server(
+        "nextcloud", nextcloud_server, settings=account, secrets={"password": nextcloud_server.password}
     )
 
 
