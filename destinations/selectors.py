@@ -35,6 +35,18 @@ def destinations_visible_to(viewer: Viewer) -> QuerySet[Destination]:
     return Destination.objects.filter(visible).order_by("name", "id")
 
 
+def destination_settings_of_kind(*, kind: str) -> list[tuple[dict[str, Any], str]]:
+    """The settings and folder template of every destination of ``kind``, whoever's and
+    enabled or not: what a remote-folder source compares its folder with, so it never reads
+    what they deliver."""
+    return [
+        (dict(settings), template)
+        for settings, template in Destination.objects.filter(kind=kind).values_list(
+            "settings", "folder_template"
+        )
+    ]
+
+
 def destination_get_for_viewer(*, viewer: Viewer, destination_id: int) -> Destination:
     """The destination if ``viewer`` may see it (``destinations_visible_to``); NotFound
     otherwise, so that nobody learns whether another user's id exists."""

@@ -575,6 +575,29 @@ IMAP_ATTACHMENT_FILTER = env_choice("IMAP_ATTACHMENT_FILTER", "documents_only", 
 IMAP_CA_BUNDLE = env_optional("IMAP_CA_BUNDLE")
 if IMAP_CA_BUNDLE and not Path(IMAP_CA_BUNDLE).is_file():
     raise EnvError(f"IMAP_CA_BUNDLE: {IMAP_CA_BUNDLE} is not a file.")
+# Remote folders (sources/kinds/remote.py): files taken from a folder on the destinations'
+# servers, signed in with the same FTP_*, SFTP_*, S3/AWS_*, WEBDAV_* and NEXTCLOUD_* credentials.
+# Each <KIND>_INGEST_ENABLED=true makes one system-wide source; its folder is required, and
+# must not be the folder documents are delivered to (they would come back in).
+FTP_INGEST_ENABLED = env_bool("FTP_INGEST_ENABLED", False)
+FTP_INGEST_FOLDER = env_str("FTP_INGEST_FOLDER", "").strip()
+FTP_INGEST_DELETE_AFTER_PROCESS = env_bool("FTP_INGEST_DELETE_AFTER_PROCESS", False)
+SFTP_INGEST_ENABLED = env_bool("SFTP_INGEST_ENABLED", False)
+SFTP_INGEST_FOLDER = env_str("SFTP_INGEST_FOLDER", "").strip()
+SFTP_INGEST_DELETE_AFTER_PROCESS = env_bool("SFTP_INGEST_DELETE_AFTER_PROCESS", False)
+S3_INGEST_ENABLED = env_bool("S3_INGEST_ENABLED", False)
+S3_INGEST_PREFIX = env_str("S3_INGEST_PREFIX", "").strip()
+S3_INGEST_DELETE_AFTER_PROCESS = env_bool("S3_INGEST_DELETE_AFTER_PROCESS", False)
+WEBDAV_INGEST_ENABLED = env_bool("WEBDAV_INGEST_ENABLED", False)
+WEBDAV_INGEST_FOLDER = env_str("WEBDAV_INGEST_FOLDER", "").strip()
+WEBDAV_INGEST_DELETE_AFTER_PROCESS = env_bool("WEBDAV_INGEST_DELETE_AFTER_PROCESS", False)
+NEXTCLOUD_INGEST_ENABLED = env_bool("NEXTCLOUD_INGEST_ENABLED", False)
+NEXTCLOUD_INGEST_FOLDER = env_str("NEXTCLOUD_INGEST_FOLDER", "").strip()
+NEXTCLOUD_INGEST_DELETE_AFTER_PROCESS = env_bool("NEXTCLOUD_INGEST_DELETE_AFTER_PROCESS", False)
+# Minutes between polls of each remote folder.
+REMOTE_INGEST_POLL_INTERVAL = env_int("REMOTE_INGEST_POLL_INTERVAL", 5, minimum=1, maximum=24 * 60)
+# A remote file is taken once the server says it has not been modified for this long.
+REMOTE_INGEST_SETTLE_SECONDS = env_int("REMOTE_INGEST_SETTLE_SECONDS", 60, minimum=0, maximum=24 * 3600)
 # --- end sources ---
 
 # --- Cloud-drive destinations (destinations/kinds/dropbox.py, google_drive.py, onedrive.py) ---

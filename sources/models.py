@@ -18,6 +18,11 @@ class SourceKind(models.TextChoices):
 
     IMAP = "imap", "E-mail (IMAP)"
     WATCH = "watch", "Watched folder"
+    FTP = "ftp", "FTP folder"
+    SFTP = "sftp", "SFTP folder"
+    S3 = "s3", "S3 prefix"
+    WEBDAV = "webdav", "WebDAV folder"
+    NEXTCLOUD = "nextcloud", "Nextcloud folder"
 
 
 class Source(models.Model):

@@ -136,6 +136,20 @@ class RemoteFile:
 
 
 @dataclass(frozen=True)
+class ListedEntry:
+    """One entry of a remote folder, as ``list_folder`` tells it to the sources that take
+    files from the destinations' servers (``sources.kinds.remote``). ``path`` is in the
+    kind's own terms (as for ``stat``); ``modified`` is POSIX seconds as the server tells
+    it (None when it does not); ``version`` is an ETag where the protocol has one."""
+
+    path: str
+    is_folder: bool
+    size: int
+    modified: float | None
+    version: str = ""
+
+
+@dataclass(frozen=True)
 class Uploaded:
     """Where a file now is: its path, and the protocol's own id and version where it has them."""
 

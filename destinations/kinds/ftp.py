@@ -37,6 +37,7 @@ import ssl
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any, Self
 
 from django.conf import settings as django_settings
@@ -47,6 +48,7 @@ from destinations.kinds.base import (
     DestinationMisconfigured,
     EnvironmentDestination,
     Kind,
+    ListedEntry,
     LocalFile,
     RemoteFile,
     Uploaded,
@@ -192,8 +194,12 @@ class FtpKind(Kind):
 
     @classmethod
     def from_environment(cls) -> EnvironmentDestination | None:
-        if not django_settings.FTP_ENABLED:
-            return None
+        return cls.environment_account() if django_settings.FTP_ENABLED else None
+
+    @classmethod
+    def environment_account(cls) -> EnvironmentDestination:
+        """What the ``FTP_*`` variables describe, whether or not deliveries there are on:
+        the remote-folder source (``FTP_INGEST_*``) signs in with the same account."""
         password = django_settings.FTP_PASSWORD
         return EnvironmentDestination(
             name="FTP (environment)",
@@ -274,6 +280,55 @@ class FtpKind(Kind):
                 f"A test file could be written but not removed again: delete {probe} on the FTP "
                 f"server {self.host} by hand, and allow the account to delete files."
             ) from None
+
+    # --- Reading a folder (for sources.kinds.remote) -------------------------------------
+
+    def list_folder(self, folder: str) -> list[ListedEntry]:
+        """The files and folders directly in ``folder`` (MLSD: type, size and modification
+        time in UTC, in one listing the server formats the same way everywhere)."""
+        entries: list[ListedEntry] = []
+        with self._speaking(f"list {folder or 'the login folder'}") as client:
+            for name, facts in client.mlsd(self._remote(folder), facts=["type", "size", "modify"]):
+                kind = facts.get("type", "").lower()
+                if kind not in {"file", "dir"}:
+                    continue  # cdir, pdir (the folder itself, its parent), links, devices
+                entries.append(
+                    ListedEntry(
+                        path=_joined(folder, name),
+                        is_folder=kind == "dir",
+                        size=int(facts["size"]) if facts.get("size", "").isdigit() else -1,
+                        modified=_mlsd_time(facts.get("modify", "")),
+                    )
+                )
+            # MLSD is read as text (TYPE A); RETR and SIZE must see the bytes as they are.
+            client.voidcmd("TYPE I")
+        return entries
+
+    def read_chunks(self, path: str) -> Iterator[bytes]:
+        """The file at ``path``, a block at a time as it arrives (RETR)."""
+        try:
+            with self._speaking(f"read {path}") as client:
+                connection = client.transfercmd(f"RETR {self._remote(path)}")
+                with connection:
+                    while block := connection.recv(BLOCK_SIZE):
+                        yield block
+                    if isinstance(connection, ssl.SSLSocket):
+                        connection.unwrap()
+                client.voidresp()
+        except GeneratorExit:
+            # Left half read: the server's answer to RETR is still due, so this connection
+            # is out of step; the next exchange starts on a new one.
+            self._broken = True
+            self.close()
+            raise
+
+    def rename(self, source: str, target: str) -> None:
+        """Move ``source`` to ``target`` on the server (RNFR/RNTO)."""
+        self._rename(source, target)
+
+    def make_folder(self, folder: str) -> None:
+        with self._speaking(f"make the folder {folder}") as client:
+            self._make_folders(client, folder)
 
     def close(self) -> None:
         client, self._client = self._client, None
@@ -467,6 +522,14 @@ def _code(exc: ftplib.Error) -> int:
     """The reply's three-digit code (ftplib keeps the whole reply line as the argument)."""
     found = re.match(r"\d{3}", str(exc.args[0]) if exc.args else "")
     return int(found[0]) if found else 0
+
+
+def _mlsd_time(text: str) -> float | None:
+    """MLSD's ``modify`` fact (YYYYMMDDHHMMSS[.sss], UTC) as POSIX seconds."""
+    try:
+        return datetime.strptime(text[:14], "%Y%m%d%H%M%S").replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return None
 
 
 def _joined(folder: str, name: str) -> str:

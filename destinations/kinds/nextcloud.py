@@ -57,8 +57,12 @@ class NextcloudKind(WebDavKind):
 
     @classmethod
     def from_environment(cls) -> EnvironmentDestination | None:
-        if not django_settings.NEXTCLOUD_ENABLED:
-            return None
+        return cls.environment_account() if django_settings.NEXTCLOUD_ENABLED else None
+
+    @classmethod
+    def environment_account(cls) -> EnvironmentDestination:
+        """What the ``NEXTCLOUD_*`` variables describe, whether or not deliveries there are on:
+        the remote-folder source (``NEXTCLOUD_INGEST_*``) signs in with the same account."""
         return EnvironmentDestination(
             name="Nextcloud (environment)",
             settings={

@@ -18,7 +18,7 @@ import os
 import re
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Self
 from urllib.parse import urlsplit
 
@@ -42,6 +42,7 @@ from destinations.kinds.base import (
     DestinationMisconfigured,
     EnvironmentDestination,
     Kind,
+    ListedEntry,
     LocalFile,
     RemoteFile,
     Uploaded,
@@ -246,8 +247,12 @@ class S3Kind(Kind):
 
     @classmethod
     def from_environment(cls) -> EnvironmentDestination | None:
-        if not django_settings.S3_ENABLED:
-            return None
+        return cls.environment_account() if django_settings.S3_ENABLED else None
+
+    @classmethod
+    def environment_account(cls) -> EnvironmentDestination:
+        """What the ``S3_*`` variables describe, whether or not deliveries there are on:
+        the remote-folder source (``S3_INGEST_*``) signs in with the same account."""
         keys = {}
         if django_settings.AWS_ACCESS_KEY_ID:
             keys = {
@@ -334,6 +339,60 @@ class S3Kind(Kind):
                 f"A test file could be written but not removed again: delete {probe} from bucket "
                 f"{self.bucket} by hand, and allow s3:DeleteObject."
             ) from None
+
+    # --- Reading a folder (for sources.kinds.remote) -------------------------------------
+
+    def list_folder(self, folder: str) -> list[ListedEntry]:
+        """The objects directly below the prefix ``folder`` and the "folders" (common
+        prefixes) one level down, page by page."""
+        prefix = f"{folder.strip('/')}/" if folder.strip("/") else ""
+        entries: list[ListedEntry] = []
+        try:
+            pages = self._client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=prefix, Delimiter="/"
+            )
+            for page in pages:
+                for common in page.get("CommonPrefixes", []):
+                    entries.append(
+                        ListedEntry(path=common["Prefix"].rstrip("/"), is_folder=True, size=-1, modified=None)
+                    )
+                for item in page.get("Contents", []):
+                    if item["Key"] == prefix:
+                        continue  # the "folder" marker some tools write
+                    entries.append(
+                        ListedEntry(
+                            path=item["Key"],
+                            is_folder=False,
+                            size=int(item["Size"]),
+                            modified=item["LastModified"].timestamp(),
+                            version=str(item.get("ETag", "")).strip('"'),
+                        )
+                    )
+        except (ClientError, BotoCoreError) as exc:
+            raise self._translated(exc, doing=f"list {prefix or 'the bucket'}") from None
+        return entries
+
+    def read_chunks(self, path: str) -> Iterator[bytes]:
+        """The object at ``path``, streamed a block at a time."""
+        try:
+            body = self._client.get_object(Bucket=self.bucket, Key=path)["Body"]
+            try:
+                yield from body.iter_chunks(MULTIPART_CHUNK_SIZE // 16)
+            finally:
+                body.close()
+        except (ClientError, BotoCoreError) as exc:
+            raise self._translated(exc, doing=f"read {path}") from None
+
+    def rename(self, source: str, target: str) -> None:
+        """S3 has no rename: a server-side copy (in parts when large), then the delete."""
+        try:
+            self._client.copy({"Bucket": self.bucket, "Key": source}, self.bucket, target)
+            self._client.delete_object(Bucket=self.bucket, Key=source)
+        except (ClientError, BotoCoreError) as exc:
+            raise self._translated(exc, doing=f"move {source} to {target}") from None
+
+    def make_folder(self, folder: str) -> None:
+        """Nothing to do: a key's prefix is its folder."""
 
     def close(self) -> None:
         self._client.close()

@@ -52,6 +52,7 @@ from destinations.kinds.base import (
     DestinationMisconfigured,
     EnvironmentDestination,
     Kind,
+    ListedEntry,
     LocalFile,
     RemoteFile,
     Uploaded,
@@ -325,8 +326,12 @@ class SftpKind(Kind):
 
     @classmethod
     def from_environment(cls) -> EnvironmentDestination | None:
-        if not django_settings.SFTP_ENABLED:
-            return None
+        return cls.environment_account() if django_settings.SFTP_ENABLED else None
+
+    @classmethod
+    def environment_account(cls) -> EnvironmentDestination:
+        """What the ``SFTP_*`` variables describe, whether or not deliveries there are on:
+        the remote-folder source (``SFTP_INGEST_*``) signs in with the same account."""
         secrets = {
             "password": django_settings.SFTP_PASSWORD or "",
             "private_key": django_settings.SFTP_PRIVATE_KEY or "",
@@ -411,6 +416,42 @@ class SftpKind(Kind):
                 f"A test file could be written but not removed again: delete {probe} on the SFTP "
                 f"server {self.host} by hand, and allow the account to delete files."
             ) from None
+
+    # --- Reading a folder (for sources.kinds.remote) -------------------------------------
+
+    def list_folder(self, folder: str) -> list[ListedEntry]:
+        """The regular files and folders directly in ``folder``; links and the rest are left
+        out (a link could lead anywhere on the server)."""
+        entries: list[ListedEntry] = []
+        with self._speaking(f"list {folder or 'the login folder'}") as sftp:
+            for attributes in sftp.listdir_attr(self._remote(folder) or "."):
+                mode = attributes.st_mode or 0
+                if not (stat_module.S_ISREG(mode) or stat_module.S_ISDIR(mode)):
+                    continue
+                entries.append(
+                    ListedEntry(
+                        path=_joined(folder, attributes.filename),
+                        is_folder=stat_module.S_ISDIR(mode),
+                        size=attributes.st_size if attributes.st_size is not None else -1,
+                        modified=float(attributes.st_mtime) if attributes.st_mtime is not None else None,
+                    )
+                )
+        return entries
+
+    def read_chunks(self, path: str) -> Iterator[bytes]:
+        """The file at ``path``, a block at a time, a bounded number of reads in flight."""
+        with self._speaking(f"read {path}") as sftp, sftp.open(self._remote(path), "rb") as handle:
+            handle.prefetch(max_concurrent_requests=PREFETCH_REQUESTS)
+            while block := handle.read(READ_BLOCK):
+                yield block
+
+    def rename(self, source: str, target: str) -> None:
+        with self._speaking(f"move {source} to {target}") as sftp:
+            self._rename(sftp, source, target)
+
+    def make_folder(self, folder: str) -> None:
+        with self._speaking(f"make the folder {folder}") as sftp:
+            self._make_folders(sftp, folder)
 
     def close(self) -> None:
         sftp, self._sftp = self._sftp, None

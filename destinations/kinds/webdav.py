@@ -17,10 +17,11 @@ Nextcloud's URL layout and checksums.
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import hashlib
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from io import BytesIO
 from typing import Any, ClassVar, Self
 from urllib.parse import urlsplit
@@ -33,6 +34,7 @@ from destinations.kinds.base import (
     DestinationMisconfigured,
     EnvironmentDestination,
     Kind,
+    ListedEntry,
     LocalFile,
     RemoteFile,
     Uploaded,
@@ -40,6 +42,7 @@ from destinations.kinds.base import (
 from destinations.kinds.fields import unknown_refuse
 from destinations.kinds.webdav_client import (
     CONNECT_TIMEOUT,
+    DAV,
     READ_TIMEOUT,
     Property,
     Resource,
@@ -53,6 +56,7 @@ from docuelevate.errors import InvalidInput
 
 # The dead property that keeps a delivered file's SHA-256 beside it.
 HASH_PROPERTY = Property("https://docuelevate.org/ns/dav", "sha256")
+LAST_MODIFIED = Property(DAV, "getlastmodified")
 TEMPORARY_PREFIX = ".docuelevate-"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 # Answers that say "later": throttled, locked by someone else, or the server's own trouble.
@@ -150,8 +154,12 @@ class WebDavKind(Kind):
 
     @classmethod
     def from_environment(cls) -> EnvironmentDestination | None:
-        if not django_settings.WEBDAV_ENABLED:
-            return None
+        return cls.environment_account() if django_settings.WEBDAV_ENABLED else None
+
+    @classmethod
+    def environment_account(cls) -> EnvironmentDestination:
+        """What the ``WEBDAV_*`` variables describe, whether or not deliveries there are on:
+        the remote-folder source (``WEBDAV_INGEST_*``) signs in with the same account."""
         password = django_settings.WEBDAV_PASSWORD
         return EnvironmentDestination(
             name="WebDAV (environment)",
@@ -229,6 +237,43 @@ class WebDavKind(Kind):
                 f"{self.label} server by hand, and allow the account to delete files."
             ) from None
 
+    # --- Reading a folder (for sources.kinds.remote) -------------------------------------
+
+    def list_folder(self, folder: str) -> list[ListedEntry]:
+        """The files and folders directly in ``folder`` (PROPFIND, depth 1)."""
+        try:
+            children = self._client.children(folder, (LAST_MODIFIED,))
+        except WebDavError as exc:
+            raise self._translated(exc, doing=f"list {folder or 'the share'}") from None
+        return [
+            ListedEntry(
+                path=path,
+                is_folder=resource.is_folder,
+                size=-1 if resource.is_folder else resource.size,
+                modified=_http_time(resource.properties.get(LAST_MODIFIED.tag, "")),
+                version=resource.etag,
+            )
+            for path, resource in children
+        ]
+
+    def read_chunks(self, path: str) -> Iterator[bytes]:
+        try:
+            yield from self._client.get(path)
+        except WebDavError as exc:
+            raise self._translated(exc, doing=f"read {path}") from None
+
+    def rename(self, source: str, target: str) -> None:
+        try:
+            self._client.move(source, target, overwrite=False)
+        except WebDavError as exc:
+            raise self._translated(exc, doing=f"move {source} to {target}") from None
+
+    def make_folder(self, folder: str) -> None:
+        try:
+            self._client.make_folders(folder)
+        except WebDavError as exc:
+            raise self._translated(exc, doing=f"make the folder {folder}") from None
+
     def close(self) -> None:
         self._client.close()
 
@@ -286,6 +331,14 @@ class WebDavKind(Kind):
         if status == 413:
             return DeliveryFailed(f"{where} refused the file as too large (413).")
         return DeliveryFailed(f"{where} refused to {doing} ({status}).")
+
+
+def _http_time(text: str) -> float | None:
+    """An HTTP date (getlastmodified: ``Tue, 03 Dec 2026 17:01:06 GMT``) as POSIX seconds."""
+    try:
+        return email.utils.parsedate_to_datetime(text).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return None
 
 
 def sha256_or_none(text: str) -> str | None:

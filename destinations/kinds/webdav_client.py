@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import enum
 import ssl
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import BinaryIO
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 from xml.etree import ElementTree
 
 import requests
@@ -32,6 +32,9 @@ CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 120.0  # seconds of silence; a server may take long to store a large file
 # A PROPFIND answer about one resource is a few hundred bytes; anything far larger is refused.
 MAX_ANSWER_BYTES = 1024 * 1024
+# A folder's listing (PROPFIND depth 1) holds a few hundred bytes per entry: ~100,000 entries.
+MAX_LISTING_BYTES = 32 * 1024 * 1024
+READ_BLOCK = 256 * 1024
 
 
 class WebDavFailure(enum.StrEnum):
@@ -179,6 +182,44 @@ class WebDavClient:
             answer = self._request("MKCOL", "/".join(parts[:depth]), folder=True, expected=(200, 201, 405))
             _read_capped(answer)
 
+    def children(self, folder: str, extra: tuple[Property, ...] = ()) -> list[tuple[str, Resource]]:
+        """PROPFIND (depth 1) ``folder``: each entry in it with its path below the share;
+        the folder itself is left out."""
+        body = _propfind_body((Property(DAV, "getcontentlength"), Property(DAV, "getetag"), *extra))
+        answer = self._request(
+            "PROPFIND",
+            folder,
+            folder=True,
+            data=body,
+            headers={"Depth": "1", "Content-Type": "application/xml; charset=utf-8"},
+            expected=(207,),
+        )
+        root = _parse(_read_capped(answer, limit=MAX_LISTING_BYTES), path=folder)
+        share_path = unquote(urlsplit(self.base_url).path)
+        own = folder.strip("/")
+        found: list[tuple[str, Resource]] = []
+        for response in root.iter(f"{{{DAV}}}response"):
+            href = unquote(urlsplit(response.findtext(f"{{{DAV}}}href", default="")).path)
+            if not href.startswith(share_path):
+                continue  # not below the share: nothing this client can name
+            path = href[len(share_path) :].strip("/")
+            if path == own:
+                continue
+            found.append((path, _resource_of(response, extra=extra)))
+        return found
+
+    def get(self, path: str) -> Iterator[bytes]:
+        """GET ``path``, its body a block at a time as it arrives."""
+        answer = self._request("GET", path, expected=(200,))
+        with answer:
+            try:
+                yield from answer.iter_content(READ_BLOCK)
+            except requests.exceptions.RequestException as exc:
+                raise WebDavError(
+                    f"GET /{path}: the answer broke off ({exc.__class__.__name__})",
+                    failure=WebDavFailure.UNREACHABLE,
+                ) from None
+
     def close(self) -> None:
         self._session.close()
 
@@ -249,7 +290,7 @@ def _propfind_body(properties: tuple[Property, ...]) -> bytes:
     ).encode()
 
 
-def _read_capped(answer: requests.Response) -> bytes:
+def _read_capped(answer: requests.Response, *, limit: int = MAX_ANSWER_BYTES) -> bytes:
     """The answer's body (an error page, a multistatus), read to its end so the connection
     can serve the next request, and refused past MAX_ANSWER_BYTES."""
     content = b""
@@ -257,9 +298,9 @@ def _read_capped(answer: requests.Response) -> bytes:
         try:
             for chunk in answer.iter_content(64 * 1024):
                 content += chunk
-                if len(content) > MAX_ANSWER_BYTES:
+                if len(content) > limit:
                     raise WebDavError(
-                        f"{answer.request.method}: the answer is larger than {MAX_ANSWER_BYTES} bytes",
+                        f"{answer.request.method}: the answer is larger than {limit} bytes",
                         failure=WebDavFailure.BAD_ANSWER,
                         status=answer.status_code,
                     )
@@ -293,6 +334,11 @@ def _resource(content: bytes, *, path: str, extra: tuple[Property, ...]) -> Reso
     response = _parse(content, path=path).find(f"{{{DAV}}}response")
     if response is None:
         raise WebDavError(f"PROPFIND /{path}: no response in the answer", failure=WebDavFailure.BAD_ANSWER)
+    return _resource_of(response, extra=extra)
+
+
+def _resource_of(response: ElementTree.Element, *, extra: tuple[Property, ...]) -> Resource:
+    """One ``<response>`` of a multistatus: its properties found (status 200)."""
     found: dict[str, ElementTree.Element] = {}
     for propstat in response.iter(f"{{{DAV}}}propstat"):
         prop = propstat.find(f"{{{DAV}}}prop")

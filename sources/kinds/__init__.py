@@ -20,6 +20,11 @@ from sources.models import Source, SourceKind
 KINDS: dict[str, str] = {
     SourceKind.IMAP: "sources.kinds.imap.ImapKind",
     SourceKind.WATCH: "sources.kinds.watch.WatchKind",
+    SourceKind.FTP: "sources.kinds.remote.FtpFolderKind",
+    SourceKind.SFTP: "sources.kinds.remote.SftpFolderKind",
+    SourceKind.S3: "sources.kinds.remote.S3FolderKind",
+    SourceKind.WEBDAV: "sources.kinds.remote.WebDavFolderKind",
+    SourceKind.NEXTCLOUD: "sources.kinds.remote.NextcloudFolderKind",
 }
 
 

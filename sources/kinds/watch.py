@@ -22,9 +22,10 @@ from __future__ import annotations
 import os
 import stat
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 from django.conf import settings as django_settings
 
@@ -37,7 +38,52 @@ PROCESSED = "processed"
 FAILED = "failed"
 # What download, copy and office tools write to before the real name appears.
 TEMPORARY_SUFFIXES = (".part", ".partial", ".tmp", ".temp", ".crdownload", ".download", ".swp", ".filepart")
-SETTINGS = {"path", "settle_seconds", "delete_after", "subfolder_tags", "tags"}
+
+
+@dataclass(frozen=True)
+class FolderRules:
+    """What a folder source does with its files besides finding them, for a watched folder
+    and a remote one (``sources.kinds.remote``) alike."""
+
+    settle_seconds: int
+    delete_after: bool
+    subfolder_tags: bool
+    tags: tuple[str, ...]
+
+    NAMES: ClassVar[frozenset[str]] = frozenset({"settle_seconds", "delete_after", "subfolder_tags", "tags"})
+
+    @classmethod
+    def cleaned(cls, settings: Mapping[str, Any], *, default_settle: int, max_settle: int) -> dict[str, Any]:
+        """The rules among ``settings`` checked, as they are stored; InvalidInput otherwise."""
+        settle = settings.get("settle_seconds", default_settle)
+        if not isinstance(settle, int) or isinstance(settle, bool) or not 0 <= settle <= max_settle:
+            raise InvalidInput(f"settle_seconds must be a whole number of seconds from 0 to {max_settle}.")
+        tags = settings.get("tags", [])
+        if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+            raise InvalidInput("tags must be a list of names.")
+        return {
+            "settle_seconds": settle,
+            "delete_after": bool(settings.get("delete_after", False)),
+            "subfolder_tags": bool(settings.get("subfolder_tags", False)),
+            "tags": [tag.strip()[:64] for tag in tags if tag.strip()],
+        }
+
+    @classmethod
+    def of(cls, settings: Mapping[str, Any]) -> FolderRules:
+        """The rules of settings ``cleaned`` accepted."""
+        return cls(
+            settle_seconds=settings["settle_seconds"],
+            delete_after=settings["delete_after"],
+            subfolder_tags=settings["subfolder_tags"],
+            tags=tuple(settings["tags"]),
+        )
+
+    def tags_for(self, folders: Iterable[str]) -> list[str]:
+        """A file's tags: the source's, then the names of the sub-folders it is in if wanted."""
+        return [*self.tags, *(folders if self.subfolder_tags else ())]
+
+
+SETTINGS = {"path", *FolderRules.NAMES}
 
 
 class WatchKind(Kind):
@@ -59,20 +105,9 @@ class WatchKind(Kind):
     }
     system_wide_only = True
 
-    def __init__(
-        self,
-        *,
-        path: Path,
-        settle_seconds: int,
-        delete_after: bool,
-        subfolder_tags: bool,
-        tags: list[str],
-    ) -> None:
+    def __init__(self, *, path: Path, rules: FolderRules) -> None:
         self.root = path
-        self.settle_seconds = settle_seconds
-        self.delete_after = delete_after
-        self.subfolder_tags = subfolder_tags
-        self.tags = tags
+        self.rules = rules
 
     @classmethod
     def clean(
@@ -91,22 +126,10 @@ class WatchKind(Kind):
         workdir = Path(django_settings.WORKDIR).resolve()
         if path.resolve() == workdir or workdir in path.resolve().parents:
             raise InvalidInput("The folder cannot be inside WORKDIR, where DocuElevate keeps its own files.")
-        settle = settings.get("settle_seconds", django_settings.WATCH_FOLDER_SETTLE_SECONDS)
-        if not isinstance(settle, int) or isinstance(settle, bool) or not 0 <= settle <= 3600:
-            raise InvalidInput("settle_seconds must be a whole number of seconds from 0 to 3600.")
-        tags = settings.get("tags", [])
-        if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
-            raise InvalidInput("tags must be a list of names.")
-        return (
-            {
-                "path": str(path),
-                "settle_seconds": settle,
-                "delete_after": bool(settings.get("delete_after", False)),
-                "subfolder_tags": bool(settings.get("subfolder_tags", False)),
-                "tags": [tag.strip()[:64] for tag in tags if tag.strip()],
-            },
-            {},
+        rules = FolderRules.cleaned(
+            settings, default_settle=django_settings.WATCH_FOLDER_SETTLE_SECONDS, max_settle=3600
         )
+        return {"path": str(path), **rules}, {}
 
     @classmethod
     def initial_settings(cls) -> dict[str, Any]:
@@ -118,13 +141,7 @@ class WatchKind(Kind):
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], secrets: Mapping[str, Any]) -> Self:
-        return cls(
-            path=Path(settings["path"]),
-            settle_seconds=settings["settle_seconds"],
-            delete_after=settings["delete_after"],
-            subfolder_tags=settings["subfolder_tags"],
-            tags=list(settings["tags"]),
-        )
+        return cls(path=Path(settings["path"]), rules=FolderRules.of(settings))
 
     @classmethod
     def from_environment(cls) -> list[EnvironmentSource]:
@@ -176,14 +193,14 @@ class WatchKind(Kind):
                         ref=ref,
                         filename=_printable(Path(path.name)),
                         chunks=read_chunks(handle),
-                        tags=[*self.tags, *self._folder_tags(relative)],
+                        tags=self.rules.tags_for(_printable(Path(part)) for part in relative.parent.parts),
                     )
                 made += done.new and done.state == ItemState.INGESTED
             self._put_away(path, relative, done)
         return made
 
     def _stable_files(self) -> Iterator[tuple[Path, os.stat_result]]:
-        settled_before = time.time() - self.settle_seconds
+        settled_before = time.time() - self.rules.settle_seconds
         for folder, folders, files in os.walk(self.root, onerror=_walk_failed):
             here = Path(folder)
             folders[:] = sorted(
@@ -192,7 +209,7 @@ class WatchKind(Kind):
                 if not name.startswith(".") and not (here == self.root and name in {PROCESSED, FAILED})
             )
             for name in sorted(files):
-                if _ignored(name):
+                if ignored_name(name):
                     continue
                 path = here / name
                 try:
@@ -205,14 +222,9 @@ class WatchKind(Kind):
                     continue  # written to, or moved in, too recently
                 yield path, seen
 
-    def _folder_tags(self, relative: Path) -> list[str]:
-        if not self.subfolder_tags:
-            return []
-        return [_printable(Path(part)) for part in relative.parent.parts]
-
     def _put_away(self, path: Path, relative: Path, taken: Taken) -> None:
         """What comes after the file is taken: deleted, or moved to processed/ or failed/."""
-        if taken.state == ItemState.INGESTED and self.delete_after:
+        if taken.state == ItemState.INGESTED and self.rules.delete_after:
             path.unlink(missing_ok=True)
             return
         shelf = self.root / (FAILED if taken.state == ItemState.FAILED else PROCESSED)
@@ -227,7 +239,7 @@ class WatchKind(Kind):
             target.with_name(target.name + ".txt").write_text(reason + "\n", encoding="utf-8")
 
 
-def _ignored(name: str) -> bool:
+def ignored_name(name: str) -> bool:
     lowered = name.lower()
     return name.startswith((".", "~$")) or lowered.endswith(TEMPORARY_SUFFIXES)
 

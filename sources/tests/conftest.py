@@ -8,6 +8,15 @@ from pathlib import Path
 
 import pytest
 
+# The destinations' real servers, for the remote folders (sources/kinds/remote.py).
+from destinations.tests.conftest import bucket, s3_server  # noqa: F401 - fixtures
+from destinations.tests.servers.fixtures import (  # noqa: F401 - fixtures
+    ftps_server,
+    nextcloud_server,
+    sftp_server,
+    ssh_client_keys,
+    webdav_server,
+)
 from documents.tests.conftest import document_storage  # noqa: F401 - a fixture
 from documents.tests.http_replay import ReplayServer, running_replay_server
 from sources.models import Source, SourceKind

@@ -16,7 +16,7 @@ from cheroot import wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 from wsgidav.wsgidav_app import WsgiDAVApp  # type: ignore[import-untyped]  # ships no type information
 
-from .base import FileServer
+from .base import FileServer, free_port
 from .tls import TlsFiles
 
 NEXTCLOUD_FILES_PATH = "/remote.php/dav/files/{username}"
@@ -59,8 +59,27 @@ class WebDavServer(FileServer):
         return f"{self.base_url}{self.mount_path}/"
 
     def start(self) -> None:
+        # A port picked free rather than port 0: cheroot sets SO_REUSEADDR only on a port it
+        # is given, and without it a restart cannot bind while the connections the stop cut
+        # wait out TIME_WAIT. Taken meanwhile: another one, on the first start only (a
+        # restart keeps its port, as clients expect).
+        tries = 1 if self.port else 5
+        for attempt in range(1, tries + 1):
+            server = self._server_on(self.port or free_port())
+            try:
+                server.prepare()  # binds
+                break
+            except OSError:
+                if attempt == tries:
+                    raise
+        self.port = server.bind_addr[1]
+        self._server = server
+        self._thread = threading.Thread(target=server.serve, name=f"webdav-server-{self.port}", daemon=True)
+        self._thread.start()
+
+    def _server_on(self, port: int) -> wsgi.Server:
         server = wsgi.Server(
-            (self.host, self.port),
+            (self.host, port),
             self._application(),
             numthreads=8,
             shutdown_timeout=SHUTDOWN_SECONDS,
@@ -69,11 +88,7 @@ class WebDavServer(FileServer):
         server.expiration_interval = 0.05
         if self.tls is not None:
             server.ssl_adapter = BuiltinSSLAdapter(str(self.tls.cert_file), str(self.tls.key_file))
-        server.prepare()  # binds: on a free port the first time, then on the same one
-        self.port = server.bind_addr[1]
-        self._server = server
-        self._thread = threading.Thread(target=server.serve, name=f"webdav-server-{self.port}", daemon=True)
-        self._thread.start()
+        return server
 
     def stop(self) -> None:
         if self._server is None:

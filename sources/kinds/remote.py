@@ -1,0 +1,339 @@
+"""Remote folders: files taken from a folder on an FTP, SFTP, WebDAV or Nextcloud server, or
+below a prefix in an S3 bucket, signed in exactly as the destinations are.
+
+The destinations' kinds do all the talking (connection, TLS, host keys, the translation of
+each protocol's errors); they list a folder, stream a file, rename and make folders for
+this module (``list_folder``, ``read_chunks``, ``rename``, ``make_folder``). Their errors
+become the source's by the failure kind their class carries, never by their wording.
+
+A remote file is taken when it is stable, judged on what the server tells:
+- its modification time, as the server reports it, is at least ``settle_seconds`` old
+  (a server whose clock runs ahead only makes the wait longer), and
+- its size is the same when it is looked at again just before the download as in the
+  listing, and as many bytes arrive as the listing said; a file that changed in between is
+  left for the next poll.
+S3 objects appear whole (a put is atomic), so for S3 the settle time only guards against a
+client that writes an object several times in a row.
+
+Hidden and temporary names are left alone as in a watched folder; sub-folders are walked
+(their names can become tags), but not ``processed/`` and ``failed/`` at the top. The
+ledger's key is the path, the size and the modification time (or the ETag where the server
+gives no time), so a file is taken once; after its document is made it moves to
+``processed/`` beside the others (sub-folders kept), or is deleted with ``delete_after``; a
+file ingest refuses moves to ``failed/`` with the reason in ``<name>.txt``. A poller killed
+between the document and the move finds the file in the ledger and only moves it.
+
+A folder a destination of the same account delivers into is refused when the source is
+cleaned (``_not_where_documents_are_delivered``): delivered documents would come back in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path, PurePosixPath
+from typing import Any, ClassVar, Self
+
+from django.conf import settings as django_settings
+
+from destinations.kinds.base import DeliveryFailed, ListedEntry, LocalFile
+from destinations.kinds.ftp import FtpKind
+from destinations.kinds.nextcloud import NextcloudKind
+from destinations.kinds.s3 import S3Kind
+from destinations.kinds.sftp import SftpKind
+from destinations.kinds.webdav import WebDavKind
+from destinations.selectors import destination_settings_of_kind
+from docuelevate.errors import InvalidInput
+from documents.models import FailureKind
+from sources.kinds.base import (
+    EnvironmentSource,
+    Kind,
+    PollContext,
+    SourceFailed,
+    SourceMisconfigured,
+    SourceTemporarilyFailed,
+    Taken,
+)
+from sources.kinds.watch import FAILED, PROCESSED, FolderRules, ignored_name
+from sources.models import ItemState
+
+
+class _ChangedWhileRead(Exception):
+    """The file's length differs from the listing's: still being written after all."""
+
+
+@contextmanager
+def _speaking() -> Iterator[None]:
+    """The destination kind's errors as the source's, decided on their failure kind."""
+    try:
+        yield
+    except DeliveryFailed as exc:
+        raise source_failure(exc) from None
+
+
+def source_failure(exc: DeliveryFailed) -> SourceFailed:
+    if exc.kind == FailureKind.CONFIGURATION:
+        return SourceMisconfigured(exc.message)
+    if exc.kind == FailureKind.TEMPORARY:
+        return SourceTemporarilyFailed(exc.message)
+    return SourceFailed(exc.message)
+
+
+class RemoteFolderKind(Kind):
+    """One folder on a remote server, read through ``protocol`` (a destination kind)."""
+
+    protocol: ClassVar[Any]  # the destination kind's class
+    name: ClassVar[str]  # the SourceKind value (and DestinationKind's), the <KIND> of its variables
+    folder_setting: ClassVar[str] = "folder"
+    # The (cleaned) settings that name one account on one server: a source and a destination
+    # with the same values read and write the same files.
+    account_settings: ClassVar[tuple[str, ...]] = ("host", "port", "username")
+
+    def __init__(self, *, client: Any, folder: str, rules: FolderRules) -> None:
+        self.client = client
+        self.root = folder
+        self.rules = rules
+
+    # --- Configuration --------------------------------------------------------------------
+
+    @classmethod
+    def clean(
+        cls, settings: Mapping[str, Any], secrets: Mapping[str, Any], *, system_wide: bool
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        protocol = {name: value for name, value in settings.items() if name not in FolderRules.NAMES}
+        # The destination's own checks: a user's host must be public, host keys, TLS, …
+        cleaned, kept = cls.protocol.clean(protocol, secrets, system_wide=system_wide)
+        if not str(cleaned.get(cls.folder_setting) or "").strip("/"):
+            # Never a whole account or bucket: processed/ would land among everything else.
+            raise InvalidInput(f"A remote folder needs the {cls.folder_setting} to take files from.")
+        rules = FolderRules.cleaned(
+            settings, default_settle=django_settings.REMOTE_INGEST_SETTLE_SECONDS, max_settle=24 * 3600
+        )
+        cls._not_where_documents_are_delivered(cleaned)
+        cleaned.update(rules)
+        return cleaned, kept
+
+    @classmethod
+    def _not_where_documents_are_delivered(cls, cleaned: Mapping[str, Any]) -> None:
+        """InvalidInput when a destination of the same account (the environment's
+        ``<KIND>_*`` one, or anyone's saved one) delivers into the folder: each delivered
+        document would come back in as a new one, and be delivered again. That is when the
+        folder is the delivery folder, or holds it (sub-folders are walked), or lies inside
+        it while a folder template sends deliveries into sub-folders."""
+        account = cls._account(cleaned)
+        from_root, folder = cls._place(cleaned, folder_setting=cls.folder_setting)
+        delivering = destination_settings_of_kind(kind=cls.name)
+        environment = cls.protocol.from_environment()
+        if environment is not None:
+            try:  # cleaned as rows are, so ports, URLs and folders compare alike
+                settings = cls.protocol.clean(environment.settings, environment.secrets, system_wide=True)[0]
+                delivering.append((settings, ""))
+            except InvalidInput:
+                pass  # not valid: the environment's destination delivers nothing
+        for settings, template in delivering:
+            delivered_from_root, delivered = cls._place(settings, folder_setting="folder")
+            if cls._account(settings) != account or delivered_from_root != from_root:
+                continue
+            holds_deliveries = folder[: len(delivered)] == delivered  # the same, or inside it
+            inside = len(folder) > len(delivered)
+            if (holds_deliveries and (template or not inside)) or delivered[: len(folder)] == folder:
+                where = "/".join(delivered) or "the top folder"
+                raise InvalidInput(
+                    f"Documents are delivered to {where} on this {cls.label} account; a remote folder "
+                    f"{'/'.join(folder)} would take them in again: choose one apart from it."
+                )
+
+    @classmethod
+    def _place(cls, settings: Mapping[str, Any], *, folder_setting: str) -> tuple[bool, tuple[str, ...]]:
+        """A folder as (counted from the server's root?, its parts). Where the protocol has
+        ``folder_from_root`` (FTP, SFTP), ``/srv/scans`` and ``srv/scans/`` with it are one
+        place, ``srv/scans`` from the login folder another; elsewhere slashes around a
+        folder change nothing."""
+        folder = str(settings.get(folder_setting) or "")
+        from_root = "folder_from_root" in cls.protocol.setting_names and (
+            folder.startswith("/") or bool(settings.get("folder_from_root"))
+        )
+        return from_root, tuple(part for part in folder.split("/") if part)
+
+    @classmethod
+    def _account(cls, settings: Mapping[str, Any]) -> tuple[str, ...]:
+        return tuple(str(settings.get(name) or "").strip().lower() for name in cls.account_settings)
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any], secrets: Mapping[str, Any]) -> Self:
+        protocol = {name: value for name, value in settings.items() if name not in FolderRules.NAMES}
+        return cls(
+            client=cls.protocol.from_settings(protocol, secrets),
+            folder=str(settings[cls.folder_setting]).strip("/"),
+            rules=FolderRules.of(settings),
+        )
+
+    @classmethod
+    def from_environment(cls) -> list[EnvironmentSource]:
+        prefix = cls.name.upper()
+        if not getattr(django_settings, f"{prefix}_INGEST_ENABLED"):
+            return []
+        folder = getattr(django_settings, f"{prefix}_INGEST_FOLDER", None)
+        if folder is None:
+            folder = getattr(django_settings, f"{prefix}_INGEST_PREFIX")
+        account = cls.protocol.environment_account()
+        return [
+            EnvironmentSource(
+                key=f"env:{cls.name}",
+                name=f"{cls.label} folder {folder} (environment)"[:100],
+                settings={
+                    **account.settings,
+                    cls.folder_setting: folder,
+                    "delete_after": getattr(django_settings, f"{prefix}_INGEST_DELETE_AFTER_PROCESS"),
+                },
+                secrets=dict(account.secrets),
+                poll_interval_minutes=django_settings.REMOTE_INGEST_POLL_INTERVAL,
+            )
+        ]
+
+    # --- Polling --------------------------------------------------------------------------
+
+    def check(self) -> None:
+        try:
+            with _speaking():
+                self.client.list_folder(self.root)
+        finally:
+            self.client.close()
+
+    def poll(self, context: PollContext) -> int:
+        made = 0
+        try:
+            with _speaking():
+                for entry in self._stable_files():
+                    taken = self._take(entry, context)
+                    if taken is None:
+                        continue
+                    made += taken.new and taken.state == ItemState.INGESTED
+                    self._put_away(entry, taken)
+        finally:
+            self.client.close()
+        return made
+
+    def _stable_files(self) -> Iterator[ListedEntry]:
+        settled_before = time.time() - self.rules.settle_seconds
+        pending = [self.root]
+        while pending:
+            folder = pending.pop(0)
+            for entry in sorted(self.client.list_folder(folder), key=lambda entry: entry.path):
+                name = PurePosixPath(entry.path).name
+                if entry.is_folder:
+                    top_shelf = folder == self.root and name in {PROCESSED, FAILED}
+                    if not name.startswith(".") and not top_shelf:
+                        pending.append(entry.path)
+                    continue
+                if ignored_name(name) or entry.size < 0:
+                    continue
+                if entry.modified is None and not entry.version:
+                    continue  # nothing to tell a changed file by
+                if entry.modified is not None and entry.modified > settled_before:
+                    continue  # written to too recently
+                yield entry
+
+    def _take(self, entry: ListedEntry, context: PollContext) -> Taken | None:
+        relative = self._relative(entry.path)
+        key = f"{relative}|{entry.size}|{entry.modified if entry.modified is not None else entry.version}"
+        done = context.seen(key)
+        if done is not None:
+            return done
+        there = self.client.stat(entry.path)
+        if there is None or there.size != entry.size:
+            return None  # gone, or changed since the listing: next time
+        try:
+            return context.take(
+                key=key,
+                ref=there.remote_id or entry.path,
+                filename=PurePosixPath(entry.path).name,
+                chunks=self._exactly(entry),
+                tags=self.rules.tags_for(PurePosixPath(relative).parent.parts),
+            )
+        except _ChangedWhileRead:
+            return None  # its ledger row stays claimed, and is taken up by a later poll
+
+    def _exactly(self, entry: ListedEntry) -> Iterator[bytes]:
+        """The file's bytes as they arrive, refused when more or fewer than listed come."""
+        received = 0
+        for block in self.client.read_chunks(entry.path):
+            received += len(block)
+            if received > entry.size:
+                raise _ChangedWhileRead(entry.path)
+            yield block
+        if received != entry.size:
+            raise _ChangedWhileRead(entry.path)
+
+    def _put_away(self, entry: ListedEntry, taken: Taken) -> None:
+        """What comes after the file is taken: deleted, or moved to processed/ or failed/."""
+        if taken.state == ItemState.INGESTED and self.rules.delete_after:
+            self.client.remove(entry.path)
+            return
+        shelf = FAILED if taken.state == ItemState.FAILED else PROCESSED
+        target = self._free_name(f"{self.root}/{shelf}/{self._relative(entry.path)}")
+        self.client.make_folder(str(PurePosixPath(target).parent))
+        self.client.rename(entry.path, target)
+        if taken.state == ItemState.FAILED:
+            self._write_reason(f"{target}.txt", taken.detail or "It could not be taken in.")
+
+    def _free_name(self, target: str) -> str:
+        """``target``, or ``name (2).pdf``, … when a file is there already."""
+        path, number = PurePosixPath(target), 1
+        candidate = target
+        while self.client.stat(candidate) is not None:
+            number += 1
+            candidate = str(path.with_name(f"{path.stem} ({number}){path.suffix}"))
+        return candidate
+
+    def _write_reason(self, path: str, reason: str) -> None:
+        content = (reason + "\n").encode()
+        with tempfile.NamedTemporaryFile(suffix=".txt") as handle:
+            handle.write(content)
+            handle.flush()
+            local = LocalFile(
+                path=Path(handle.name),
+                size=len(content),
+                sha256=hashlib.sha256(content).hexdigest(),
+                content_type="text/plain",
+            )
+            self.client.upload(local, path)
+
+    def _relative(self, path: str) -> str:
+        return path[len(self.root) + 1 :] if path.startswith(self.root + "/") else path
+
+
+class FtpFolderKind(RemoteFolderKind):
+    protocol = FtpKind
+    name = "ftp"
+    label = "FTP"
+
+
+class SftpFolderKind(RemoteFolderKind):
+    protocol = SftpKind
+    name = "sftp"
+    label = "SFTP"
+
+
+class S3FolderKind(RemoteFolderKind):
+    protocol = S3Kind
+    name = "s3"
+    label = "S3"
+    account_settings = ("bucket", "endpoint_url")
+
+
+class WebDavFolderKind(RemoteFolderKind):
+    protocol = WebDavKind
+    name = "webdav"
+    label = "WebDAV"
+    account_settings = ("url", "username")
+
+
+class NextcloudFolderKind(RemoteFolderKind):
+    protocol = NextcloudKind
+    name = "nextcloud"
+    label = "Nextcloud"
+    account_settings = ("url", "username")
