@@ -99,7 +99,7 @@ class FtpKind(Kind):
     flag_settings = {"use_tls": True, "allow_plaintext": False, "folder_from_root": False}
     help_texts = {
         "host": "The server's host name alone, without ftp://, e.g. ftp.example.com.",
-        "port": "Empty: 21.",
+        "port": "Empty: 21, the usual port; e.g. 2121.",
         "username": "The account to sign in as, e.g. scanner.",
         "folder": "Inside the login folder, e.g. scans; with a leading / counted from the server's root, "
         "e.g. /srv/scans. Empty: the login folder.",
@@ -108,7 +108,7 @@ class FtpKind(Kind):
         "use_tls": "Encrypt with explicit TLS (FTPS, AUTH TLS), the server's certificate checked.",
         "allow_plaintext": "Allow plain, unencrypted FTP: needed when TLS is off; "
         "only on a network you trust.",
-        "password": "The account's password.",
+        "password": "The account's password, e.g. s3cret-Passw0rd.",
     }
 
     def __init__(

@@ -40,7 +40,7 @@ class NextcloudKind(WebDavKind):
         "folder": "Folder inside the user's files, e.g. Documents/Scans; made when missing.",
         "username": "The Nextcloud login name, e.g. ada.",
         "password": "An app password (Settings → Security → Devices & sessions) "
-        "rather than the account's own.",
+        "rather than the account's own, e.g. Ab1Cd-2EfGh-3IjKl-4MnOp-5QrSt.",
     }
     stat_properties: ClassVar[tuple[Property, ...]] = (HASH_PROPERTY, CHECKSUMS_PROPERTY)
 

@@ -153,7 +153,8 @@ class S3Kind(Kind):
         "acl": "A canned ACL, e.g. bucket-owner-full-control. Empty sends none "
         "(buckets made since 2023 refuse ACLs).",
         "access_key_id": "The access key's id, e.g. AKIAIOSFODNN7EXAMPLE; it needs to write in the bucket.",
-        "secret_access_key": "The secret key that goes with the access key.",
+        "secret_access_key": "The secret key that goes with the access key, "
+        "e.g. wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY.",
     }
 
     def __init__(

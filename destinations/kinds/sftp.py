@@ -220,20 +220,22 @@ class SftpKind(Kind):
     multiline_names = ("host_key", "private_key")
     help_texts = {
         "host": "The server's host name alone, e.g. sftp.example.com.",
-        "port": "Empty: 22.",
+        "port": "Empty: 22, the usual port; e.g. 2222.",
         "username": "The account to sign in as, e.g. scanner.",
         "folder": "Inside the login folder, e.g. scans; with a leading / counted from the server's root, "
         "e.g. /srv/scans. Empty: the login folder.",
         "folder_from_root": "Count the folder from the server's root rather than the login folder "
         "(a folder starting with / does the same).",
         "host_key": "The server's host key: its fingerprint (SHA256:…) or public key "
-        "(ssh-ed25519 AAAA…); several, one a line. Empty: Test shows the fingerprint to enter.",
+        "(ssh-ed25519 AAAA…); several, one a line. Empty: Test shows the fingerprint to enter. "
+        "e.g. SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8.",
         "verify_host_key": "Refuse a server whose host key is not the one above "
         "(only system-wide destinations may turn this off).",
-        "password": "The account's password. A private key, a password or both; the key is tried first.",
+        "password": "The account's password, e.g. s3cret-Passw0rd. A private key, a password or both; "
+        "the key is tried first.",
         "private_key": "The private key (ed25519, ECDSA or RSA; OpenSSH or PEM form), "
-        "starting -----BEGIN OPENSSH PRIVATE KEY-----.",
-        "private_key_passphrase": "Only for an encrypted private key.",
+        "e.g. one starting -----BEGIN OPENSSH PRIVATE KEY-----.",
+        "private_key_passphrase": "Only for an encrypted private key, e.g. my key phrase.",
     }
 
     def __init__(

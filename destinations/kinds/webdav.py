@@ -75,9 +75,9 @@ class WebDavKind(Kind):
         "url": "The share's address, e.g. https://dav.example.com/webdav "
         "(https:// when there is a password).",
         "folder": "Folder inside the share, e.g. Documents/Scans; made when missing. Empty: the share's top.",
-        "username": "The user to sign in as (HTTP basic). Empty: no sign-in.",
+        "username": "The user to sign in as (HTTP basic), e.g. scanner. Empty: no sign-in.",
         "verify_ssl": "Check the server's certificate; untick only for a test server.",
-        "password": "The user's password.",
+        "password": "The user's password, e.g. s3cret-Passw0rd.",
     }
     # Asked for by every PROPFIND about a file, besides its size and ETag.
     stat_properties: ClassVar[tuple[Property, ...]] = (HASH_PROPERTY,)

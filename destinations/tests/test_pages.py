@@ -183,7 +183,13 @@ def test_a_stored_secret_says_what_it_is_and_that_an_empty_field_keeps_it(browse
         kind="s3", name="Mine", owner=owner, settings={"bucket": "archive"}, secrets=S3_KEYS
     )
     page = browser_as("owner").get(reverse("destination-edit", args=[destination.pk])).content.decode()
-    assert escape("The secret key that goes with the access key. Stored; leave empty to keep it.") in page
+    assert (
+        escape(
+            "The secret key that goes with the access key, e.g. wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY. "
+            "Stored; leave empty to keep it."
+        )
+        in page
+    )
 
 
 def test_a_refused_destination_says_why_and_never_shows_the_secret_typed(browser_as, owner):

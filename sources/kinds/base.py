@@ -113,6 +113,8 @@ class Kind(ABC):
     list_settings: ClassVar[tuple[str, ...]] = ()
     choice_settings: ClassVar[Mapping[str, tuple[tuple[str, str], ...]]] = {}
     help_texts: ClassVar[Mapping[str, str]] = {}
+    # Secrets entered on several lines (a private key): a text box that is never filled back.
+    multiline_names: ClassVar[tuple[str, ...]] = ()
     # A kind only operators may add, always system-wide (a folder on the server itself).
     system_wide_only: ClassVar[bool] = False
 

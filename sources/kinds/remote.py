@@ -92,6 +92,39 @@ class RemoteFolderKind(Kind):
     # with the same values read and write the same files.
     account_settings: ClassVar[tuple[str, ...]] = ("host", "port", "username")
 
+    # Settings of the destination kind that only writing uses.
+    write_only_settings: ClassVar[frozenset[str]] = frozenset({"storage_class", "acl"})
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """The form of a remote folder: the destination kind's sign-in settings and secrets,
+        the folder to read, and the folder rules."""
+        super().__init_subclass__(**kwargs)
+        protocol = cls.protocol
+        cls.setting_names = (
+            *(name for name in protocol.setting_names if name not in cls.write_only_settings),
+            *FolderRules.SETTING_NAMES,
+        )
+        cls.secret_names = tuple(protocol.secret_names)
+        cls.multiline_names = tuple(protocol.multiline_names)
+        cls.flag_settings = (*protocol.flag_settings, *FolderRules.FLAG_SETTINGS)
+        cls.number_settings = ("settle_seconds",)
+        cls.list_settings = ("tags",)
+        cls.help_texts = {
+            **protocol.help_texts,
+            cls.folder_setting: "The folder to take files from; processed/ and failed/ are made "
+            "inside it. Never the folder documents are delivered to, e.g. scans/inbox.",
+            **FolderRules.HELP_TEXTS,
+        }
+
+    @classmethod
+    def initial_settings(cls) -> dict[str, Any]:
+        return {
+            **dict(cls.protocol.flag_settings),
+            "settle_seconds": django_settings.REMOTE_INGEST_SETTLE_SECONDS,
+            "delete_after": False,
+            "subfolder_tags": False,
+        }
+
     def __init__(self, *, client: Any, folder: str, rules: FolderRules) -> None:
         self.client = client
         self.root = folder

@@ -51,6 +51,18 @@ class FolderRules:
     tags: tuple[str, ...]
 
     NAMES: ClassVar[frozenset[str]] = frozenset({"settle_seconds", "delete_after", "subfolder_tags", "tags"})
+    # How the forms of folder sources ask for them (``Kind.setting_names`` and the rest).
+    SETTING_NAMES: ClassVar[tuple[str, ...]] = ("settle_seconds", "delete_after", "subfolder_tags", "tags")
+    FLAG_SETTINGS: ClassVar[tuple[str, ...]] = ("delete_after", "subfolder_tags")
+    HELP_TEXTS: ClassVar[Mapping[str, str]] = {
+        "settle_seconds": "How long a file must stay unchanged before it is taken, so that a scanner "
+        "or a copy still writing it is waited for, e.g. 5.",
+        "delete_after": "Delete a file once its document is made. Otherwise it moves to processed/ "
+        "inside the folder.",
+        "subfolder_tags": "Tag a document with the names of the sub-folders its file was in: "
+        "invoices/2026/scan.pdf gets the tags invoices and 2026.",
+        "tags": "Tags every document from this folder gets, separated by commas, e.g. scanner, office.",
+    }
 
     @classmethod
     def cleaned(cls, settings: Mapping[str, Any], *, default_settle: int, max_settle: int) -> dict[str, Any]:
@@ -88,20 +100,14 @@ SETTINGS = {"path", *FolderRules.NAMES}
 
 class WatchKind(Kind):
     label = "Watched folder"
-    setting_names = ("path", "settle_seconds", "delete_after", "subfolder_tags", "tags")
-    flag_settings = ("delete_after", "subfolder_tags")
+    setting_names = ("path", *FolderRules.SETTING_NAMES)
+    flag_settings = FolderRules.FLAG_SETTINGS
     number_settings = ("settle_seconds",)
     list_settings = ("tags",)
     help_texts = {
         "path": "The folder on the server to take files from: an absolute path outside WORKDIR that "
         "the workers' user can read and write, e.g. /srv/scans.",
-        "settle_seconds": "How long a file must stay unchanged before it is taken, so that a scanner "
-        "or a copy still writing it is waited for, e.g. 5.",
-        "delete_after": "Delete a file once its document is made. Otherwise it moves to processed/ "
-        "inside the folder.",
-        "subfolder_tags": "Tag a document with the names of the sub-folders its file was in: "
-        "invoices/2026/scan.pdf gets the tags invoices and 2026.",
-        "tags": "Tags every document from this folder gets, separated by commas, e.g. scanner, office.",
+        **FolderRules.HELP_TEXTS,
     }
     system_wide_only = True
 

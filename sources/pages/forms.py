@@ -15,6 +15,7 @@ from typing import Any
 from django import forms
 
 from accounts.models import User
+from destinations.pages.forms import WriteOnlyTextarea
 from sources.kinds.base import Kind
 from sources.models import Source
 from sources.selectors import source_secret_names
@@ -71,8 +72,10 @@ def kind_fields(kind: type[Kind], source: Source | None = None) -> dict[str, for
             required=False,
             strip=False,
             max_length=SECRET_MAX_LENGTH,
-            # Never rendered back, not even after a refused submission.
-            widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+            # Never rendered back, not even after a refused submission; a key keeps its lines.
+            widget=WriteOnlyTextarea(attrs={"rows": 4, "autocomplete": "off", "spellcheck": "false"})
+            if name in kind.multiline_names
+            else forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
             help_text=f"{kind.help_texts.get(name, '')} {STORED_VALUE_HELP if name in kept else ''}".strip(),
         )
     return fields
