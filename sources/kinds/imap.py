@@ -50,25 +50,6 @@ from sources.kinds.imap_oauth import DEFAULT_HOSTS, MICROSOFT_DEFAULT_TENANT, Au
 from sources.mail import AttachmentFilter, Mail, mail_read
 from sources.models import ItemState, SourceCursor
 
-SETTINGS = {
-    "host",
-    "port",
-    "ssl",
-    "username",
-    "folders",
-    "since",
-    "sender_filter",
-    "subject_filter",
-    "tags",
-    "attachment_filter",
-    "after",
-    "move_to",
-    "include_mail",
-    "auth",
-    "client_id",
-    "tenant_id",
-}
-SECRETS = {"password", "client_secret", *TOKEN_SECRET_NAMES}
 # A tenant is a GUID, a domain or one of common/organizations/consumers; it goes in a URL path.
 TENANT = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,99}")
 
@@ -188,7 +169,9 @@ class ImapKind(Kind):
     def clean(
         cls, settings: Mapping[str, Any], secrets: Mapping[str, Any], *, system_wide: bool
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        unknown = sorted((set(settings) - SETTINGS) | (set(secrets) - SECRETS))
+        # Besides what the form asks for, the secrets a rotated refresh token leaves.
+        known_secrets = {*cls.secret_names, *TOKEN_SECRET_NAMES}
+        unknown = sorted((set(settings) - set(cls.setting_names)) | (set(secrets) - known_secrets))
         if unknown:
             raise InvalidInput(f"A mailbox has no setting {', '.join(unknown)}.")
         auth = settings.get("auth") or Auth.PASSWORD
