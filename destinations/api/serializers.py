@@ -6,8 +6,6 @@ only, never a value.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
@@ -18,32 +16,16 @@ from destinations.models import CollisionPolicy, Destination, DestinationKind, H
 from destinations.pages.forms import SECRET_MAX_LENGTH, SETTING_MAX_LENGTH
 from destinations.paths import MAX_TEMPLATE_LENGTH
 from destinations.selectors import destination_secret_names
+from docuelevate.api_fields import (
+    LARGEST_NUMBER,
+    NamedValuesField,
+    StrictInputSerializer,
+    secrets_field,
+)
 from documents.models import FailureKind
 
 # What one request may carry (the lengths are the form's too): enough for any kind, little
 # enough that nothing a client sends grows without bound.
-MAX_NAMED_VALUES = 32
-LARGEST_NUMBER = 2**53  # what every JSON client reads exactly
-_KEY = re.compile(r"[a-z][a-z0-9_]{0,63}")
-
-
-# Refuses fields it does not know, so that a misspelt one is not silently ignored;
-# ``fixed_fields`` name fields of the resource that cannot be changed, with the reason.
-# (Docstrings of serializers are the schema's descriptions, for clients.)
-class _StrictInputSerializer(serializers.Serializer[Any]):
-    fixed_fields: Mapping[str, str] = {}
-
-    def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, Mapping):
-            for name in data:
-                if name in self.fixed_fields:
-                    raise serializers.ValidationError({name: [self.fixed_fields[name]]})
-            unknown = [str(name)[:64] for name in data if name not in self.fields]
-            if unknown:
-                raise serializers.ValidationError(
-                    {"non_field_errors": [f"Unknown field {', '.join(sorted(unknown)[:5])}."]}
-                )
-        return super().to_internal_value(data)
 
 
 @extend_schema_field(
@@ -72,37 +54,18 @@ class SettingValueField(serializers.Field[Any, Any, Any, Any]):
         return value
 
 
-class NamedValuesField(serializers.DictField):
-    """A JSON object of settings or secrets: a few names (lowercase, as kinds spell them)."""
-
-    def to_internal_value(self, data: Any) -> dict[str, Any]:
-        if isinstance(data, Mapping):
-            if len(data) > MAX_NAMED_VALUES:
-                raise serializers.ValidationError(f"At most {MAX_NAMED_VALUES} names.")
-            for name in data:
-                if not isinstance(name, str) or not _KEY.fullmatch(name):
-                    raise serializers.ValidationError(
-                        "Names are lowercase letters, digits and _, such as endpoint_url."
-                    )
-        return dict(super().to_internal_value(data))
-
-
 def _settings_field(**options: Any) -> NamedValuesField:
     options.setdefault(
         "help_text", "The kind's settings (bucket, folder, host, …); see docs/destinations.md."
     )
-    return NamedValuesField(child=SettingValueField(), **options)
+    return NamedValuesField(child=SettingValueField(), example_name="endpoint_url", **options)
 
 
 def _secrets_field(**options: Any) -> NamedValuesField:
-    return NamedValuesField(
-        child=serializers.CharField(max_length=SECRET_MAX_LENGTH, allow_blank=True, trim_whitespace=False),
-        write_only=True,
-        **options,
-    )
+    return secrets_field(max_length=SECRET_MAX_LENGTH, **options)
 
 
-class DestinationCreateInputSerializer(_StrictInputSerializer):
+class DestinationCreateInputSerializer(StrictInputSerializer):
     """A new destination. What ``settings`` and ``secrets`` hold depends on the kind; a
     field not listed here is refused."""
 
@@ -125,7 +88,7 @@ class DestinationCreateInputSerializer(_StrictInputSerializer):
     )
 
 
-class DestinationUpdateInputSerializer(_StrictInputSerializer):
+class DestinationUpdateInputSerializer(StrictInputSerializer):
     """Every field is optional: what is given changes, the rest stays. A field not listed
     here is refused."""
 

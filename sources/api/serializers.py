@@ -6,13 +6,18 @@ they are, secrets by name only, never a value.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from docuelevate.api_fields import (
+    LARGEST_NUMBER,
+    NamedValuesField,
+    StrictInputSerializer,
+    secrets_field,
+)
 from documents.models import FailureKind
 from sources.kinds import KINDS
 from sources.models import Source, SourceKind
@@ -20,32 +25,10 @@ from sources.selectors import source_secret_names
 
 # What one request may carry: enough for any kind (a mailbox has about a dozen settings, a
 # folder list a handful of names), little enough that nothing a client sends grows without bound.
-MAX_NAMED_VALUES = 32
 MAX_LIST_ITEMS = 100
 SETTING_MAX_LENGTH = 2048
 LIST_ITEM_MAX_LENGTH = 500
 SECRET_MAX_LENGTH = 16384
-LARGEST_NUMBER = 2**53  # what every JSON client reads exactly
-_KEY = re.compile(r"[a-z][a-z0-9_]{0,63}")
-
-
-# Refuses fields it does not know, so that a misspelt one is not silently ignored;
-# ``fixed_fields`` name fields of the resource that cannot be changed, with the reason.
-# (Docstrings of serializers are the schema's descriptions, for clients.)
-class _StrictInputSerializer(serializers.Serializer[Any]):
-    fixed_fields: Mapping[str, str] = {}
-
-    def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, Mapping):
-            for name in data:
-                if name in self.fixed_fields:
-                    raise serializers.ValidationError({name: [self.fixed_fields[name]]})
-            unknown = [str(name)[:64] for name in data if name not in self.fields]
-            if unknown:
-                raise serializers.ValidationError(
-                    {"non_field_errors": [f"Unknown field {', '.join(sorted(unknown)[:5])}."]}
-                )
-        return super().to_internal_value(data)
 
 
 @extend_schema_field(
@@ -94,34 +77,15 @@ class SettingValueField(serializers.Field[Any, Any, Any, Any]):
         return value
 
 
-class NamedValuesField(serializers.DictField):
-    """A JSON object of settings or secrets: a few names (lowercase, as kinds spell them)."""
-
-    def to_internal_value(self, data: Any) -> dict[str, Any]:
-        if isinstance(data, Mapping):
-            if len(data) > MAX_NAMED_VALUES:
-                raise serializers.ValidationError(f"At most {MAX_NAMED_VALUES} names.")
-            for name in data:
-                if not isinstance(name, str) or not _KEY.fullmatch(name):
-                    raise serializers.ValidationError(
-                        "Names are lowercase letters, digits and _, such as move_to."
-                    )
-        return dict(super().to_internal_value(data))
-
-
 def _settings_field(**options: Any) -> NamedValuesField:
     options.setdefault(
         "help_text", "The kind's settings (host, username, folders, path, …); see docs/ingestion.md."
     )
-    return NamedValuesField(child=SettingValueField(), **options)
+    return NamedValuesField(child=SettingValueField(), example_name="move_to", **options)
 
 
 def _secrets_field(**options: Any) -> NamedValuesField:
-    return NamedValuesField(
-        child=serializers.CharField(max_length=SECRET_MAX_LENGTH, allow_blank=True, trim_whitespace=False),
-        write_only=True,
-        **options,
-    )
+    return secrets_field(max_length=SECRET_MAX_LENGTH, **options)
 
 
 def _interval_field(**options: Any) -> serializers.IntegerField:
@@ -144,7 +108,7 @@ class SourceKindField(serializers.ChoiceField):
         super().__init__(choices=[(kind, SourceKind(kind).label) for kind in KINDS], **options)
 
 
-class SourceCreateInputSerializer(_StrictInputSerializer):
+class SourceCreateInputSerializer(StrictInputSerializer):
     """A new source. What ``settings`` and ``secrets`` hold depends on the kind; a field not
     listed here is refused. Users may add their own mailboxes; watched folders and
     system-wide sources are for operators."""
@@ -162,7 +126,7 @@ class SourceCreateInputSerializer(_StrictInputSerializer):
     )
 
 
-class SourceUpdateInputSerializer(_StrictInputSerializer):
+class SourceUpdateInputSerializer(StrictInputSerializer):
     """Every field is optional: what is given changes, the rest stays. A field not listed
     here is refused."""
 
