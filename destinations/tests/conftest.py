@@ -7,7 +7,10 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import logging
+import os
+import signal
 import socket
+import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -163,6 +166,24 @@ def wait_until(
         return "\n".join(path.read_text(errors="replace")[-3000:] for path in logs or [])
 
     return conftest.wait_until(condition, timeout=timeout, what=what, details=log_ends)
+
+
+def kill_worker_mid_upload(
+    worker: subprocess.Popen[bytes],
+    *,
+    started: Callable[[], Any],
+    release: Callable[[], Any],
+    logs: list[Path],
+    timeout: float = 180,
+) -> None:
+    """Once the server holds the upload (``started``), SIGKILL the worker and all it started,
+    as an OOM kill would; then let the server go on (``release``), whatever happened."""
+    try:
+        wait_until(started, what="the upload to start", logs=logs, timeout=timeout)
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
+    finally:
+        release()
 
 
 # --- Cloud drives: their SDKs against recorded exchanges ----------------------------------

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 from pathlib import PurePosixPath
 
 import pytest
@@ -12,6 +10,7 @@ from django.utils import timezone
 from conftest import log_tails, wait_until
 from destinations.models import Delivery, DeliveryStatus
 from destinations.tasks import delivery_run_task
+from destinations.tests.conftest import kill_worker_mid_upload
 from documents.models import Document, DocumentStatus, FailureKind
 from documents.services import document_ingest
 from documents.storage import open_file, read_chunks
@@ -79,17 +78,13 @@ def test_a_worker_killed_mid_upload_ends_with_one_complete_object(
     held = s3_server.hold("/archive/")  # the first upload into the folder waits for the test
     worker = start_worker(worker_env, name="crashy")
     document = upload(owner, samples / "blank.pdf")
-    try:
-        wait_until(
-            held.started.is_set,
-            timeout=PROCESSING_TIMEOUT,
-            what="the upload to start",
-            details=log_tails(tmp_path),
-        )
-        os.killpg(worker.pid, signal.SIGKILL)  # the worker and all it started, as an OOM kill would
-        worker.wait()
-    finally:
-        held.released.set()
+    kill_worker_mid_upload(
+        worker,
+        started=held.started.is_set,
+        release=held.released.set,
+        logs=list(tmp_path.glob("*.log")),
+        timeout=PROCESSING_TIMEOUT,
+    )
     delivery = Delivery.objects.get(document=document)
     assert delivery.status == DeliveryStatus.IN_PROGRESS  # nobody could record anything
     assert bucket.keys() == []

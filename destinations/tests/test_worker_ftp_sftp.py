@@ -3,8 +3,6 @@ delivered once, and still once when the worker is killed or the server dies mid-
 
 from __future__ import annotations
 
-import os
-import signal
 from pathlib import PurePosixPath
 
 import pytest
@@ -13,7 +11,7 @@ from django.utils import timezone
 from destinations.models import Delivery, DeliveryStatus
 from destinations.services import destination_create
 from destinations.tasks import delivery_run_task
-from destinations.tests.conftest import wait_until
+from destinations.tests.conftest import kill_worker_mid_upload, wait_until
 from destinations.tests.held_relay import HoldingRelay
 from documents.models import Document, DocumentStatus, FailureKind
 from documents.services import document_ingest
@@ -85,12 +83,12 @@ def test_a_worker_killed_while_the_upload_is_held_ends_with_one_whole_file_and_n
     ftps_server.uploads.hold_after(1)  # the first upload stops at its first bytes
     worker = start_worker(worker_env, name="crashy")
     document = upload(owner, samples / "blank.pdf")
-    try:
-        assert ftps_server.uploads.wait_until_held(timeout=180), "the upload never started"
-        os.killpg(worker.pid, signal.SIGKILL)  # the worker and all it started, as an OOM kill would
-        worker.wait()
-    finally:
-        ftps_server.uploads.release()
+    kill_worker_mid_upload(
+        worker,
+        started=ftps_server.uploads.held.is_set,
+        release=ftps_server.uploads.release,
+        logs=list(tmp_path.glob("*.log")),
+    )
     delivery = Delivery.objects.get(document=document)
     assert delivery.status == DeliveryStatus.IN_PROGRESS  # nobody could record anything
     (part_file,) = ftps_server.files()  # what the killed run left: under a temporary name
@@ -190,12 +188,9 @@ def test_a_worker_killed_mid_upload_to_sftp_ends_with_one_whole_file_and_no_part
     held = hold_the_first_sftp_upload(sftp_relay, sftp_server)
     worker = start_worker(worker_env, name="crashy")
     document = upload(owner, samples / "blank.pdf")
-    try:
-        wait_until(held.started.is_set, what="the upload to start", logs=list(tmp_path.glob("*.log")))
-        os.killpg(worker.pid, signal.SIGKILL)  # the worker and all it started, as an OOM kill would
-        worker.wait()
-    finally:
-        held.released.set()
+    kill_worker_mid_upload(
+        worker, started=held.started.is_set, release=held.released.set, logs=list(tmp_path.glob("*.log"))
+    )
     delivery = Delivery.objects.get(document=document)
     assert delivery.status == DeliveryStatus.IN_PROGRESS  # nobody could record anything
     (part_file,) = sftp_server.files()  # what the killed run left: under a temporary name

@@ -4,8 +4,6 @@ mid-upload."""
 
 from __future__ import annotations
 
-import os
-import signal
 from email.parser import BytesParser
 from email.policy import default as default_policy
 from pathlib import PurePosixPath
@@ -16,7 +14,7 @@ from destinations.models import Delivery, DeliveryStatus
 from destinations.paths import template_values
 from destinations.services import destination_create
 from destinations.tasks import delivery_run_task
-from destinations.tests.conftest import wait_until
+from destinations.tests.conftest import kill_worker_mid_upload, wait_until
 from destinations.tests.scripted_webdav import ScriptedWebDavServer
 from documents.models import DocumentStatus, FailureKind
 from documents.services import document_ingest
@@ -116,12 +114,9 @@ def test_a_worker_killed_mid_upload_to_webdav_ends_with_one_whole_file_and_no_te
         held = dav.hold_upload(after_bytes=100, seconds=180)
         worker = start_worker(worker_env, name="crashy")
         document = upload(owner, samples / "blank.pdf")
-        try:
-            wait_until(held.started.is_set, what="the upload to start", logs=list(tmp_path.glob("*.log")))
-            os.killpg(worker.pid, signal.SIGKILL)  # the worker and all it started, as an OOM kill would
-            worker.wait()
-        finally:
-            held.released.set()
+        kill_worker_mid_upload(
+            worker, started=held.started.is_set, release=held.released.set, logs=list(tmp_path.glob("*.log"))
+        )
         delivery = Delivery.objects.get(document=document)
         assert delivery.status == DeliveryStatus.IN_PROGRESS  # nobody could record anything
         (left,) = dav.files()  # what the killed run left: half a file, under a temporary name
