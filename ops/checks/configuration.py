@@ -222,8 +222,12 @@ def check_rate_limiting() -> CheckResult:
 
 def check_ftp_tls() -> CheckResult:
     """Plain FTP carries documents and the password readable by anyone on the way."""
-    if not getattr(settings, "FTP_ENABLED", False):
-        return passed("ftp_tls", "no FTP destination from the environment (FTP_ENABLED=false)")
+    # The FTP_* account serves the destination and the remote-folder source alike.
+    if not (getattr(settings, "FTP_ENABLED", False) or getattr(settings, "FTP_INGEST_ENABLED", False)):
+        return passed(
+            "ftp_tls",
+            "no FTP destination or source from the environment (FTP_ENABLED, FTP_INGEST_ENABLED false)",
+        )
     if getattr(settings, "FTP_USE_TLS", True):
         return passed("ftp_tls", "the FTP destination speaks TLS (FTPS, FTP_USE_TLS=true)")
     if getattr(settings, "FTP_ALLOW_PLAINTEXT", False):
@@ -241,8 +245,11 @@ def check_ftp_tls() -> CheckResult:
 
 def check_sftp_host_keys() -> CheckResult:
     """Without host-key verification, whoever answers in the server's place gets the files."""
-    if not getattr(settings, "SFTP_ENABLED", False):
-        return passed("sftp_host_keys", "no SFTP destination from the environment (SFTP_ENABLED=false)")
+    if not (getattr(settings, "SFTP_ENABLED", False) or getattr(settings, "SFTP_INGEST_ENABLED", False)):
+        return passed(
+            "sftp_host_keys",
+            "no SFTP destination or source from the environment (SFTP_ENABLED, SFTP_INGEST_ENABLED false)",
+        )
     if getattr(settings, "SFTP_DISABLE_HOST_KEY_VERIFICATION", False):
         return warned(
             "sftp_host_keys",

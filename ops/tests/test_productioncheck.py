@@ -88,7 +88,7 @@ FOREIGN_VARIABLES = (
     "METRICS_ALLOWED_IPS", "SECURITY_HEADERS_AT_PROXY", "DEBUG", "AUTH_ENABLED", "SESSION_SECRET_FILE",
     "SESSION_SECRET_PREVIOUS", "ADMIN_PASSWORD_FILE", "BACKUP_ENABLED", "DOCUMENT_STORAGE", "GOTENBERG_URL",
     "CONVERTER_SANDBOX", "FTP_ENABLED", "SFTP_ENABLED", "S3_ENABLED", "IMAP1_HOST", "IMAP1_ENABLED",
-    "IMAP2_HOST", "IMAP2_ENABLED", "WATCH_FOLDERS",
+    "IMAP2_HOST", "IMAP2_ENABLED", "WATCH_FOLDERS", "FTP_INGEST_ENABLED", "SFTP_INGEST_ENABLED",
 )  # fmt: skip
 
 # Written by the backup command in production; here a fresh record, then wait for beat's heartbeat.
@@ -396,8 +396,19 @@ def ratelimit_cache(cache: dict[str, str]) -> dict[str, Any]:
             "without FTP_ALLOW_PLAINTEXT=true nothing is sent in plaintext", id="plaintext ftp not allowed",
         ),
         pytest.param(
-            {"FTP_ENABLED": False, "FTP_USE_TLS": False, "FTP_ALLOW_PLAINTEXT": True}, check_ftp_tls, PASS,
-            "FTP_ENABLED=false", id="no ftp",
+            {"FTP_ENABLED": False, "FTP_INGEST_ENABLED": False, "FTP_USE_TLS": False,
+             "FTP_ALLOW_PLAINTEXT": True},
+            check_ftp_tls, PASS, "no FTP destination or source", id="no ftp",
+        ),
+        pytest.param(
+            {"FTP_ENABLED": False, "FTP_INGEST_ENABLED": True, "FTP_USE_TLS": False,
+             "FTP_ALLOW_PLAINTEXT": True},
+            check_ftp_tls, WARN, "cross the network unencrypted", id="plaintext ftp source",
+        ),
+        pytest.param(
+            {"SFTP_ENABLED": False, "SFTP_INGEST_ENABLED": True, "SFTP_DISABLE_HOST_KEY_VERIFICATION": True},
+            check_sftp_host_keys, WARN, "host key is not checked",
+            id="sftp source without host key verification",
         ),
         pytest.param(
             {"SFTP_ENABLED": True, "SFTP_DISABLE_HOST_KEY_VERIFICATION": True}, check_sftp_host_keys, WARN,
@@ -408,8 +419,8 @@ def ratelimit_cache(cache: dict[str, str]) -> dict[str, Any]:
             "host key is verified", id="sftp verifying host keys",
         ),
         pytest.param(
-            {"SFTP_ENABLED": False, "SFTP_DISABLE_HOST_KEY_VERIFICATION": True}, check_sftp_host_keys, PASS,
-            "SFTP_ENABLED=false", id="no sftp",
+            {"SFTP_ENABLED": False, "SFTP_INGEST_ENABLED": False, "SFTP_DISABLE_HOST_KEY_VERIFICATION": True},
+            check_sftp_host_keys, PASS, "no SFTP destination or source", id="no sftp",
         ),
     ],
 )  # fmt: skip
