@@ -594,6 +594,11 @@ WEBDAV_INGEST_DELETE_AFTER_PROCESS = env_bool("WEBDAV_INGEST_DELETE_AFTER_PROCES
 NEXTCLOUD_INGEST_ENABLED = env_bool("NEXTCLOUD_INGEST_ENABLED", False)
 NEXTCLOUD_INGEST_FOLDER = env_str("NEXTCLOUD_INGEST_FOLDER", "").strip()
 NEXTCLOUD_INGEST_DELETE_AFTER_PROCESS = env_bool("NEXTCLOUD_INGEST_DELETE_AFTER_PROCESS", False)
+# Cloud drives sign in with their destination's app and refresh token (DROPBOX_APP_KEY,
+# DROPBOX_APP_SECRET, DROPBOX_REFRESH_TOKEN); setting the folder turns the source on.
+DROPBOX_INGEST_FOLDER = env_str("DROPBOX_INGEST_FOLDER", "").strip()
+DROPBOX_INGEST_ENABLED = env_bool("DROPBOX_INGEST_ENABLED", bool(DROPBOX_INGEST_FOLDER))
+DROPBOX_INGEST_DELETE_AFTER_PROCESS = env_bool("DROPBOX_INGEST_DELETE_AFTER_PROCESS", False)
 # Minutes between polls of each remote folder.
 REMOTE_INGEST_POLL_INTERVAL = env_int("REMOTE_INGEST_POLL_INTERVAL", 5, minimum=1, maximum=24 * 60)
 # A remote file is taken once the server says it has not been modified for this long.

@@ -23,6 +23,7 @@ class SourceKind(models.TextChoices):
     S3 = "s3", "S3 prefix"
     WEBDAV = "webdav", "WebDAV folder"
     NEXTCLOUD = "nextcloud", "Nextcloud folder"
+    DROPBOX = "dropbox", "Dropbox folder"
 
 
 class Source(models.Model):

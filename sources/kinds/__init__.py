@@ -25,6 +25,7 @@ KINDS: dict[str, str] = {
     SourceKind.S3: "sources.kinds.remote.S3FolderKind",
     SourceKind.WEBDAV: "sources.kinds.remote.WebDavFolderKind",
     SourceKind.NEXTCLOUD: "sources.kinds.remote.NextcloudFolderKind",
+    SourceKind.DROPBOX: "sources.kinds.remote.DropboxFolderKind",
 }
 
 

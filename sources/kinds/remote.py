@@ -1,5 +1,5 @@
-"""Remote folders: files taken from a folder on an FTP, SFTP, WebDAV or Nextcloud server, or
-below a prefix in an S3 bucket, signed in exactly as the destinations are.
+"""Remote folders: files taken from a folder on an FTP, SFTP, WebDAV or Nextcloud server, in
+a Dropbox, or below a prefix in an S3 bucket, signed in exactly as the destinations are.
 
 The destinations' kinds do all the talking (connection, TLS, host keys, the translation of
 each protocol's errors); they list a folder, stream a file, rename and make folders for
@@ -40,6 +40,7 @@ from typing import Any, ClassVar, Self
 from django.conf import settings as django_settings
 
 from destinations.kinds.base import DeliveryFailed, ListedEntry, LocalFile
+from destinations.kinds.dropbox import DropboxKind
 from destinations.kinds.ftp import FtpKind
 from destinations.kinds.nextcloud import NextcloudKind
 from destinations.kinds.s3 import S3Kind
@@ -92,6 +93,14 @@ class RemoteFolderKind(Kind):
     # with the same values read and write the same files.
     account_settings: ClassVar[tuple[str, ...]] = ("host", "port", "username")
 
+    # Whether the ledger tells a file's versions apart by the server's own version of its
+    # content (Dropbox's content_hash) rather than by its modification time: where uploads
+    # appear whole and every new content has a new version, that is the exact one.
+    ledger_by_version: ClassVar[bool] = False
+
+    # Help that differs from the destination's: a source's form has no Connect button.
+    own_help_texts: ClassVar[Mapping[str, str]] = {}
+
     # Settings of the destination kind that only writing uses.
     write_only_settings: ClassVar[frozenset[str]] = frozenset({"storage_class", "acl"})
 
@@ -104,7 +113,12 @@ class RemoteFolderKind(Kind):
             *(name for name in protocol.setting_names if name not in cls.write_only_settings),
             *FolderRules.SETTING_NAMES,
         )
-        cls.secret_names = tuple(protocol.secret_names)
+        # Secrets the destination kind comes by itself (a renewed refresh token) are kept by
+        # the services across edits, never asked for on a form.
+        cls.secret_names = tuple(
+            name for name in protocol.secret_names if name not in protocol.carried_secret_names
+        )
+        cls.carried_secret_names = tuple(protocol.carried_secret_names)
         cls.multiline_names = tuple(protocol.multiline_names)
         cls.flag_settings = (*protocol.flag_settings, *FolderRules.FLAG_SETTINGS)
         cls.number_settings = ("settle_seconds",)
@@ -114,6 +128,7 @@ class RemoteFolderKind(Kind):
             cls.folder_setting: "The folder to take files from; processed/ and failed/ are made "
             "inside it. Never the folder documents are delivered to, e.g. scans/inbox.",
             **FolderRules.HELP_TEXTS,
+            **cls.own_help_texts,
         }
 
     @classmethod
@@ -272,7 +287,8 @@ class RemoteFolderKind(Kind):
 
     def _take(self, entry: ListedEntry, context: PollContext) -> Taken | None:
         relative = self._relative(entry.path)
-        key = f"{relative}|{entry.size}|{entry.modified if entry.modified is not None else entry.version}"
+        by_version = entry.version and (self.ledger_by_version or entry.modified is None)
+        key = f"{relative}|{entry.size}|{entry.version if by_version else entry.modified}"
         done = context.seen(key)
         if done is not None:
             return done
@@ -370,3 +386,28 @@ class NextcloudFolderKind(RemoteFolderKind):
     name = "nextcloud"
     label = "Nextcloud"
     account_settings = ("url", "username")
+
+
+class DropboxFolderKind(RemoteFolderKind):
+    """A folder in a Dropbox. Uploads appear whole there, and each new content has a new
+    content_hash, which is the ledger's version of a file; the settle time counts from
+    when Dropbox finished the upload (``server_modified``)."""
+
+    protocol = DropboxKind
+    name = "dropbox"
+    label = "Dropbox"
+    # The account is the refresh token's, which settings do not name: any Dropbox
+    # destination's folder counts as on the same account, so a folder one delivers to is
+    # never read (a folder of the same name in another account is refused too, the safe side).
+    account_settings = ()
+    ledger_by_version = True
+    own_help_texts = {
+        "refresh_token": "A refresh token this server's Dropbox app (DROPBOX_APP_KEY) was given for the "
+        "account, with offline access (docs/ingestion.md says how), e.g. a1B2c3D4e5AAAAAAAAAAAf….",
+    }
+
+    @classmethod
+    def _place(cls, settings: Mapping[str, Any], *, folder_setting: str) -> tuple[bool, tuple[str, ...]]:
+        # Dropbox paths ignore case: /Archive and archive are one folder.
+        from_root, parts = super()._place(settings, folder_setting=folder_setting)
+        return from_root, tuple(part.lower() for part in parts)

@@ -1,0 +1,127 @@
+"""Cloud drives as remote folders, through the destinations' SDK clients, against recorded
+exchanges of the providers' APIs replayed on 127.0.0.1 (``settings.CLOUD_API_ROUTES``)."""
+
+from __future__ import annotations
+
+import pytest
+
+from documents.models import Document, FailureKind
+from documents.tests.http_replay import ReplayServer, assert_matches_recording
+from sources.models import Source, SourceItem
+from sources.polling import PollStatus, source_poll
+from sources.services import source_create, system_sources_sync
+from sources.tests.conftest import RECORDINGS
+
+pytestmark = pytest.mark.django_db
+
+DROPBOX_HOSTS = ("https://api.dropboxapi.com", "https://content.dropboxapi.com")
+DROPBOX_TOKEN = "dropbox-refresh-token-0123456789"
+
+
+def assert_played_as_recorded(replay: ReplayServer, recording: dict) -> None:
+    assert len(replay.received) == len(recording["exchanges"])
+    for received, exchange in zip(replay.received, recording["exchanges"], strict=True):
+        assert_matches_recording(received, exchange["request"])
+
+
+@pytest.fixture
+def dropbox(settings, replay, document_storage, operator) -> ReplayServer:
+    settings.DROPBOX_APP_KEY = "docuelevate-app-key"
+    settings.DROPBOX_APP_SECRET = "docuelevate-app-secret"
+    settings.CLOUD_API_ROUTES = {origin: replay.url for origin in DROPBOX_HOSTS}
+    return replay
+
+
+def dropbox_source(**settings) -> Source:
+    return source_create(
+        kind="dropbox",
+        owner=None,
+        name=f"Dropbox {Source.objects.count() + 1}",
+        settings={"folder": "/Inbox", **settings},
+        secrets={"refresh_token": DROPBOX_TOKEN},
+    )
+
+
+def test_a_dropbox_file_is_taken_once_and_moved_to_processed(dropbox):
+    recording = dropbox.play("dropbox_folder_taken", RECORDINGS)
+    source = dropbox_source()
+
+    first = source_poll(source_id=source.pk)
+    assert first.status == PollStatus.DONE, first.error
+    assert first.documents == 1
+    document = Document.objects.get()
+    assert (document.original_filename, document.source) == ("invoice.pdf", "dropbox")
+    assert document.source_ref == "id:a4ayc_80_OEAAAAAAAAAYa"  # Dropbox's id: survives the move
+    # The ledger knows the file by its content hash: new content under the name is a new file.
+    item = SourceItem.objects.get(source=source)
+    assert item.key.endswith("|7f9ad356f08d730805c875365730f31b8212b603ed36263bef87254d40b49d19")
+
+    second = source_poll(source_id=source.pk)
+    assert (second.status, second.documents) == (PollStatus.DONE, 0)
+    assert Document.objects.count() == 1
+    # Hidden and .part files are never downloaded; the move is the last thing the first poll did.
+    assert_played_as_recorded(dropbox, recording)
+    move = dropbox.received[6].json()
+    assert (move["from_path"], move["to_path"]) == ("/Inbox/invoice.pdf", "/Inbox/processed/invoice.pdf")
+
+
+def test_delete_after_deletes_the_taken_dropbox_file(dropbox):
+    recording = dropbox.play("dropbox_folder_delete_after", RECORDINGS)
+    source = dropbox_source(delete_after=True)
+
+    outcome = source_poll(source_id=source.pk)
+
+    assert (outcome.status, outcome.documents) == (PollStatus.DONE, 1), outcome.error
+    assert_played_as_recorded(dropbox, recording)
+    assert dropbox.received[-1].json() == {"path": "/Inbox/invoice.pdf"}
+
+
+def test_a_refused_dropbox_token_is_a_configuration_error_with_the_reason(dropbox):
+    dropbox.play("dropbox_folder_token_refused", RECORDINGS)
+    source = dropbox_source()
+
+    outcome = source_poll(source_id=source.pk)
+
+    assert outcome.status == PollStatus.FAILED
+    assert outcome.error_kind == FailureKind.CONFIGURATION
+    source.refresh_from_db()
+    assert source.last_error_kind == FailureKind.CONFIGURATION
+    assert "Dropbox refused the sign-in" in source.last_error
+    assert DROPBOX_TOKEN not in source.last_error
+    assert Document.objects.count() == 0
+
+
+def test_a_dropbox_server_error_is_temporary(dropbox):
+    dropbox.play("dropbox_folder_unavailable", RECORDINGS)
+    source = dropbox_source()
+
+    outcome = source_poll(source_id=source.pk)
+
+    assert outcome.status == PollStatus.FAILED
+    assert outcome.error_kind == FailureKind.TEMPORARY
+    assert "HTTP 500" in (outcome.error or "")
+    assert Document.objects.count() == 0
+
+
+def test_the_environment_dropbox_folder_signs_in_with_the_destinations_token(settings):
+    settings.DROPBOX_APP_KEY, settings.DROPBOX_APP_SECRET = "key", "secret"
+    settings.DROPBOX_REFRESH_TOKEN = DROPBOX_TOKEN
+    settings.DROPBOX_FOLDER = "/Archive"
+    settings.DROPBOX_INGEST_ENABLED, settings.DROPBOX_INGEST_FOLDER = True, "/Scans/Inbox"
+    settings.DROPBOX_INGEST_DELETE_AFTER_PROCESS = True
+
+    [source] = [source for source in system_sources_sync() if source.kind == "dropbox"]
+
+    assert source.owner_id is None
+    assert (source.settings["folder"], source.settings["delete_after"]) == ("Scans/Inbox", True)
+    assert source.secrets["refresh_token"] == DROPBOX_TOKEN
+
+
+def test_a_dropbox_folder_the_environment_delivers_to_is_refused(settings, caplog):
+    settings.DROPBOX_APP_KEY, settings.DROPBOX_APP_SECRET = "key", "secret"
+    settings.DROPBOX_ENABLED, settings.DROPBOX_REFRESH_TOKEN = True, DROPBOX_TOKEN
+    settings.DROPBOX_FOLDER = "/Archive"
+    settings.DROPBOX_INGEST_ENABLED, settings.DROPBOX_INGEST_FOLDER = True, "archive/"
+
+    assert [source for source in system_sources_sync() if source.kind == "dropbox"] == []
+    assert any("would take them in again" in record.getMessage() for record in caplog.records)
