@@ -24,6 +24,7 @@ class SourceKind(models.TextChoices):
     WEBDAV = "webdav", "WebDAV folder"
     NEXTCLOUD = "nextcloud", "Nextcloud folder"
     DROPBOX = "dropbox", "Dropbox folder"
+    ONEDRIVE = "onedrive", "OneDrive folder"
 
 
 class Source(models.Model):

@@ -26,6 +26,7 @@ KINDS: dict[str, str] = {
     SourceKind.WEBDAV: "sources.kinds.remote.WebDavFolderKind",
     SourceKind.NEXTCLOUD: "sources.kinds.remote.NextcloudFolderKind",
     SourceKind.DROPBOX: "sources.kinds.remote.DropboxFolderKind",
+    SourceKind.ONEDRIVE: "sources.kinds.remote.OneDriveFolderKind",
 }
 
 

@@ -1,5 +1,5 @@
 """Remote folders: files taken from a folder on an FTP, SFTP, WebDAV or Nextcloud server, in
-a Dropbox, or below a prefix in an S3 bucket, signed in exactly as the destinations are.
+a Dropbox or a OneDrive, or below a prefix in an S3 bucket, signed in exactly as the destinations are.
 
 The destinations' kinds do all the talking (connection, TLS, host keys, the translation of
 each protocol's errors); they list a folder, stream a file, rename and make folders for
@@ -43,6 +43,7 @@ from destinations.kinds.base import DeliveryFailed, ListedEntry, LocalFile
 from destinations.kinds.dropbox import DropboxKind
 from destinations.kinds.ftp import FtpKind
 from destinations.kinds.nextcloud import NextcloudKind
+from destinations.kinds.onedrive import OneDriveKind
 from destinations.kinds.s3 import S3Kind
 from destinations.kinds.sftp import SftpKind
 from destinations.kinds.webdav import WebDavKind
@@ -89,6 +90,8 @@ class RemoteFolderKind(Kind):
     protocol: ClassVar[Any]  # the destination kind's class
     name: ClassVar[str]  # the SourceKind value (and DestinationKind's), the <KIND> of its variables
     folder_setting: ClassVar[str] = "folder"
+    # The variable naming the environment's folder, where it is not <KIND>_INGEST_FOLDER.
+    environment_folder_variable: ClassVar[str] = ""
     # The (cleaned) settings that name one account on one server: a source and a destination
     # with the same values read and write the same files.
     account_settings: ClassVar[tuple[str, ...]] = ("host", "port", "username")
@@ -224,9 +227,7 @@ class RemoteFolderKind(Kind):
         prefix = cls.name.upper()
         if not getattr(django_settings, f"{prefix}_INGEST_ENABLED"):
             return []
-        folder = getattr(django_settings, f"{prefix}_INGEST_FOLDER", None)
-        if folder is None:
-            folder = getattr(django_settings, f"{prefix}_INGEST_PREFIX")
+        folder = getattr(django_settings, cls.environment_folder_variable or f"{prefix}_INGEST_FOLDER")
         account = cls.protocol.environment_account()
         return [
             EnvironmentSource(
@@ -245,6 +246,7 @@ class RemoteFolderKind(Kind):
     # --- Polling --------------------------------------------------------------------------
 
     def check(self) -> None:
+        self._hand_on_renewed_secrets()
         try:
             with _speaking():
                 self.client.list_folder(self.root)
@@ -252,6 +254,7 @@ class RemoteFolderKind(Kind):
             self.client.close()
 
     def poll(self, context: PollContext) -> int:
+        self._hand_on_renewed_secrets()
         made = 0
         try:
             with _speaking():
@@ -264,6 +267,11 @@ class RemoteFolderKind(Kind):
         finally:
             self.client.close()
         return made
+
+    def _hand_on_renewed_secrets(self) -> None:
+        """Secrets the client's provider replaces while in use (Microsoft's refresh tokens)
+        go where ``kind_for`` told this source to store them: the client signs in, not this."""
+        self.client.on_secrets_renewed = self.on_secrets_renewed
 
     def _stable_files(self) -> Iterator[ListedEntry]:
         settled_before = time.time() - self.rules.settle_seconds
@@ -371,6 +379,7 @@ class S3FolderKind(RemoteFolderKind):
     protocol = S3Kind
     name = "s3"
     label = "S3"
+    environment_folder_variable = "S3_INGEST_PREFIX"
     account_settings = ("bucket", "endpoint_url")
 
 
@@ -409,5 +418,30 @@ class DropboxFolderKind(RemoteFolderKind):
     @classmethod
     def _place(cls, settings: Mapping[str, Any], *, folder_setting: str) -> tuple[bool, tuple[str, ...]]:
         # Dropbox paths ignore case: /Archive and archive are one folder.
+        from_root, parts = super()._place(settings, folder_setting=folder_setting)
+        return from_root, tuple(part.lower() for part in parts)
+
+
+class OneDriveFolderKind(RemoteFolderKind):
+    """A folder in a OneDrive, through Microsoft Graph. Uploads appear whole there (Graph
+    keeps an upload session's chunks aside until the last), and the cTag changes with each
+    new content: it is the ledger's version of a file; the settle time counts from Graph's
+    ``lastModifiedDateTime``."""
+
+    protocol = OneDriveKind
+    name = "onedrive"
+    label = "OneDrive"
+    environment_folder_variable = "ONEDRIVE_INGEST_FOLDER_PATH"
+    # As for Dropbox: the refresh token names the account, the settings do not.
+    account_settings = ()
+    ledger_by_version = True
+    own_help_texts = {
+        "refresh_token": "A refresh token this server's Microsoft app (ONEDRIVE_CLIENT_ID) was given for "
+        "the account, with Files.ReadWrite and offline_access (docs/ingestion.md says how), e.g. M.C5….",
+    }
+
+    @classmethod
+    def _place(cls, settings: Mapping[str, Any], *, folder_setting: str) -> tuple[bool, tuple[str, ...]]:
+        # OneDrive paths ignore case, as Dropbox's do.
         from_root, parts = super()._place(settings, folder_setting=folder_setting)
         return from_root, tuple(part.lower() for part in parts)

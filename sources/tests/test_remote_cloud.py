@@ -125,3 +125,100 @@ def test_a_dropbox_folder_the_environment_delivers_to_is_refused(settings, caplo
 
     assert [source for source in system_sources_sync() if source.kind == "dropbox"] == []
     assert any("would take them in again" in record.getMessage() for record in caplog.records)
+
+
+# --- OneDrive ---------------------------------------------------------------------------------
+
+ONEDRIVE_HOSTS = ("https://login.microsoftonline.com", "https://graph.microsoft.com")
+ONEDRIVE_TOKEN = "M.C5xx_BAY.0.U.-given-folder-token"
+
+
+@pytest.fixture
+def onedrive(settings, replay, document_storage, operator) -> ReplayServer:
+    settings.ONEDRIVE_CLIENT_ID = "6731de76-14a6-49ae-97bc-6eba6914391e"
+    settings.ONEDRIVE_CLIENT_SECRET = "docuelevate-client-secret"
+    settings.ONEDRIVE_TENANT_ID = "common"
+    settings.CLOUD_API_ROUTES = {origin: replay.url for origin in ONEDRIVE_HOSTS}
+    return replay
+
+
+def onedrive_source(**settings) -> Source:
+    return source_create(
+        kind="onedrive",
+        owner=None,
+        name=f"OneDrive {Source.objects.count() + 1}",
+        settings={"folder": "Inbox", **settings},
+        secrets={"refresh_token": ONEDRIVE_TOKEN},
+    )
+
+
+def test_a_onedrive_file_is_taken_once_and_moved_to_processed(onedrive):
+    recording = onedrive.play("onedrive_folder_taken", RECORDINGS)
+    source = onedrive_source()
+
+    first = source_poll(source_id=source.pk)
+    assert first.status == PollStatus.DONE, first.error
+    assert first.documents == 1
+    document = Document.objects.get()
+    assert (document.original_filename, document.source) == ("invoice.pdf", "onedrive")
+    assert document.source_ref == "01BYE5RZ5MYLM2SMX75ZBIPQZIHT6OAYPB"
+    # Known to the ledger by its cTag, which changes with the content only.
+    item = SourceItem.objects.get(source=source)
+    assert item.key.endswith('|"c:{B7A5D7C3-1F2E-4D3C-9A8B-7C6D5E4F3A2B},2"')
+
+    second = source_poll(source_id=source.pk)
+    assert (second.status, second.documents) == (PollStatus.DONE, 0)
+    assert Document.objects.count() == 1
+    assert_played_as_recorded(onedrive, recording)
+    # The refresh token Microsoft handed out at the first sign-in signed in the second, and
+    # the one from the second is kept for the next.
+    second_sign_in = onedrive.received[11].body.decode()
+    assert "refresh_token=M.C5xx_BAY.0.U.-rotated-folder-token-1" in second_sign_in
+    source.refresh_from_db()
+    assert source.secrets["renewed_refresh_token"] == "M.C5xx_BAY.0.U.-rotated-folder-token-2"
+
+
+def test_delete_after_deletes_the_taken_onedrive_file(onedrive):
+    recording = onedrive.play("onedrive_folder_delete_after", RECORDINGS)
+    source = onedrive_source(delete_after=True)
+
+    outcome = source_poll(source_id=source.pk)
+
+    assert (outcome.status, outcome.documents) == (PollStatus.DONE, 1), outcome.error
+    assert_played_as_recorded(onedrive, recording)
+    assert onedrive.received[-1].method == "DELETE"
+
+
+def test_an_expired_onedrive_token_is_a_configuration_error_with_the_reason(onedrive):
+    onedrive.play("onedrive_folder_token_refused", RECORDINGS)
+    source = onedrive_source()
+
+    outcome = source_poll(source_id=source.pk)
+
+    assert outcome.status == PollStatus.FAILED
+    assert outcome.error_kind == FailureKind.CONFIGURATION
+    source.refresh_from_db()
+    assert "Microsoft refused the sign-in (invalid_grant)" in source.last_error
+    assert ONEDRIVE_TOKEN not in source.last_error
+
+
+def test_a_onedrive_server_error_is_temporary(onedrive):
+    onedrive.play("onedrive_folder_unavailable", RECORDINGS)
+    source = onedrive_source()
+
+    outcome = source_poll(source_id=source.pk)
+
+    assert outcome.status == PollStatus.FAILED
+    assert outcome.error_kind == FailureKind.TEMPORARY
+    assert "serviceNotAvailable" in (outcome.error or "")
+
+
+def test_the_environment_onedrive_folder_is_onedrive_ingest_folder_path(settings):
+    settings.ONEDRIVE_CLIENT_ID, settings.ONEDRIVE_CLIENT_SECRET = "client", "secret"
+    settings.ONEDRIVE_REFRESH_TOKEN = ONEDRIVE_TOKEN
+    settings.ONEDRIVE_INGEST_ENABLED, settings.ONEDRIVE_INGEST_FOLDER_PATH = True, "Scans/Inbox"
+
+    [source] = [source for source in system_sources_sync() if source.kind == "onedrive"]
+
+    assert source.settings["folder"] == "Scans/Inbox"
+    assert source.secrets["refresh_token"] == ONEDRIVE_TOKEN
