@@ -603,6 +603,11 @@ DROPBOX_INGEST_DELETE_AFTER_PROCESS = env_bool("DROPBOX_INGEST_DELETE_AFTER_PROC
 ONEDRIVE_INGEST_FOLDER_PATH = env_str("ONEDRIVE_INGEST_FOLDER_PATH", "").strip()
 ONEDRIVE_INGEST_ENABLED = env_bool("ONEDRIVE_INGEST_ENABLED", bool(ONEDRIVE_INGEST_FOLDER_PATH))
 ONEDRIVE_INGEST_DELETE_AFTER_PROCESS = env_bool("ONEDRIVE_INGEST_DELETE_AFTER_PROCESS", False)
+# Google Drive: the GOOGLE_DRIVE_* account (a service account's key, or GOOGLE_DRIVE_USE_OAUTH);
+# the folder is named by its id, the last part of its address in Drive.
+GOOGLE_DRIVE_INGEST_FOLDER_ID = env_str("GOOGLE_DRIVE_INGEST_FOLDER_ID", "").strip()
+GOOGLE_DRIVE_INGEST_ENABLED = env_bool("GOOGLE_DRIVE_INGEST_ENABLED", bool(GOOGLE_DRIVE_INGEST_FOLDER_ID))
+GOOGLE_DRIVE_INGEST_DELETE_AFTER_PROCESS = env_bool("GOOGLE_DRIVE_INGEST_DELETE_AFTER_PROCESS", False)
 # Minutes between polls of each remote folder.
 REMOTE_INGEST_POLL_INTERVAL = env_int("REMOTE_INGEST_POLL_INTERVAL", 5, minimum=1, maximum=24 * 60)
 # A remote file is taken once the server says it has not been modified for this long.

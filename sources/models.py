@@ -25,6 +25,7 @@ class SourceKind(models.TextChoices):
     NEXTCLOUD = "nextcloud", "Nextcloud folder"
     DROPBOX = "dropbox", "Dropbox folder"
     ONEDRIVE = "onedrive", "OneDrive folder"
+    GOOGLE_DRIVE = "google_drive", "Google Drive folder"
 
 
 class Source(models.Model):

@@ -27,6 +27,7 @@ KINDS: dict[str, str] = {
     SourceKind.NEXTCLOUD: "sources.kinds.remote.NextcloudFolderKind",
     SourceKind.DROPBOX: "sources.kinds.remote.DropboxFolderKind",
     SourceKind.ONEDRIVE: "sources.kinds.remote.OneDriveFolderKind",
+    SourceKind.GOOGLE_DRIVE: "sources.kinds.remote.GoogleDriveFolderKind",
 }
 
 

@@ -1,5 +1,6 @@
 """Remote folders: files taken from a folder on an FTP, SFTP, WebDAV or Nextcloud server, in
-a Dropbox or a OneDrive, or below a prefix in an S3 bucket, signed in exactly as the destinations are.
+a Dropbox, a OneDrive or a Google Drive folder, or below a prefix in an S3 bucket, signed in
+exactly as the destinations are.
 
 The destinations' kinds do all the talking (connection, TLS, host keys, the translation of
 each protocol's errors); they list a folder, stream a file, rename and make folders for
@@ -42,6 +43,7 @@ from django.conf import settings as django_settings
 from destinations.kinds.base import DeliveryFailed, ListedEntry, LocalFile
 from destinations.kinds.dropbox import DropboxKind
 from destinations.kinds.ftp import FtpKind
+from destinations.kinds.google_drive import GoogleDriveKind
 from destinations.kinds.nextcloud import NextcloudKind
 from destinations.kinds.onedrive import OneDriveKind
 from destinations.kinds.s3 import S3Kind
@@ -331,7 +333,10 @@ class RemoteFolderKind(Kind):
             self.client.remove(entry.path)
             return
         shelf = FAILED if taken.state == ItemState.FAILED else PROCESSED
-        target = self._free_name(f"{self.root}/{shelf}/{self._relative(entry.path)}")
+        # The root is "" where the folder is the client's own root (a Google Drive folder id).
+        target = self._free_name(
+            "/".join(part for part in (self.root, shelf, self._relative(entry.path)) if part)
+        )
         self.client.make_folder(str(PurePosixPath(target).parent))
         self.client.rename(entry.path, target)
         if taken.state == ItemState.FAILED:
@@ -360,6 +365,8 @@ class RemoteFolderKind(Kind):
             self.client.upload(local, path)
 
     def _relative(self, path: str) -> str:
+        if not self.root:
+            return path
         return path[len(self.root) + 1 :] if path.startswith(self.root + "/") else path
 
 
@@ -445,3 +452,45 @@ class OneDriveFolderKind(RemoteFolderKind):
         # OneDrive paths ignore case, as Dropbox's do.
         from_root, parts = super()._place(settings, folder_setting=folder_setting)
         return from_root, tuple(part.lower() for part in parts)
+
+
+class GoogleDriveFolderKind(RemoteFolderKind):
+    """A Google Drive folder, named by its id (Drive has no paths: names need not even be
+    unique), optionally a folder path below it. The client's root is the folder's id, so
+    this source's own root is the path below it, "" for the folder itself. Uploads appear
+    whole in Drive, and the md5Checksum changes with each new content: it is the ledger's
+    version of a file; the settle time counts from Drive's ``modifiedTime``."""
+
+    protocol = GoogleDriveKind
+    name = "google_drive"
+    label = "Google Drive"
+    folder_setting = "folder_id"
+    environment_folder_variable = "GOOGLE_DRIVE_INGEST_FOLDER_ID"
+    # As for Dropbox: the settings do not name the account that signs in.
+    account_settings = ()
+    ledger_by_version = True
+    own_help_texts = {
+        "folder": "A folder below it to take files from, e.g. Scans. Empty: the folder itself.",
+        "credentials_json": "Without use_oauth: the service account's JSON key, as downloaded, e.g. "
+        '{"type": "service_account", "client_email": "…", …}.',
+        "refresh_token": "With use_oauth: a refresh token this server's Google app (GOOGLE_DRIVE_CLIENT_ID) "
+        "was given for the account, with offline access (docs/ingestion.md says how), e.g. 1//0g….",
+    }
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any], secrets: Mapping[str, Any]) -> Self:
+        protocol = {name: value for name, value in settings.items() if name not in FolderRules.NAMES}
+        return cls(
+            client=cls.protocol.from_settings(protocol, secrets),
+            folder=str(settings.get("folder") or "").strip("/"),
+            rules=FolderRules.of(settings),
+        )
+
+    @classmethod
+    def _place(cls, settings: Mapping[str, Any], *, folder_setting: str) -> tuple[bool, tuple[str, ...]]:
+        """A folder as its id and the path below it, for a source and a destination alike
+        (a destination's ``folder`` is a path below its ``folder_id`` too). A folder id of
+        another folder inside this one cannot be told without asking Google."""
+        below = str(settings.get("folder") or "")
+        # Drive's names are compared as Drive looks them up: exactly.
+        return False, (str(settings.get("folder_id") or "root"), *(part for part in below.split("/") if part))

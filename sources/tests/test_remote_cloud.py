@@ -3,8 +3,12 @@ exchanges of the providers' APIs replayed on 127.0.0.1 (``settings.CLOUD_API_ROU
 
 from __future__ import annotations
 
+import base64
+import hashlib
+
 import pytest
 
+from docuelevate.errors import InvalidInput
 from documents.models import Document, FailureKind
 from documents.tests.http_replay import ReplayServer, assert_matches_recording
 from sources.models import Source, SourceItem
@@ -222,3 +226,103 @@ def test_the_environment_onedrive_folder_is_onedrive_ingest_folder_path(settings
 
     assert source.settings["folder"] == "Scans/Inbox"
     assert source.secrets["refresh_token"] == ONEDRIVE_TOKEN
+
+
+# --- Google Drive -----------------------------------------------------------------------------
+
+GOOGLE_HOSTS = ("https://oauth2.googleapis.com", "https://www.googleapis.com")
+GOOGLE_TOKEN = "google-refresh-token-0123456789"
+GOOGLE_FOLDER_ID = "1Ab2Cd3Ef4Gh5Ij6Kl7Mn8Op9Qr0St1Uv"
+
+
+@pytest.fixture
+def google_drive(settings, replay, document_storage, operator) -> ReplayServer:
+    settings.GOOGLE_DRIVE_CLIENT_ID = "docuelevate-client.apps.googleusercontent.com"
+    settings.GOOGLE_DRIVE_CLIENT_SECRET = "docuelevate-client-secret"
+    settings.CLOUD_API_ROUTES = {origin: replay.url for origin in GOOGLE_HOSTS}
+    return replay
+
+
+def google_drive_source(**settings) -> Source:
+    return source_create(
+        kind="google_drive",
+        owner=None,
+        name=f"Google Drive {Source.objects.count() + 1}",
+        settings={"folder_id": GOOGLE_FOLDER_ID, "use_oauth": True, **settings},
+        secrets={"refresh_token": GOOGLE_TOKEN},
+    )
+
+
+def test_a_google_drive_file_is_taken_once_and_moved_to_processed(google_drive):
+    recording = google_drive.play("google_drive_folder_taken", RECORDINGS)
+    source = google_drive_source()
+
+    first = source_poll(source_id=source.pk)
+    assert first.status == PollStatus.DONE, first.error
+    assert first.documents == 1  # not the Google Docs document beside it
+    document = Document.objects.get()
+    assert (document.original_filename, document.source) == ("invoice.pdf", "google_drive")
+    assert document.source_ref == "1ZyXwVuTsRqPoNmLkJiHgFeDcBa987654"
+    # Every byte arrived, and the ledger knows the file by Drive's md5Checksum of its content.
+    content = base64.b64decode(recording["exchanges"][3]["response"]["body_base64"])
+    assert document.filehash == hashlib.sha256(content).hexdigest()
+    assert SourceItem.objects.get(source=source).key.endswith(
+        f"|{hashlib.md5(content, usedforsecurity=False).hexdigest()}"
+    )
+
+    second = source_poll(source_id=source.pk)
+    assert (second.status, second.documents) == (PollStatus.DONE, 0)
+    assert Document.objects.count() == 1
+    assert_played_as_recorded(google_drive, recording)
+
+
+def test_delete_after_deletes_the_taken_google_drive_file(google_drive):
+    recording = google_drive.play("google_drive_folder_delete_after", RECORDINGS)
+    source = google_drive_source(delete_after=True)
+
+    outcome = source_poll(source_id=source.pk)
+
+    assert (outcome.status, outcome.documents) == (PollStatus.DONE, 1), outcome.error
+    assert_played_as_recorded(google_drive, recording)
+    assert google_drive.received[-1].method == "DELETE"
+
+
+def test_a_refused_google_token_is_a_configuration_error_with_the_reason(google_drive):
+    google_drive.play("google_drive_folder_token_refused", RECORDINGS)
+    source = google_drive_source()
+
+    outcome = source_poll(source_id=source.pk)
+
+    assert outcome.status == PollStatus.FAILED
+    assert outcome.error_kind == FailureKind.CONFIGURATION
+    source.refresh_from_db()
+    assert "Google refused the sign-in" in source.last_error
+    assert GOOGLE_TOKEN not in source.last_error
+
+
+def test_a_google_drive_server_error_is_temporary(google_drive):
+    google_drive.play("google_drive_folder_unavailable", RECORDINGS)
+    source = google_drive_source()
+
+    outcome = source_poll(source_id=source.pk)
+
+    assert outcome.status == PollStatus.FAILED
+    assert outcome.error_kind == FailureKind.TEMPORARY
+    assert "backendError" in (outcome.error or "")
+
+
+def test_a_google_drive_folder_needs_its_id_and_is_never_the_delivery_folder(settings, caplog):
+    with pytest.raises(InvalidInput):
+        google_drive_source(folder_id="")
+    settings.GOOGLE_DRIVE_CLIENT_ID, settings.GOOGLE_DRIVE_CLIENT_SECRET = "client", "secret"
+    settings.GOOGLE_DRIVE_USE_OAUTH, settings.GOOGLE_DRIVE_REFRESH_TOKEN = True, GOOGLE_TOKEN
+    settings.GOOGLE_DRIVE_ENABLED, settings.GOOGLE_DRIVE_FOLDER_ID = True, GOOGLE_FOLDER_ID
+    settings.GOOGLE_DRIVE_INGEST_ENABLED, settings.GOOGLE_DRIVE_INGEST_FOLDER_ID = True, GOOGLE_FOLDER_ID
+
+    assert [source for source in system_sources_sync() if source.kind == "google_drive"] == []
+    assert any("would take them in again" in record.getMessage() for record in caplog.records)
+
+    settings.GOOGLE_DRIVE_INGEST_FOLDER_ID = "1ScAnSiNbOxFoLdEr000000000000000c"
+    [source] = [source for source in system_sources_sync() if source.kind == "google_drive"]
+    assert source.settings["folder_id"] == "1ScAnSiNbOxFoLdEr000000000000000c"
+    assert source.secrets["refresh_token"] == GOOGLE_TOKEN
