@@ -23,6 +23,9 @@ class SourceKind(models.TextChoices):
     S3 = "s3", "S3 prefix"
     WEBDAV = "webdav", "WebDAV folder"
     NEXTCLOUD = "nextcloud", "Nextcloud folder"
+    DROPBOX = "dropbox", "Dropbox folder"
+    ONEDRIVE = "onedrive", "OneDrive folder"
+    GOOGLE_DRIVE = "google_drive", "Google Drive folder"
 
 
 class Source(models.Model):

@@ -23,6 +23,7 @@ import itertools
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
@@ -34,6 +35,7 @@ from destinations.kinds.base import (
     DeliveryTemporarilyFailed,
     DestinationMisconfigured,
     EnvironmentDestination,
+    ListedEntry,
     LocalFile,
     RemoteFile,
     Uploaded,
@@ -51,6 +53,8 @@ from destinations.models import DestinationKind
 # multiple of 4 MiB, as Dropbox asks of session chunks.
 CHUNK_SIZE = 8 * 1024**2
 CONTENT_HASH_BLOCK = 4 * 1024**2
+# A download is handed on in blocks of this size, so a large file never sits in memory whole.
+DOWNLOAD_BLOCK = 256 * 1024
 AUTHORIZE_URL = "https://www.dropbox.com/oauth2/authorize"
 TOKEN_URL = "https://api.dropboxapi.com/oauth2/token"  # noqa: S105 - an address, not a password
 
@@ -137,8 +141,12 @@ class DropboxKind(OAuthKind):
 
     @classmethod
     def from_environment(cls) -> EnvironmentDestination | None:
-        if not django_settings.DROPBOX_ENABLED:
-            return None
+        return cls.environment_account() if django_settings.DROPBOX_ENABLED else None
+
+    @classmethod
+    def environment_account(cls) -> EnvironmentDestination:
+        """What the ``DROPBOX_*`` variables describe, whether or not deliveries there are on:
+        the remote-folder source (``DROPBOX_INGEST_*``) signs in with the same account."""
         token = django_settings.DROPBOX_REFRESH_TOKEN
         return EnvironmentDestination(
             name="Dropbox (environment)",
@@ -248,6 +256,66 @@ class DropboxKind(OAuthKind):
                 "the Dropbox by hand."
             ) from None
 
+    # --- Reading a folder (the remote-folder source, sources/kinds/remote.py) ---------------
+
+    def list_folder(self, folder: str) -> list[ListedEntry]:
+        """The files and folders directly in ``folder``, page by page. A file's version is
+        its ``content_hash`` (new content, a new hash), its time Dropbox's ``server_modified``
+        (when the upload was finished there; the device's own clock does not count)."""
+        import dropbox
+
+        client = self._dropbox()
+        doing = f"list {folder or 'the top folder'}"
+        # "" is the top of the Dropbox in list_folder, where other routes take "/".
+        try:
+            page = self._call(doing, client.files_list_folder, _remote(folder) if folder.strip("/") else "")
+        except _Missing:
+            raise DestinationMisconfigured(f"There is no folder {folder} in the Dropbox.") from None
+        entries: list[ListedEntry] = []
+        while True:
+            for item in page.entries:
+                # Named as asked, not by path_display: the folder's casing stays the caller's.
+                path = "/".join(part for part in (folder.strip("/"), str(item.name)) if part)
+                if isinstance(item, dropbox.files.FolderMetadata):
+                    entries.append(ListedEntry(path=path, is_folder=True, size=-1, modified=None))
+                elif isinstance(item, dropbox.files.FileMetadata) and item.is_downloadable is not False:
+                    entries.append(
+                        ListedEntry(
+                            path=path,
+                            is_folder=False,
+                            size=int(item.size),
+                            # The SDK gives naive datetimes in UTC.
+                            modified=item.server_modified.replace(tzinfo=UTC).timestamp(),
+                            version=str(item.content_hash or item.rev),
+                        )
+                    )
+            if not page.has_more:
+                return entries
+            page = self._call(doing, client.files_list_folder_continue, page.cursor)
+
+    def read_chunks(self, path: str) -> Iterator[bytes]:
+        """The file at ``path``, streamed a block at a time."""
+        doing = f"read {path}"
+        _metadata, response = self._call(doing, self._dropbox().files_download, _remote(path))
+        try:
+            yield from response.iter_content(DOWNLOAD_BLOCK)
+        except requests.RequestException as exc:
+            raise _translated(exc, doing=doing) from None
+        finally:
+            response.close()
+
+    def rename(self, source: str, target: str) -> None:
+        self._call(
+            f"move {source} to {target}", self._dropbox().files_move_v2, _remote(source), _remote(target)
+        )
+
+    def make_folder(self, folder: str) -> None:
+        """``folder`` and its parents; one that is there already is fine."""
+        try:
+            self._call(f"make the folder {folder}", self._dropbox().files_create_folder_v2, _remote(folder))
+        except _Exists:
+            return
+
     def close(self) -> None:
         self._session.close()
 
@@ -303,6 +371,11 @@ class DropboxKind(OAuthKind):
 
 class _Missing(DeliveryFailed):
     """Nothing at the path (a lookup's not_found): a plain answer for stat and remove."""
+
+
+class _Exists(DeliveryFailed):
+    """Something at the path already (a write's ``path/conflict``): a plain answer for
+    make_folder, and what it always was for the rest (nothing a retry changes)."""
 
 
 def _remote(path: str) -> str:
@@ -364,6 +437,8 @@ def _translated(exc: Exception, *, doing: str) -> DeliveryFailed:
         reason = " / ".join(tags) or "an error"
         if _NOT_FOUND & set(tags[:2]) and not {"lookup_failed"} & set(tags):
             return _Missing(f"Nothing at the path to {doing}.")
+        if tags[:2] == ["path", "conflict"]:
+            return _Exists(f"Dropbox refused to {doing}: something is there already ({reason}).")
         if _TEMPORARY & set(tags):
             return DeliveryTemporarilyFailed(f"Dropbox could not {doing} for now ({reason}).")
         if _MISCONFIGURED & set(tags):

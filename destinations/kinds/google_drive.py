@@ -32,7 +32,8 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Self
 
@@ -45,6 +46,7 @@ from destinations.kinds.base import (
     DeliveryTemporarilyFailed,
     DestinationMisconfigured,
     EnvironmentDestination,
+    ListedEntry,
     LocalFile,
     RemoteFile,
     Uploaded,
@@ -69,6 +71,12 @@ AUTHORIZE_URL = "https://accounts.google.com/o/oauth2/v2/auth"
 TOKEN_URL = "https://oauth2.googleapis.com/token"  # noqa: S105 - an address, not a password
 FOLDER_TYPE = "application/vnd.google-apps.folder"
 FILE_FIELDS = "id,name,mimeType,size,md5Checksum,sha256Checksum,headRevisionId"
+# What a folder's listing asks for: the files' fields, and when Drive last saw each change.
+LISTED_FIELDS = f"nextPageToken,files({FILE_FIELDS},modifiedTime)"
+# Google's own documents (Docs, Sheets, …) have no bytes to download, only exports.
+GOOGLE_APPS_TYPES = "application/vnd.google-apps."
+# A download is fetched and handed on in blocks of this size (one ranged request each).
+DOWNLOAD_BLOCK = 4 * 1024**2
 _FOLDER_ID = re.compile(r"[A-Za-z0-9_-]{1,200}")
 _SERVICE_ACCOUNT_FIELDS = ("type", "project_id", "private_key_id", "private_key", "client_email", "client_id")
 
@@ -143,6 +151,8 @@ class GoogleDriveKind(OAuthKind):
         self._sleep = sleep
         self._service: Any = None
         self._folders: dict[str, str] = {"": self.root_id}
+        # The ids of the files listed or looked at, by path: read and moved by id.
+        self._file_ids: dict[str, str] = {}
         # Worked out once per content (its SHA-256), however often it is compared.
         self._md5s: dict[str, str] = {}
 
@@ -199,8 +209,13 @@ class GoogleDriveKind(OAuthKind):
 
     @classmethod
     def from_environment(cls) -> EnvironmentDestination | None:
-        if not django_settings.GOOGLE_DRIVE_ENABLED:
-            return None
+        return cls.environment_account() if django_settings.GOOGLE_DRIVE_ENABLED else None
+
+    @classmethod
+    def environment_account(cls) -> EnvironmentDestination:
+        """What the ``GOOGLE_DRIVE_*`` variables describe, whether or not deliveries there are
+        on: the remote-folder source (``GOOGLE_DRIVE_INGEST_*``) signs in with the same
+        account."""
         use_oauth = django_settings.GOOGLE_DRIVE_USE_OAUTH
         secrets: dict[str, Any] = {}
         if use_oauth and django_settings.GOOGLE_DRIVE_REFRESH_TOKEN:
@@ -245,7 +260,10 @@ class GoogleDriveKind(OAuthKind):
         if parent is None:
             return None
         found = self._child(parent, name, doing=f"look at {path}")
-        return None if found is None else _remote_file(path, found)
+        if found is None:
+            return None
+        self._file_ids[path.strip("/")] = str(found["id"])
+        return _remote_file(path, found)
 
     def same_content(self, there: RemoteFile, local: LocalFile) -> bool:
         if there.size != local.size:
@@ -334,6 +352,126 @@ class GoogleDriveKind(OAuthKind):
                 f"A test file could be written but not removed again ({exc.message}): delete {name} from the "
                 "folder by hand."
             ) from None
+
+    # --- Reading a folder (the remote-folder source, sources/kinds/remote.py) ---------------
+
+    def list_folder(self, folder: str) -> list[ListedEntry]:
+        """The files and folders directly in ``folder`` (a path below the root folder), page
+        by page: files.list with ``'<id>' in parents``. A file's version is Drive's
+        md5Checksum (new content, a new checksum), else its head revision; its time Drive's
+        ``modifiedTime``. Google's own documents, which have no bytes, are listed without a
+        size and so never taken."""
+        folder = folder.strip("/")
+        doing = f"list {folder or 'the folder'}"
+        parent = self._folder_id(folder, create=False)
+        if parent is None:
+            raise DestinationMisconfigured(
+                f"There is no folder {folder} in the Google Drive folder {self.root_id}."
+            )
+        entries: list[ListedEntry] = []
+        page_token: str | None = None
+        while True:
+            request = (
+                self._drive()
+                .files()
+                .list(
+                    q=f"'{_quoted(parent)}' in parents and trashed = false",
+                    fields=LISTED_FIELDS,
+                    pageSize=1000,
+                    pageToken=page_token,
+                    spaces="drive",
+                    supportsAllDrives=True,
+                    includeItemsFromAllDrives=True,
+                )
+            )
+            try:
+                answer = self._call(doing, request.execute)
+            except _Missing:
+                raise DestinationMisconfigured(
+                    f"The Google Drive folder {self.root_id} was not found: check the folder id and that it "
+                    "is shared with the account DocuElevate signs in as."
+                ) from None
+            for found in answer.get("files") or []:
+                path = "/".join(part for part in (folder, str(found["name"])) if part)
+                mime = str(found.get("mimeType") or "")
+                if mime == FOLDER_TYPE:
+                    self._folders.setdefault(path, str(found["id"]))
+                    entries.append(ListedEntry(path=path, is_folder=True, size=-1, modified=None))
+                    continue
+                # Names need not be unique in Drive; the first listed keeps the path.
+                self._file_ids.setdefault(path, str(found["id"]))
+                modified = found.get("modifiedTime")
+                entries.append(
+                    ListedEntry(
+                        path=path,
+                        is_folder=False,
+                        size=-1 if mime.startswith(GOOGLE_APPS_TYPES) else int(found.get("size") or 0),
+                        modified=datetime.fromisoformat(modified).timestamp() if modified else None,
+                        version=str(found.get("md5Checksum") or found.get("headRevisionId") or ""),
+                    )
+                )
+            page_token = answer.get("nextPageToken")
+            if not page_token:
+                return entries
+
+    def read_chunks(self, path: str) -> Iterator[bytes]:
+        """The file at ``path`` (files.get_media), a block at a time."""
+        import io
+
+        from googleapiclient.http import MediaIoBaseDownload
+
+        doing = f"read {path}"
+        request = (
+            self._drive().files().get_media(fileId=self._file_id(path, doing=doing), supportsAllDrives=True)
+        )
+        buffer = io.BytesIO()
+        download = MediaIoBaseDownload(buffer, request, chunksize=DOWNLOAD_BLOCK)
+        done = False
+        while not done:
+            _progress, done = self._call(doing, download.next_chunk)
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+
+    def rename(self, source: str, target: str) -> None:
+        """files.update: the file leaves its parent for the target's (addParents,
+        removeParents) under the target's name; its id stays."""
+        doing = f"move {source} to {target}"
+        from_folder, _name = _split(source)
+        to_folder, to_name = _split(target)
+        old_parent = self._folder_id(from_folder, create=False)
+        new_parent = self._folder_id(to_folder, create=True)
+        if old_parent is None or new_parent is None:  # the folder went meanwhile
+            raise _Missing(f"Google Drive has nothing there to {doing}.")
+        request = (
+            self._drive()
+            .files()
+            .update(
+                fileId=self._file_id(source, doing=doing),
+                addParents=new_parent,
+                removeParents=old_parent,
+                body={"name": to_name},
+                fields="id",
+                supportsAllDrives=True,
+            )
+        )
+        self._call(doing, request.execute)
+        self._file_ids[target.strip("/")] = self._file_ids.pop(source.strip("/"))
+
+    def make_folder(self, folder: str) -> None:
+        self._folder_id(folder.strip("/"), create=True)
+
+    def _file_id(self, path: str, *, doing: str) -> str:
+        """The id of the file at ``path``: as listed or looked at, else looked up by name."""
+        path = path.strip("/")
+        if path not in self._file_ids:
+            folder, name = _split(path)
+            parent = self._folder_id(folder, create=False)
+            found = None if parent is None else self._child(parent, name, doing=doing)
+            if found is None:
+                raise _Missing(f"Google Drive has nothing there to {doing}.")
+            self._file_ids[path] = str(found["id"])
+        return self._file_ids[path]
 
     def close(self) -> None:
         self._http.close()

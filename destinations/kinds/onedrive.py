@@ -28,7 +28,8 @@ import contextlib
 import itertools
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Self
 from urllib.parse import quote
@@ -41,6 +42,7 @@ from destinations.kinds.base import (
     DeliveryTemporarilyFailed,
     DestinationMisconfigured,
     EnvironmentDestination,
+    ListedEntry,
     LocalFile,
     RemoteFile,
     Uploaded,
@@ -64,6 +66,10 @@ SIMPLE_UPLOAD_LIMIT = 4 * 1024**2
 CHUNK_SIZE = 32 * 320 * 1024
 _TENANT_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-")
 ITEM_FIELDS = "id,name,size,eTag,cTag,file,folder"
+# What a folder's listing asks for: the item's fields, and when OneDrive last saw it change.
+LISTED_FIELDS = f"{ITEM_FIELDS},lastModifiedDateTime"
+# A download is handed on in blocks of this size, so a large file never sits in memory whole.
+DOWNLOAD_BLOCK = 256 * 1024
 
 _NOT_SET_UP = (
     "OneDrive is not set up on this server: the operator sets ONEDRIVE_CLIENT_ID and ONEDRIVE_CLIENT_SECRET."
@@ -182,8 +188,12 @@ class OneDriveKind(OAuthKind):
 
     @classmethod
     def from_environment(cls) -> EnvironmentDestination | None:
-        if not django_settings.ONEDRIVE_ENABLED:
-            return None
+        return cls.environment_account() if django_settings.ONEDRIVE_ENABLED else None
+
+    @classmethod
+    def environment_account(cls) -> EnvironmentDestination:
+        """What the ``ONEDRIVE_*`` variables describe, whether or not deliveries there are
+        on: the remote-folder source (``ONEDRIVE_INGEST_*``) signs in with the same account."""
         token = django_settings.ONEDRIVE_REFRESH_TOKEN
         return EnvironmentDestination(
             name="OneDrive (environment)",
@@ -310,6 +320,74 @@ class OneDriveKind(OAuthKind):
                 f"A test file could be written but not removed again ({exc.message}): delete {probe} from "
                 "the OneDrive by hand."
             ) from None
+
+    # --- Reading a folder (the remote-folder source, sources/kinds/remote.py) ---------------
+
+    def list_folder(self, folder: str) -> list[ListedEntry]:
+        """The files and folders directly in ``folder``, page by page (``@odata.nextLink``).
+        A file's version is its cTag (it changes with the content, not with a rename), its
+        time OneDrive's ``lastModifiedDateTime``."""
+        folder = folder.strip("/")
+        doing = f"list {folder or 'the top folder'}"
+        url: str | None = f"{_item(folder)}:/children" if folder else f"{GRAPH}/me/drive/root/children"
+        params: dict[str, str] | None = {"$select": LISTED_FIELDS}
+        entries: list[ListedEntry] = []
+        while url:
+            try:
+                page = self._graph("GET", url, doing=doing, params=params).json()
+            except _Missing:
+                raise DestinationMisconfigured(f"There is no folder {folder} in the OneDrive.") from None
+            for item in page.get("value", []):
+                path = "/".join(part for part in (folder, str(item["name"])) if part)
+                if "folder" in item:
+                    entries.append(ListedEntry(path=path, is_folder=True, size=-1, modified=None))
+                elif "file" in item:  # not a package (a OneNote notebook), which cannot be downloaded
+                    modified = item.get("lastModifiedDateTime")
+                    entries.append(
+                        ListedEntry(
+                            path=path,
+                            is_folder=False,
+                            size=int(item.get("size") or 0),
+                            modified=datetime.fromisoformat(modified).timestamp() if modified else None,
+                            version=str(item.get("cTag") or item.get("eTag") or ""),
+                        )
+                    )
+            # The next page's link carries the query itself.
+            url, params = page.get("@odata.nextLink"), None
+        return entries
+
+    def read_chunks(self, path: str) -> Iterator[bytes]:
+        """The file at ``path``, streamed a block at a time. Graph answers with a redirect
+        to a pre-authenticated download URL on another host, which requests follows without
+        the Authorization header."""
+        doing = f"read {path}"
+        response = self._graph("GET", f"{_item(path)}:/content", doing=doing, stream=True)
+        try:
+            yield from response.iter_content(DOWNLOAD_BLOCK)
+        except requests.RequestException as exc:
+            raise DeliveryTemporarilyFailed(
+                f"OneDrive could not be reached to {doing} ({exc.__class__.__name__})."
+            ) from None
+        finally:
+            response.close()
+
+    def rename(self, source: str, target: str) -> None:
+        """A PATCH of the item naming its new parent (by id, as Graph documents moves) and
+        name; a file already under the target name is a conflict, never replaced."""
+        doing = f"move {source} to {target}"
+        parent, _, name = target.strip("/").rpartition("/")
+        parent_url = _item(parent)
+        folder = self._graph("GET", parent_url, doing=doing, params={"$select": "id"}).json()
+        self._graph(
+            "PATCH",
+            _item(source),
+            doing=doing,
+            params={"@microsoft.graph.conflictBehavior": "fail"},
+            json={"parentReference": {"id": str(folder["id"])}, "name": name},
+        )
+
+    def make_folder(self, folder: str) -> None:
+        self._ensure_folder(folder.strip("/"))
 
     def close(self) -> None:
         self._session.close()

@@ -4,7 +4,7 @@ A recording is a JSON file in ``recordings/``::
 
     {"description": "...",
      "exchanges": [{"request": {"method": ..., "path": ..., "headers": {...}, "json" | "body_text": ...},
-                    "response": {"status": ..., "headers": {...}, "json" | "body_text": ...},
+                    "response": {"status": ..., "headers": {...}, "json" | "body_text" | "body_base64": ...},
                     "repeat": false}]}
 
 A recorded request's ``json`` may list only some top-level fields; those are compared.
@@ -17,6 +17,7 @@ further request. The server answers 599 when a request does not match the record
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import threading
@@ -107,8 +108,10 @@ def _path_matches(path: str, recorded: str) -> bool:
 
 def _rendered(response: dict[str, Any], url: str) -> tuple[int, dict[str, str], bytes]:
     """Status, headers and body of a recorded response, with ``{server}`` filled in."""
-    body = json.dumps(response["json"]) if "json" in response else response.get("body_text", "")
     headers = {name: value.replace("{server}", url) for name, value in response["headers"].items()}
+    if "body_base64" in response:  # a file's bytes (a PDF downloaded), as they were
+        return response["status"], headers, base64.b64decode(response["body_base64"])
+    body = json.dumps(response["json"]) if "json" in response else response.get("body_text", "")
     return response["status"], headers, body.replace("{server}", url).encode()
 
 

@@ -25,6 +25,9 @@ KINDS: dict[str, str] = {
     SourceKind.S3: "sources.kinds.remote.S3FolderKind",
     SourceKind.WEBDAV: "sources.kinds.remote.WebDavFolderKind",
     SourceKind.NEXTCLOUD: "sources.kinds.remote.NextcloudFolderKind",
+    SourceKind.DROPBOX: "sources.kinds.remote.DropboxFolderKind",
+    SourceKind.ONEDRIVE: "sources.kinds.remote.OneDriveFolderKind",
+    SourceKind.GOOGLE_DRIVE: "sources.kinds.remote.GoogleDriveFolderKind",
 }
 
 

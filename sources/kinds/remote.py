@@ -1,5 +1,6 @@
-"""Remote folders: files taken from a folder on an FTP, SFTP, WebDAV or Nextcloud server, or
-below a prefix in an S3 bucket, signed in exactly as the destinations are.
+"""Remote folders: files taken from a folder on an FTP, SFTP, WebDAV or Nextcloud server, in
+a Dropbox, a OneDrive or a Google Drive folder, or below a prefix in an S3 bucket, signed in
+exactly as the destinations are.
 
 The destinations' kinds do all the talking (connection, TLS, host keys, the translation of
 each protocol's errors); they list a folder, stream a file, rename and make folders for
@@ -40,8 +41,11 @@ from typing import Any, ClassVar, Self
 from django.conf import settings as django_settings
 
 from destinations.kinds.base import DeliveryFailed, ListedEntry, LocalFile
+from destinations.kinds.dropbox import DropboxKind
 from destinations.kinds.ftp import FtpKind
+from destinations.kinds.google_drive import GoogleDriveKind
 from destinations.kinds.nextcloud import NextcloudKind
+from destinations.kinds.onedrive import OneDriveKind
 from destinations.kinds.s3 import S3Kind
 from destinations.kinds.sftp import SftpKind
 from destinations.kinds.webdav import WebDavKind
@@ -88,9 +92,19 @@ class RemoteFolderKind(Kind):
     protocol: ClassVar[Any]  # the destination kind's class
     name: ClassVar[str]  # the SourceKind value (and DestinationKind's), the <KIND> of its variables
     folder_setting: ClassVar[str] = "folder"
+    # The variable naming the environment's folder, where it is not <KIND>_INGEST_FOLDER.
+    environment_folder_variable: ClassVar[str] = ""
     # The (cleaned) settings that name one account on one server: a source and a destination
     # with the same values read and write the same files.
     account_settings: ClassVar[tuple[str, ...]] = ("host", "port", "username")
+
+    # Whether the ledger tells a file's versions apart by the server's own version of its
+    # content (Dropbox's content_hash) rather than by its modification time: where uploads
+    # appear whole and every new content has a new version, that is the exact one.
+    ledger_by_version: ClassVar[bool] = False
+
+    # Help that differs from the destination's: a source's form has no Connect button.
+    own_help_texts: ClassVar[Mapping[str, str]] = {}
 
     # Settings of the destination kind that only writing uses.
     write_only_settings: ClassVar[frozenset[str]] = frozenset({"storage_class", "acl"})
@@ -104,7 +118,12 @@ class RemoteFolderKind(Kind):
             *(name for name in protocol.setting_names if name not in cls.write_only_settings),
             *FolderRules.SETTING_NAMES,
         )
-        cls.secret_names = tuple(protocol.secret_names)
+        # Secrets the destination kind comes by itself (a renewed refresh token) are kept by
+        # the services across edits, never asked for on a form.
+        cls.secret_names = tuple(
+            name for name in protocol.secret_names if name not in protocol.carried_secret_names
+        )
+        cls.carried_secret_names = tuple(protocol.carried_secret_names)
         cls.multiline_names = tuple(protocol.multiline_names)
         cls.flag_settings = (*protocol.flag_settings, *FolderRules.FLAG_SETTINGS)
         cls.number_settings = ("settle_seconds",)
@@ -114,6 +133,7 @@ class RemoteFolderKind(Kind):
             cls.folder_setting: "The folder to take files from; processed/ and failed/ are made "
             "inside it. Never the folder documents are delivered to, e.g. scans/inbox.",
             **FolderRules.HELP_TEXTS,
+            **cls.own_help_texts,
         }
 
     @classmethod
@@ -209,9 +229,7 @@ class RemoteFolderKind(Kind):
         prefix = cls.name.upper()
         if not getattr(django_settings, f"{prefix}_INGEST_ENABLED"):
             return []
-        folder = getattr(django_settings, f"{prefix}_INGEST_FOLDER", None)
-        if folder is None:
-            folder = getattr(django_settings, f"{prefix}_INGEST_PREFIX")
+        folder = getattr(django_settings, cls.environment_folder_variable or f"{prefix}_INGEST_FOLDER")
         account = cls.protocol.environment_account()
         return [
             EnvironmentSource(
@@ -230,6 +248,7 @@ class RemoteFolderKind(Kind):
     # --- Polling --------------------------------------------------------------------------
 
     def check(self) -> None:
+        self._hand_on_renewed_secrets()
         try:
             with _speaking():
                 self.client.list_folder(self.root)
@@ -237,6 +256,7 @@ class RemoteFolderKind(Kind):
             self.client.close()
 
     def poll(self, context: PollContext) -> int:
+        self._hand_on_renewed_secrets()
         made = 0
         try:
             with _speaking():
@@ -249,6 +269,11 @@ class RemoteFolderKind(Kind):
         finally:
             self.client.close()
         return made
+
+    def _hand_on_renewed_secrets(self) -> None:
+        """Secrets the client's provider replaces while in use (Microsoft's refresh tokens)
+        go where ``kind_for`` told this source to store them: the client signs in, not this."""
+        self.client.on_secrets_renewed = self.on_secrets_renewed
 
     def _stable_files(self) -> Iterator[ListedEntry]:
         settled_before = time.time() - self.rules.settle_seconds
@@ -272,7 +297,8 @@ class RemoteFolderKind(Kind):
 
     def _take(self, entry: ListedEntry, context: PollContext) -> Taken | None:
         relative = self._relative(entry.path)
-        key = f"{relative}|{entry.size}|{entry.modified if entry.modified is not None else entry.version}"
+        by_version = entry.version and (self.ledger_by_version or entry.modified is None)
+        key = f"{relative}|{entry.size}|{entry.version if by_version else entry.modified}"
         done = context.seen(key)
         if done is not None:
             return done
@@ -307,7 +333,10 @@ class RemoteFolderKind(Kind):
             self.client.remove(entry.path)
             return
         shelf = FAILED if taken.state == ItemState.FAILED else PROCESSED
-        target = self._free_name(f"{self.root}/{shelf}/{self._relative(entry.path)}")
+        # The root is "" where the folder is the client's own root (a Google Drive folder id).
+        target = self._free_name(
+            "/".join(part for part in (self.root, shelf, self._relative(entry.path)) if part)
+        )
         self.client.make_folder(str(PurePosixPath(target).parent))
         self.client.rename(entry.path, target)
         if taken.state == ItemState.FAILED:
@@ -336,6 +365,8 @@ class RemoteFolderKind(Kind):
             self.client.upload(local, path)
 
     def _relative(self, path: str) -> str:
+        if not self.root:
+            return path
         return path[len(self.root) + 1 :] if path.startswith(self.root + "/") else path
 
 
@@ -355,6 +386,7 @@ class S3FolderKind(RemoteFolderKind):
     protocol = S3Kind
     name = "s3"
     label = "S3"
+    environment_folder_variable = "S3_INGEST_PREFIX"
     account_settings = ("bucket", "endpoint_url")
 
 
@@ -370,3 +402,95 @@ class NextcloudFolderKind(RemoteFolderKind):
     name = "nextcloud"
     label = "Nextcloud"
     account_settings = ("url", "username")
+
+
+class DropboxFolderKind(RemoteFolderKind):
+    """A folder in a Dropbox. Uploads appear whole there, and each new content has a new
+    content_hash, which is the ledger's version of a file; the settle time counts from
+    when Dropbox finished the upload (``server_modified``)."""
+
+    protocol = DropboxKind
+    name = "dropbox"
+    label = "Dropbox"
+    # The account is the refresh token's, which settings do not name: any Dropbox
+    # destination's folder counts as on the same account, so a folder one delivers to is
+    # never read (a folder of the same name in another account is refused too, the safe side).
+    account_settings = ()
+    ledger_by_version = True
+    own_help_texts = {
+        "refresh_token": "A refresh token this server's Dropbox app (DROPBOX_APP_KEY) was given for the "
+        "account, with offline access (docs/ingestion.md says how), e.g. a1B2c3D4e5AAAAAAAAAAAf….",
+    }
+
+    @classmethod
+    def _place(cls, settings: Mapping[str, Any], *, folder_setting: str) -> tuple[bool, tuple[str, ...]]:
+        # Dropbox paths ignore case: /Archive and archive are one folder.
+        from_root, parts = super()._place(settings, folder_setting=folder_setting)
+        return from_root, tuple(part.lower() for part in parts)
+
+
+class OneDriveFolderKind(RemoteFolderKind):
+    """A folder in a OneDrive, through Microsoft Graph. Uploads appear whole there (Graph
+    keeps an upload session's chunks aside until the last), and the cTag changes with each
+    new content: it is the ledger's version of a file; the settle time counts from Graph's
+    ``lastModifiedDateTime``."""
+
+    protocol = OneDriveKind
+    name = "onedrive"
+    label = "OneDrive"
+    environment_folder_variable = "ONEDRIVE_INGEST_FOLDER_PATH"
+    # As for Dropbox: the refresh token names the account, the settings do not.
+    account_settings = ()
+    ledger_by_version = True
+    own_help_texts = {
+        "refresh_token": "A refresh token this server's Microsoft app (ONEDRIVE_CLIENT_ID) was given for "
+        "the account, with Files.ReadWrite and offline_access (docs/ingestion.md says how), e.g. M.C5….",
+    }
+
+    @classmethod
+    def _place(cls, settings: Mapping[str, Any], *, folder_setting: str) -> tuple[bool, tuple[str, ...]]:
+        # OneDrive paths ignore case, as Dropbox's do.
+        from_root, parts = super()._place(settings, folder_setting=folder_setting)
+        return from_root, tuple(part.lower() for part in parts)
+
+
+class GoogleDriveFolderKind(RemoteFolderKind):
+    """A Google Drive folder, named by its id (Drive has no paths: names need not even be
+    unique), optionally a folder path below it. The client's root is the folder's id, so
+    this source's own root is the path below it, "" for the folder itself. Uploads appear
+    whole in Drive, and the md5Checksum changes with each new content: it is the ledger's
+    version of a file; the settle time counts from Drive's ``modifiedTime``."""
+
+    protocol = GoogleDriveKind
+    name = "google_drive"
+    label = "Google Drive"
+    folder_setting = "folder_id"
+    environment_folder_variable = "GOOGLE_DRIVE_INGEST_FOLDER_ID"
+    # As for Dropbox: the settings do not name the account that signs in.
+    account_settings = ()
+    ledger_by_version = True
+    own_help_texts = {
+        "folder": "A folder below it to take files from, e.g. Scans. Empty: the folder itself.",
+        "credentials_json": "Without use_oauth: the service account's JSON key, as downloaded, e.g. "
+        '{"type": "service_account", "client_email": "…", …}.',
+        "refresh_token": "With use_oauth: a refresh token this server's Google app (GOOGLE_DRIVE_CLIENT_ID) "
+        "was given for the account, with offline access (docs/ingestion.md says how), e.g. 1//0g….",
+    }
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any], secrets: Mapping[str, Any]) -> Self:
+        protocol = {name: value for name, value in settings.items() if name not in FolderRules.NAMES}
+        return cls(
+            client=cls.protocol.from_settings(protocol, secrets),
+            folder=str(settings.get("folder") or "").strip("/"),
+            rules=FolderRules.of(settings),
+        )
+
+    @classmethod
+    def _place(cls, settings: Mapping[str, Any], *, folder_setting: str) -> tuple[bool, tuple[str, ...]]:
+        """A folder as its id and the path below it, for a source and a destination alike
+        (a destination's ``folder`` is a path below its ``folder_id`` too). A folder id of
+        another folder inside this one cannot be told without asking Google."""
+        below = str(settings.get("folder") or "")
+        # Drive's names are compared as Drive looks them up: exactly.
+        return False, (str(settings.get("folder_id") or "root"), *(part for part in below.split("/") if part))
