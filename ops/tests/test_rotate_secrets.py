@@ -12,9 +12,12 @@ from django.db import connection
 from destinations.models import Destination
 from destinations.services import destination_create
 from docuelevate.encryption import SecretsUnreadable, unseal
+from sources.models import Source
+from sources.services import source_create
 
 OLD_SECRET = "the-old-session-secret-0123456789-abcdefghij"
 NEW_SECRET = "the-new-session-secret-9876543210-klmnopqrst"
+MAILBOX_PASSWORD = "the-mailbox-password"
 KEYS = {"access_key_id": "AKIAEXAMPLE", "secret_access_key": "the-secret-access-key-value"}
 
 
@@ -42,6 +45,13 @@ def sealed_under_old_secret(db, settings):
         for n in range(2)
     ]
     destination_create(kind="s3", name="instance role", owner=None, settings={"bucket": "b"}, secrets={})
+    source_create(
+        kind="imap",
+        name="mailbox",
+        owner=None,
+        settings={"host": "imap.example.com", "username": "scans"},
+        secrets={"password": MAILBOX_PASSWORD},
+    )
     return destinations
 
 
@@ -50,11 +60,13 @@ def test_rotation_reseals_everything_under_the_new_secret(settings, sealed_under
     code, out, _ = rotate()
     assert code == 0
     assert "destinations.Destination.secrets: 2 re-encrypted, 0 already current, 1 empty, 0 unreadable" in out
+    assert "sources.Source.secrets: 1 re-encrypted, 0 already current, 0 empty, 0 unreadable" in out
 
     settings.SECRET_KEY_FALLBACKS = []  # the previous secret can go now
     for destination in sealed_under_old_secret:
         assert unseal(stored_token(destination)) == KEYS
         assert Destination.objects.get(pk=destination.pk).secrets.reveal() == KEYS
+    assert Source.objects.get(name="mailbox").secrets.reveal() == {"password": MAILBOX_PASSWORD}
 
 
 def test_a_second_rotation_finds_nothing_to_do(settings, sealed_under_old_secret):
@@ -63,13 +75,10 @@ def test_a_second_rotation_finds_nothing_to_do(settings, sealed_under_old_secret
     tokens = [stored_token(destination) for destination in sealed_under_old_secret]
     code, out, _ = rotate("--json")
     assert code == 0
-    (report,) = json.loads(out)["fields"]
-    assert report == {
-        "field": "destinations.Destination.secrets",
-        "resealed": 0,
-        "current": 2,
-        "empty": 1,
-        "unreadable": 0,
+    reports = {report.pop("field"): report for report in json.loads(out)["fields"]}
+    assert reports == {
+        "destinations.Destination.secrets": {"resealed": 0, "current": 2, "empty": 1, "unreadable": 0},
+        "sources.Source.secrets": {"resealed": 0, "current": 1, "empty": 0, "unreadable": 0},
     }
     assert [stored_token(destination) for destination in sealed_under_old_secret] == tokens
 
