@@ -36,9 +36,11 @@ import re
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import textwrap
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -252,6 +254,21 @@ class DovecotServer(LocalServer):
                 os.killpg(self._process.pid, signal.SIGKILL)
             self._process.wait(timeout=10)
             self._process = None
+            self._wait_until_refused()
+
+    def _wait_until_refused(self, timeout: float = 10) -> None:
+        """Until the port refuses: the master is reaped at once, but a login process killed
+        with it may hold the listening socket a moment longer and reset a connection
+        instead."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection((self.host, self.port), timeout=1).close()
+            except ConnectionRefusedError:
+                return
+            except OSError:
+                pass  # reset by a dying listener: not gone yet
+            time.sleep(0.05)
 
     def close(self) -> None:
         self.stop()
