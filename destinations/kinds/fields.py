@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from docuelevate.addresses import public_host_check
 from docuelevate.errors import InvalidInput
 
 # One DNS label: letters, digits and hyphens, not at either end (underscores, which some
@@ -65,6 +66,27 @@ def port_clean(value: Any, *, default: int, what: str) -> int:
     if not 1 <= port <= 65535:
         raise InvalidInput(f"The {what} port must be a number from 1 to 65535.")
     return port
+
+
+def server_clean(
+    settings: Mapping[str, Any],
+    secrets: Mapping[str, Any],
+    *,
+    setting_names: Iterable[str],
+    secret_names: Iterable[str],
+    default_port: int,
+    what: str,
+    system_wide: bool,
+) -> tuple[str, int]:
+    """The first checks of a kind that signs in to one server: no unknown setting or
+    secret, then its host and port; a user's own server must be at a public address."""
+    unknown_refuse(settings, setting_names, what=what)
+    unknown_refuse(secrets, secret_names, what=what)
+    host = host_clean(settings.get("host"), what=what)
+    port = port_clean(settings.get("port"), default=default_port, what=what)
+    if not system_wide:
+        public_host_check(host, port=port, what=f"The {what} server")
+    return host, port
 
 
 def flag_clean(value: Any, *, default: bool, name: str) -> bool:

@@ -53,15 +53,8 @@ from destinations.kinds.base import (
     RemoteFile,
     Uploaded,
 )
-from destinations.kinds.fields import (
-    flag_clean,
-    host_clean,
-    port_clean,
-    text_clean,
-    unknown_refuse,
-)
+from destinations.kinds.fields import flag_clean, server_clean, text_clean
 from destinations.models import DestinationKind
-from docuelevate.addresses import public_host_check
 from docuelevate.errors import InvalidInput
 
 DEFAULT_PORT = 21
@@ -148,12 +141,15 @@ class FtpKind(Kind):
     def clean(
         cls, settings: Mapping[str, Any], secrets: Mapping[str, Any], *, system_wide: bool
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        unknown_refuse(settings, cls.setting_names, what="FTP")
-        unknown_refuse(secrets, cls.secret_names, what="FTP")
-        host = host_clean(settings.get("host"), what="FTP")
-        port = port_clean(settings.get("port"), default=DEFAULT_PORT, what="FTP")
-        if not system_wide:
-            public_host_check(host, port=port, what="The FTP server")
+        host, port = server_clean(
+            settings,
+            secrets,
+            setting_names=cls.setting_names,
+            secret_names=cls.secret_names,
+            default_port=DEFAULT_PORT,
+            what="FTP",
+            system_wide=system_wide,
+        )
         folder = str(settings.get("folder") or "").strip()
         use_tls = flag_clean(settings.get("use_tls"), default=True, name="use_tls")
         allow_plaintext = flag_clean(settings.get("allow_plaintext"), default=False, name="allow_plaintext")

@@ -57,15 +57,8 @@ from destinations.kinds.base import (
     RemoteFile,
     Uploaded,
 )
-from destinations.kinds.fields import (
-    flag_clean,
-    host_clean,
-    port_clean,
-    text_clean,
-    unknown_refuse,
-)
+from destinations.kinds.fields import flag_clean, server_clean, text_clean
 from destinations.models import DestinationKind
-from docuelevate.addresses import public_host_check
 from docuelevate.errors import InvalidInput
 
 DEFAULT_PORT = 22
@@ -277,12 +270,15 @@ class SftpKind(Kind):
     def clean(
         cls, settings: Mapping[str, Any], secrets: Mapping[str, Any], *, system_wide: bool
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        unknown_refuse(settings, cls.setting_names, what="SFTP")
-        unknown_refuse(secrets, cls.secret_names, what="SFTP")
-        host = host_clean(settings.get("host"), what="SFTP")
-        port = port_clean(settings.get("port"), default=DEFAULT_PORT, what="SFTP")
-        if not system_wide:
-            public_host_check(host, port=port, what="The SFTP server")
+        host, port = server_clean(
+            settings,
+            secrets,
+            setting_names=cls.setting_names,
+            secret_names=cls.secret_names,
+            default_port=DEFAULT_PORT,
+            what="SFTP",
+            system_wide=system_wide,
+        )
         folder = str(settings.get("folder") or "").strip()
         verify = flag_clean(settings.get("verify_host_key"), default=True, name="verify_host_key")
         if not verify and not system_wide:
