@@ -195,6 +195,9 @@ class Planned:
     steps: list[dict[str, Any]]
     logs: list[tuple[str, str, str, datetime]]  # step name, status, message, timestamp
     duplicate_of_index: int | None = None
+    # Names of the managed list entries the document refers to, made before the documents.
+    document_type: str = ""
+    correspondent: str = ""
 
 
 @dataclass
@@ -258,8 +261,8 @@ class Archive:
         if reached >= 3:
             title = f"{document_type} {correspondent} {document_date:%B %Y}"
             document.document_title = title
-            document.document_type = document_type
-            document.correspondent = correspondent
+            planned.document_type = document_type
+            planned.correspondent = correspondent
             document.document_date = document_date
             document.language = rng.choice(["de", "de", "de", "en"])
             document.confidence = rng.randint(40, 95)
@@ -325,16 +328,27 @@ def given_timestamps() -> Iterator[None]:
             date_field.auto_now, date_field.auto_now_add = auto_now, auto_now_add
 
 
+def _entries(model: Any, names: list[str], *, owner_id: int | None = None) -> dict[str, int]:
+    """Managed list entries by name, made in one insert (bulk_create skips save(), which
+    would fill the match key)."""
+    from documents.organise.keys import match_key
+
+    rows = [model(owner_id=owner_id, name=name, match_key=match_key(name)) for name in dict.fromkeys(names)]
+    return {entry.name: entry.pk for entry in model.objects.bulk_create(rows)}
+
+
 def seed(*, owner_id: int, count: int) -> float:
     """Insert ``count`` documents with their tags, steps and log; returns seconds taken."""
     from django.db import connection, transaction
 
-    from documents.models import Document, ProcessingLog, ProcessingStep, Tag
+    from documents.models import Correspondent, Document, DocumentType, ProcessingLog, ProcessingStep, Tag
 
     started = time.perf_counter()
     names = [tag for tag, _ in DOCUMENT_TYPES.values()] + [tag for tag in SPHERE_TAGS if tag]
     names += TOPIC_TAGS + [str(year) for year in range(2018, 2026)]
-    tag_ids = {tag.name: tag.pk for tag in Tag.objects.bulk_create([Tag(name=name) for name in names])}
+    tag_ids = _entries(Tag, names)
+    type_ids = _entries(DocumentType, list(DOCUMENT_TYPES), owner_id=owner_id)
+    correspondent_ids = _entries(Correspondent, CORRESPONDENTS, owner_id=owner_id)
     Tagging = Document.tags.through
     archive = Archive(owner_id=owner_id)
     ids: list[int] = []  # of the documents inserted so far, by their index
@@ -342,6 +356,8 @@ def seed(*, owner_id: int, count: int) -> float:
         while archive.index < count:
             batch = [archive.plan() for _ in range(min(BATCH, count - archive.index))]
             for planned in batch:
+                planned.document.document_type_id = type_ids.get(planned.document_type)
+                planned.document.correspondent_id = correspondent_ids.get(planned.correspondent)
                 if planned.duplicate_of_index is not None and planned.duplicate_of_index < len(ids):
                     planned.document.duplicate_of_id = ids[planned.duplicate_of_index]
             with transaction.atomic():

@@ -130,9 +130,9 @@ def delivery_facts(document: Document) -> DocumentFacts:
     tags = tuple(sorted(document.tags.values_list("name", flat=True)))
     current: dict[str, Any] = {
         "title": document.document_title,
-        "document_type": document.document_type,
+        "document_type": document.document_type_name,
         "document_date": document.document_date.isoformat() if document.document_date else None,
-        "correspondent": document.correspondent,
+        "correspondent": document.correspondent_name,
         "absender": document.sender,
         "empfaenger": document.recipient,
         "language": document.language,
@@ -143,8 +143,8 @@ def delivery_facts(document: Document) -> DocumentFacts:
     return DocumentFacts(
         title=document.document_title or PurePosixPath(document.original_filename).stem,
         created=document.document_date,
-        correspondent=document.correspondent,
-        document_type=document.document_type,
+        correspondent=document.correspondent_name,
+        document_type=document.document_type_name,
         tags=tags,
         fields={**extracted, **current},
     )

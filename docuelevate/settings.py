@@ -306,6 +306,20 @@ STEP_TIMEOUT = env_int("STEP_TIMEOUT", 600, minimum=10)
 TASK_RETRY_MAX_RETRIES = env_int("TASK_RETRY_MAX_RETRIES", 3, minimum=0)
 TASK_RETRY_DELAYS = env_int_list("TASK_RETRY_DELAYS", [60, 300, 900])
 
+# Organising (docs/organise.md). Which managed lists extraction may add entries to when what
+# it finds matches none: correspondents and tags grow with the archive; document types are a
+# list people keep.
+METADATA_CREATE_ENTRIES = env_list("METADATA_CREATE_ENTRIES", ["correspondents", "tags"])
+if unknown_lists := set(METADATA_CREATE_ENTRIES) - {"correspondents", "tags", "document_types"}:
+    raise EnvError(
+        f"METADATA_CREATE_ENTRIES: unknown list(s) {sorted(unknown_lists)}; "
+        "use correspondents, tags, document_types."
+    )
+# Documents whose extraction is less sure than this (0-100) wait in the review inbox.
+CONFIDENCE_REVIEW_THRESHOLD = env_int("CONFIDENCE_REVIEW_THRESHOLD", 70, minimum=0)
+# Days a document stays in the trash before beat empties it.
+EMPTY_TRASH_DELAY = env_int("EMPTY_TRASH_DELAY", 30, minimum=1)
+
 OCR_PROVIDERS = env_list("OCR_PROVIDERS", ["tesseract"])
 if unknown_ocr := set(OCR_PROVIDERS) - {"tesseract", "azure"}:
     raise EnvError(f"OCR_PROVIDERS: unknown engine(s) {sorted(unknown_ocr)}; use tesseract, azure.")

@@ -17,7 +17,17 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
 from docuelevate.errors import ApplicationError
-from documents.models import Document, DocumentQuerySet, ProcessingLog, ProcessingStep
+from documents.models import (
+    Correspondent,
+    CustomField,
+    Document,
+    DocumentQuerySet,
+    DocumentType,
+    ProcessingLog,
+    ProcessingStep,
+    StoragePath,
+    Tag,
+)
 from documents.services import document_delete, document_reprocess, document_retry_step
 
 
@@ -86,7 +96,8 @@ class DocumentAdmin(OperatorPermissions, admin.ModelAdmin[Document]):
     search_fields = ["original_filename", "document_title", "^filehash"]
     search_help_text = "Name or title, or the start of the SHA-256 hash."
     date_hierarchy = "created_at"
-    list_select_related = ["owner"]
+    list_select_related = ["owner", "document_type"]
+    autocomplete_fields = ["document_type", "correspondent", "storage_path"]
     # Counting a large archive for every page costs more than the number is worth.
     show_full_result_count = False
     list_per_page = 50
@@ -213,3 +224,13 @@ class DocumentAdmin(OperatorPermissions, admin.ModelAdmin[Document]):
             more = f"; and {len(refused) - 10} more" if len(refused) > 10 else ""
             listed = "; ".join(refused[:10]) + more
             self.message_user(request, f"Skipped {len(refused)}: {listed}", messages.WARNING)
+
+
+@admin.register(Tag, DocumentType, Correspondent, StoragePath, CustomField)
+class TaxonomyEntryAdmin(OperatorPermissions, admin.ModelAdmin[Any]):
+    """The managed lists, for operators; people keep them on their pages (/organise)."""
+
+    list_display = ["name", "owner", "created_at"]
+    list_filter = [("owner", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["name"]
+    list_select_related = ["owner"]

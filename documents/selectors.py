@@ -20,7 +20,15 @@ from destinations.selectors import DeliveryView, deliveries_for_document
 from docuelevate.bounds import MAX_PAGE
 from docuelevate.errors import InvalidInput, NotFound
 from documents import storage
-from documents.models import Document, DocumentStatus, ProcessingLog, ProcessingStep, StepStatus, Tag
+from documents.models import (
+    Correspondent,
+    Document,
+    DocumentStatus,
+    ProcessingLog,
+    ProcessingStep,
+    StepStatus,
+    Tag,
+)
 
 # What a list may be sorted by (the API's ``sort_by``), and the column behind each; each has
 # an index ending in the id (Document.Meta.indexes), so a page is read in order from it.
@@ -48,7 +56,12 @@ def document_get_for_user(*, viewer: Viewer, document_id: int) -> Document:
 
     Not found rather than forbidden: a stranger must not learn that the id exists.
     """
-    document = Document.objects.visible_to(viewer).filter(pk=document_id).first()
+    document = (
+        Document.objects.visible_to(viewer)
+        .select_related("document_type", "correspondent", "storage_path")
+        .filter(pk=document_id)
+        .first()
+    )
     if document is None:
         raise NotFound("No such document.")
     return document
@@ -107,7 +120,10 @@ def document_list(*, viewer: Viewer, filters: DocumentFilters) -> QuerySet[Docum
         documents = documents.filter(
             Q(original_filename__icontains=filters.search)
             | Q(document_title__icontains=filters.search)
-            | Q(correspondent__icontains=filters.search)
+            # The correspondents are a short list: their ids first, no join of the documents.
+            | Q(
+                correspondent_id__in=Correspondent.objects.filter(name__icontains=filters.search).values("pk")
+            )
         )
     if filters.mime_type:
         documents = documents.filter(mime_type=filters.mime_type)
@@ -137,6 +153,7 @@ def document_list(*, viewer: Viewer, filters: DocumentFilters) -> QuerySet[Docum
     return (
         documents.order_by(order, tie_breaker)
         .defer(*LIST_DEFERRED_FIELDS)
+        .select_related("document_type", "correspondent")
         .prefetch_related("tags", Prefetch("steps", queryset=ProcessingStep.objects.order_by("position")))
     )
 

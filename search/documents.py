@@ -45,24 +45,30 @@ def fingerprint(updated_at: datetime.datetime) -> str:
 
 
 def indexable_documents() -> QuerySet[Document]:
-    return Document.objects.filter(status__in=INDEXED_STATUSES)
+    """The documents the index holds, with what their records read (indexed_records)."""
+    return (
+        Document.objects.filter(status__in=INDEXED_STATUSES, trashed_at__isnull=True)
+        .select_related("document_type", "correspondent")
+        .prefetch_related("tags", "notes")
+    )
 
 
 def indexed_records(documents: Iterable[Document]) -> Iterator[IndexedDocument]:
-    """Records for ``documents`` (fetch them with ``prefetch_related("tags")``)."""
+    """Records for ``documents`` (fetched by ``indexable_documents``). Notes are searched
+    with the text: what someone wrote about a document finds it."""
     for document in documents:
         yield IndexedDocument(
             file_id=document.pk,
             owner_id=document.owner_id,
             title=document.document_title,
             filename=document.original_filename,
-            text=document.ocr_text,
+            text="\n\n".join([document.ocr_text, *(note.text for note in document.notes.all())]),
             tags=tuple(sorted(tag.name for tag in document.tags.all())),
             tag_ids=tuple(sorted(tag.pk for tag in document.tags.all())),
-            correspondent=document.correspondent,
+            correspondent=document.correspondent_name,
             sender=document.sender,
             recipient=document.recipient,
-            document_type=document.document_type,
+            document_type=document.document_type_name,
             language=document.language,
             mime_type=document.mime_type,
             date=document.document_date or document.created_at.date(),

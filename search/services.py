@@ -35,7 +35,7 @@ INDEX_BATCH_SIZE = 200
 def index_document(*, document_id: int) -> bool:
     """Bring the document's index entry up to date: add or replace it while the document is
     searchable, remove it otherwise (gone, failed, reprocessing). Returns True if indexed."""
-    document = indexable_documents().prefetch_related("tags").filter(pk=document_id).first()
+    document = indexable_documents().filter(pk=document_id).first()
     backend = search_backend()
     if document is None:
         backend.remove([document_id])
@@ -124,16 +124,13 @@ def _drift(backend: SearchBackend, *, repair: bool) -> tuple[dict[int, str], Dri
 
 
 def _searchable_states() -> Iterator[tuple[int, datetime.datetime]]:
-    return indexable_documents().order_by("pk").values_list("pk", "updated_at").iterator()
+    states = indexable_documents().select_related(None).prefetch_related(None)
+    return states.order_by("pk").values_list("pk", "updated_at").iterator()
 
 
 def _index_ids(backend: SearchBackend, ids: Sequence[int]) -> None:
     for start in range(0, len(ids), INDEX_BATCH_SIZE):
-        batch = (
-            indexable_documents()
-            .filter(pk__in=ids[start : start + INDEX_BATCH_SIZE])
-            .prefetch_related("tags")
-        )
+        batch = indexable_documents().filter(pk__in=ids[start : start + INDEX_BATCH_SIZE])
         backend.index(list(indexed_records(batch)))
 
 

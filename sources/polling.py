@@ -31,6 +31,7 @@ from django.utils import timezone
 from accounts.models import User
 from docuelevate.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from documents.models import Document, FailureKind, Tag
+from documents.organise.mapping import entry_for_name
 from documents.services import document_ingest
 from sources.kinds import kind_for
 from sources.kinds.base import LeaseLost, SourceFailed, SourceMisconfigured, Taken
@@ -128,7 +129,11 @@ class PollRun:
         document = result.document
         tag_names = sorted({name.strip()[:64] for name in tags if name.strip()})
         if tag_names and not result.is_duplicate:
-            document.tags.add(*(Tag.objects.get_or_create(name=name)[0] for name in tag_names))
+            # A source's tags are what its owner asked for: made if they do not exist yet.
+            wanted = [
+                entry_for_name(Tag, owner_id=document.owner_id, name=name, create=True) for name in tag_names
+            ]
+            document.tags.add(*(tag for tag in wanted if tag is not None))
         self._finish(item, ItemState.INGESTED, document_id=document.pk)
         self.renew()
         return Taken(state=ItemState.INGESTED, document_id=document.pk, new=True)

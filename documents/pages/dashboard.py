@@ -28,7 +28,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     context: dict[str, object] = {"version": settings.VERSION}
     if request.user.is_authenticated:
         viewer = viewer_for_request(request)
-        visible = Document.objects.visible_to(viewer).defer(*LIST_DEFERRED_FIELDS)
+        visible = (
+            Document.objects.visible_to(viewer)
+            .defer(*LIST_DEFERRED_FIELDS)
+            .select_related("document_type", "correspondent")
+        )
         counts = documents_by_status(viewer=viewer)  # one aggregate query
         context.update(
             counts=[(status.label, status.value, counts[status.value]) for status in DocumentStatus],

@@ -278,8 +278,8 @@ def file_detail(request: HttpRequest, document_id: int) -> HttpResponse:
     steps = list(document.steps.order_by("position"))
     fields = [
         ("Title", document.document_title),
-        ("Type", document.document_type),
-        ("Correspondent", document.correspondent),
+        ("Type", document.document_type_name),
+        ("Correspondent", document.correspondent_name),
         ("Sender", document.sender),
         ("Recipient", document.recipient),
         ("Date", document.document_date),

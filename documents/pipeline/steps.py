@@ -20,7 +20,8 @@ from documents import storage
 from documents.filetypes import FileKind, kind_of, storage_stem
 from documents.metadata import configured_extractor
 from documents.metadata.base import ExtractedMetadata
-from documents.models import Document, Tag
+from documents.models import Document
+from documents.organise.mapping import metadata_apply
 from documents.pipeline.active_content import strip_active_content
 from documents.pipeline.base import (
     StepContext,
@@ -136,14 +137,18 @@ class ExtractMetadataStep:
         document = context.document
         extractor = configured_extractor()
         found = extractor.extract(text=document.ocr_text, original_filename=document.original_filename)
-        title = found.title or Path(document.original_filename).stem or "Document"
-        document.document_title = title[:255]
-        document.document_type = found.document_type or ""
-        document.document_date = found.document_date
-        document.correspondent = (found.correspondent or "")[:255]
+        # What a person corrected stays as they left it (documents.organise.mapping).
+        kept = set(document.user_fields or ())
+        if "document_title" not in kept:
+            title = found.title or Path(document.original_filename).stem or "Document"
+            document.document_title = title[:255]
+        if "document_date" not in kept:
+            document.document_date = found.document_date
+        if "language" not in kept:
+            document.language = found.language or ""
+        metadata_apply(document, found)
         document.sender = (found.sender or "")[:255]
         document.recipient = (found.recipient or "")[:255]
-        document.language = found.language or ""
         document.reference_number = (found.reference_number or "")[:128]
         document.amounts = [amount.as_json() for amount in found.amounts]
         document.confidence = found.confidence
@@ -152,12 +157,13 @@ class ExtractMetadataStep:
             "title": document.document_title,
             "extractor": extractor.name,
         }
+        document.version += 1  # an edit made on the fields before extraction is out of date
         _save(
             document,
+            "version",
             "document_title", "document_type", "document_date", "correspondent", "sender", "recipient",
             "language", "reference_number", "amounts", "confidence", "metadata",
         )  # fmt: skip
-        document.tags.set([Tag.objects.get_or_create(name=tag[:64])[0] for tag in found.tags])
         return StepResult(_describe(found, extractor.name))
 
 
@@ -180,10 +186,10 @@ class EmbedMetadataStep:
             # update_docinfo keeps /Title, /Author, /Subject and /Keywords in step with XMP.
             with pdf.open_metadata(set_pikepdf_as_editor=False, update_docinfo=True) as xmp:
                 xmp["dc:title"] = document.document_title
-                if document.correspondent:
-                    xmp["dc:creator"] = [document.correspondent]
-                if document.document_type:
-                    xmp["dc:description"] = document.document_type
+                if document.correspondent_name:
+                    xmp["dc:creator"] = [document.correspondent_name]
+                if document.document_type_name:
+                    xmp["dc:description"] = document.document_type_name
                 if tags:
                     xmp["dc:subject"] = set(tags)
                     xmp["pdf:Keywords"] = ", ".join(tags)
@@ -250,11 +256,11 @@ def _sidecar(document: Document) -> dict[str, object]:
         "mime_type": document.mime_type,
         "page_count": document.page_count,
         "title": document.document_title,
-        "document_type": document.document_type,
+        "document_type": document.document_type_name,
         "document_date": document.document_date.isoformat()
         if isinstance(document.document_date, date)
         else None,
-        "correspondent": document.correspondent,
+        "correspondent": document.correspondent_name,
         "tags": sorted(document.tags.values_list("name", flat=True)),
         "metadata": document.metadata,
         "processed_at": timezone.now().isoformat(),

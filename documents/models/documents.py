@@ -106,7 +106,15 @@ class LogStep(models.TextChoices):
 
 class DocumentQuerySet(models.QuerySet["Document"]):
     def visible_to(self, viewer: Viewer) -> DocumentQuerySet:
-        """The documents ``viewer`` may see (the rule: ``documents.visibility``)."""
+        """The documents ``viewer`` may see (the rule: ``documents.visibility``), less the
+        trash: a trashed document is gone for every page, search and API but the trash's."""
+        return self.in_scope_of(viewer).filter(trashed_at__isnull=True)
+
+    def trashed_visible_to(self, viewer: Viewer) -> DocumentQuerySet:
+        """The documents in the trash ``viewer`` may see."""
+        return self.in_scope_of(viewer).filter(trashed_at__isnull=False)
+
+    def in_scope_of(self, viewer: Viewer) -> DocumentQuerySet:
         visibility = visibility_for(viewer)
         if visibility.all_owners:
             return self.all()
@@ -120,15 +128,6 @@ class DocumentQuerySet(models.QuerySet["Document"]):
             .values("name")[:1]
         )
         return self.annotate(failed_step=Subquery(first_failed))
-
-
-class Tag(models.Model):
-    """A label on documents; a table of its own so filtering by tag uses an index."""
-
-    name = models.CharField(max_length=64, unique=True)
-
-    def __str__(self) -> str:
-        return self.name
 
 
 class Document(models.Model):
@@ -159,8 +158,12 @@ class Document(models.Model):
     ocr_text = models.TextField(blank=True)
     page_count = models.PositiveIntegerField(null=True, blank=True)
     document_title = models.CharField(max_length=255, blank=True)
-    document_type = models.CharField(max_length=64, blank=True)
-    correspondent = models.CharField(max_length=255, blank=True)
+    document_type = models.ForeignKey(
+        "documents.DocumentType", null=True, blank=True, on_delete=models.SET_NULL, related_name="documents"
+    )
+    correspondent = models.ForeignKey(
+        "documents.Correspondent", null=True, blank=True, on_delete=models.SET_NULL, related_name="documents"
+    )
     sender = models.CharField(max_length=255, blank=True)
     recipient = models.CharField(max_length=255, blank=True)
     document_date = models.DateField(null=True, blank=True)
@@ -169,7 +172,17 @@ class Document(models.Model):
     amounts = models.JSONField(default=list, blank=True)
     confidence = models.PositiveSmallIntegerField(null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
-    tags = models.ManyToManyField(Tag, blank=True, related_name="documents")
+    tags = models.ManyToManyField("documents.Tag", blank=True, related_name="documents")
+    storage_path = models.ForeignKey(
+        "documents.StoragePath", null=True, blank=True, on_delete=models.SET_NULL, related_name="documents"
+    )
+    # Raised by every change of the fields a person edits (theirs or the pipeline's), so an
+    # edit made on an older reading is refused instead of overwriting (ETag / If-Match).
+    version = models.PositiveIntegerField(default=1)
+    # The fields a person set: reprocessing keeps them instead of extracting them again.
+    user_fields = models.JSONField(default=list, blank=True)
+    # In the trash since then; emptied after EMPTY_TRASH_DELAY days (ops.housekeeping).
+    trashed_at = models.DateTimeField(null=True, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -182,7 +195,6 @@ class Document(models.Model):
             models.Index(fields=["owner", "-created_at"], name="document_owner_recent"),
             models.Index(fields=["status", "-created_at"], name="document_status_recent"),
             models.Index(fields=["owner", "filehash"], name="document_owner_hash"),
-            models.Index(fields=["document_type"], name="document_type"),
             # The list (documents.selectors.document_list) reads a page straight from an
             # index in its order, instead of sorting the whole archive for 50 rows: one
             # index per sort_by it allows, ending in the id that breaks ties. Read backwards
@@ -197,10 +209,23 @@ class Document(models.Model):
             models.Index(fields=["document_title", "id"], name="document_title_order"),
             # The mime_type filter, newest first (status has document_status_recent).
             models.Index(fields=["mime_type", "created_at", "id"], name="document_mime_recent"),
+            models.Index(
+                fields=["trashed_at"], condition=Q(trashed_at__isnull=False), name="document_trashed"
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.original_filename} (#{self.pk})"
+
+    # The names as clients and templates have always read them: text, empty when unset.
+    # (Lists select_related the entries, so these cost no query.)
+    @property
+    def document_type_name(self) -> str:
+        return self.document_type.name if self.document_type_id and self.document_type else ""
+
+    @property
+    def correspondent_name(self) -> str:
+        return self.correspondent.name if self.correspondent_id and self.correspondent else ""
 
 
 class ProcessingStep(models.Model):

@@ -1,0 +1,1 @@
+"""Organising documents: the managed lists, editing, bulk edits, notes, trash and history."""
