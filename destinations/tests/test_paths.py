@@ -15,6 +15,7 @@ from destinations.paths import (
     segment,
 )
 from docuelevate.errors import InvalidInput
+from documents.models import Correspondent
 from documents.tests.factories import DocumentFactory
 
 
@@ -67,7 +68,7 @@ def test_without_a_document_date_the_day_it_came_in_counts(document):
     ],
 )
 def test_a_value_that_looks_like_a_path_stays_one_folder_inside_the_destination(document, hostile):
-    document.correspondent = hostile
+    document.correspondent = Correspondent(name=hostile)
     path = path_for(document, "{correspondent}/{filename}")
     parts = path.split("/")
     assert parts[0] == "archive"
@@ -78,14 +79,14 @@ def test_a_value_that_looks_like_a_path_stays_one_folder_inside_the_destination(
 
 
 def test_control_characters_and_line_breaks_are_dropped(document):
-    document.correspondent = "ACME\r\nX-Injected: yes\x00\x1b[31m"
+    document.correspondent = Correspondent(name="ACME\r\nX-Injected: yes\x00\x1b[31m")
     path = path_for(document, "{correspondent}/{filename}")
     assert path == "archive/ACMEX-Injected_ yes[31m/2024-03-12_Invoice.pdf"
 
 
 def test_empty_values_become_a_named_folder_not_an_empty_one(document):
-    document.document_type = ""
-    document.correspondent = "   "
+    document.document_type = None
+    document.correspondent = Correspondent(name="   ")
     document.document_title = "..."
     assert path_for(document, "{document_type}/{correspondent}/{title}") == (
         "archive/unknown/unknown/unknown/2024-03-12_Invoice.pdf"
@@ -93,7 +94,7 @@ def test_empty_values_become_a_named_folder_not_an_empty_one(document):
 
 
 def test_long_values_are_shortened_by_bytes_and_the_file_keeps_its_extension(document):
-    document.correspondent = "Ä" * 500  # two bytes each
+    document.correspondent = Correspondent(name="Ä" * 500)  # two bytes each
     document.processed_file = "processed/abc/" + "x" * 400 + ".pdf"
     correspondent, filename = path_for(document, "{correspondent}/{filename}").split("/")[1:]
     assert len(correspondent.encode()) <= MAX_SEGMENT_BYTES
@@ -103,7 +104,7 @@ def test_long_values_are_shortened_by_bytes_and_the_file_keeps_its_extension(doc
 
 
 def test_names_are_written_in_one_unicode_form(document):
-    document.correspondent = "Mu\u0308ller"  # u + combining diaeresis
+    document.correspondent = Correspondent(name="Mu\u0308ller")  # u + combining diaeresis
     assert path_for(document, "{correspondent}").split("/")[1] == "M\u00fcller"
 
 

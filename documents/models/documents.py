@@ -221,11 +221,11 @@ class Document(models.Model):
     # (Lists select_related the entries, so these cost no query.)
     @property
     def document_type_name(self) -> str:
-        return self.document_type.name if self.document_type_id and self.document_type else ""
+        return self.document_type.name if self.document_type else ""
 
     @property
     def correspondent_name(self) -> str:
-        return self.correspondent.name if self.correspondent_id and self.correspondent else ""
+        return self.correspondent.name if self.correspondent else ""
 
 
 class ProcessingStep(models.Model):

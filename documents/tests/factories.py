@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import factory
 from factory.django import DjangoModelFactory
 
 from accounts.tests.factories import UserFactory
-from documents.models import Document, DocumentStatus
+from documents.models import Correspondent, Document, DocumentStatus, DocumentType
+from documents.organise.mapping import entry_for_name
 
 
 class DocumentFactory(DjangoModelFactory):
@@ -26,3 +29,23 @@ class DocumentFactory(DjangoModelFactory):
     mime_type = "application/pdf"
     original_file = factory.LazyAttribute(lambda document: f"originals/{document.filehash}")
     status = DocumentStatus.COMPLETED
+
+    @classmethod
+    def _build(cls, model_class: type[Document], *args: object, **kwargs: Any) -> Document:
+        return super()._build(model_class, *args, **with_entries(kwargs, owner_id=kwargs["owner"].pk))  # type: ignore[no-any-return]  # factory_boy is untyped
+
+    @classmethod
+    def _create(cls, model_class: type[Document], *args: object, **kwargs: Any) -> Document:
+        return super()._create(model_class, *args, **with_entries(kwargs, owner_id=kwargs["owner"].pk))  # type: ignore[no-any-return]  # factory_boy is untyped
+
+
+def with_entries(fields: dict[str, Any], *, owner_id: int) -> dict[str, Any]:
+    """``fields`` with a type or correspondent named as text, as extraction finds it, turned
+    into the entry of the owner's list by that name (made if need be; none for "")."""
+    for field, entry_model in (("document_type", DocumentType), ("correspondent", Correspondent)):
+        name = fields.get(field)
+        if isinstance(name, str):
+            fields[field] = (
+                entry_for_name(entry_model, owner_id=owner_id, name=name, create=True) if name else None
+            )
+    return fields

@@ -11,6 +11,7 @@ from django.test import Client
 
 from documents import storage
 from documents.models import Document, DocumentStatus, ProcessingStep, StepStatus, Tag
+from documents.tests.factories import with_entries
 
 pytestmark = pytest.mark.django_db
 
@@ -29,7 +30,7 @@ def note(ingest, text: str, filename: str, **fields) -> Document:
     document = ingest(f"This is a note: {text}".encode(), filename)
     tags = fields.pop("tags", [])
     if fields:
-        Document.objects.filter(pk=document.pk).update(**fields)
+        Document.objects.filter(pk=document.pk).update(**with_entries(fields, owner_id=document.owner_id))
     document.tags.set([Tag.objects.get_or_create(name=name)[0] for name in tags])
     return Document.objects.get(pk=document.pk)
 
