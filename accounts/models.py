@@ -78,6 +78,9 @@ class AuditAction(models.TextChoices):
     TOKEN_REVOKED = "token_revoked", "API token revoked"
     ROLE_CHANGED = "role_changed", "role changed"
     DOCUMENT_DELETED = "document_deleted", "document deleted"
+    DOCUMENT_CHANGED = "document_changed", "document changed"
+    DOCUMENT_TRASHED = "document_trashed", "document moved to the trash"
+    DOCUMENT_RESTORED = "document_restored", "document restored from the trash"
     ADMIN_CHANGE = "admin_change", "changed in the admin"
 
 

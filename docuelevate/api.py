@@ -22,7 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from docuelevate.errors import ApplicationError
+from docuelevate.errors import ApplicationError, StaleEdit
 
 
 class ErrorOutputSerializer(serializers.Serializer[Any]):
@@ -41,6 +41,10 @@ class ErrorOutputSerializer(serializers.Serializer[Any]):
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handler, extended with our domain errors and a flat ``detail`` string."""
+    if isinstance(exc, StaleEdit):
+        # The version stored now, so the client can fetch it and merge.
+        headers = {"ETag": f'"{exc.current_version}"'}
+        return Response(ErrorOutputSerializer({"detail": exc.message}).data, status=412, headers=headers)
     if isinstance(exc, ApplicationError):
         return Response(ErrorOutputSerializer({"detail": exc.message}).data, status=exc.status_code)
     if isinstance(exc, RequestDataTooBig):
@@ -64,6 +68,15 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 def validated_query(serializer_class: type[serializers.Serializer[Any]], request: Request) -> dict[str, Any]:
     """The request's query parameters checked by ``serializer_class`` (400 when they are not)."""
     serializer = serializer_class(data=request.query_params)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def validated_body(
+    serializer_class: type[serializers.Serializer[Any]], request: Request, *, partial: bool = False
+) -> dict[str, Any]:
+    """The request's body checked by ``serializer_class`` (400 when it is not)."""
+    serializer = serializer_class(data=request.data, partial=partial)
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
 

@@ -38,6 +38,7 @@ TASK_ROUTES: dict[str, str] = {
     "sources.tasks.source_poll_task": QUEUE_DEFAULT,
     "sources.tasks.sources_poll_due_task": QUEUE_DEFAULT,
     "search.tasks.search_index_document_task": QUEUE_DEFAULT,
+    "search.tasks.search_index_documents_task": QUEUE_DEFAULT,
     "search.tasks.search_remove_document_task": QUEUE_DEFAULT,
     "search.tasks.search_reconcile_task": QUEUE_HOUSEKEEPING,
 }

@@ -1,7 +1,7 @@
 """The one family of domain errors that services raise.
 
-Views and the API translate these into HTTP answers in one place (400/403/404/409/413/
-415/429 with ``{"detail": ...}``), so services stay free of HTTP and every channel, including
+Views and the API translate these into HTTP answers in one place (400/403/404/409/412/
+413/415/429 with ``{"detail": ...}``), so services stay free of HTTP and every channel, including
 management commands and tasks, reports the same readable message.
 """
 
@@ -34,6 +34,17 @@ class NotFound(ApplicationError):
 
 class Conflict(ApplicationError):
     status_code = 409
+
+
+class StaleEdit(ApplicationError):
+    """An edit made on an older reading of the thing than the one stored: someone else saved
+    in between. ``current_version`` lets a client fetch and merge instead of guessing."""
+
+    status_code = 412
+
+    def __init__(self, message: str, *, current_version: int) -> None:
+        super().__init__(message)
+        self.current_version = current_version
 
 
 class RequestTimeout(ApplicationError):

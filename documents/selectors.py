@@ -22,6 +22,7 @@ from docuelevate.errors import InvalidInput, NotFound
 from documents import storage
 from documents.models import (
     Correspondent,
+    CustomFieldValue,
     Document,
     DocumentStatus,
     ProcessingLog,
@@ -345,6 +346,7 @@ class DocumentDetail:
     steps: QuerySet[ProcessingStep]
     files_on_disk: dict[str, bool]
     deliveries: list[DeliveryView]
+    custom_fields: list[CustomFieldValue]
 
 
 def document_detail(*, document: Document) -> DocumentDetail:
@@ -356,6 +358,11 @@ def document_detail(*, document: Document) -> DocumentDetail:
         steps=document.steps.order_by("position"),
         files_on_disk=document_files_present(document),
         deliveries=deliveries_for_document(document),
+        custom_fields=list(
+            CustomFieldValue.objects.filter(document=document)
+            .select_related("field")
+            .order_by("field__name", "pk")
+        ),
     )
 
 

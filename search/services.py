@@ -59,6 +59,47 @@ def index_document_enqueue(*, document_id: int) -> None:
     transaction.on_commit(lambda: search_index_document_task.delay(document_id))
 
 
+def index_documents(*, document_ids: Sequence[int]) -> None:
+    """Bring these documents' entries up to date, in batches: indexed while searchable,
+    removed otherwise. Idempotent."""
+    backend = search_backend()
+    for start in range(0, len(document_ids), INDEX_BATCH_SIZE):
+        batch = list(document_ids[start : start + INDEX_BATCH_SIZE])
+        documents = list(indexable_documents().filter(pk__in=batch))
+        if documents:
+            backend.index(list(indexed_records(documents)))
+        if gone := set(batch) - {document.pk for document in documents}:
+            backend.remove(sorted(gone))
+
+
+def index_documents_now(*, document_ids: Sequence[int]) -> None:
+    """Index these documents in this process, after commit: a person who just edited one
+    searches for what they typed next. An index that cannot be reached costs nothing but
+    time: a worker tries again (and the hourly reconcile after it)."""
+
+    def index() -> None:
+        try:
+            index_documents(document_ids=document_ids)
+        except Exception:
+            logger.warning("search index unreachable; indexing %d documents in a worker", len(document_ids))
+            _send_index_tasks(document_ids)
+
+    transaction.on_commit(index)
+
+
+def index_documents_enqueue(*, document_ids: Sequence[int]) -> None:
+    """Index many documents in workers once the current transaction has committed (a tag
+    renamed or merged changes every document that carries it)."""
+    transaction.on_commit(lambda: _send_index_tasks(document_ids))
+
+
+def _send_index_tasks(document_ids: Sequence[int]) -> None:
+    from search.tasks import search_index_documents_task
+
+    for start in range(0, len(document_ids), INDEX_BATCH_SIZE):
+        search_index_documents_task.delay(list(document_ids[start : start + INDEX_BATCH_SIZE]))
+
+
 def remove_document_enqueue(*, document_id: int) -> None:
     from search.tasks import search_remove_document_task
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from celery import Task, shared_task
 
-from search.services import index_document, reconcile, remove_document
+from search.services import index_document, index_documents, reconcile, remove_document
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +27,13 @@ def search_index_document_task(self: Task[Any, Any], document_id: int) -> bool:
     """Index (or un-index) one document after processing; idempotent, so a redelivery or a
     retry after a half-done attempt leaves the same entry."""
     return index_document(document_id=document_id)
+
+
+@shared_task(bind=True, name="search.tasks.search_index_documents_task", acks_late=True, **RETRY_POLICY)
+def search_index_documents_task(self: Task[Any, Any], document_ids: list[int]) -> None:
+    """Re-index a batch of documents whose names changed (a tag renamed, entries merged, a
+    bulk edit); idempotent, each entry is rewritten from the document as it is."""
+    index_documents(document_ids=document_ids)
 
 
 @shared_task(bind=True, name="search.tasks.search_remove_document_task", acks_late=True, **RETRY_POLICY)

@@ -16,6 +16,7 @@ from rest_framework import serializers
 
 from destinations.models import DeliveryStatus, DestinationKind
 from docuelevate.bounds import MAX_ID, MAX_PAGE
+from documents.api.organise_serializers import CustomValueOutputSerializer
 from documents.models import (
     Document,
     DocumentStatus,
@@ -117,6 +118,8 @@ class ProcessingStatusOutputSerializer(serializers.Serializer[Any]):
 
 class _DocumentBaseOutputSerializer(serializers.ModelSerializer[Document]):
     tags = serializers.SerializerMethodField()
+    # The names, as clients have always read them ("" when unset); ids are in the detail.
+    document_type = serializers.CharField(source="document_type_name")
 
     class Meta:
         model = Document
@@ -167,12 +170,25 @@ class FileListOutputSerializer(serializers.Serializer[Any]):
 
 class FileOutputSerializer(_DocumentBaseOutputSerializer):
     local_filename = serializers.SerializerMethodField()
+    correspondent = serializers.CharField(source="correspondent_name")
+    storage_path = serializers.SerializerMethodField()
+    tag_ids = serializers.SerializerMethodField()
+    version = serializers.IntegerField(help_text="Send it back (If-Match or version) with an edit.")
 
     class Meta(_DocumentBaseOutputSerializer.Meta):
         fields = [
             *_DocumentBaseOutputSerializer.Meta.fields,
             "local_filename", "legal_hold", "correspondent", "document_date", "language",
+            "document_type_id", "correspondent_id", "storage_path", "storage_path_id", "tag_ids",
+            "version", "user_fields", "confidence",
         ]  # fmt: skip
+
+    def get_storage_path(self, document: Document) -> str:
+        return document.storage_path.name if document.storage_path else ""
+
+    @extend_schema_field(serializers.ListField(child=serializers.IntegerField()))
+    def get_tag_ids(self, document: Document) -> list[int]:
+        return sorted(tag.pk for tag in document.tags.all())
 
     def get_local_filename(self, document: Document) -> str:
         """Name of the stored original, without its folder."""
@@ -239,6 +255,7 @@ class FileDetailOutputSerializer(serializers.Serializer[Any]):
     metadata = serializers.JSONField(source="document.metadata")
     steps = StepOutputSerializer(many=True)
     deliveries = DeliveryOutputSerializer(many=True, help_text="One per destination the document goes to.")
+    custom_fields = CustomValueOutputSerializer(many=True)
 
 
 class RedeliverOutputSerializer(serializers.Serializer[Any]):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path
 
-from documents.api import views
+from documents.api import organise_views, views
+from documents.organise.lists import KINDS
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("ui-upload", views.UploadView.as_view(), name="api-ui-upload"),
@@ -23,4 +24,32 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("files/<str:document_id>/redeliver", views.FileRedeliverView.as_view(), name="api-file-redeliver"),
     path("logs/file/<str:document_id>", views.FileLogsView.as_view(), name="api-file-logs"),
     path("queue/stats", views.QueueStatsView.as_view(), name="api-queue-stats"),
+    path("files/<str:document_id>/notes", organise_views.FileNotesView.as_view(), name="api-file-notes"),
+    path(
+        "files/<str:document_id>/notes/<str:note_id>",
+        organise_views.FileNoteView.as_view(),
+        name="api-file-note",
+    ),
+    path(
+        "files/<str:document_id>/history", organise_views.FileHistoryView.as_view(), name="api-file-history"
+    ),
+    path("trash", organise_views.TrashView.as_view(), name="api-trash"),
+    path(
+        "trash/<str:document_id>/restore", organise_views.TrashRestoreView.as_view(), name="api-trash-restore"
+    ),
 ]
+# The managed lists, one set of routes each: /api/tags, /api/tags/{id}, /api/tags/{id}/merge, …
+for _slug in KINDS:
+    urlpatterns += [
+        path(_slug, organise_views.EntriesView.as_view(kind_slug=_slug), name=f"api-{_slug}"),
+        path(
+            f"{_slug}/<str:entry_id>",
+            organise_views.EntryView.as_view(kind_slug=_slug),
+            name=f"api-{_slug}-entry",
+        ),
+        path(
+            f"{_slug}/<str:entry_id>/merge",
+            organise_views.EntryMergeView.as_view(kind_slug=_slug),
+            name=f"api-{_slug}-merge",
+        ),
+    ]

@@ -35,7 +35,10 @@ from docuelevate.api import ErrorOutputSerializer, validated_query
 from docuelevate.bounds import parse_id
 from docuelevate.errors import ApplicationError, NotFound
 from documents.api import serializers as s
+from documents.api.organise_serializers import FileEditInputSerializer
+from documents.api.organise_views import file_edit
 from documents.models import Document
+from documents.organise.trash import document_trash
 from documents.selectors import (
     DocumentFilters,
     StoredFile,
@@ -51,7 +54,6 @@ from documents.selectors import (
 )
 from documents.services import (
     IngestResult,
-    document_delete,
     document_ingest,
     document_ingest_url,
     document_reprocess,
@@ -68,6 +70,16 @@ INGEST_ANSWERS = PolymorphicProxySerializer(
     resource_type_field_name=None,
 )
 DOCUMENT_ID = OpenApiParameter("document_id", OpenApiTypes.INT, OpenApiParameter.PATH)
+
+
+def file_detail_response(request: Request, document_id: int) -> Response:
+    """The file's detail, with its version as the ETag an edit sends back in If-Match."""
+    detail = document_detail(
+        document=document_get_for_user(viewer=viewer_for_request(request), document_id=document_id)
+    )
+    return Response(
+        s.FileDetailOutputSerializer(detail).data, headers={"ETag": f'"{detail.document.version}"'}
+    )
 
 
 def _document(request: Request, document_id: str) -> Document:
@@ -231,7 +243,8 @@ class FileListView(APIView):
 
 
 class FileDetailView(APIView):
-    """One document with its processing state and history; DELETE removes it."""
+    """One document with its processing state and history; PATCH edits it; DELETE moves it
+    to the trash (DELETE /api/trash empties it)."""
 
     @extend_schema(
         operation_id="files_retrieve",
@@ -240,8 +253,23 @@ class FileDetailView(APIView):
         responses={200: s.FileDetailOutputSerializer, **ERRORS},
     )
     def get(self, request: Request, document_id: str) -> Response:
-        detail = document_detail(document=_document(request, document_id))
-        return Response(s.FileDetailOutputSerializer(detail).data)
+        return file_detail_response(request, _document(request, document_id).pk)
+
+    @extend_schema(
+        operation_id="files_partial_update",
+        tags=["files"],
+        parameters=[
+            DOCUMENT_ID,
+            OpenApiParameter(
+                "If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER,
+                description='The ETag of the reading the edit was made on ("3"); a newer one stored: 412.',
+            ),
+        ],
+        request=FileEditInputSerializer,
+        responses={200: s.FileDetailOutputSerializer, 412: OpenApiResponse(ErrorOutputSerializer), **ERRORS},
+    )  # fmt: skip
+    def patch(self, request: Request, document_id: str) -> Response:
+        return file_edit(request, document_id)
 
     @extend_schema(
         operation_id="files_destroy",
@@ -250,7 +278,7 @@ class FileDetailView(APIView):
         responses={204: None, **ERRORS},
     )
     def delete(self, request: Request, document_id: str) -> Response:
-        document_delete(document=_document(request, document_id))
+        document_trash(viewer=viewer_for_request(request), document_id=_document(request, document_id).pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

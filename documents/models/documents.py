@@ -59,6 +59,7 @@ class ResetKind(models.TextChoices):
     REPROCESS = "reprocess"  # a person reprocessed the whole document
     RETRY_SWEEP = "retry_sweep"  # housekeeping's one more run after a temporary failure
     INPUT_MISSING = "input_missing"  # the runner started over: a step's input file was gone
+    EDIT = "edit"  # a person changed the metadata: written into the PDF and filed again
 
 
 class LogStatus(models.TextChoices):
@@ -90,6 +91,7 @@ class LogStep(models.TextChoices):
     FINALIZE = "finalize"
     REPROCESS = "reprocess"  # a person asked for the whole pipeline again
     RETRY_SWEEP = "retry_sweep"  # housekeeping gave a failed document one more run
+    EDIT = "edit"  # a person changed the metadata (documents.organise.editing)
     # A delivery to one destination, by kind (destinations.services); established clients
     # read these names, so every kind DocuElevate delivers to is listed, built or not.
     UPLOAD_TO_S3 = "upload_to_s3", "Upload to S3"

@@ -34,7 +34,7 @@ from documents.pipeline.steps import STEP_NAMES
 # the count over. The runner's own restart (INPUT_MISSING) keeps the count, so a loop the
 # runner starts by itself still runs into TASK_RETRY_MAX_RETRIES and ends.
 FRESH_ATTEMPTS: frozenset[ResetKind] = frozenset(
-    {ResetKind.MANUAL_RETRY, ResetKind.REPROCESS, ResetKind.RETRY_SWEEP}
+    {ResetKind.MANUAL_RETRY, ResetKind.REPROCESS, ResetKind.RETRY_SWEEP, ResetKind.EDIT}
 )
 
 

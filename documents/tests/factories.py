@@ -32,11 +32,11 @@ class DocumentFactory(DjangoModelFactory):
 
     @classmethod
     def _build(cls, model_class: type[Document], *args: object, **kwargs: Any) -> Document:
-        return super()._build(model_class, *args, **with_entries(kwargs, owner_id=kwargs["owner"].pk))  # type: ignore[no-any-return]  # factory_boy is untyped
+        return super()._build(model_class, *args, **with_entries(kwargs, owner_id=kwargs["owner"].pk))
 
     @classmethod
     def _create(cls, model_class: type[Document], *args: object, **kwargs: Any) -> Document:
-        return super()._create(model_class, *args, **with_entries(kwargs, owner_id=kwargs["owner"].pk))  # type: ignore[no-any-return]  # factory_boy is untyped
+        return super()._create(model_class, *args, **with_entries(kwargs, owner_id=kwargs["owner"].pk))
 
 
 def with_entries(fields: dict[str, Any], *, owner_id: int) -> dict[str, Any]:

@@ -1,0 +1,76 @@
+"""The trash: a deleted document waits there, restorable, until EMPTY_TRASH_DELAY days
+have passed; then beat deletes it for good. Legal hold blocks both steps."""
+
+from __future__ import annotations
+
+import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.access import Viewer
+from accounts.audit import audit_record
+from accounts.models import AuditAction
+from docuelevate.errors import Conflict, NotFound
+from documents.models import Document
+from documents.services import document_delete
+from search.services import index_documents_now
+
+
+def document_trash(*, viewer: Viewer, document_id: int) -> Document:
+    """Move a document the viewer may see into the trash (out of lists and search)."""
+    with transaction.atomic():
+        document = Document.objects.visible_to(viewer).select_for_update().filter(pk=document_id).first()
+        if document is None:
+            raise NotFound("No such document.")
+        if document.legal_hold:
+            raise Conflict("The document is under legal hold and cannot be deleted.")
+        document.trashed_at = timezone.now()
+        document.save(update_fields=["trashed_at", "updated_at"])
+        audit_record(
+            action=AuditAction.DOCUMENT_TRASHED,
+            target=f"document {document.pk} {document.original_filename}"[:255],
+            detail={"owner_id": document.owner_id},
+        )
+        index_documents_now(document_ids=[document.pk])
+    return document
+
+
+def document_restore(*, viewer: Viewer, document_id: int) -> Document:
+    """Bring a document back from the trash, as it was."""
+    with transaction.atomic():
+        document = (
+            Document.objects.trashed_visible_to(viewer).select_for_update().filter(pk=document_id).first()
+        )
+        if document is None:
+            raise NotFound("No such document in the trash.")
+        document.trashed_at = None
+        document.save(update_fields=["trashed_at", "updated_at"])
+        audit_record(
+            action=AuditAction.DOCUMENT_RESTORED,
+            target=f"document {document.pk} {document.original_filename}"[:255],
+            detail={"owner_id": document.owner_id},
+        )
+        index_documents_now(document_ids=[document.pk])
+    return document
+
+
+def trash_empty(
+    *, viewer: Viewer | None = None, now: datetime.datetime | None = None, everything: bool = False
+) -> int:
+    """Delete for good what has waited EMPTY_TRASH_DELAY days (``everything``: the whole
+    trash the viewer may see, at once); documents under legal hold stay. Returns how many."""
+    trashed = (
+        Document.objects.trashed_visible_to(viewer)
+        if viewer
+        else Document.objects.filter(trashed_at__isnull=False)
+    )
+    if not everything:
+        cutoff = (now or timezone.now()) - datetime.timedelta(days=settings.EMPTY_TRASH_DELAY)
+        trashed = trashed.filter(trashed_at__lte=cutoff)
+    deleted = 0
+    for document in trashed.filter(legal_hold=False).order_by("pk").iterator():
+        document_delete(document=document)
+        deleted += 1
+    return deleted
