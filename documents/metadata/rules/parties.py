@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from documents.metadata.rules.dates import DATE_RE
 from documents.metadata.rules.doctype import KEYWORDS
+from documents.metadata.rules.text import fold
 
 _HEADER_LINES = 30
 _LETTERHEAD_LINES = 12
@@ -137,6 +138,6 @@ def _clean_name(raw: str) -> str | None:
     letters = sum(char.isalpha() for char in name)
     if not 2 <= len(name) <= _MAX_NAME_CHARS or letters < max(2, len(name) // 2) or _NOT_A_NAME.search(name):
         return None
-    if _RECIPIENT_CUE.fullmatch(name) or DATE_RE.search(name) or name.lower() in KEYWORDS:
+    if _RECIPIENT_CUE.fullmatch(name) or DATE_RE.search(name) or fold(name) in KEYWORDS:
         return None
     return name
