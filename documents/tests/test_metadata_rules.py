@@ -329,15 +329,16 @@ def test_receipt_yields_total_date_and_receipt_number():
     assert result.filename == "2024-03-14_Quittung_4821_REWE_Markt_GmbH"
 
 
-def test_bank_statement_keeps_debits_negative_and_the_new_balance_first():
+def test_bank_statement_keeps_debits_negative_the_new_balance_first_and_its_statement_number():
     result = extract(BANK_STATEMENT)
     assert result.document_type == "bank_statement"
     assert result.document_date == date(2024, 3, 31)
     assert result.amounts == (eur("2850.00"), eur("-850.00"), eur("2500.00"), eur("1200.00"))
     assert result.ibans == ("DE46370501980000123456",)
     assert result.correspondent == "Sparkasse KölnBonn"
-    assert result.title == "Kontoauszug Sparkasse KölnBonn"
-    assert result.filename == "2024-03-31_Kontoauszug_Sparkasse_KoelnBonn"
+    assert result.reference_number == "3/2024"
+    assert result.title == "Kontoauszug 3-2024 Sparkasse KölnBonn"
+    assert result.filename == "2024-03-31_Kontoauszug_3-2024_Sparkasse_KoelnBonn"
 
 
 def test_contract_yields_contract_number_landlord_and_signing_date():
