@@ -26,6 +26,7 @@ RUN /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements.txt
 FROM python:3.11-slim-bookworm AS runtime
 # Tesseract languages, as Debian names them (tesseract-ocr-<name>: "fra", "chi-sim");
 # TESSERACT_LANGUAGE (at run time) chooses among those installed, e.g. "eng+deu+fra".
+# French (tesseract-ocr-fra) is always installed, so TESSERACT_LANGUAGE=eng+deu+fra works as is.
 ARG TESSERACT_LANGUAGES="eng deu"
 # The user's ids, to match the owner of a bind-mounted /workdir on the host. USER is
 # numeric so Kubernetes' runAsNonRoot can verify it without reading /etc/passwd.
@@ -48,7 +49,7 @@ SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 RUN read -r -a languages <<< "$TESSERACT_LANGUAGES" \
     && apt-get update \
     && apt-get install -y --no-install-recommends \
-        tesseract-ocr tesseract-ocr-osd "${languages[@]/#/tesseract-ocr-}" \
+        tesseract-ocr tesseract-ocr-osd tesseract-ocr-fra "${languages[@]/#/tesseract-ocr-}" \
         ghostscript qpdf poppler-utils unpaper pngquant zip libmagic1 \
         libreoffice-writer-nogui fonts-dejavu-core fonts-liberation2 \
         postgresql-client tini \

@@ -10,6 +10,9 @@ declare -A PROBE=(
   [tesseract-ocr-eng]=/usr/share/tesseract-ocr/5/tessdata/eng.traineddata
   [tesseract-ocr-deu]=/usr/share/tesseract-ocr/5/tessdata/deu.traineddata
   [tesseract-ocr-osd]=/usr/share/tesseract-ocr/5/tessdata/osd.traineddata
+  # French is installed but not used by default (TESSERACT_LANGUAGE=eng+deu); bench/extraction.py
+  # OCRs its French scans with eng+deu+fra.
+  [tesseract-ocr-fra]=/usr/share/tesseract-ocr/5/tessdata/fra.traineddata
   [ghostscript]=/usr/bin/gs
   [qpdf]=/usr/bin/qpdf
   [poppler-utils]=/usr/bin/pdftotext

@@ -37,6 +37,7 @@ class ExtractedMetadata:
     language: str | None = None  # ISO 639-1, e.g. "en", "de"
     reference_number: str | None = None  # invoice, order, customer or contract number
     amounts: tuple[Amount, ...] = ()
+    total: Amount | None = None  # the sum the document is about: amount due, premium, net pay
     ibans: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()  # at most MAX_TAGS
     confidence: int | None = None  # 0..100
@@ -59,6 +60,7 @@ class ExtractedMetadata:
             "language": self.language,
             "reference_number": self.reference_number,
             "monetary_amounts": [amount.as_json() for amount in self.amounts],
+            "total": self.total.as_json() if self.total else None,
             "iban": list(self.ibans),
             "tags": list(self.tags),
             "confidence_score": self.confidence,

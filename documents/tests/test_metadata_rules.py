@@ -329,15 +329,16 @@ def test_receipt_yields_total_date_and_receipt_number():
     assert result.filename == "2024-03-14_Quittung_4821_REWE_Markt_GmbH"
 
 
-def test_bank_statement_keeps_debits_negative_and_the_new_balance_first():
+def test_bank_statement_keeps_debits_negative_the_new_balance_first_and_its_statement_number():
     result = extract(BANK_STATEMENT)
     assert result.document_type == "bank_statement"
     assert result.document_date == date(2024, 3, 31)
     assert result.amounts == (eur("2850.00"), eur("-850.00"), eur("2500.00"), eur("1200.00"))
     assert result.ibans == ("DE46370501980000123456",)
     assert result.correspondent == "Sparkasse KölnBonn"
-    assert result.title == "Kontoauszug Sparkasse KölnBonn"
-    assert result.filename == "2024-03-31_Kontoauszug_Sparkasse_KoelnBonn"
+    assert result.reference_number == "3/2024"
+    assert result.title == "Kontoauszug 3-2024 Sparkasse KölnBonn"
+    assert result.filename == "2024-03-31_Kontoauszug_3-2024_Sparkasse_KoelnBonn"
 
 
 def test_contract_yields_contract_number_landlord_and_signing_date():
@@ -722,3 +723,143 @@ def test_an_internal_error_still_returns_metadata(monkeypatch, caplog):
     assert result.filename == "Rechnung_Maerz"
     assert result.confidence == 0
     assert "rules extractor failed" in caplog.text
+
+
+# --- the total, French documents, letterheads ------------------------------------------------
+
+
+def test_a_payslips_total_is_the_net_pay_paid_out_not_the_gross():
+    text = (
+        "Muster GmbH · Hauptstraße 1 · 10115 Berlin\nGehaltsabrechnung März 2024\n"
+        "Gesamtbrutto 4.440,00\nSumme Abzüge 1.598,89\nNettoverdienst 2.841,11\n"
+        "Vermögenswirksame Anlage -40,00\nAuszahlungsbetrag 2.801,11\n"
+    )
+    result = extract(text)
+    assert result.document_type == "payslip"
+    assert result.total == eur("2801.11")
+
+
+def test_an_insurance_notices_total_is_the_premium_not_the_cover_limit_or_last_years_premium():
+    text = (
+        "Beitragsrechnung Privathaftpflicht\nVersicherungsschein-Nr.: PH 7731 224\n"
+        "Deckungssumme 10.000.000,00 EUR\nSelbstbeteiligung 150,00 EUR\nVorjahresbeitrag 89,90 EUR\n"
+        "Jahresbeitrag netto 81,08 EUR\nZu zahlender Beitrag 96,48 EUR\n"
+    )
+    result = extract(text)
+    assert result.total == eur("96.48")
+    assert result.reference_number == "PH 7731 224"
+
+
+def test_a_letter_that_mentions_a_limit_has_no_total():
+    text = "Dear Mrs Price,\nyour arranged overdraft limit of £1,000 stays the same.\nYours sincerely"
+    assert extract(text).total is None
+
+
+def test_an_invoice_total_is_the_amount_due_not_the_net_or_the_gross_before_advance_payments():
+    text = (
+        "Rechnung Nr. 31004\nNettobetrag 860,13 EUR\nUmsatzsteuer 19 % 163,42 EUR\n"
+        "Gesamtbetrag brutto 1.023,55 EUR\nabzüglich geleistete Abschläge -836,12 EUR\n"
+        "Rechnungsbetrag (Nachzahlung) 187,43 EUR\n"
+    )
+    assert extract(text).total == eur("187.43")
+
+
+def test_the_total_is_in_the_metadata_json_with_value_and_currency():
+    metadata = extract("Invoice\nSubtotal £469.00\nVAT £93.80\nTotal due £562.80\n").as_metadata_json()
+    assert metadata["total"] == {"value": "562.80", "currency": "GBP"}
+
+
+def test_a_french_invoice_yields_its_numero_de_facture_date_type_and_total_ttc():
+    text = (
+        "Plomberie Lambert SARL\nPlomberie Lambert SARL, 3 rue des Forges, 67000 Strasbourg\n"
+        "Madame Nathalie Klein\n15 rue du Dôme\n67000 Strasbourg\n"
+        "FACTURE N° F-2024-118\nDate : 12/04/2024\nDate d'intervention : 08/04/2024\n"
+        "Total HT 1 630,00 €\nTVA 10 % 163,00 €\nTotal TTC 1 793,00 €\n"
+    )
+    result = extract(text)
+    assert result.document_type == "invoice"
+    assert result.reference_number == "F-2024-118"
+    assert result.document_date == date(2024, 4, 12)
+    assert result.total == eur("1793.00")
+    assert result.correspondent == "Plomberie Lambert SARL"
+
+
+def test_french_words_count_without_their_accents_as_ocr_often_loses_them():
+    text = "AVIS D'ECHEANCE\nContrat automobile n° AUTO-3301-88\nCotisation precedente 552,10 €\n"
+    text += "Cotisation annuelle TTC 587,40 €\n"
+    result = extract(text)
+    assert result.document_type == "insurance"
+    assert result.reference_number == "AUTO-3301-88"
+    assert result.total == eur("587.40")
+
+
+def test_the_letters_own_date_line_wins_over_an_earlier_due_date_and_a_later_dated_reference():
+    text = (
+        "Oakridge Print Co. Ltd\n14 Mill Street · Bath BA1 1NS\nPayment was due on 15 May 2024.\n"
+        "3 June 2024\nFINAL REMINDER\nInvoice no. OP-8812 dated 15 April 2024\n"
+    )
+    result = extract(text)
+    assert result.document_date == date(2024, 6, 3)
+    assert result.document_type == "reminder"
+
+
+def test_a_french_letter_is_dated_by_its_place_and_le():
+    text = "Box Télécom SAS\nLille, le 3 mai 2024\nVotre box avant le 7 juin 2024.\nSalutations distinguées"
+    assert extract(text).document_date == date(2024, 5, 3)
+
+
+def test_a_date_takes_the_label_just_before_it_not_one_earlier_on_the_line():
+    text = "Pers.-Nr.: 0047   Geb.-Datum: 02.12.1999   Eintritt: 01.08.2021\nDatum: 31.01.2024\n"
+    assert extract(text).document_date == date(2024, 1, 31)
+
+
+def test_the_letterhead_company_is_the_correspondent_not_its_street_tagline_or_the_recipient():
+    text = (
+        "Greenfield Office Supplies Ltd\nUnit 4, Riverside Business Park, Leeds LS11 5DJ\n"
+        "Bill to:\nHarper Cole Holdings Ltd\n12 Park Row\nLeeds LS1 5HD\nInvoice number: INV-20417\n"
+    )
+    result = extract(text)
+    assert result.correspondent == "Greenfield Office Supplies Ltd"
+    assert result.reference_number == "INV-20417"
+
+
+def test_a_tagline_under_the_company_name_is_not_the_correspondent():
+    text = (
+        "Summit Web Services Inc.\nCloud hosting that just works\n1450 Larimer Street, Suite 300\n"
+        "Denver, CO 80202\nINVOICE\nAmount due $1,287.50\n"
+    )
+    result = extract(text)
+    assert result.correspondent == "Summit Web Services Inc."
+    assert result.total == Amount(Decimal("1287.50"), "USD")
+
+
+@pytest.mark.parametrize(
+    ("text", "document_type", "reference"),
+    [
+        ("Finanzamt Freiburg-Stadt\nSteuernummer 06471/12345\nBescheid für 2023 über Einkommensteuer",
+         "tax_document", "06471/12345"),
+        ("HM Revenue & Customs\nUnique Taxpayer Reference (UTR) 4471209318\nSimple Assessment",
+         "tax_document", "4471209318"),
+        ("Kassenbon\nSUMME EUR 5,00\nBon-Nr.: 4711\nSt.-Nr. 66/123/45678", "receipt", "4711"),
+        ("Lohnabrechnung\nPers.-Nr.: 0047   Eintritt: 01.08.2021\nAuszahlungsbetrag 1.642,58",
+         "payslip", "0047"),
+    ],
+)  # fmt: skip
+def test_tax_and_personnel_numbers_are_found_only_on_their_own_document_types(text, document_type, reference):
+    result = extract(text)
+    assert result.document_type == document_type
+    assert result.reference_number == reference
+
+
+def test_a_table_header_label_takes_the_value_in_its_column_of_the_next_line():
+    text = (
+        "Zahlungserinnerung\nKundennummer 30477\n"
+        "Rechnungsnummer   Rechnungsdatum   Fällig am     Betrag\n"
+        "RE-2024-0012      02.01.2024       16.01.2024    467,09 EUR\n"
+    )
+    assert extract(text).reference_number == "RE-2024-0012"
+
+
+def test_a_german_document_without_any_currency_has_its_total_in_euros():
+    text = "Entgeltabrechnung\nGesamtbrutto 2.301,96\nNetto 1.642,58\nAuszahlungsbetrag 1.642,58\n"
+    assert extract(text).total == eur("1642.58")

@@ -14,7 +14,7 @@ from documents.metadata.rules.dates import find_document_date
 from documents.metadata.rules.doctype import classify, heading
 from documents.metadata.rules.identifiers import find_ibans, find_reference
 from documents.metadata.rules.language import detect_language
-from documents.metadata.rules.money import find_amounts, primary_currency
+from documents.metadata.rules.money import find_amounts, find_total, primary_currency
 from documents.metadata.rules.naming import (
     confidence,
     make_tags,
@@ -58,6 +58,7 @@ def _extract(raw_text: str, original_filename: str) -> ExtractedMetadata:
     # A dollar document that isn't German writes "03/12/2024" for the 12th of March.
     month_first = language != "de" and primary_currency(amounts) == "USD"
     document_date = find_document_date(text, month_first=month_first)
+    total = find_total(text, document_type=document_type, language=language)
     reference = find_reference(text, document_type)
     ibans = find_ibans(text)
     parties = find_parties(lines)
@@ -87,6 +88,7 @@ def _extract(raw_text: str, original_filename: str) -> ExtractedMetadata:
         language=language,
         reference_number=reference,
         amounts=amounts,
+        total=total,
         ibans=ibans,
         tags=make_tags(document_type, correspondent, text),
         confidence=confidence(found),

@@ -1,4 +1,4 @@
-"""The document type, from weighted German and English keywords."""
+"""The document type, from weighted German, English and French keywords."""
 
 from __future__ import annotations
 
@@ -6,21 +6,26 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 
-from documents.metadata.rules.text import SPACES
+from documents.metadata.rules.text import SPACES, fold
 
 # Keyword -> weight. A keyword matches at a word start, so "rechnung" also counts "Rechnungsnummer"
-# (but not "Abrechnung"); those in _WHOLE_WORDS must end at a word end too.
+# (but not "Abrechnung"); those in _WHOLE_WORDS must end at a word end too. Keywords and text are
+# compared without accents (see text.fold), as OCR often loses them.
 _TYPE_KEYWORDS: dict[str, dict[str, int]] = {
     "invoice": {"rechnung": 4, "invoice": 4, "jahresabrechnung": 6, "jahresrechnung": 6,
                 "schlussrechnung": 6, "abschlagsrechnung": 6, "umsatzsteuer": 1, "mwst": 1, "ust": 1,
-                "vat": 1, "zahlbar bis": 1, "zahlungsziel": 1, "payment terms": 1, "payable": 1},
+                "vat": 1, "zahlbar bis": 1, "zahlungsziel": 1, "payment terms": 1, "payable": 1,
+                "bill": 4, "billing period": 2, "amount due": 1, "facture": 4, "tva": 1, "montant ht": 1,
+                "total ttc": 1},
     "receipt": {"quittung": 5, "kassenbon": 5, "kassenbeleg": 5, "receipt": 5, "bon": 2, "rückgeld": 2,
                 "kartenzahlung": 1, "girocard": 1, "contactless": 1, "kontaktlos": 1, "card payment": 1,
-                "vielen dank für ihren einkauf": 3, "thank you for shopping": 3},
+                "vielen dank für ihren einkauf": 3, "thank you for shopping": 3, "ticket de caisse": 5,
+                "ticket": 3, "caisse": 2, "merci de votre visite": 3, "thank you for your visit": 3},
     "contract": {"vertrag": 4, "mietvertrag": 6, "arbeitsvertrag": 6, "kaufvertrag": 6, "darlehensvertrag": 6,
                  "rahmenvertrag": 6, "contract": 4, "agreement": 4, "vereinbarung": 3, "vertragsparteien": 2,
                  "parties": 2, "hereinafter": 2, "nachfolgend": 2, "laufzeit": 1, "kündigungsfrist": 1,
-                 "termination": 1},
+                 "termination": 1, "contrat": 4, "ci-après dénommé": 2, "les soussignés": 2,
+                 "résiliation du contrat": 1, "prend effet": 1},
     "bank_statement": {"kontoauszug": 6, "bank statement": 6, "account statement": 6,
                        "statement of account": 6, "alter saldo": 3, "neuer saldo": 3, "opening balance": 3,
                        "closing balance": 3, "kontostand": 2, "buchungstag": 2, "wertstellung": 2,
@@ -29,24 +34,34 @@ _TYPE_KEYWORDS: dict[str, dict[str, int]] = {
     # A cancellation is a letter that mentions its contract, not a contract.
     "letter": {"sehr geehrte": 3, "dear": 3, "mit freundlichen grüßen": 3, "freundliche grüße": 3,
                "sincerely": 3, "kind regards": 3, "best regards": 3, "yours faithfully": 3, "betreff": 1,
-               "subject": 1, "kündigung": 3, "cancellation": 3},
+               "subject": 1, "kündigung": 3, "cancellation": 3, "nous vous prions d'agréer": 3,
+               "veuillez agréer": 3, "salutations distinguées": 3, "objet": 1, "résiliation": 3},
     "reminder": {"zahlungserinnerung": 7, "payment reminder": 7, "mahnung": 6, "reminder": 4,
                  "mahngebühr": 3, "mahnstufe": 3, "late fee": 3, "überfällig": 3, "overdue": 3,
-                 "past due": 3},
+                 "past due": 3, "final reminder": 7, "final notice": 6, "relance": 6, "impayée": 3,
+                 "mise en demeure": 6, "frais de recouvrement": 2},
     "offer": {"kostenvoranschlag": 6, "angebot": 5, "quotation": 5, "quote": 4, "offer": 3,
-              "gültig bis": 2, "valid until": 2, "bindefrist": 2},
+              "gültig bis": 2, "valid until": 2, "bindefrist": 2, "devis": 6, "bon pour accord": 2,
+              "validité": 1},
     "order_confirmation": {"auftragsbestätigung": 8, "bestellbestätigung": 8, "order confirmation": 8,
                            "thank you for your order": 3, "vielen dank für ihre bestellung": 3},
     "delivery_note": {"lieferschein": 8, "delivery note": 8, "packing slip": 6, "packing list": 6},
     "payslip": {"gehaltsabrechnung": 8, "lohnabrechnung": 8, "entgeltabrechnung": 8,
                 "verdienstabrechnung": 8, "payslip": 8, "pay slip": 8, "pay stub": 8, "salary statement": 8,
                 "earnings statement": 8, "lohnsteuer": 2, "sozialversicherung": 2, "national insurance": 2,
-                "gross pay": 2, "net pay": 2, "auszahlungsbetrag": 2},
+                "gross pay": 2, "net pay": 2, "auszahlungsbetrag": 2, "bulletin de paie": 8,
+                "bulletin de salaire": 8, "fiche de paie": 8, "salaire brut": 2, "net à payer": 2,
+                "net payé": 2},
     "tax_document": {"steuerbescheid": 8, "lohnsteuerbescheinigung": 8, "tax assessment": 8,
                      "notice of assessment": 8, "steuererklärung": 5, "tax return": 5, "einkommensteuer": 3,
-                     "finanzamt": 3, "irs": 3, "hmrc": 3},
+                     "finanzamt": 3, "irs": 3, "hmrc": 3, "grundsteuerbescheid": 8, "grundsteuer": 3,
+                     "bescheid": 3, "simple assessment": 8, "revenue & customs": 4, "revenue and customs": 4,
+                     "tax year": 2, "unique taxpayer reference": 3, "avis d'impôt": 8, "avis d'imposition": 8,
+                     "impôt sur le revenu": 3, "impôt sur les revenus": 3, "finances publiques": 3,
+                     "taxe foncière": 6, "taxe d'habitation": 6},
     "insurance": {"versicherungsschein": 5, "police": 5, "insurance": 4, "versicherung": 3, "policy": 2,
-                  "schadensmeldung": 2, "claim": 2},
+                  "schadensmeldung": 2, "claim": 2, "avis d'échéance": 6, "assurance": 3, "cotisation": 2,
+                  "garantie": 1, "premium": 2, "beitragsrechnung": 3},
     "certificate": {"arbeitszeugnis": 6, "zeugnis": 6, "bescheinigung": 6, "zertifikat": 6,
                     "certificate": 6, "urkunde": 6, "hereby certify": 3, "bescheinigen hiermit": 3,
                     "bestätigen hiermit": 3},
@@ -55,8 +70,13 @@ _TYPE_KEYWORDS: dict[str, dict[str, int]] = {
                "installation guide": 5, "quick start": 5, "inhaltsverzeichnis": 2, "table of contents": 2,
                "sicherheitshinweise": 2, "safety instructions": 2},
 }  # fmt: skip
-_WHOLE_WORDS = frozenset({"ust", "vat", "bon", "quote", "offer", "police", "policy", "claim", "irs", "dear"})
-KEYWORDS = {word: (kind, weight) for kind, words in _TYPE_KEYWORDS.items() for word, weight in words.items()}
+_WHOLE_WORDS = frozenset({
+    "ust", "vat", "bon", "quote", "offer", "police", "policy", "claim", "irs", "dear", "bill", "ticket",
+    "caisse", "tva", "objet",
+})  # fmt: skip
+KEYWORDS = {
+    fold(word): (kind, weight) for kind, words in _TYPE_KEYWORDS.items() for word, weight in words.items()
+}
 _MIN_SCORE = 4
 _HEADING_BONUS = 3  # a keyword that opens a short line near the top is the document's own heading
 _HEADING_LINES = 10
@@ -84,7 +104,7 @@ def classify(text: str, lines: list[str]) -> str:
     """The best-scoring entry of DOCUMENT_TYPES; "other" when no keyword is convincing."""
     scores: Counter[str] = Counter()
     hits: Counter[str] = Counter()
-    for word, _ in _keyword_hits(SPACES.sub(" ", text.lower())):
+    for word, _ in _keyword_hits(SPACES.sub(" ", fold(text))):
         hits[word] += 1
         if hits[word] <= _MAX_HITS_PER_KEYWORD:
             kind, weight = KEYWORDS[word]
@@ -119,7 +139,7 @@ def opening_keyword(line: str) -> str | None:
     """The keyword a short line opens with, ignoring a count such as "1. Mahnung"."""
     if len(line) > _HEADING_CHARS:
         return None
-    lowered = line.lower().lstrip("0123456789. ")
+    lowered = fold(line).lstrip("0123456789. ")
     word, position = next(_keyword_hits(lowered), (None, -1))
     return word if position == 0 and KEYWORDS[str(word)][0] != "letter" else None
 

@@ -28,3 +28,26 @@ def meaningful_lines(text: str) -> list[str]:
 def line_before(text: str, position: int, limit: int = 80) -> str:
     """Up to ``limit`` characters of the line that ``position`` is on, before it."""
     return text[max(text.rfind("\n", 0, position) + 1, position - limit) : position]
+
+
+def _fold_table() -> dict[int, str]:
+    # Accented Latin letters to their base letter, one character for one, so positions found in
+    # folded text hold in the original. OCR drops or swaps French accents ("ECHEANCE",
+    # "Lumiére"), so keywords are matched without them.
+    table = {ord("\u2019"): "'", ord("\u02bc"): "'"}
+    for code in range(0xC0, 0x250):
+        base = unicodedata.normalize("NFKD", chr(code))[0]
+        if base != chr(code) and base.isascii() and base.isalpha():
+            table[code] = base
+    return table
+
+
+_FOLD = _fold_table()
+
+
+def fold(text: str) -> str:
+    """Lower-case ``text`` without accents (ä -> a, é -> e), the same length as the original."""
+    folded = text.translate(_FOLD).lower()
+    if len(folded) != len(text):  # a few letters ("İ") lower-case to two characters: keep those
+        folded = "".join(low if len(low := char.lower()) == 1 else char for char in text.translate(_FOLD))
+    return folded
