@@ -910,7 +910,7 @@ def scan(rng: random.Random, text: str) -> str:
 
 
 def schedule(rng: random.Random, kind: Kind) -> list[date]:
-    days = []
+    days: list[date] = []
     for year in range(FIRST_DAY.year, LAST_DAY.year + 1):
         for month in range(1, 13):
             if kind.per_year == 12:
@@ -1160,9 +1160,7 @@ def main() -> None:
     unseen_sure = sum(
         1
         for d, s in zip(test_set, suggestions, strict=True)
-        if d.correspondent not in seen
-        and s.correspondent
-        and s.correspondent.probability >= threshold
+        if d.correspondent not in seen and s.correspondent and s.correspondent.probability >= threshold
     )
     print(
         f"unseen correspondents: {unseen_sure} of {len(unseen)} got a confident (hence wrong) correspondent"

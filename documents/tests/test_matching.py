@@ -70,11 +70,15 @@ def documents(count: int, seed: int = 1) -> list[TrainingSample]:
     return made
 
 
+def trained(samples):
+    matcher = matcher_train(samples)
+    assert matcher is not None
+    return matcher
+
+
 @pytest.fixture(scope="module")
 def matcher():
-    trained = matcher_train(documents(60))
-    assert trained is not None
-    return trained
+    return trained(documents(60))
 
 
 @pytest.fixture
@@ -113,11 +117,11 @@ def test_too_few_documents_train_nothing():
 
 def test_a_field_the_owner_gave_only_one_value_is_not_predicted():
     samples = [TrainingSample(s.text, "Letter", s.correspondent, s.tags) for s in documents(60)]
-    trained = matcher_train(samples)
-    suggestions = trained.suggest("Telekom Deutschland GmbH\nRechnung für Mai, MagentaZuhause M 44,95 €")
+    matcher = trained(samples)
+    suggestions = matcher.suggest("Telekom Deutschland GmbH\nRechnung für Mai, MagentaZuhause M 44,95 €")
     assert suggestions.document_type is None
     assert suggestions.correspondent.label == "Telekom"
-    assert "document_type" not in trained.labels
+    assert "document_type" not in matcher.labels
 
 
 def test_a_field_labelled_on_too_few_documents_and_a_rare_tag_are_not_predicted():
@@ -131,8 +135,7 @@ def test_a_field_labelled_on_too_few_documents_and_a_rare_tag_are_not_predicted(
         )
         for i, s in enumerate(samples)
     ]
-    trained = matcher_train(samples)
-    suggestions = trained.suggest(samples[0].text, tag_floor=0.0)
+    suggestions = trained(samples).suggest(samples[0].text, tag_floor=0.0)
     assert suggestions.correspondent is None
     assert suggestions.document_type.label == samples[0].document_type
     assert "rare" not in {tag.label for tag in suggestions.tags}
@@ -158,7 +161,7 @@ def test_the_threshold_decides_what_is_confident(matcher):
 
 def test_training_twice_on_the_same_documents_gives_the_same_suggestions():
     text = "Praxis Dr. med. Anna Weber\nRechnung nach GOÄ 12,30 €"
-    first, second = matcher_train(documents(60)), matcher_train(documents(60))
+    first, second = trained(documents(60)), trained(documents(60))
     assert first.suggest(text, tag_floor=0.0) == second.suggest(text, tag_floor=0.0)
 
 
