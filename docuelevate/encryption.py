@@ -50,8 +50,29 @@ class SecretsUnreadable(Exception):
 
 def derive_key(secret: str) -> bytes:
     """The Fernet key (urlsafe base64 of 32 bytes) that ``secret`` gives, through HKDF-SHA256."""
-    raw = HKDF(algorithm=hashes.SHA256(), length=32, salt=_KDF_SALT, info=_KDF_INFO).derive(secret.encode())
-    return base64.urlsafe_b64encode(raw)
+    return base64.urlsafe_b64encode(derive_purpose_key(secret, info=_KDF_INFO))
+
+
+def derive_purpose_key(secret: str, *, info: bytes) -> bytes:
+    """32 raw bytes derived from ``secret`` through HKDF-SHA256 for the one purpose ``info`` names.
+
+    Each use of the secret (sealing, signing stored models, ...) has its own ``info``, so a
+    key that leaks from one use is no key for another.
+    """
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=_KDF_SALT, info=info).derive(secret.encode())
+
+
+def purpose_keys(*, info: bytes) -> tuple[bytes, ...]:
+    """The ``info`` key of SESSION_SECRET first, then of each SESSION_SECRET_PREVIOUS.
+
+    Write with the first; accept any, so a rotation does not orphan what the old secret made.
+    """
+    return _purpose_keys(_current_secrets(), info)
+
+
+@functools.lru_cache(maxsize=8)
+def _purpose_keys(secrets: tuple[str, ...], info: bytes) -> tuple[bytes, ...]:
+    return tuple(derive_purpose_key(secret, info=info) for secret in secrets)
 
 
 @functools.lru_cache(maxsize=8)
