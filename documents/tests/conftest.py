@@ -166,6 +166,7 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
         "documents.tasks.pipeline_step_task",
         "documents.tasks.document_fetch_url_task",
         "search.tasks.search_index_document_task",
+        "search.tasks.search_index_documents_task",
         "search.tasks.search_remove_document_task",
     ):
         monkeypatch.setattr(f"{task}.apply_async", capture(task))
