@@ -13,6 +13,7 @@ from django.db import DatabaseError
 
 from destinations.services import deliveries_resume_stale, deliveries_schedule
 from documents.integrations.url_fetcher import TOTAL_TIMEOUT as URL_TOTAL_TIMEOUT
+from documents.organise.trash import trash_empty
 from documents.pipeline.runner import (
     Outcome,
     pipeline_fail_stuck_steps,
@@ -108,6 +109,13 @@ def stuck_steps_watchdog_task() -> int:
     if redelivered:
         logger.warning("watchdog sent %d stalled deliveries again", len(redelivered))
     return failed + len(resent) + len(redelivered)
+
+
+@shared_task(name="documents.tasks.trash_empty_task", acks_late=True, ignore_result=True)
+def trash_empty_task() -> int:
+    """Daily: the trash keeps a document EMPTY_TRASH_DELAY days, then it goes for good;
+    idempotent, as a document deleted once is not in the trash any more."""
+    return trash_empty()
 
 
 @worker_ready.connect

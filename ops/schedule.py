@@ -199,6 +199,13 @@ def periodic_schedule() -> tuple[PeriodicEntry, ...]:
             "source's own interval is set on /sources.",
         ),
         PeriodicEntry(
+            "trash-empty",
+            "documents.tasks.trash_empty_task",
+            Cron(DAY, minute="40", hour="4"),
+            "Deletes for good the documents that have been in the trash for EMPTY_TRASH_DELAY days "
+            "(legal hold stays).",
+        ),
+        PeriodicEntry(
             "failed-documents-retry",
             "ops.tasks.failed_documents_retry_task",
             Interval(6, "hours"),

@@ -61,7 +61,8 @@ def test_an_edit_changes_the_fields_records_history_and_is_found_by_search_at_on
     assert file["document_title"] == "Electricity bill March"
     assert file["document_type"] == "Invoice"  # the global type, found by its name
     assert file["document_date"] == "2024-03-12"
-    assert response["ETag"] == '"2"' and file["version"] == 2
+    assert response["ETag"] == '"2"'
+    assert file["version"] == 2
     assert set(file["user_fields"]) >= {"document_title", "document_type", "document_date", "language"}
     changes = {
         change.field: (change.old, change.new) for change in DocumentChange.objects.filter(document=letter)
@@ -83,7 +84,8 @@ def test_a_second_save_on_an_older_reading_gets_412_never_a_silent_overwrite(own
     in_body = edit(owner, letter, {"document_title": "Theirs", "version": 1})
 
     assert first.status_code == 200
-    assert second.status_code == 412 and "reload" in second.json()["detail"]
+    assert second.status_code == 412
+    assert "reload" in second.json()["detail"]
     assert second["ETag"] == '"2"'
     assert in_body.status_code == 412
     assert Document.objects.get(pk=letter.pk).document_title == "Mine"
@@ -96,8 +98,10 @@ def test_tags_are_set_by_id_or_name_and_another_users_tag_is_refused(owner, othe
     by_name = edit(owner, letter, {"tags": ["bills"]})
     refused = edit(owner, letter, {"tags": [own["id"], foreign["id"]]})
 
-    assert by_name.status_code == 200 and by_name.json()["file"]["tags"] == ["Bills"]
-    assert refused.status_code == 400 and str(foreign["id"]) in refused.json()["detail"]
+    assert by_name.status_code == 200
+    assert by_name.json()["file"]["tags"] == ["Bills"]
+    assert refused.status_code == 400
+    assert str(foreign["id"]) in refused.json()["detail"]
     assert list(letter.tags.values_list("name", flat=True)) == ["Bills"]
 
 
@@ -158,7 +162,8 @@ def test_custom_field_values_are_typed_checked_and_shown(owner, letter):
     assert CustomFieldValue.objects.get(document=letter, field_id=total["id"]).value_decimal == Decimal(
         "1234.5"
     )
-    assert wrong.status_code == 400 and "Total" in wrong.json()["detail"]
+    assert wrong.status_code == 400
+    assert "Total" in wrong.json()["detail"]
 
 
 # --- The managed lists ----------------------------------------------------------------------
@@ -178,7 +183,8 @@ def test_a_list_counts_documents_and_entries_are_renamed_merged_and_deleted(owne
 
     assert counts == {"ACME GmbH": 1, "ACME GmbH (typo)": 1}
     assert renamed.json()["name"] == "ACME Energy"
-    assert merged.status_code == 200 and merged.json()["document_count"] == 2
+    assert merged.status_code == 200
+    assert merged.json()["document_count"] == 2
     assert Document.objects.get(pk=second.pk).correspondent_name == "ACME Energy"
     assert api.get(f"/api/correspondents/{typo['id']}").status_code == 404
     moved = DocumentChange.objects.get(document=second, origin="merge")
@@ -234,10 +240,13 @@ def test_extraction_maps_names_onto_the_lists_and_creates_only_what_is_configure
     from documents.organise.mapping import entry_for_name
 
     settings.METADATA_CREATE_ENTRIES = ["tags"]
-    assert entry_for_name(DocumentType, owner_id=owner.pk, name="bank_statement").name == "Bank statement"
+    found = entry_for_name(DocumentType, owner_id=owner.pk, name="bank_statement")
+    assert found is not None
+    assert found.name == "Bank statement"
     assert entry_for_name(Correspondent, owner_id=owner.pk, name="Stadtwerke") is None
     made = entry_for_name(Tag, owner_id=owner.pk, name="Énergie")
-    assert made is not None and entry_for_name(Tag, owner_id=owner.pk, name="ENERGIE") == made
+    assert made is not None
+    assert entry_for_name(Tag, owner_id=owner.pk, name="ENERGIE") == made
 
 
 # --- Notes and the trash ----------------------------------------------------------------------
@@ -251,7 +260,8 @@ def test_a_note_is_kept_with_its_author_and_found_by_search(
             f"/api/files/{letter.pk}/notes", {"text": "Paid by transfer on 3 May"}, format="json"
         )
 
-    assert added.status_code == 201 and added.json()["author"] == owner.username
+    assert added.status_code == 201
+    assert added.json()["author"] == owner.username
     assert [r.document.pk for r in search(viewer=Viewer(user=owner), query="transfer").results] == [letter.pk]
     assert client(other_user).get(f"/api/files/{letter.pk}/notes").status_code == 404
     note_id = added.json()["id"]
