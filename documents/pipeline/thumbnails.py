@@ -4,10 +4,10 @@ Poppler's ``pdftoppm`` renders it, isolated like the converters (``run_isolated`
 network, a bare environment) and bounded three ways, because the PDF is hostile input:
 
 - the page is scaled to THUMBNAIL_WIDTH pixels wide and cropped to THUMBNAIL_MAX_HEIGHT,
-  so a page box of 3 × 14,400 points cannot ask for a bitmap of a million rows (pdftoppm
+  so a page box of 3 x 14,400 points cannot ask for a bitmap of a million rows (pdftoppm
   renders only the cropped slice; uncropped, it answered such a page with a broken file
   and exit status 0 once out of memory);
-- its address space is capped (THUMBNAIL_MEMORY_LIMIT); a 30,000 × 30,000 pixel image on
+- its address space is capped (THUMBNAIL_MEMORY_LIMIT); a 30,000 x 30,000 pixel image on
   the page is decoded a row at a time well inside it;
 - a timeout kills it.
 
@@ -30,7 +30,7 @@ from documents.pipeline.isolation import run_isolated
 logger = logging.getLogger(__name__)
 
 THUMBNAIL_WIDTH = 300
-# Taller than an A4 page at this width (300 × 424); a longer page shows its top.
+# Taller than an A4 page at this width (300 x 424); a longer page shows its top.
 THUMBNAIL_MAX_HEIGHT = 480
 THUMBNAIL_TIMEOUT = 60.0
 # pdftoppm renders a first page in about 10 MB; this leaves room for large images and fonts.
@@ -57,7 +57,7 @@ def thumbnail_render(*, pdf: Path, scratch: Path) -> Path:
     produced = stem.with_suffix(".png")
     width, height = _png_size(produced)
     if not (0 < width <= THUMBNAIL_WIDTH and 0 < height <= THUMBNAIL_MAX_HEIGHT):
-        raise StepFailed(f"pdftoppm made a picture of {width} × {height} pixels, not a thumbnail.")
+        raise StepFailed(f"pdftoppm made a picture of {width} x {height} pixels, not a thumbnail.")
     return produced
 
 

@@ -85,7 +85,9 @@ def test_saving_under_a_taken_name_explains_the_conflict(signed_in, owner):
 
 
 def test_each_result_shows_its_documents_thumbnail_lazily(signed_in, make_document):
-    first = make_document(original_filename="linn.pdf", document_title="Sequencer", ocr_text="tracks and songs")
+    first = make_document(
+        original_filename="linn.pdf", document_title="Sequencer", ocr_text="tracks and songs"
+    )
     second = make_document(original_filename="bill.pdf", document_title="Bill", ocr_text="tracks of power")
 
     page = signed_in.get("/search", {"q": "tracks"}).content.decode()

@@ -21,7 +21,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         which = parser.add_mutually_exclusive_group(required=True)
         which.add_argument("--missing", action="store_true", help="processed documents without a thumbnail")
-        which.add_argument("--all", action="store_true", help="every processed document, replacing its thumbnail")
+        which.add_argument(
+            "--all", action="store_true", help="every processed document, replacing its thumbnail"
+        )
         which.add_argument("--id", type=int, dest="document_id", help="one document")
 
     def handle(self, *args: Any, **options: Any) -> None:
