@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pikepdf
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.test import Client
 from fpdf import FPDF
 from PIL import Image
@@ -382,3 +382,15 @@ def test_the_command_makes_the_missing_thumbnails_of_older_documents_only(proces
     assert err == ""
     assert picture(stored_bytes(storage.thumbnail_name(older.uuid))).width == THUMBNAIL_WIDTH
     assert stored_bytes(storage.thumbnail_name(recent.uuid)) == kept
+
+
+def test_the_command_refuses_an_unknown_document_and_reports_a_missing_pdf(ingest):
+    document = ingest(b"This is a note whose PDF went missing.", "a.txt")
+    Document.objects.filter(pk=document.pk).update(processed_file=f"processed/{document.uuid.hex}/gone.pdf")
+
+    with pytest.raises(CommandError, match="No processed document 999999"):
+        run_command("--id", "999999")
+    out, err = run_command("--missing")
+
+    assert err == f"document {document.pk}: its processed PDF is missing\n"
+    assert out.endswith("0 made, 1 failed, 0 already had one\n")
