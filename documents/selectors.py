@@ -30,6 +30,7 @@ from documents.models import (
     StepStatus,
     Tag,
 )
+from documents.pipeline.thumbnails import CONTENT_TYPE as THUMBNAIL_CONTENT_TYPE
 
 # What a list may be sorted by (the API's ``sort_by``), and the column behind each; each has
 # an index ending in the id (Document.Meta.indexes), so a page is read in order from it.
@@ -421,6 +422,15 @@ def document_preview_file(*, document: Document) -> StoredFile:
     if document.mime_type == "application/pdf":
         return document_file(document=document, version="original")
     raise NotFound("There is no PDF to preview yet; the document has not been processed.")
+
+
+def document_thumbnail(*, document: Document) -> StoredFile:
+    """The picture of the document's first page that finalize made; NotFound while there is
+    none (not processed yet, failed, its rendering failed, or processed before thumbnails)."""
+    name = storage.thumbnail_name(document.uuid)
+    if not storage.exists(name):
+        raise NotFound("This document has no thumbnail.")
+    return StoredFile(name=name, filename=f"{document.uuid.hex}.png", content_type=THUMBNAIL_CONTENT_TYPE)
 
 
 # --- Operations ----------------------------------------------------------------------------

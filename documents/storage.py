@@ -107,6 +107,16 @@ def processed_name(document_uuid: uuid.UUID, stem: str) -> str:
     return f"{processed_folder(document_uuid)}/{stem}.pdf"
 
 
+def thumbnail_name(document_uuid: uuid.UUID) -> str:
+    """Storage name of the picture of a document's first page: ``processed/<uuid>/thumbnail.png``.
+
+    In the document's own folder, so deleting the document removes it with the PDF; one
+    fixed name, so reprocessing replaces it, and no processed PDF (``<stem>.pdf``) or
+    sidecar (``<stem>.json``) can ever be given the same name.
+    """
+    return f"{processed_folder(document_uuid)}/thumbnail.png"
+
+
 def sidecar_name(pdf_name: str) -> str:
     """The JSON sidecar beside a processed PDF."""
     return pdf_name.removesuffix(".pdf") + ".json"

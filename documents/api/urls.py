@@ -15,6 +15,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("files/<str:document_id>", views.FileDetailView.as_view(), name="api-file"),
     path("files/<str:document_id>/download", views.FileDownloadView.as_view(), name="api-file-download"),
     path("files/<str:document_id>/preview", views.FilePreviewView.as_view(), name="api-file-preview"),
+    path("files/<str:document_id>/thumbnail", views.FileThumbnailView.as_view(), name="api-file-thumbnail"),
     path("files/<str:document_id>/reprocess", views.FileReprocessView.as_view(), name="api-file-reprocess"),
     path(
         "files/<str:document_id>/retry-subtask",

@@ -50,6 +50,7 @@ from documents.selectors import (
     document_page,
     document_preview_file,
     document_stored_filename,
+    document_thumbnail,
     documents_by_status,
 )
 from documents.services import (
@@ -126,6 +127,7 @@ def _task_queued(task_id: str, document: Document) -> Response:
 # runs no script, so nothing a PDF carries acts as DocuElevate: an original is previewed
 # before processing strips its active content, and a file may only claim to be a PDF.
 PREVIEW_CONTENT_SECURITY_POLICY = "sandbox; default-src 'none'; frame-ancestors 'self'"
+THUMBNAIL_CACHE = "private, max-age=300"
 
 
 def _file_response(stored: StoredFile, *, as_attachment: bool) -> FileResponse:
@@ -316,6 +318,27 @@ class FilePreviewView(APIView):
             document_preview_file(document=_document(request, document_id)), as_attachment=False
         )
         response["Content-Security-Policy"] = PREVIEW_CONTENT_SECURITY_POLICY
+        return response
+
+
+class FileThumbnailView(APIView):
+    """A small PNG of the document's first page (300 pixels wide), made when it was filed."""
+
+    @extend_schema(
+        operation_id="files_thumbnail",
+        tags=["files"],
+        parameters=[DOCUMENT_ID],
+        description="A PNG of the first page, 300 pixels wide and at most 480 high. 404 while the "
+        "document has none: not processed yet, failed, or processed before thumbnails were made "
+        "(`manage.py thumbnails --missing` makes those).",
+        responses={(200, "image/png"): OpenApiTypes.BINARY, **ERRORS},
+    )
+    def get(self, request: Request, document_id: str) -> FileResponse:
+        response = _file_response(
+            document_thumbnail(document=_document(request, document_id)), as_attachment=False
+        )
+        # Reprocessing replaces it under the same address: cached briefly, by the client only.
+        response["Cache-Control"] = THUMBNAIL_CACHE
         return response
 
 

@@ -39,6 +39,7 @@ from documents.selectors import (
     document_page,
     document_preview_file,
     document_sources,
+    document_thumbnail,
     documents_by_status,
     documents_progress,
 )
@@ -68,6 +69,21 @@ SOURCE_LABELS = {
     "ingest": "Ingest command",
     **dict(SourceKind.choices),
 }
+# A thumbnail's link carries the document's last change (``?v=``), so a new one has a new
+# address and the browser may keep each for a day; the placeholder is asked again soon,
+# since the document it stands for may be finished by then.
+THUMBNAIL_CACHE = "private, max-age=86400"
+PLACEHOLDER_CACHE = "private, max-age=60"
+# What the grid and the search results show for a document without a thumbnail: a blank
+# page with a folded corner, in greys that read on a light and a dark background.
+THUMBNAIL_PLACEHOLDER = (
+    '<svg xmlns="http://www.w3.org/2000/svg" width="300" height="424" viewBox="0 0 300 424">'
+    '<path d="M20 12h200l60 60v340H20z" fill="#e5e7eb" stroke="#9ca3af" stroke-width="4"/>'
+    '<path d="M220 12v60h60" fill="#d1d5db" stroke="#9ca3af" stroke-width="4"/>'
+    '<path d="M60 140h180M60 180h180M60 220h180M60 260h120" stroke="#9ca3af" stroke-width="10"/>'
+    "</svg>"
+)
+VIEWS = ("table", "grid")
 COLUMNS = (
     ("original_filename", "Name"),
     ("document_title", "Title"),
@@ -140,9 +156,13 @@ def files_page(request: HttpRequest) -> HttpResponse:
                 "sort": ("ascending" if query["sort_order"] == "asc" else "descending") if active else "none",
             }
         )
+    view = params.get("view") if params.get("view") in VIEWS else "table"
     context.update(
         page=page,
         columns=columns,
+        view=view,
+        # The other layout of the same documents: filters, sorting and the page stay.
+        view_links={name: _link(params, view=None if name == "table" else name) for name in VIEWS},
         filtered=bool(
             set(params) & {"search", "mime_type", "status", "source", "date_from", "date_to", "tags"}
         ),
@@ -305,6 +325,23 @@ def file_detail(request: HttpRequest, document_id: int) -> HttpResponse:
             "completed": document.status == DocumentStatus.COMPLETED,
         },
     )
+
+
+@login_required
+@require_GET
+def file_thumbnail(request: HttpRequest, document_id: int) -> HttpResponseBase:
+    """The picture of the document's first page, or a placeholder while it has none: pages
+    show either without asking first, so a grid costs no storage call per row."""
+    document = _document(request, document_id)
+    try:
+        stored = document_thumbnail(document=document)
+    except NotFound:
+        placeholder = HttpResponse(THUMBNAIL_PLACEHOLDER, content_type="image/svg+xml")
+        placeholder["Cache-Control"] = PLACEHOLDER_CACHE
+        return placeholder
+    response = FileResponse(storage.open_file(stored.name), content_type=stored.content_type)
+    response["Cache-Control"] = THUMBNAIL_CACHE
+    return response
 
 
 @login_required

@@ -19,6 +19,7 @@ urlpatterns: list[URLPattern] = [
     path("files/bulk", files.files_bulk, name="files-bulk"),
     path("files/zip", files.files_zip, name="files-zip"),
     path("files/<id:document_id>", files.file_detail, name="file-detail"),
+    path("files/<id:document_id>/thumbnail", files.file_thumbnail, name="file-thumbnail"),
     path("files/<id:document_id>/retry", files.file_retry, name="file-retry"),
     path("files/<id:document_id>/delete", files.file_delete, name="file-delete"),
     path("files/<id:document_id>/redeliver", files.file_redeliver, name="file-redeliver"),

@@ -107,12 +107,20 @@ def isolated_command(command: list[str]) -> list[str]:
     return [*isolation.prefix, *command]
 
 
-def run_isolated(command: list[str], *, timeout: float, what: str, home: Path) -> None:
+def run_isolated(
+    command: list[str], *, timeout: float, what: str, home: Path, memory_limit: int | None = None
+) -> None:
     """Run an engine isolated; on timeout kill it with every process it started.
 
     ``home`` (a scratch folder) becomes its HOME and TMPDIR, so it writes no caches into
-    the service account's home and leaves nothing behind.
+    the service account's home and leaves nothing behind. ``memory_limit`` (bytes) caps
+    the engine's address space, so a document that makes it allocate without end fails
+    the engine instead of the worker.
     """
+    if memory_limit is not None:
+        # util-linux's prlimit, beside unshare: it sets the limit on itself and then execs
+        # the engine, which keeps it. No preexec_fn, which is unsafe in a threaded process.
+        command = ["prlimit", f"--as={memory_limit}", "--", *command]
     process = subprocess.Popen(
         isolated_command(command),
         stdin=subprocess.DEVNULL,

@@ -33,6 +33,7 @@ from documents.pipeline.base import (
 from documents.pipeline.converters import converter_for
 from documents.pipeline.ocr import EngineRefusedDocument, OcrOutcome, configured_engines
 from documents.pipeline.pdf import check_pdf, is_garbled, page_needs_ocr, page_texts
+from documents.pipeline.thumbnails import thumbnail_make
 from documents.selectors import document_own_processed_files
 
 
@@ -205,10 +206,12 @@ class EmbedMetadataStep:
 
 
 class FinalizeStep:
-    """Files the PDF as ``processed/<uuid>/<YYYY-MM-DD_Title>.pdf`` with a JSON sidecar.
+    """Files the PDF as ``processed/<uuid>/<YYYY-MM-DD_Title>.pdf`` with a JSON sidecar and a
+    thumbnail of its first page.
 
     The folder is the document's own (``storage.processed_name``), so the name needs no check
     against other documents and two workers filing same-titled documents at once cannot meet.
+    A thumbnail that cannot be made is only noted: the document is filed all the same.
     """
 
     name: ClassVar[str] = "finalize"
@@ -236,6 +239,9 @@ class FinalizeStep:
             for name in document_own_processed_files(document=document, processed_file=previous):
                 storage.delete(name)
         storage.delete_folder(storage.artifact_name(document.uuid, "").rstrip("/"))
+        no_thumbnail = thumbnail_make(document=document, scratch=context.scratch)
+        if no_thumbnail is not None:
+            return StepResult(f"Filed as {target}; no thumbnail ({no_thumbnail})")
         return StepResult(f"Filed as {target}")
 
     @staticmethod

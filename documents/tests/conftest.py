@@ -70,6 +70,14 @@ def process(ingest: IngestFn, engines: None) -> Callable[..., Document]:
     return process_
 
 
+def store_thumbnail(document: Document) -> bytes:
+    """Give ``document`` a thumbnail (a small PNG made here) as finalize would; returns it."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (30, 42), (200, 30, 30)).save(buffer, format="PNG")
+    storage.store_bytes(buffer.getvalue(), storage.thumbnail_name(document.uuid))
+    return buffer.getvalue()
+
+
 def stored_bytes(name: str) -> bytes:
     with storage.open_file(name) as handle:
         return handle.read()

@@ -19,6 +19,7 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from accounts.services import token_create
 from documents.models import Document, DocumentStatus, StepStatus
+from documents.tests.conftest import store_thumbnail
 from documents.tests.test_api_access import OBJECT_ROUTES, ROUTE_IDS
 from search.services import index_document
 
@@ -61,6 +62,7 @@ def make_document(ingest) -> Callable[..., Document]:
             status=DocumentStatus.COMPLETED, ocr_text=f"{name} quarterly"
         )
         index_document(document_id=document.pk)
+        store_thumbnail(document)
         return Document.objects.get(pk=document.pk)
 
     return make

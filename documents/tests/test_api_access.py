@@ -12,6 +12,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from documents.models import Document, StepStatus
+from documents.tests.conftest import store_thumbnail
 
 pytestmark = pytest.mark.django_db
 
@@ -21,6 +22,7 @@ OBJECT_ROUTES = [
     ("get", "/api/files/{id}/download", 200),
     ("get", "/api/files/{id}/download?version=original", 200),
     ("get", "/api/files/{id}/preview", 200),
+    ("get", "/api/files/{id}/thumbnail", 200),
     ("get", "/api/logs/file/{id}", 200),
     ("post", "/api/files/{id}/reprocess", 202),
     ("post", "/api/files/{id}/retry-subtask?subtask_name=ocr", 202),
@@ -42,9 +44,11 @@ def _no_broker(sent: list[dict]) -> list[dict]:
 
 @pytest.fixture
 def owners_document(ingest, samples: Path) -> Document:
-    """An ingested PDF whose convert step is done, so every route has something to act on."""
+    """An ingested PDF whose convert step is done, with a thumbnail, so every route has
+    something to act on."""
     document = ingest(samples / "blank.pdf")
     document.steps.filter(name="convert").update(status=StepStatus.SKIPPED)
+    store_thumbnail(document)
     return document
 
 

@@ -240,7 +240,7 @@ def test_reprocess_of_one_document_from_a_step_reruns_that_step_and_the_ones_aft
     attempts = dict(document.steps.values_list("name", "attempts"))
     assert (attempts["convert"], attempts["ocr"]) == (1, 1)  # the earlier steps are kept
     processed = sorted(path.name for path in (document_storage / "processed" / document.uuid.hex).iterdir())
-    assert processed == ["blank.json", "blank.pdf"]
+    assert processed == ["blank.json", "blank.pdf", "thumbnail.png"]
     assert [path.name for path in (document_storage / "processed").iterdir()] == [document.uuid.hex]
 
 

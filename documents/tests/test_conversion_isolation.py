@@ -208,3 +208,19 @@ def test_the_engine_gets_no_connection_and_none_of_the_workers_secrets(listener,
     for secret in ("worker-session-secret-value", "db-password", "sk-openai-key-value"):
         assert secret not in values
     assert os.environ["SESSION_SECRET"] == "worker-session-secret-value"  # the worker keeps its own
+
+
+@pytest.mark.subprocess
+def test_an_engine_given_a_memory_limit_fails_past_it_and_runs_within_it(tmp_path):
+    allocate = "bytearray({megabytes} * 1024 * 1024)"
+    limit = 256 * 1024 * 1024
+
+    with pytest.raises(StepFailed, match=r"greedy failed \(exit 1: MemoryError"):
+        isolation.run_isolated(
+            [sys.executable, "-c", allocate.format(megabytes=512)],
+            timeout=60, what="greedy", home=tmp_path, memory_limit=limit,
+        )  # fmt: skip
+    isolation.run_isolated(
+        [sys.executable, "-c", allocate.format(megabytes=64)],
+        timeout=60, what="modest", home=tmp_path, memory_limit=limit,
+    )  # fmt: skip

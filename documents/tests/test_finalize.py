@@ -138,7 +138,11 @@ def test_two_owners_documents_with_the_same_title_finalised_at_once_keep_a_file_
     assert response.status_code == 200
     assert marker_of(body_of(response)) == "other_user"
     assert processed_names(document_storage) == sorted(
-        [theirs.processed_file, theirs.processed_file.removesuffix(".pdf") + ".json"]
+        [
+            theirs.processed_file,
+            theirs.processed_file.removesuffix(".pdf") + ".json",
+            storage.thumbnail_name(theirs.uuid),
+        ]
     )
 
 
@@ -167,7 +171,13 @@ def test_a_new_name_on_a_second_run_replaces_the_documents_own_file_and_leaves_o
     folder = f"processed/{document.uuid.hex}"
     assert document.processed_file == f"{folder}/Renamed.pdf"
     assert processed_names(document_storage) == sorted(
-        [f"{folder}/Renamed.json", f"{folder}/Renamed.pdf", *others_files]
+        [
+            f"{folder}/Renamed.json",
+            f"{folder}/Renamed.pdf",
+            f"{folder}/thumbnail.png",  # the same picture's name whatever the PDF's
+            *others_files,
+            storage.thumbnail_name(other.uuid),
+        ]
     )
     assert [stored_bytes(name)[:5] for name in others_files] == [b"%PDF-", b'{\n  "']
 
@@ -218,7 +228,11 @@ def test_a_flat_file_two_documents_were_given_is_kept_until_the_last_of_them_lea
     assert theirs.status == DocumentStatus.COMPLETED
     assert theirs.processed_file.startswith(f"processed/{theirs.uuid.hex}/")
     assert processed_names(document_storage) == sorted(
-        [theirs.processed_file, storage.sidecar_name(theirs.processed_file)]
+        [
+            theirs.processed_file,
+            storage.sidecar_name(theirs.processed_file),
+            storage.thumbnail_name(theirs.uuid),
+        ]
     )  # moved into its own folder; the flat file, no one's any more, is gone
 
 
@@ -234,5 +248,5 @@ def test_deleting_a_document_removes_its_processed_folder_and_nothing_of_another
 
     assert not (document_storage / "processed" / document.uuid.hex).exists()
     assert processed_names(document_storage) == sorted(
-        [other.processed_file, storage.sidecar_name(other.processed_file)]
+        [other.processed_file, storage.sidecar_name(other.processed_file), storage.thumbnail_name(other.uuid)]
     )

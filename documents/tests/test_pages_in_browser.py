@@ -124,6 +124,31 @@ def test_a_person_uploads_reads_searches_and_manages_tokens_without_a_script_err
     assert page.locator("mark", has_text="ChronoScribe").count() > 0
     assert "scan.pdf" in page.content()
 
+    # The grid shows both documents' first pages, the PNGs finalize made (not placeholders),
+    # and the search result its own.
+    pictures: dict[str, str] = {}
+
+    def note_picture(response: Any) -> None:
+        if response.url.split("?")[0].endswith("/thumbnail"):
+            pictures[response.url] = response.headers.get("content-type", "")
+
+    page.on("response", note_picture)
+    for address, selector, count in (
+        ("/files?view=grid", ".file-grid img", 2),
+        ("/search?q=ChronoScribe", ".result img", 1),
+    ):
+        page.goto(f"{server.url}{address}")
+        images = page.locator(selector)
+        assert images.count() == count
+        page.wait_for_function(
+            "(selector) => [...document.querySelectorAll(selector)]"
+            ".every((img) => img.complete && img.naturalWidth > 0)",
+            arg=selector,
+        )
+        assert images.evaluate_all("imgs => imgs.map((img) => img.naturalWidth)") == [300] * count
+    assert len(pictures) == 2, pictures
+    assert set(pictures.values()) == {"image/png"}, pictures
+
     # A token: shown once, then revoked.
     page.goto(f"{server.url}/api-tokens")
     page.get_by_label("Name").fill("browser token")

@@ -23,7 +23,7 @@ from documents.services import (
     document_ingest,
     document_ingest_url,
 )
-from documents.storage import document_storage, read_chunks
+from documents.storage import document_storage, read_chunks, thumbnail_name
 
 pytestmark = pytest.mark.usefixtures("engines")
 
@@ -146,7 +146,13 @@ def test_a_worker_killed_during_ocr_is_restarted_and_the_document_completes_once
     assert ocr.attempts == 2
     assert ProcessingStep.objects.get(document=document, name="convert").attempts == 1
     new_files = sorted(set(processed_files()) - processed_before)
-    assert new_files == sorted([finished.processed_file, finished.processed_file.replace(".pdf", ".json")])
+    assert new_files == sorted(
+        [
+            finished.processed_file,
+            finished.processed_file.replace(".pdf", ".json"),
+            thumbnail_name(finished.uuid),
+        ]
+    )
     assert document.logs.filter(message__contains="worker stopped").exists()
 
 

@@ -346,12 +346,14 @@ def test_a_document_processed_on_s3_lives_in_the_bucket_and_leaves_nothing_on_lo
     assert document.processed_file.startswith("processed/")
     assert document.processed_file.endswith(".pdf")
     sidecar = document.processed_file.removesuffix(".pdf") + ".json"
-    assert s3_bucket.names() == sorted([document.original_file, document.processed_file, sidecar])
+    thumbnail = storage.thumbnail_name(document.uuid)
+    assert s3_bucket.names() == sorted([document.original_file, document.processed_file, sidecar, thumbnail])
     assert all(key.startswith(f"{S3_PREFIX}/") for key in s3_bucket.all_keys())  # nothing outside the prefix
     assert not [name for name in s3_bucket.names() if name.startswith("tmp/")]
     assert s3_bucket.read(document.original_file) == (samples / "blank.pdf").read_bytes()
     assert s3_bucket.read(document.processed_file).startswith(b"%PDF-")
     assert json.loads(s3_bucket.read(sidecar))["uuid"] == str(document.uuid)
+    assert s3_bucket.read(thumbnail).startswith(b"\x89PNG")
     # The local WORKDIR only ever held scratch space, and that is empty again.
     assert scratch.parent == document_storage
     assert [path for path in document_storage.rglob("*") if path != scratch] == []

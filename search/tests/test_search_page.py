@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import re
 
 import pytest
 
@@ -81,3 +82,28 @@ def test_saving_under_a_taken_name_explains_the_conflict(signed_in, owner):
     SavedSearch.objects.create(owner=owner, name="Music", query="x")
     page = signed_in.post("/search/save", {"name": "Music", "q": "y"}, follow=True).content.decode()
     assert "already have a saved search named" in page
+
+
+def test_each_result_shows_its_documents_thumbnail_lazily(signed_in, make_document):
+    first = make_document(
+        original_filename="linn.pdf", document_title="Sequencer", ocr_text="tracks and songs"
+    )
+    second = make_document(original_filename="bill.pdf", document_title="Bill", ocr_text="tracks of power")
+
+    page = signed_in.get("/search", {"q": "tracks"}).content.decode()
+
+    sources = re.findall(r'<img src="([^"?]+)\?v=\d+"[^>]*loading="lazy"', page)
+    assert sorted(sources) == sorted([f"/files/{first.pk}/thumbnail", f"/files/{second.pk}/thumbnail"])
+
+
+@pytest.mark.parametrize("count", [2, 20])
+def test_the_page_costs_the_same_few_queries_however_many_results_show_a_thumbnail(
+    signed_in, make_document, count, django_assert_max_num_queries
+):
+    for number in range(count):
+        make_document(original_filename=f"doc{number}.pdf", ocr_text="common words")
+
+    with django_assert_max_num_queries(14):
+        page = signed_in.get("/search", {"q": "common", "per_page": "25"}).content.decode()
+
+    assert page.count('loading="lazy"') == count

@@ -1,10 +1,11 @@
-// The /files list: live status of rows in progress (from the light /files/status route, the
-// one the upload page polls too), the queue banner, select-all, and a confirmation before a
-// bulk delete. Loaded as a file with the page's CSP nonce.
+// The /files list, as a table or a grid: live status of documents in progress (from the light
+// /files/status route, the one the upload page polls too), the queue banner, select-all, and a
+// confirmation before a bulk delete. Loaded as a file with the page's CSP nonce.
 "use strict";
 
 (() => {
-  const table = document.querySelector("table[data-status-url]");
+  // The table or the grid, whichever the page shows: both mark each document and its badge.
+  const table = document.querySelector("[data-status-url]");
   const banner = document.getElementById("queue-banner");
   const form = document.getElementById("bulk-form");
   const POLL_MS = 2000;
@@ -35,7 +36,7 @@
   const inProgress = new Set((table.dataset.inProgress || "").split(","));
 
   const pendingIds = () =>
-    Array.from(table.querySelectorAll("tr[data-document-id]"))
+    Array.from(table.querySelectorAll("[data-document-id]"))
       .filter((row) => inProgress.has(row.querySelector(".status-badge").dataset.status))
       .map((row) => row.dataset.documentId);
 
@@ -60,10 +61,15 @@
       if (!response.ok || !(response.headers.get("Content-Type") || "").includes("json")) return false;
       const answer = await response.json();
       for (const item of answer.documents) {
-        const badge = table.querySelector(`tr[data-document-id="${item.id}"] .status-badge`);
+        const badge = table.querySelector(`[data-document-id="${item.id}"] .status-badge`);
         if (!badge) continue;
         // The badge's colour follows data-status (static/src/app.css); a running step is named.
         const text = item.step ? `${item.label}: ${item.step.replace(/_/g, " ")}` : item.label;
+        const picture = badge.closest("[data-document-id]").querySelector(".thumbnail img");
+        if (picture && item.status !== badge.dataset.status && !inProgress.has(item.status)) {
+          // Finished: ask for its picture again, past the placeholder the browser keeps.
+          picture.src = `${picture.src.split("?")[0]}?v=${Date.now()}`;
+        }
         badge.dataset.status = item.status;
         if (badge.textContent !== text) badge.textContent = text;
       }
