@@ -75,6 +75,11 @@ def test_deleting_a_document_records_who_deleted_what(client, owner):
     client.force_login(owner)
     assert client.delete(f"/api/files/{document.pk}", REMOTE_ADDR=CLIENT_IP).status_code in (200, 204)
 
+    # DELETE moves it to the trash; emptying the trash deletes it for good.
+    [trashed] = entries(AuditAction.DOCUMENT_TRASHED)
+    assert (trashed.actor, str(trashed.ip)) == (owner, CLIENT_IP)
+    assert trashed.target == f"document {document.pk} contract.pdf"
+    assert client.delete("/api/trash", REMOTE_ADDR=CLIENT_IP).json() == {"deleted": 1}
     [deleted] = entries(AuditAction.DOCUMENT_DELETED)
     assert (deleted.actor, str(deleted.ip)) == (owner, CLIENT_IP)
     assert deleted.target == f"document {document.pk} contract.pdf"

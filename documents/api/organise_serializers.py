@@ -139,9 +139,7 @@ class EntryOutputSerializer(serializers.Serializer[Any]):
 
 
 class MergeInputSerializer(StrictInputSerializer):
-    sources = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), min_length=1, max_length=1000
-    )
+    sources = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1, max_length=500)
 
 
 class DeleteEntryInputSerializer(serializers.Serializer[Any]):

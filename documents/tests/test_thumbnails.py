@@ -28,6 +28,7 @@ from documents.pipeline.runner import pipeline_run_sync
 from documents.pipeline.thumbnails import THUMBNAIL_MAX_HEIGHT, THUMBNAIL_WIDTH, thumbnail_render
 from documents.services import document_delete, document_reprocess
 from documents.tests.conftest import store_thumbnail, stored_bytes
+from documents.tests.factories import with_entries
 
 pytestmark = pytest.mark.django_db
 
@@ -287,7 +288,7 @@ def thumbnail_sources(html: str) -> list[str]:
 def test_the_grid_shows_a_card_per_document_with_its_lazy_thumbnail(ingest, owner):
     documents = [ingest(f"This is note number {number}.".encode(), f"n{number}.txt") for number in range(3)]
     Document.objects.filter(pk=documents[0].pk).update(
-        document_title="March invoice", document_type="invoice"
+        **with_entries({"document_title": "March invoice", "document_type": "invoice"}, owner_id=owner.pk)
     )
 
     html = session(owner).get("/files", {"view": "grid"}).content.decode()

@@ -39,6 +39,7 @@ SHIPPED = {
     "failed-documents-retry",
     "check-credentials",
     "sources-poll",
+    "trash-empty",
 }
 
 
