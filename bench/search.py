@@ -53,7 +53,6 @@ import api  # bench/api.py: throwaway databases, Django set-up, the seeded archi
 if TYPE_CHECKING:
     from django.test import Client
 
-    from documents.models import Document
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/docuelevate_searchbench"
 TARGET_RATIO = 2.0
@@ -239,11 +238,12 @@ class TextWriter:
                     chars_per_word=sum(w * (len(word) + 1) for w, word in zip(weights, words, strict=True)),
                 )
 
-    def text(self, rng: random.Random, document: Document, *, pages: int) -> str:
+    def text(self, rng: random.Random, planned: api.Planned, *, pages: int) -> str:
+        document = planned.document
         language = "en" if document.language == "en" else "de"
-        pool = self.pools[language, document.document_type if document.document_type in TOPICS else ""]
+        pool = self.pools[language, planned.document_type if planned.document_type in TOPICS else ""]
         texts = [self.page(rng, pool, language) for _ in range(pages)]
-        texts[0] = self.letterhead(rng, document, language) + texts[0]
+        texts[0] = self.letterhead(rng, planned, language) + texts[0]
         for word, share in RARE_WORDS[language].items():
             if rng.random() < share:
                 page = rng.randrange(pages)
@@ -273,12 +273,13 @@ class TextWriter:
         return str(rng.randint(1, 9999))
 
     @staticmethod
-    def letterhead(rng: random.Random, document: Document, language: str) -> str:
+    def letterhead(rng: random.Random, planned: api.Planned, language: str) -> str:
+        document = planned.document
         day = document.document_date or document.created_at.date()
         when = f"{rng.choice(CITIES)}, {day:%d.%m.%Y}" if language == "de" else f"{day:%d %B %Y}"
         reference = "Unser Zeichen" if language == "de" else "Our reference"
         return (
-            f"{document.correspondent}\n{rng.choice(STREETS)} {rng.randint(1, 180)}\n"
+            f"{planned.correspondent}\n{rng.choice(STREETS)} {rng.randint(1, 180)}\n"
             f"{rng.randint(10000, 99999)} {rng.choice(CITIES)}\n\n"
             f"{rng.choice(['Frau', 'Herrn'] if language == 'de' else ['Ms', 'Mr'])} "
             f"{rng.choice(SURNAMES)}\n\n{when}\n{reference}: {rng.randrange(10**6):06d}\n\n"
@@ -297,7 +298,7 @@ class SearchArchive(api.Archive):
         document = planned.document
         if document.ocr_text:  # the documents OCR reached
             document.page_count = self.rng.randint(min(MIN_PAGES, self.max_pages), self.max_pages)
-            document.ocr_text = self.writer.text(self.rng, document, pages=document.page_count)
+            document.ocr_text = self.writer.text(self.rng, planned, pages=document.page_count)
         return planned
 
 
