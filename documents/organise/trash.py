@@ -26,14 +26,7 @@ def document_trash(*, viewer: Viewer, document_id: int) -> Document:
             raise NotFound("No such document.")
         if document.legal_hold:
             raise Conflict("The document is under legal hold and cannot be deleted.")
-        document.trashed_at = timezone.now()
-        document.save(update_fields=["trashed_at", "updated_at"])
-        audit_record(
-            action=AuditAction.DOCUMENT_TRASHED,
-            target=f"document {document.pk} {document.original_filename}"[:255],
-            detail={"owner_id": document.owner_id},
-        )
-        index_documents_now(document_ids=[document.pk])
+        _move(document, trashed_at=timezone.now(), action=AuditAction.DOCUMENT_TRASHED)
     return document
 
 
@@ -45,15 +38,20 @@ def document_restore(*, viewer: Viewer, document_id: int) -> Document:
         )
         if document is None:
             raise NotFound("No such document in the trash.")
-        document.trashed_at = None
-        document.save(update_fields=["trashed_at", "updated_at"])
-        audit_record(
-            action=AuditAction.DOCUMENT_RESTORED,
-            target=f"document {document.pk} {document.original_filename}"[:255],
-            detail={"owner_id": document.owner_id},
-        )
-        index_documents_now(document_ids=[document.pk])
+        _move(document, trashed_at=None, action=AuditAction.DOCUMENT_RESTORED)
     return document
+
+
+def _move(document: Document, *, trashed_at: datetime.datetime | None, action: AuditAction) -> None:
+    """Into the trash or out of it: recorded, and the search entry follows at once."""
+    document.trashed_at = trashed_at
+    document.save(update_fields=["trashed_at", "updated_at"])
+    audit_record(
+        action=action,
+        target=f"document {document.pk} {document.original_filename}"[:255],
+        detail={"owner_id": document.owner_id},
+    )
+    index_documents_now(document_ids=[document.pk])
 
 
 def trash_empty(
