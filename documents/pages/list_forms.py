@@ -143,11 +143,16 @@ def entry_form(
 class MergeForm(forms.Form):
     """The entries to merge into this one, among those ``entries_mergeable`` allows."""
 
-    sources = forms.TypedMultipleChoiceField(coerce=int, label="Merge these into it")
+    sources = forms.TypedMultipleChoiceField(
+        coerce=int,
+        label="Merge these into it",
+        help_text="Hold Ctrl (⌘ on a Mac) to choose several.",
+    )
 
     def __init__(self, *args: Any, candidates: list[tuple[int, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["sources"].choices = candidates  # type: ignore[attr-defined]  # a ChoiceField
+        self.fields["sources"].widget.attrs["size"] = min(max(len(candidates), 2), 10)
 
 
 class DeleteForm(forms.Form):

@@ -81,7 +81,7 @@ class Row:
     @property
     def label(self) -> str:
         """How a select names the entry: its place in the tree, and whose it is."""
-        whose = "" if self.owner_label == "Yours" else f" ({self.owner_label.lower()})"
+        whose = {"Yours": "", "Global": " (global)"}.get(self.owner_label, f" ({self.owner_label})")
         return f"{self.path or self.entry.name}{whose}"
 
 
@@ -177,10 +177,12 @@ def _descendants(rows: list[Row], tag: Any) -> set[int]:
     return found
 
 
-def _parent_choices(viewer: Viewer, rows: list[Row], entry: Any = None) -> list[tuple[int, str]]:
+def _parent_choices(
+    viewer: Viewer, kind: EntryKind, rows: list[Row], entry: Any = None
+) -> list[tuple[int, str]]:
     """The tags a tag may sit under: the global ones and its owner's (a new tag is the
     viewer's own), never itself or one of its own descendants."""
-    if not rows or not isinstance(rows[0].entry, Tag):
+    if kind.model is not Tag:
         return []
     owner_id = entry.owner_id if entry is not None else getattr(viewer.user, "pk", None)
     excluded = _descendants(rows, entry) if entry is not None else set()
@@ -202,7 +204,6 @@ def _list_context(viewer: Viewer, kind: EntryKind, rows: list[Row], form: Any) -
         "is_tags": kind.model is Tag,
         "is_storage_paths": kind.slug == "storage-paths",
         "is_custom_fields": kind.slug == "custom-fields",
-        "has_documents_link": kind.slug in DOCUMENTS_FILTER,
     }
 
 
@@ -224,7 +225,7 @@ def organise_list(request: HttpRequest, slug: str) -> HttpResponse:
     viewer = viewer_for_request(request)
     rows = _rows(viewer, kind)
     posted = request.POST if request.method == "POST" else None
-    form = entry_form(kind, posted, parents=_parent_choices(viewer, rows))
+    form = entry_form(kind, posted, parents=_parent_choices(viewer, kind, rows))
     status = 200
     if posted is not None:
         status = 400
@@ -289,7 +290,7 @@ def _entry_page(
         "parent": by_pk.get(entry.parent_id) if kind.model is Tag else None,
         "is_tags": kind.model is Tag,
         "is_custom_fields": kind.slug == "custom-fields",
-        "form": entry_form(kind, edit_data, entry=entry, parents=_parent_choices(viewer, rows, entry)),
+        "form": entry_form(kind, edit_data, entry=entry, parents=_parent_choices(viewer, kind, rows, entry)),
         "merge_form": MergeForm(merge_data, candidates=sources, prefix="merge") if sources else None,
         "delete_form": DeleteForm(delete_data, candidates=replacements, prefix="delete"),
     }
@@ -306,7 +307,7 @@ def organise_entry(request: HttpRequest, slug: str, entry_id: int) -> HttpRespon
     viewer = viewer_for_request(request)
     entry = _entry_for_change(viewer, kind, entry_id)
     rows = _rows(viewer, kind)
-    form = entry_form(kind, request.POST, entry=entry, parents=_parent_choices(viewer, rows, entry))
+    form = entry_form(kind, request.POST, entry=entry, parents=_parent_choices(viewer, kind, rows, entry))
     if not form.is_valid():
         return _entry_page(request, kind, entry_id, edit_data=request.POST, status=400)
     try:
