@@ -66,6 +66,16 @@ ROUTES: list[tuple[str, dict[str, object], str]] = [
     ("api-file-redeliver", {"document_id": "7"}, "/api/files/7/redeliver"),
     ("api-file-logs", {"document_id": "7"}, "/api/logs/file/7"),
     ("api-queue-stats", {}, "/api/queue/stats"),
+    # documents: the managed lists' pages
+    ("organise", {}, "/organise"),
+    ("organise-list", {"slug": "tags"}, "/organise/tags"),
+    ("organise-list", {"slug": "document-types"}, "/organise/document-types"),
+    ("organise-list", {"slug": "correspondents"}, "/organise/correspondents"),
+    ("organise-list", {"slug": "storage-paths"}, "/organise/storage-paths"),
+    ("organise-list", {"slug": "custom-fields"}, "/organise/custom-fields"),
+    ("organise-entry", {"slug": "tags", "entry_id": 7}, "/organise/tags/7"),
+    ("organise-entry-merge", {"slug": "tags", "entry_id": 7}, "/organise/tags/7/merge"),
+    ("organise-entry-delete", {"slug": "correspondents", "entry_id": 7}, "/organise/correspondents/7/delete"),
     # destinations
     ("destinations", {}, "/destinations"),
     ("destination-new", {}, "/destinations/new"),

@@ -99,16 +99,32 @@ def entry_get(*, viewer: Viewer, kind: EntryKind, entry_id: int) -> Any:
     return entry
 
 
+def entry_changeable(*, viewer: Viewer, entry: TaxonomyEntry) -> bool:
+    """Whether ``viewer`` may change (rename, merge, delete) one of the entries they may
+    use: their own, or with operator rights any, the global ones included."""
+    return viewer.operator or (
+        entry.owner_id is not None and entry.owner_id == getattr(viewer.user, "pk", None)
+    )
+
+
+def entries_mergeable(*, viewer: Viewer, source: TaxonomyEntry, target: TaxonomyEntry) -> bool:
+    """Whether ``entry_merge`` would move ``source``'s documents onto ``target``: both are
+    the viewer's to change, and a user's own entry takes only that user's entries (a
+    global one takes any), so nobody's documents end up carrying another owner's entry."""
+    return (
+        source.pk != target.pk
+        and entry_changeable(viewer=viewer, entry=source)
+        and entry_changeable(viewer=viewer, entry=target)
+        and (target.owner_id is None or source.owner_id == target.owner_id)
+    )
+
+
 def _entry_for_change(viewer: Viewer, kind: EntryKind, entry_id: int) -> Any:
     """An entry ``viewer`` may change: their own, or a global one with operator rights."""
     entry = entry_get(viewer=viewer, kind=kind, entry_id=entry_id)
-    if entry.owner_id is None and not viewer.operator:
-        raise Forbidden(f"Only operators change a global {kind.label}.")
-    if (
-        entry.owner_id is not None
-        and entry.owner_id != getattr(viewer.user, "pk", None)
-        and not viewer.operator
-    ):
+    if not entry_changeable(viewer=viewer, entry=entry):
+        if entry.owner_id is None:
+            raise Forbidden(f"Only operators change a global {kind.label}.")
         raise NotFound(f"No such {kind.label}.")
     return entry
 
@@ -155,7 +171,7 @@ def entry_merge(*, viewer: Viewer, kind: EntryKind, source_ids: list[int], targe
         sources = [source for source in sources if source.pk != target.pk]
         if not sources:
             raise InvalidInput(f"Name at least one other {kind.label} to merge into this one.")
-        if target.owner_id is not None and any(source.owner_id != target.owner_id for source in sources):
+        if not all(entries_mergeable(viewer=viewer, source=source, target=target) for source in sources):
             # Another owner's documents would carry this owner's entry.
             raise InvalidInput(f"Merge into a global {kind.label}, or merge entries of one owner.")
         _move_documents(viewer, kind, [source.pk for source in sources], target)

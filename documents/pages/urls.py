@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
-from django.urls import URLPattern, path
+from django.urls import URLPattern, path, register_converter
 
 from docuelevate.bounds import register_id_converter
-from documents.pages import files
+from documents.organise.lists import KINDS
+from documents.pages import files, lists
 from documents.pages.dashboard import dashboard
 from documents.pages.upload import upload_page
 
 register_id_converter()
+
+
+class ListConverter:
+    """The slug of one of the managed lists (/organise/tags, …): any other is no route."""
+
+    regex = "|".join(KINDS)
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(ListConverter, "list")
 
 urlpatterns: list[URLPattern] = [
     path("", dashboard, name="dashboard"),
@@ -23,4 +39,12 @@ urlpatterns: list[URLPattern] = [
     path("files/<id:document_id>/retry", files.file_retry, name="file-retry"),
     path("files/<id:document_id>/delete", files.file_delete, name="file-delete"),
     path("files/<id:document_id>/redeliver", files.file_redeliver, name="file-redeliver"),
+    # The managed lists (documents.pages.lists)
+    path("organise", lists.organise_page, name="organise"),
+    path("organise/<list:slug>", lists.organise_list, name="organise-list"),
+    path("organise/<list:slug>/<id:entry_id>", lists.organise_entry, name="organise-entry"),
+    path("organise/<list:slug>/<id:entry_id>/merge", lists.organise_entry_merge, name="organise-entry-merge"),
+    path(
+        "organise/<list:slug>/<id:entry_id>/delete", lists.organise_entry_delete, name="organise-entry-delete"
+    ),
 ]
