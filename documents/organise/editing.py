@@ -194,9 +194,10 @@ def _entry(model: type[TaxonomyEntry], raw: Any, *, document: Document) -> Any:
     if raw is None:
         return None
     if isinstance(raw, str) and match_key(raw):
-        return _usable(model, document).filter(match_key=match_key(raw)).order_by(
-            "owner_id"
-        ).first() or _missing(model, raw)
+        # The owner's own entry of that name before a global one.
+        return entry_for_name(model, owner_id=document.owner_id, name=raw, create=False) or _missing(
+            model, raw
+        )
     if isinstance(raw, bool) or not isinstance(raw, int):
         raise InvalidInput(f"{model._meta.verbose_name} takes an id or a name, or null.")
     entry = _usable(model, document).filter(pk=raw).first()

@@ -292,3 +292,12 @@ def test_legal_hold_blocks_the_trash(owner, letter):
     Document.objects.filter(pk=letter.pk).update(legal_hold=True)
 
     assert client(owner).delete(f"/api/files/{letter.pk}").status_code == 409
+
+
+def test_by_name_the_owners_own_entry_comes_before_a_global_one(owner, operator, letter):
+    client(operator).post("/api/tags", {"name": "Bills", "is_global": True}, format="json")
+    own = client(owner).post("/api/tags", {"name": "bills"}, format="json").json()
+
+    response = edit(owner, letter, {"tags": ["BILLS"]})
+
+    assert response.json()["file"]["tag_ids"] == [own["id"]]
