@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import URLPattern, path
 
 from docuelevate.bounds import register_id_converter
-from documents.pages import files
+from documents.pages import files, trash
 from documents.pages.dashboard import dashboard
 from documents.pages.upload import upload_page
 
@@ -23,4 +23,11 @@ urlpatterns: list[URLPattern] = [
     path("files/<id:document_id>/retry", files.file_retry, name="file-retry"),
     path("files/<id:document_id>/delete", files.file_delete, name="file-delete"),
     path("files/<id:document_id>/redeliver", files.file_redeliver, name="file-redeliver"),
+    # The document page's edit form, notes, and the trash.
+    path("files/<id:document_id>/edit", files.file_edit, name="file-edit"),
+    path("files/<id:document_id>/notes", files.file_note_add, name="file-note-add"),
+    path("files/<id:document_id>/notes/<id:note_id>/delete", files.file_note_delete, name="file-note-delete"),
+    path("trash", trash.trash_page, name="trash"),
+    path("trash/empty", trash.trash_empty_now, name="trash-empty"),
+    path("trash/<id:document_id>/restore", trash.trash_restore, name="trash-restore"),
 ]
