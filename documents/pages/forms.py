@@ -239,7 +239,14 @@ class DocumentEditForm(forms.Form):
             )
             self.initial["owner"] = document.owner_id
         for custom_field in self.custom_fields:
-            self.fields[f"{CUSTOM_PREFIX}{custom_field.pk}"] = _custom_form_field(custom_field)
+            name = f"{CUSTOM_PREFIX}{custom_field.pk}"
+            self.fields[name] = form_field = _custom_form_field(custom_field)
+            kept = self.initial.get(name)
+            options = custom_field.options or []
+            if isinstance(form_field, forms.ChoiceField) and kept and kept not in options:
+                # An option taken out of the field since: still offered for this document,
+                # so saving other fields does not force a new choice.
+                form_field.choices = [("", NO_ENTRY), *((str(o), str(o)) for o in options), (kept, kept)]
 
     @property
     def custom_bound_fields(self) -> list[forms.BoundField]:

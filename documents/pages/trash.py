@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.access import viewer_for_request
 from docuelevate.bounds import parse_id
-from docuelevate.errors import ApplicationError
+from docuelevate.errors import NotFound
 from documents.models import Document
 from documents.organise.trash import document_restore, trash_empty
 from documents.selectors import document_page
@@ -68,10 +68,10 @@ def trash_page(request: HttpRequest) -> HttpResponse:
 def trash_restore(request: HttpRequest, document_id: int) -> HttpResponse:
     try:
         document = document_restore(viewer=viewer_for_request(request), document_id=document_id)
-    except ApplicationError as error:
-        messages.error(request, error.message)
-    else:
-        messages.success(request, f"{document.original_filename} is back among your files.")
+    except NotFound:
+        # As for every page of a document: another user's, or none, is not there.
+        raise Http404("No such document in the trash.") from None
+    messages.success(request, f"{document.original_filename} is back among your files.")
     return redirect("trash")
 
 

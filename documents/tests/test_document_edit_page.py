@@ -401,3 +401,21 @@ def test_thirty_notes_and_history_rows_cost_a_fixed_handful_of_queries(
         response = page.get(f"/files/{letter.pk}")
 
     assert len(history_rows(response.content.decode())) == 30
+
+
+def test_a_select_value_whose_option_was_taken_away_does_not_block_saving_other_fields(client, owner, letter):
+    status = CustomField.objects.create(
+        name="Status", data_type="select", options=["paid", "open"], owner=owner
+    )
+    CustomFieldValue.objects.create(document=letter, field=status, value_text="overdue")
+    page = signed_in(client, owner)
+    assert (
+        '<option value="overdue" selected>overdue</option>'
+        in page.get(f"/files/{letter.pk}").content.decode()
+    )
+
+    response = save(page, letter, form_of(letter, document_title="Renamed", **{f"cf_{status.pk}": "overdue"}))
+
+    assert response.status_code == 302
+    assert CustomFieldValue.objects.get(document=letter).value_text == "overdue"
+    assert Document.objects.get(pk=letter.pk).document_title == "Renamed"
