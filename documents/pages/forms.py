@@ -61,7 +61,13 @@ class MoneyWidget(forms.MultiWidget):
             widgets=[
                 forms.NumberInput(attrs={"step": "0.01", "inputmode": "decimal"}),
                 forms.TextInput(
-                    attrs={"size": 4, "maxlength": 3, "aria-label": currency_label, "autocomplete": "off"}
+                    attrs={
+                        "class": "currency",
+                        "size": 4,
+                        "maxlength": 3,
+                        "aria-label": currency_label,
+                        "autocomplete": "off",
+                    }
                 ),
             ]
         )
