@@ -419,3 +419,14 @@ def test_a_select_value_whose_option_was_taken_away_does_not_block_saving_other_
     assert response.status_code == 302
     assert CustomFieldValue.objects.get(document=letter).value_text == "overdue"
     assert Document.objects.get(pk=letter.pk).document_title == "Renamed"
+
+
+def test_a_form_without_its_version_is_refused_and_says_to_reload(client, owner, letter):
+    data = form_of(letter, document_title="No version")
+    del data["version"]
+
+    response = save(signed_in(client, owner), letter, data)
+
+    assert response.status_code == 400
+    assert "reload the page" in response.content.decode()
+    assert Document.objects.get(pk=letter.pk).document_title == "Scan 001"
