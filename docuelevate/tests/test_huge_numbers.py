@@ -118,16 +118,17 @@ def test_the_status_poll_ignores_ids_that_cannot_exist(signed_in, owner, number)
 def test_bulk_actions_ignore_ids_that_cannot_exist(signed_in, owner, route, number):
     mine = make_document(owner)
 
-    response = signed_in.post(route, {"action": "delete", "ids": [number]})
+    response = signed_in.post(route, {"action": "trash", "ids": [number]})
 
     assert response.status_code == 302
-    assert Document.objects.filter(pk=mine.pk).exists()
+    assert Document.objects.get(pk=mine.pk).trashed_at is None
 
 
 @pytest.mark.parametrize("number", HUGE)
 @pytest.mark.parametrize(
     ("method", "route"),
     [("get", "/files/{}"), ("post", "/files/{}/retry"), ("post", "/files/{}/delete"),
+     ("post", "/files/{}/edit"), ("post", "/files/{}/notes"), ("post", "/trash/{}/restore"),
      ("post", "/api-tokens/{}/revoke")],
 )  # fmt: skip
 def test_a_huge_id_in_a_page_path_is_not_found(signed_in, method, route, number):

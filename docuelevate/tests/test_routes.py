@@ -53,6 +53,13 @@ ROUTES: list[tuple[str, dict[str, object], str]] = [
     ("file-delete", {"document_id": 7}, "/files/7/delete"),
     ("file-redeliver", {"document_id": 7}, "/files/7/redeliver"),
     ("file-thumbnail", {"document_id": 7}, "/files/7/thumbnail"),
+    # the document page's edit form and notes, the trash
+    ("file-edit", {"document_id": 7}, "/files/7/edit"),
+    ("file-note-add", {"document_id": 7}, "/files/7/notes"),
+    ("file-note-delete", {"document_id": 7, "note_id": 8}, "/files/7/notes/8/delete"),
+    ("trash", {}, "/trash"),
+    ("trash-empty", {}, "/trash/empty"),
+    ("trash-restore", {"document_id": 7}, "/trash/7/restore"),
     ("api-ui-upload", {}, "/api/ui-upload"),
     ("api-files-upload", {}, "/api/files/upload"),
     ("api-process-url", {}, "/api/process-url"),

@@ -213,6 +213,12 @@ def _usable(model: type[TaxonomyEntry], document: Document) -> Any:
     return model.objects.filter(Q(owner__isnull=True) | Q(owner_id=document.owner_id))
 
 
+def entries_usable(model: type[TaxonomyEntry], *, document: Document) -> Any:
+    """The entries an edit of ``document`` may choose from (what the page's form offers):
+    the same rule document_update applies."""
+    return _usable(model, document)
+
+
 def _tags(raw: Any, *, document: Document) -> list[Tag]:
     """Tags by id or by name (the names clients read in ``tags``)."""
     if not isinstance(raw, list | tuple) or any(

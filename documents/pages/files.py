@@ -18,16 +18,21 @@ from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.access import Viewer, viewer_for_request
 from destinations.selectors import deliveries_for_document
 from destinations.services import deliveries_redeliver
 from docuelevate.bounds import parse_id, parse_ids
-from docuelevate.errors import ApplicationError, NotFound
+from docuelevate.errors import ApplicationError, InvalidInput, NotFound, StaleEdit
 from documents import storage
 from documents.api.serializers import FileListInputSerializer
-from documents.models import Document, DocumentStatus, StepStatus
+from documents.models import ChangeOrigin, Document, DocumentChange, DocumentStatus, Note, StepStatus
+from documents.organise.editing import document_history, document_update
+from documents.organise.notes import note_add, note_delete
+from documents.organise.trash import document_trash
+from documents.pages.forms import DocumentEditForm, NoteForm
 from documents.selectors import (
     SORT_FIELDS,
     DocumentFilters,
@@ -43,7 +48,7 @@ from documents.selectors import (
     documents_by_status,
     documents_progress,
 )
-from documents.services import document_delete, document_reprocess, document_retry_step
+from documents.services import document_reprocess, document_retry_step
 from sources.models import SourceKind
 
 PER_PAGE_CHOICES = (25, 50, 100, 200)
@@ -59,7 +64,7 @@ ZIP_SPOOL_BYTES = 16 * 1024 * 1024
 BULK_VERBS = {
     "reprocess": "queued for reprocessing",
     "redeliver": "queued for delivery again",
-    "delete": "deleted",
+    "trash": "moved to the trash",
 }
 # How the source filter names the ways in that are not a source's kind (those have a label).
 SOURCE_LABELS = {
@@ -215,7 +220,7 @@ def _back_to_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def files_bulk(request: HttpRequest) -> HttpResponse:
-    """Reprocess, redeliver or delete the ticked documents, each on its own: one refusal
+    """Reprocess, redeliver or trash the ticked documents, each on its own: one refusal
     does not stop the rest."""
     action = request.POST.get("action", "")
     if action not in BULK_VERBS:
@@ -233,11 +238,19 @@ def files_bulk(request: HttpRequest) -> HttpResponse:
             elif action == "redeliver":
                 deliveries_redeliver(document=document)
             else:
-                document_delete(document=document)
+                document_trash(viewer=viewer_for_request(request), document_id=document.pk)
             done += 1
         except ApplicationError as error:
             refused.append(f"{document.original_filename}: {error.message}")
-    if done:
+    if done and action == "trash":
+        messages.success(
+            request,
+            format_html(
+                '{} document{} moved to the trash. <a href="{}">Restore from the trash</a>',
+                done, "s" if done != 1 else "", reverse("trash"),
+            ),
+        )  # fmt: skip
+    elif done:
         messages.success(request, f"{done} document{'s' if done != 1 else ''} {BULK_VERBS[action]}.")
     for reason in refused:
         messages.error(request, reason)
@@ -290,30 +303,46 @@ def _document(request: HttpRequest, document_id: int) -> Document:
 @require_GET
 def file_detail(request: HttpRequest, document_id: int) -> HttpResponse:
     document = _document(request, document_id)
+    form = DocumentEditForm(document=document, viewer=viewer_for_request(request))
+    return _detail_page(request, document, form=form)
+
+
+def _detail_page(
+    request: HttpRequest,
+    document: Document,
+    *,
+    form: DocumentEditForm,
+    conflict: dict[str, Any] | None = None,
+    note_form: NoteForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """The document page, with the edit form as given (blank, refused with its errors, or
+    in conflict with someone else's save)."""
+    viewer = viewer_for_request(request)
     try:
         document_preview_file(document=document)
         has_preview = True
     except NotFound:
         has_preview = False
     steps = list(document.steps.order_by("position"))
-    fields = [
-        ("Title", document.document_title),
-        ("Type", document.document_type_name),
-        ("Correspondent", document.correspondent_name),
+    # What extraction found that the form does not edit.
+    found = [
         ("Sender", document.sender),
         ("Recipient", document.recipient),
-        ("Date", document.document_date),
         ("Reference", document.reference_number),
-        ("Language", document.language),
         ("Amounts", ", ".join(str(amount) for amount in document.amounts) if document.amounts else ""),
         ("Confidence", f"{document.confidence} %" if document.confidence is not None else ""),
     ]
+    notes = list(Note.objects.filter(document=document).select_related("author").order_by("created_at", "pk"))
+    user_id = getattr(viewer.user, "pk", None)
     return render(
         request,
         "documents/document.html",
         {
             "document": document,
-            "fields": [(label, value) for label, value in fields if value not in ("", None)],
+            "form": form,
+            "conflict": conflict,
+            "found": [(label, value) for label, value in found if value not in ("", None)],
             "tags": list(document.tags.order_by("name")),
             "steps": steps,
             "failure": StepStatus.FAILURE,
@@ -323,8 +352,99 @@ def file_detail(request: HttpRequest, document_id: int) -> HttpResponse:
             "in_progress": document.status in IN_PROGRESS,
             "deliveries": deliveries_for_document(document),
             "completed": document.status == DocumentStatus.COMPLETED,
+            "notes": [(note, viewer.operator or note.author_id == user_id) for note in notes],
+            "note_form": note_form or NoteForm(),
+            "changes": document_history(document=document),
         },
+        status=status,
     )
+
+
+@login_required
+@require_POST
+def file_edit(request: HttpRequest, document_id: int) -> HttpResponse:
+    """Save the edit form through document_update, made on the version the form was opened
+    on: a save in between is a conflict shown beside the person's own values, never lost."""
+    viewer = viewer_for_request(request)
+    document = _document(request, document_id)
+    form = DocumentEditForm(request.POST, document=document, viewer=viewer)
+    if not form.is_valid():
+        return _detail_page(request, document, form=form, status=400)
+    changes = form.changes()
+    if not changes:
+        messages.info(request, "Nothing to save: the form is as stored.")
+        return redirect(reverse("file-detail", kwargs={"document_id": document.pk}) + "#edit-title")
+    try:
+        document_update(
+            viewer=viewer,
+            document_id=document.pk,
+            changes=changes,
+            expected_version=form.cleaned_data["version"],
+            origin=ChangeOrigin.PAGE,
+        )
+    except StaleEdit as stale:
+        return _conflict(request, document_id=document.pk, current_version=stale.current_version)
+    except InvalidInput as error:
+        # The service names no field; when one field was sent, it is that one's.
+        only = form.field_for_change(next(iter(changes))) if len(changes) == 1 else None
+        form.add_error(only, error.message)
+        return _detail_page(request, document, form=form, status=400)
+    except ApplicationError as error:
+        form.add_error(None, error.message)
+        return _detail_page(request, document, form=form, status=error.status_code)
+    messages.success(request, "Saved.")
+    return redirect(reverse("file-detail", kwargs={"document_id": document.pk}) + "#edit-title")
+
+
+def _conflict(request: HttpRequest, *, document_id: int, current_version: int) -> HttpResponse:
+    """The form again with the person's values and the stored version, and a table of
+    their values beside the stored ones: saving again puts theirs over (a new conflict if
+    someone saves once more in between)."""
+    viewer = viewer_for_request(request)
+    document = _document(request, document_id)
+    data = request.POST.copy()
+    data["version"] = str(current_version)
+    form = DocumentEditForm(data, document=document, viewer=viewer)
+    form.is_valid()
+    last = DocumentChange.objects.filter(document=document).order_by("-at", "-pk").first()
+    conflict = {"rows": form.differences(), "last": last}
+    return _detail_page(request, document, form=form, conflict=conflict, status=409)
+
+
+@login_required
+@require_POST
+def file_note_add(request: HttpRequest, document_id: int) -> HttpResponse:
+    document = _document(request, document_id)
+    note_form = NoteForm(request.POST)
+    if note_form.is_valid():
+        try:
+            note_add(
+                viewer=viewer_for_request(request),
+                document_id=document.pk,
+                text=note_form.cleaned_data["text"],
+            )
+        except ApplicationError as error:
+            note_form.add_error("text", error.message)
+        else:
+            messages.success(request, "Note added.")
+            return redirect(reverse("file-detail", kwargs={"document_id": document.pk}) + "#notes-title")
+    form = DocumentEditForm(document=document, viewer=viewer_for_request(request))
+    return _detail_page(request, document, form=form, note_form=note_form, status=400)
+
+
+@login_required
+@require_POST
+def file_note_delete(request: HttpRequest, document_id: int, note_id: int) -> HttpResponse:
+    document = _document(request, document_id)
+    try:
+        note_delete(viewer=viewer_for_request(request), document_id=document.pk, note_id=note_id)
+    except NotFound:
+        raise Http404("No such note.") from None
+    except ApplicationError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, "Note removed.")
+    return redirect(reverse("file-detail", kwargs={"document_id": document.pk}) + "#notes-title")
 
 
 @login_required
@@ -387,11 +507,18 @@ def file_retry(request: HttpRequest, document_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def file_delete(request: HttpRequest, document_id: int) -> HttpResponse:
+    """Move the document to the trash, from where it can be restored until it is emptied."""
     document = _document(request, document_id)
     try:
-        document_delete(document=document)
+        document_trash(viewer=viewer_for_request(request), document_id=document.pk)
     except ApplicationError as error:
         messages.error(request, error.message)
         return redirect("file-detail", document_id=document.pk)
-    messages.success(request, f"{document.original_filename} was deleted.")
+    messages.success(
+        request,
+        format_html(
+            '{} was moved to the trash. <a href="{}#trashed-{}">Restore it</a>',
+            document.original_filename, reverse("trash"), document.pk,
+        ),
+    )  # fmt: skip
     return redirect("files")

@@ -6,7 +6,7 @@ from django.urls import URLPattern, path, register_converter
 
 from docuelevate.bounds import register_id_converter
 from documents.organise.lists import KINDS
-from documents.pages import files, lists
+from documents.pages import files, lists, trash
 from documents.pages.dashboard import dashboard
 from documents.pages.upload import upload_page
 
@@ -47,4 +47,11 @@ urlpatterns: list[URLPattern] = [
     path(
         "organise/<list:slug>/<id:entry_id>/delete", lists.organise_entry_delete, name="organise-entry-delete"
     ),
+    # The document page's edit form, notes, and the trash.
+    path("files/<id:document_id>/edit", files.file_edit, name="file-edit"),
+    path("files/<id:document_id>/notes", files.file_note_add, name="file-note-add"),
+    path("files/<id:document_id>/notes/<id:note_id>/delete", files.file_note_delete, name="file-note-delete"),
+    path("trash", trash.trash_page, name="trash"),
+    path("trash/empty", trash.trash_empty_now, name="trash-empty"),
+    path("trash/<id:document_id>/restore", trash.trash_restore, name="trash-restore"),
 ]

@@ -306,45 +306,48 @@ def test_bulk_reprocess_queues_each_selected_document(
     assert Document.objects.get(pk=untouched.pk).status == DocumentStatus.FAILED
 
 
-def test_bulk_delete_removes_the_selected_documents_and_their_files(
+def test_bulk_trash_moves_the_selected_documents_to_the_trash_and_keeps_their_files(
     signed_in, ingest, sent, document_storage, django_capture_on_commit_callbacks
 ):
-    doomed = processed(note(ingest, "a", "a.txt"))
+    trashed = processed(note(ingest, "a", "a.txt"))
     kept = note(ingest, "b", "b.txt")
 
     with django_capture_on_commit_callbacks(execute=True):
         response = signed_in.post(
-            "/files/bulk", {"action": "delete", "ids": [doomed.pk], "return_query": "status=completed"}
+            "/files/bulk", {"action": "trash", "ids": [trashed.pk], "return_query": "status=completed"}
         )
 
     assert response.status_code == 302
     assert response["Location"] == "/files?status=completed"
-    assert list(Document.objects.values_list("pk", flat=True)) == [kept.pk]
-    assert not storage.exists(doomed.processed_file)
-    assert not storage.exists(doomed.original_file)
-    assert storage.exists(kept.original_file)
+    assert list(Document.objects.filter(trashed_at__isnull=True).values_list("pk", flat=True)) == [kept.pk]
+    assert Document.objects.get(pk=trashed.pk).trashed_at is not None
+    assert storage.exists(trashed.processed_file)
+    assert storage.exists(trashed.original_file)
+    listing = signed_in.get("/files")
+    assert listed(listing) == ["b.txt"]
+    assert '<a href="/trash">Restore from the trash</a>' in listing.content.decode()
 
 
 def test_bulk_actions_ignore_documents_the_user_may_not_see(signed_in, ingest, other_user, sent, settings):
     settings.MULTI_USER_ENABLED = True
     theirs = ingest(b"This is their note.", "theirs.txt", user=other_user)
 
-    response = signed_in.post("/files/bulk", {"action": "delete", "ids": [theirs.pk]}, follow=True)
+    response = signed_in.post("/files/bulk", {"action": "trash", "ids": [theirs.pk]}, follow=True)
 
     assert "Select at least one document first." in response.content.decode()
-    assert Document.objects.filter(pk=theirs.pk).exists()
+    assert Document.objects.get(pk=theirs.pk).trashed_at is None
 
 
-def test_bulk_delete_reports_a_document_under_legal_hold_and_deletes_the_rest(signed_in, ingest, sent):
+def test_bulk_trash_reports_a_document_under_legal_hold_and_trashes_the_rest(signed_in, ingest, sent):
     held = note(ingest, "a", "held.txt", legal_hold=True)
     free = note(ingest, "b", "free.txt")
 
-    response = signed_in.post("/files/bulk", {"action": "delete", "ids": [held.pk, free.pk]}, follow=True)
+    response = signed_in.post("/files/bulk", {"action": "trash", "ids": [held.pk, free.pk]}, follow=True)
 
     html = response.content.decode()
-    assert "1 document deleted." in html
+    assert "1 document moved to the trash." in html
     assert "held.txt: The document is under legal hold" in html
-    assert list(Document.objects.values_list("pk", flat=True)) == [held.pk]
+    assert list(Document.objects.filter(trashed_at__isnull=True).values_list("pk", flat=True)) == [held.pk]
 
 
 def test_the_zip_holds_each_selected_documents_processed_pdf_or_else_its_original(signed_in, ingest):
@@ -443,7 +446,7 @@ def test_a_refused_retry_is_a_message_not_an_error_page(signed_in, ingest, sent)
     assert sent == []
 
 
-def test_deleting_from_the_document_page_removes_it_and_its_files(
+def test_deleting_from_the_document_page_moves_it_to_the_trash_with_a_link_to_restore_it(
     signed_in, ingest, sent, django_capture_on_commit_callbacks
 ):
     document = processed(note(ingest, "x", "a.txt"))
@@ -451,11 +454,13 @@ def test_deleting_from_the_document_page_removes_it_and_its_files(
     with django_capture_on_commit_callbacks(execute=True):
         response = signed_in.post(f"/files/{document.pk}/delete", follow=True)
 
+    html = response.content.decode()
     assert response.redirect_chain[-1][0] == "/files"
-    assert "a.txt was deleted." in response.content.decode()
-    assert not Document.objects.filter(pk=document.pk).exists()
-    assert not storage.exists(document.processed_file)
-    assert not storage.exists(document.original_file)
+    assert f'a.txt was moved to the trash. <a href="/trash#trashed-{document.pk}">Restore it</a>' in html
+    assert Document.objects.get(pk=document.pk).trashed_at is not None
+    assert signed_in.get(f"/files/{document.pk}").status_code == 404
+    assert storage.exists(document.processed_file)
+    assert storage.exists(document.original_file)
 
 
 def test_another_users_document_is_a_404_to_read_retry_or_delete(
@@ -467,7 +472,7 @@ def test_another_users_document_is_a_404_to_read_retry_or_delete(
     assert signed_in.get(f"/files/{theirs.pk}").status_code == 404
     assert signed_in.post(f"/files/{theirs.pk}/retry", {"step": "ocr"}).status_code == 404
     assert signed_in.post(f"/files/{theirs.pk}/delete").status_code == 404
-    assert Document.objects.filter(pk=theirs.pk).exists()
+    assert Document.objects.get(pk=theirs.pk).trashed_at is None
     assert "Traceback" not in signed_in.get("/files/999999").content.decode()
 
 
