@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 
 from documents.models import Document, DocumentStatus, ProcessingLog, ProcessingStep, StepStatus, Tag
 from documents.pipeline.steps import STEP_NAMES
+from documents.tests.factories import with_entries
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +36,7 @@ def note(ingest, text: str, filename: str, **fields) -> Document:
     document = ingest(text.encode(), filename)
     tags = fields.pop("tags", [])
     if fields:
-        Document.objects.filter(pk=document.pk).update(**fields)
+        Document.objects.filter(pk=document.pk).update(**with_entries(fields, owner_id=document.owner_id))
     document.tags.set([Tag.objects.get_or_create(name=name)[0] for name in tags])
     return Document.objects.get(pk=document.pk)
 
@@ -221,7 +222,11 @@ def test_the_list_filters_by_search_type_status_tags_and_creation_date(api, inge
     note(ingest, "old note", "old.txt")
     clock.shift(datetime.timedelta(days=40))
     invoice = process(trivial, "scan.pdf")
-    Document.objects.filter(pk=invoice.pk).update(document_title="Invoice March", correspondent="ACME GmbH")
+    Document.objects.filter(pk=invoice.pk).update(
+        **with_entries(
+            {"document_title": "Invoice March", "correspondent": "ACME GmbH"}, owner_id=invoice.owner_id
+        )
+    )
     invoice.tags.set([Tag.objects.get_or_create(name=name)[0] for name in ["finance", "2024"]])
     note(ingest, "dear sir", "letter.txt", correspondent="Tax Office", tags=["finance"])
 
@@ -352,14 +357,24 @@ def test_the_detail_has_the_file_its_processing_history_and_what_is_on_disk(api,
         "legal_hold": True,
         "created_at": body["file"]["created_at"],
         "document_title": document.document_title,
-        "document_type": document.document_type,
+        "document_type": document.document_type_name,
+        "document_type_id": document.document_type_id,
         "tags": sorted(document.tags.values_list("name", flat=True)),
-        "correspondent": document.correspondent,
+        "tag_ids": sorted(document.tags.values_list("pk", flat=True)),
+        "correspondent": document.correspondent_name,
+        "correspondent_id": document.correspondent_id,
+        "storage_path": "",
+        "storage_path_id": None,
         "document_date": document.document_date.isoformat() if document.document_date else None,
         "language": document.language,
+        "confidence": document.confidence,
+        "version": document.version,
+        "user_fields": [],
         "source": "upload",
         "source_ref": "",
     }
+    assert response["ETag"] == f'"{document.version}"'
+    assert body["custom_fields"] == []
     assert body["processing_status"] == {
         "status": "completed",
         "last_step": "finalize",
@@ -410,16 +425,19 @@ def test_an_unknown_or_malformed_id_is_a_json_404(api, document_id):
 # --- Delete ---------------------------------------------------------------------------------
 
 
-def test_deleting_removes_the_document_and_its_files(
+def test_deleting_moves_to_the_trash_and_emptying_it_removes_the_document_and_its_files(
     api, process, trivial, document_storage, django_capture_on_commit_callbacks
 ):
     document = process(trivial)
 
     with django_capture_on_commit_callbacks(execute=True):
         response = api.delete(f"/api/files/{document.pk}")
-
     assert response.status_code == 204
     assert response.content == b""
+    assert Document.objects.get(pk=document.pk).trashed_at is not None
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api.delete("/api/trash").json() == {"deleted": 1}
+
     assert not Document.objects.filter(pk=document.pk).exists()
     assert not ProcessingLog.objects.filter(document_id=document.pk).exists()
     assert [path for path in document_storage.rglob("*") if path.is_file()] == []

@@ -132,8 +132,10 @@ def test_two_owners_documents_with_the_same_title_finalised_at_once_keep_a_file_
     assert names["owner"] == names["other_user"] == PurePosixPath(mine.processed_file).name
 
     response = client_for(owner).delete(f"/api/files/{mine.pk}")
-
     assert response.status_code == 204
+    # Deleted for good once the trash is emptied.
+    assert client_for(owner).delete("/api/trash").json() == {"deleted": 1}
+
     response = client_for(other_user).get(f"/api/files/{theirs.pk}/download")
     assert response.status_code == 200
     assert marker_of(body_of(response)) == "other_user"

@@ -396,9 +396,10 @@ def test_running_the_pipeline_twice_leaves_one_processed_file_and_one_sidecar(
     assert document.status == DocumentStatus.COMPLETED
     stem = Path(document.processed_file).stem
     folder = f"processed/{document.uuid.hex}"
-    assert stored_files(document_storage / "processed") == [
-        f"{document.uuid.hex}/{stem}.{ext}" for ext in ("json", "pdf")
-    ]
+    assert stored_files(document_storage / "processed") == sorted(
+        [f"{document.uuid.hex}/{stem}.{ext}" for ext in ("json", "pdf")]
+        + [f"{document.uuid.hex}/thumbnail.png"]
+    )
     assert document.processed_file == f"{folder}/{stem}.pdf"
     assert len(list((document_storage / "originals").iterdir())) == 1
     assert not (document_storage / "tmp" / document.uuid.hex).exists()  # intermediate files cleaned up
