@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -291,20 +291,25 @@ def _save(edit: _Edit) -> None:
 
 
 def _after_edit(document: Document) -> None:
-    """The search entry at once (the person looks for what they typed next), then a finished
-    document is filed again: its PDF, sidecar, name and deliveries follow the edit."""
-    document_id = document.pk
-    index_documents_now(document_ids=[document_id])
-    if document.status != DocumentStatus.COMPLETED or not document.processed_file:
-        return
-    steps_reset(
-        document_id=document_id,
-        from_step=REFILE_FROM_STEP,
-        reason=ResetKind.EDIT,
-        log_step_name="edit",
-        message="Metadata edited: written into the PDF and filed again",
-    )
-    pipeline_enqueue(document_id=document_id, step_name=REFILE_FROM_STEP, task_id=str(uuid.uuid4()))
+    documents_after_edit(documents=[document])
+
+
+def documents_after_edit(*, documents: Sequence[Document]) -> None:
+    """What follows an edit, for one document or a bulk edit's chunk: the search entries at
+    once (the person looks for what they typed next), then each finished document is filed
+    again: its PDF, sidecar, name and deliveries follow the edit."""
+    index_documents_now(document_ids=[document.pk for document in documents])
+    for document in documents:
+        if document.status != DocumentStatus.COMPLETED or not document.processed_file:
+            continue
+        steps_reset(
+            document_id=document.pk,
+            from_step=REFILE_FROM_STEP,
+            reason=ResetKind.EDIT,
+            log_step_name="edit",
+            message="Metadata edited: written into the PDF and filed again",
+        )
+        pipeline_enqueue(document_id=document.pk, step_name=REFILE_FROM_STEP, task_id=str(uuid.uuid4()))
 
 
 def _iso(day: datetime.date | None) -> str | None:
