@@ -118,7 +118,7 @@ def test_the_status_poll_ignores_ids_that_cannot_exist(signed_in, owner, number)
 def test_bulk_actions_ignore_ids_that_cannot_exist(signed_in, owner, route, number):
     mine = make_document(owner)
 
-    response = signed_in.post(route, {"action": "delete", "ids": [number]})
+    response = signed_in.post(route, {"action": "trash", "ids": [number]})
 
     assert response.status_code == 302
     assert Document.objects.filter(pk=mine.pk).exists()

@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 from accounts.access import viewer_for_request
 from docuelevate.api import ErrorOutputSerializer, validated_body
+from docuelevate.bounds import MAX_ID
 from docuelevate.errors import InvalidInput, NotFound
 from documents.models import BulkAction, BulkOperation, BulkStatus
 from documents.organise.bulk import BULK_MAX_DOCUMENTS, bulk_edit_start, bulk_operation_get
@@ -25,7 +26,7 @@ ERRORS = {code: OpenApiResponse(ErrorOutputSerializer) for code in (400, 401, 40
 
 class BulkEditInputSerializer(serializers.Serializer[Any]):
     documents = serializers.ListField(
-        child=serializers.IntegerField(min_value=1),
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
         required=False,
         max_length=BULK_MAX_DOCUMENTS,
         help_text="The documents' ids; or give query instead.",

@@ -27,6 +27,7 @@ from django.utils import timezone
 from accounts.access import Viewer
 from accounts.audit import audit_record
 from accounts.models import AuditAction, User
+from docuelevate.bounds import MAX_ID
 from docuelevate.errors import ApplicationError, Forbidden, InvalidInput, NotFound
 from documents.api.serializers import FileListInputSerializer
 from documents.models import (
@@ -124,7 +125,7 @@ def _selected_ids(viewer: Viewer, selection: Mapping[str, Any]) -> tuple[list[in
         raise InvalidInput("Select documents by their ids (documents) or by a filter (query), not both.")
     if has_documents:
         raw = selection["documents"]
-        if not isinstance(raw, list | tuple) or any(type(item) is not int for item in raw):
+        if not isinstance(raw, list | tuple) or not all(_is_id(item) for item in raw):
             raise InvalidInput("documents takes a list of document ids.")
         if len(raw) > BULK_MAX_DOCUMENTS:
             raise InvalidInput(f"At most {BULK_MAX_DOCUMENTS:,} documents at once.")
@@ -189,14 +190,17 @@ def _checked_parameters(viewer: Viewer, action: BulkAction, parameters: Mapping[
         if not viewer.operator:
             raise Forbidden("Only operators give documents to another user.")
         owner_id = parameters.get("owner")
-        if isinstance(owner_id, bool) or not isinstance(owner_id, int):
-            raise InvalidInput("owner takes the id of an active user.")
-        if not User.objects.filter(pk=owner_id, is_active=True).exists():
+        if not _is_id(owner_id) or not User.objects.filter(pk=owner_id, is_active=True).exists():
             raise InvalidInput("owner takes the id of an active user.")
         return {"owner": owner_id}
     if action == BulkAction.REPROCESS:
         return {"force_ocr": parameters.get("force_ocr") is True}
     return {}
+
+
+def _is_id(raw: Any) -> bool:
+    """An int the database can hold as an id (a bool is not one)."""
+    return type(raw) is int and 0 < raw <= MAX_ID
 
 
 def _entry_id(viewer: Viewer, model: type[TaxonomyEntry], raw: Any, what: str) -> int:
@@ -207,7 +211,7 @@ def _entry_id(viewer: Viewer, model: type[TaxonomyEntry], raw: Any, what: str) -
         named.sort(key=lambda entry: entry.owner_id != viewer.user.pk)
         if named:
             return int(named[0].pk)
-    elif isinstance(raw, int) and not isinstance(raw, bool) and available.filter(pk=raw).exists():
+    elif _is_id(raw) and available.filter(pk=raw).exists():
         return raw
     raise InvalidInput(f"No {model._meta.verbose_name} {raw!r} of yours for {what}.")
 
