@@ -42,7 +42,7 @@ from documents.models import (
 from documents.organise.custom_fields import custom_value_columns, custom_value_shown
 from documents.organise.keys import clean_name, match_key
 from documents.organise.mapping import entry_for_name
-from documents.pipeline.state import steps_reset
+from documents.pipeline.state import steps_reset_many
 from documents.services import pipeline_enqueue
 from search.services import index_documents_now
 
@@ -299,17 +299,16 @@ def documents_after_edit(*, documents: Sequence[Document]) -> None:
     once (the person looks for what they typed next), then each finished document is filed
     again: its PDF, sidecar, name and deliveries follow the edit."""
     index_documents_now(document_ids=[document.pk for document in documents])
-    for document in documents:
-        if document.status != DocumentStatus.COMPLETED or not document.processed_file:
-            continue
-        steps_reset(
-            document_id=document.pk,
-            from_step=REFILE_FROM_STEP,
-            reason=ResetKind.EDIT,
-            log_step_name="edit",
-            message="Metadata edited: written into the PDF and filed again",
-        )
-        pipeline_enqueue(document_id=document.pk, step_name=REFILE_FROM_STEP, task_id=str(uuid.uuid4()))
+    filed = [d.pk for d in documents if d.status == DocumentStatus.COMPLETED and d.processed_file]
+    steps_reset_many(
+        document_ids=filed,
+        from_step=REFILE_FROM_STEP,
+        reason=ResetKind.EDIT,
+        log_step_name="edit",
+        message="Metadata edited: written into the PDF and filed again",
+    )
+    for document_id in filed:
+        pipeline_enqueue(document_id=document_id, step_name=REFILE_FROM_STEP, task_id=str(uuid.uuid4()))
 
 
 def _iso(day: datetime.date | None) -> str | None:
