@@ -66,7 +66,7 @@ class BulkOperationOutputSerializer(serializers.Serializer[BulkOperation]):
     total = serializers.IntegerField()
     done = serializers.IntegerField(help_text="Documents handled so far, changed or refused.")
     failed = serializers.IntegerField(help_text="Documents refused (gone, legal hold, another's entry).")
-    errors = BulkErrorOutputSerializer(many=True, help_text="The first refusals, with the reason.")
+    errors = BulkErrorOutputSerializer(many=True, help_text="The first refusals, with the reason.")  # type: ignore[assignment]  # a field named like Serializer.errors
     detail = serializers.CharField(help_text="Why the operation itself failed, if it did.")
     created_at = serializers.DateTimeField()
     finished_at = serializers.DateTimeField(allow_null=True)
@@ -81,7 +81,7 @@ class BulkEditView(APIView):
     )  # fmt: skip
     def post(self, request: Request) -> Response:
         data = validated_body(BulkEditInputSerializer, request)
-        selection = {name: data[name] for name in ("documents", "query") if name in data}
+        selection: dict[str, Any] = {name: data[name] for name in ("documents", "query") if name in data}
         if len(selection) != 1:
             raise InvalidInput("Give either documents (ids) or query (filters).")
         operation = bulk_edit_start(

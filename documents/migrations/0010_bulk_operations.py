@@ -8,34 +8,73 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('documents', '0009_edits'),
+        ("documents", "0009_edits"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='BulkOperation',
+            name="BulkOperation",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('operator', models.BooleanField(default=False)),
-                ('action', models.CharField(choices=[('add_tags', 'Add Tags'), ('remove_tags', 'Remove Tags'), ('set_document_type', 'Set Document Type'), ('set_correspondent', 'Set Correspondent'), ('set_storage_path', 'Set Storage Path'), ('set_custom_field', 'Set Custom Field'), ('set_owner', 'Set Owner'), ('reprocess', 'Reprocess'), ('trash', 'Trash')], max_length=32)),
-                ('parameters', models.JSONField(blank=True, default=dict)),
-                ('selection', models.JSONField(blank=True, default=dict)),
-                ('document_ids', models.JSONField(blank=True, default=list)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('running', 'Running'), ('done', 'Done'), ('failed', 'Failed')], default='pending', max_length=16)),
-                ('total', models.PositiveIntegerField(default=0)),
-                ('done', models.PositiveIntegerField(default=0)),
-                ('failed', models.PositiveIntegerField(default=0)),
-                ('errors', models.JSONField(blank=True, default=list)),
-                ('detail', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False),
+                ),
+                ("operator", models.BooleanField(default=False)),
+                (
+                    "action",
+                    models.CharField(
+                        choices=[
+                            ("add_tags", "Add Tags"),
+                            ("remove_tags", "Remove Tags"),
+                            ("set_document_type", "Set Document Type"),
+                            ("set_correspondent", "Set Correspondent"),
+                            ("set_storage_path", "Set Storage Path"),
+                            ("set_custom_field", "Set Custom Field"),
+                            ("set_owner", "Set Owner"),
+                            ("reprocess", "Reprocess"),
+                            ("trash", "Trash"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("parameters", models.JSONField(blank=True, default=dict)),
+                ("selection", models.JSONField(blank=True, default=dict)),
+                ("document_ids", models.JSONField(blank=True, default=list)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("running", "Running"),
+                            ("done", "Done"),
+                            ("failed", "Failed"),
+                        ],
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                ("total", models.PositiveIntegerField(default=0)),
+                ("done", models.PositiveIntegerField(default=0)),
+                ("failed", models.PositiveIntegerField(default=0)),
+                ("errors", models.JSONField(blank=True, default=list)),
+                ("detail", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['actor', '-created_at'], name='bulk_actor_recent')],
+                "indexes": [models.Index(fields=["actor", "-created_at"], name="bulk_actor_recent")],
             },
         ),
     ]

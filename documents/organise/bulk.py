@@ -184,12 +184,12 @@ def _checked_parameters(viewer: Viewer, action: BulkAction, parameters: Mapping[
         value = parameters["value"]
         if value is not None:
             # Checked once here, so a wrong value is refused before anything runs.
-            custom_value_columns(custom_field, value, owner_id=viewer.user.pk)
+            custom_value_columns(custom_field, value, owner_id=int(viewer.user.pk or 0))
         return {"field": field_id, "value": value}
     if action == BulkAction.SET_OWNER:
         if not viewer.operator:
             raise Forbidden("Only operators give documents to another user.")
-        owner_id = parameters.get("owner")
+        owner_id: Any = parameters.get("owner")
         if not _is_id(owner_id) or not User.objects.filter(pk=owner_id, is_active=True).exists():
             raise InvalidInput("owner takes the id of an active user.")
         return {"owner": owner_id}
@@ -205,14 +205,14 @@ def _is_id(raw: Any) -> bool:
 
 def _entry_id(viewer: Viewer, model: type[TaxonomyEntry], raw: Any, what: str) -> int:
     """The id of the entry ``raw`` (an id, or a name: the viewer's own before a global one)."""
-    available = model.objects.available_to(viewer)  # type: ignore[attr-defined]  # TaxonomyQuerySet
+    available = model.objects.available_to(viewer)
     if isinstance(raw, str) and match_key(raw):
         named = list(available.filter(match_key=match_key(raw)))
         named.sort(key=lambda entry: entry.owner_id != viewer.user.pk)
         if named:
             return int(named[0].pk)
     elif _is_id(raw) and available.filter(pk=raw).exists():
-        return raw
+        return int(raw)
     raise InvalidInput(f"No {model._meta.verbose_name} {raw!r} of yours for {what}.")
 
 
