@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -234,6 +234,14 @@ def bulk_edit_run(*, operation_id: str) -> BulkOperation | None:
             operation = _run_next_chunk(viewer, operation)
     except ApplicationError as error:  # the operation's own input no longer holds
         return _finish(operation, BulkStatus.FAILED, error.message)
+    except DatabaseError:
+        raise  # the task tries again with backoff, from ``done``
+    except Exception:
+        # A bug: said on the operation (else it would show "running" for ever), then raised
+        # for the server log.
+        logger.exception("bulk operation %s stopped", operation_id)
+        _finish(operation, BulkStatus.FAILED, "An internal error stopped it; the server log has the details.")
+        raise
     return _finish(operation, BulkStatus.DONE, "")
 
 

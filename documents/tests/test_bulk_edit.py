@@ -12,6 +12,7 @@ from accounts.access import Viewer
 from accounts.models import AuditLog
 from docuelevate.errors import Forbidden, InvalidInput
 from documents.models import (
+    BulkAction,
     BulkOperation,
     BulkStatus,
     Correspondent,
@@ -440,3 +441,23 @@ def test_the_api_selects_by_query_and_refuses_what_it_cannot_do(owner, fifty, st
     )
     assert not_operator.status_code == 403
     assert APIClient().post("/api/files/bulk-edit", {"action": "trash"}, format="json").status_code == 401
+
+
+def test_an_operation_stopped_by_a_bug_says_so_instead_of_running_for_ever(
+    owner, fifty, started, monkeypatch
+):
+    operation = bulk_edit_start(
+        viewer=Viewer(user=owner), selection={"documents": [fifty[0].pk]}, action="trash", parameters={}
+    )
+
+    def broken(chunk):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setitem(bulk.HANDLERS, BulkAction.TRASH, broken)
+    with pytest.raises(RuntimeError):
+        bulk_edit_run(operation_id=str(operation.pk))
+
+    operation.refresh_from_db()
+    assert operation.status == BulkStatus.FAILED
+    assert "internal error" in operation.detail
+    assert operation.finished_at is not None
