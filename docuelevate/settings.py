@@ -963,6 +963,12 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI from the installed sidecar package: no CDN, so it works under a strict CSP.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # A bulk operation's status shares its field name with a document's: each set is named,
+    # the document's keeping the name clients know.
+    "ENUM_NAME_OVERRIDES": {
+        "StatusEnum": "documents.models.documents.DocumentStatus",
+        "BulkStatusEnum": "documents.models.bulk.BulkStatus",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "docuelevate.ratelimit.document_rate_limits",

@@ -13,6 +13,7 @@ from django.db import DatabaseError
 
 from destinations.services import deliveries_resume_stale, deliveries_schedule
 from documents.integrations.url_fetcher import TOTAL_TIMEOUT as URL_TOTAL_TIMEOUT
+from documents.organise.bulk import bulk_edit_run
 from documents.organise.trash import trash_empty
 from documents.pipeline.runner import (
     Outcome,
@@ -116,6 +117,28 @@ def trash_empty_task() -> int:
     """Daily: the trash keeps a document EMPTY_TRASH_DELAY days, then it goes for good;
     idempotent, as a document deleted once is not in the trash any more."""
     return trash_empty()
+
+
+@shared_task(
+    name="documents.tasks.bulk_edit_task",
+    acks_late=True,
+    ignore_result=True,
+    autoretry_for=(DatabaseError,),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=8,
+)
+def bulk_edit_task(operation_id: str) -> str:
+    """Run a bulk edit to its end, chunk by chunk, its progress recorded after each.
+
+    A task, not the request: 10,000 documents take longer than any web worker may wait.
+    Resumable and idempotent: each chunk commits with the progress that counts it, so a
+    redelivery (acks_late, a worker killed) continues from ``done`` and never does a
+    document twice; a finished operation is left alone. A database that is briefly away
+    is retried with backoff.
+    """
+    operation = bulk_edit_run(operation_id=operation_id)
+    return operation.status if operation is not None else "gone"
 
 
 @worker_ready.connect

@@ -48,6 +48,23 @@ ROUTES: list[tuple[str, dict[str, object], str]] = [
     ("files-status", {}, "/files/status"),
     ("files-bulk", {}, "/files/bulk"),
     ("files-zip", {}, "/files/zip"),
+    # bulk edit
+    (
+        "files-bulk-progress",
+        {"operation_id": "0b7e4c1a-5d2f-4a8e-9c3b-1f2e3d4c5b6a"},
+        "/files/bulk/0b7e4c1a-5d2f-4a8e-9c3b-1f2e3d4c5b6a",
+    ),
+    (
+        "files-bulk-status",
+        {"operation_id": "0b7e4c1a-5d2f-4a8e-9c3b-1f2e3d4c5b6a"},
+        "/files/bulk/0b7e4c1a-5d2f-4a8e-9c3b-1f2e3d4c5b6a/status",
+    ),
+    ("api-files-bulk-edit", {}, "/api/files/bulk-edit"),
+    (
+        "api-bulk-operation",
+        {"operation_id": "0b7e4c1a-5d2f-4a8e-9c3b-1f2e3d4c5b6a"},
+        "/api/bulk-operations/0b7e4c1a-5d2f-4a8e-9c3b-1f2e3d4c5b6a",
+    ),
     ("file-detail", {"document_id": 7}, "/files/7"),
     ("file-retry", {"document_id": 7}, "/files/7/retry"),
     ("file-delete", {"document_id": 7}, "/files/7/delete"),

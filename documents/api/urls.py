@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path
 
-from documents.api import organise_views, views
+from documents.api import bulk_views, organise_views, views
 from documents.organise.lists import KINDS
 
 urlpatterns: list[URLPattern | URLResolver] = [
@@ -12,6 +12,13 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("files/upload", views.ExtensionUploadView.as_view(), name="api-files-upload"),
     path("process-url", views.ProcessUrlView.as_view(), name="api-process-url"),
     path("files", views.FileListView.as_view(), name="api-files"),
+    # Bulk edit: before files/<id>, which would take "bulk-edit" for an id.
+    path("files/bulk-edit", bulk_views.BulkEditView.as_view(), name="api-files-bulk-edit"),
+    path(
+        "bulk-operations/<str:operation_id>",
+        bulk_views.BulkOperationView.as_view(),
+        name="api-bulk-operation",
+    ),
     path("files/<str:document_id>", views.FileDetailView.as_view(), name="api-file"),
     path("files/<str:document_id>/download", views.FileDownloadView.as_view(), name="api-file-download"),
     path("files/<str:document_id>/preview", views.FilePreviewView.as_view(), name="api-file-preview"),

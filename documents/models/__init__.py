@@ -1,5 +1,6 @@
 """The documents app's models, one module per area; imported from here by every caller."""
 
+from documents.models.bulk import BulkAction, BulkOperation, BulkStatus
 from documents.models.documents import (
     Document,
     DocumentQuerySet,
@@ -26,6 +27,9 @@ from documents.models.taxonomy import (
 )
 
 __all__ = [
+    "BulkAction",
+    "BulkOperation",
+    "BulkStatus",
     "ChangeOrigin",
     "Correspondent",
     "CustomField",

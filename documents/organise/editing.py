@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,7 +42,7 @@ from documents.models import (
 from documents.organise.custom_fields import custom_value_columns, custom_value_shown
 from documents.organise.keys import clean_name, match_key
 from documents.organise.mapping import entry_for_name
-from documents.pipeline.state import steps_reset
+from documents.pipeline.state import steps_reset_many
 from documents.services import pipeline_enqueue
 from search.services import index_documents_now
 
@@ -298,20 +298,24 @@ def _save(edit: _Edit) -> None:
 
 
 def _after_edit(document: Document) -> None:
-    """The search entry at once (the person looks for what they typed next), then a finished
-    document is filed again: its PDF, sidecar, name and deliveries follow the edit."""
-    document_id = document.pk
-    index_documents_now(document_ids=[document_id])
-    if document.status != DocumentStatus.COMPLETED or not document.processed_file:
-        return
-    steps_reset(
-        document_id=document_id,
+    documents_after_edit(documents=[document])
+
+
+def documents_after_edit(*, documents: Sequence[Document]) -> None:
+    """What follows an edit, for one document or a bulk edit's chunk: the search entries at
+    once (the person looks for what they typed next), then each finished document is filed
+    again: its PDF, sidecar, name and deliveries follow the edit."""
+    index_documents_now(document_ids=[document.pk for document in documents])
+    filed = [d.pk for d in documents if d.status == DocumentStatus.COMPLETED and d.processed_file]
+    steps_reset_many(
+        document_ids=filed,
         from_step=REFILE_FROM_STEP,
         reason=ResetKind.EDIT,
         log_step_name="edit",
         message="Metadata edited: written into the PDF and filed again",
     )
-    pipeline_enqueue(document_id=document_id, step_name=REFILE_FROM_STEP, task_id=str(uuid.uuid4()))
+    for document_id in filed:
+        pipeline_enqueue(document_id=document_id, step_name=REFILE_FROM_STEP, task_id=str(uuid.uuid4()))
 
 
 def _iso(day: datetime.date | None) -> str | None:

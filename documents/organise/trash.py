@@ -4,6 +4,7 @@ have passed; then beat deletes it for good. Legal hold blocks both steps."""
 from __future__ import annotations
 
 import datetime
+from collections.abc import Sequence
 
 from django.conf import settings
 from django.db import transaction
@@ -11,11 +12,13 @@ from django.utils import timezone
 
 from accounts.access import Viewer
 from accounts.audit import audit_record
-from accounts.models import AuditAction
+from accounts.models import AuditAction, User
 from docuelevate.errors import Conflict, NotFound
 from documents.models import Document
 from documents.services import document_delete
 from search.services import index_documents_now
+
+LEGAL_HOLD = "The document is under legal hold and cannot be deleted."
 
 
 def document_trash(*, viewer: Viewer, document_id: int) -> Document:
@@ -25,9 +28,28 @@ def document_trash(*, viewer: Viewer, document_id: int) -> Document:
         if document is None:
             raise NotFound("No such document.")
         if document.legal_hold:
-            raise Conflict("The document is under legal hold and cannot be deleted.")
+            raise Conflict(LEGAL_HOLD)
         _move(document, trashed_at=timezone.now(), action=AuditAction.DOCUMENT_TRASHED)
     return document
+
+
+def documents_trash(*, documents: Sequence[Document], actor: User | None) -> list[tuple[int, str]]:
+    """Move many documents (locked by the caller, who checked they are visible) into the
+    trash at once, as document_trash moves one; returns those refused, with the reason.
+    One audit entry names them all (a bulk edit's trail stays readable)."""
+    refused = [(document.pk, LEGAL_HOLD) for document in documents if document.legal_hold]
+    moved = [document.pk for document in documents if not document.legal_hold]
+    if moved:
+        now = timezone.now()
+        Document.objects.filter(pk__in=moved).update(trashed_at=now, updated_at=now)
+        audit_record(
+            action=AuditAction.DOCUMENT_TRASHED,
+            actor=actor,
+            target=f"{len(moved)} documents",
+            detail={"document_ids": moved},
+        )
+        index_documents_now(document_ids=moved)
+    return refused
 
 
 def document_restore(*, viewer: Viewer, document_id: int) -> Document:

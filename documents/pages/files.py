@@ -8,6 +8,7 @@ documents only through the services.
 from __future__ import annotations
 
 import tempfile
+import uuid
 import zipfile
 from pathlib import PurePosixPath
 from typing import Any
@@ -15,7 +16,15 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    JsonResponse,
+    QueryDict,
+)
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.html import format_html
@@ -28,7 +37,23 @@ from docuelevate.bounds import parse_id, parse_ids
 from docuelevate.errors import ApplicationError, InvalidInput, NotFound, StaleEdit
 from documents import storage
 from documents.api.serializers import FileListInputSerializer
-from documents.models import ChangeOrigin, Document, DocumentChange, DocumentStatus, Note, StepStatus
+from documents.models import (
+    BulkAction,
+    BulkOperation,
+    BulkStatus,
+    ChangeOrigin,
+    Correspondent,
+    CustomField,
+    Document,
+    DocumentChange,
+    DocumentStatus,
+    DocumentType,
+    Note,
+    StepStatus,
+    StoragePath,
+    Tag,
+)
+from documents.organise.bulk import bulk_edit_start, bulk_operation_get
 from documents.organise.editing import document_history, document_update
 from documents.organise.notes import note_add, note_delete
 from documents.organise.trash import document_trash
@@ -48,7 +73,7 @@ from documents.selectors import (
     documents_by_status,
     documents_progress,
 )
-from documents.services import document_reprocess, document_retry_step
+from documents.services import document_retry_step
 from sources.models import SourceKind
 
 PER_PAGE_CHOICES = (25, 50, 100, 200)
@@ -60,12 +85,16 @@ BULK_LIMIT = max(PER_PAGE_CHOICES)
 STATUS_LIMIT = BULK_LIMIT
 # A ZIP is built on disk beyond this, so a large selection does not sit in a worker's memory.
 ZIP_SPOOL_BYTES = 16 * 1024 * 1024
-# What the files list's buttons do to the ticked documents, and how the page says it was done.
-BULK_VERBS = {
-    "reprocess": "queued for reprocessing",
-    "redeliver": "queued for delivery again",
-    "trash": "moved to the trash",
-}
+# The bulk form's selects of entries, by the action that sets them.
+ENTRY_CHOICES = (
+    (BulkAction.SET_DOCUMENT_TYPE, "document_type"),
+    (BulkAction.SET_CORRESPONDENT, "correspondent"),
+    (BulkAction.SET_STORAGE_PATH, "storage_path"),
+)
+# The list's query parameters that filter (not those that page, sort or lay out).
+FILTER_PARAMETERS = ("search", "mime_type", "status", "source", "date_from", "date_to", "tags")
+# Operations whose progress page keeps polling.
+RUNNING = (BulkStatus.PENDING, BulkStatus.RUNNING)
 # How the source filter names the ways in that are not a source's kind (those have a label).
 SOURCE_LABELS = {
     "upload": "Upload",
@@ -168,14 +197,24 @@ def files_page(request: HttpRequest) -> HttpResponse:
         view=view,
         # The other layout of the same documents: filters, sorting and the page stay.
         view_links={name: _link(params, view=None if name == "table" else name) for name in VIEWS},
-        filtered=bool(
-            set(params) & {"search", "mime_type", "status", "source", "date_from", "date_to", "tags"}
-        ),
+        filtered=bool(set(params) & set(FILTER_PARAMETERS)),
+        bulk_choices=_bulk_choices(viewer),
         next_link=_link(params, page=page.next) if page.next else "",
         previous_link=_link(params, page=page.previous) if page.previous else "",
         sort_fields=list(SORT_FIELDS),
     )
     return render(request, "documents/files.html", context)
+
+
+def _bulk_choices(viewer: Viewer) -> dict[str, Any]:
+    """The entries the bulk form offers: those the viewer may use (one query per list)."""
+    return {
+        "tags": list(Tag.objects.available_to(viewer).order_by("name", "pk")),
+        "document_types": list(DocumentType.objects.available_to(viewer).order_by("name", "pk")),
+        "correspondents": list(Correspondent.objects.available_to(viewer).order_by("name", "pk")),
+        "storage_paths": list(StoragePath.objects.available_to(viewer).order_by("name", "pk")),
+        "custom_fields": list(CustomField.objects.available_to(viewer).order_by("name", "pk")),
+    }
 
 
 @login_required
@@ -220,12 +259,53 @@ def _back_to_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def files_bulk(request: HttpRequest) -> HttpResponse:
-    """Reprocess, redeliver or trash the ticked documents, each on its own: one refusal
-    does not stop the rest."""
+    """Start a bulk edit of the ticked documents, or of every result of the list's filter,
+    and follow it on its progress page; redelivery happens at once, each document on its own."""
     action = request.POST.get("action", "")
-    if action not in BULK_VERBS:
+    if action == "redeliver":
+        return _redeliver(request)
+    if action not in BulkAction.values:
         messages.error(request, "Choose what to do with the selected documents.")
         return _back_to_list(request)
+    viewer = viewer_for_request(request)
+    selection: dict[str, Any]
+    if request.POST.get("scope") == "all":
+        # Every result of the filter the list shows (its query string), not only this page.
+        query = QueryDict(request.POST.get("return_query", ""))
+        filters = {name: query[name] for name in FILTER_PARAMETERS if query.get(name, "").strip()}
+        selection = {"query": filters}
+    else:
+        ids = parse_ids(request.POST.getlist("ids"), limit=BULK_LIMIT)
+        if not ids:
+            messages.error(request, "Select at least one document first.")
+            return _back_to_list(request)
+        selection = {"documents": ids}
+    try:
+        operation = bulk_edit_start(
+            viewer=viewer, selection=selection, action=action, parameters=_bulk_parameters(action, request)
+        )
+    except ApplicationError as error:
+        messages.error(request, error.message)
+        return _back_to_list(request)
+    return redirect("files-bulk-progress", operation_id=operation.pk)
+
+
+def _bulk_parameters(action: str, request: HttpRequest) -> dict[str, Any]:
+    """The bulk form's fields as the action's parameters (an empty choice clears a field)."""
+    form = request.POST
+    if action in (BulkAction.ADD_TAGS, BulkAction.REMOVE_TAGS):
+        tag = parse_id(form.get("tag", ""))
+        return {"tags": [tag] if tag else []}
+    for bulk_action, name in ENTRY_CHOICES:
+        if action == bulk_action:
+            return {name: parse_id(form.get(name, ""))}
+    if action == BulkAction.SET_CUSTOM_FIELD:
+        value = form.get("custom_value", "").strip()
+        return {"field": parse_id(form.get("custom_field", "")), "value": value or None}
+    return {}
+
+
+def _redeliver(request: HttpRequest) -> HttpResponse:
     documents = _selected(request)
     if not documents:
         messages.error(request, "Select at least one document first.")
@@ -233,28 +313,58 @@ def files_bulk(request: HttpRequest) -> HttpResponse:
     done, refused = 0, []
     for document in documents:
         try:
-            if action == "reprocess":
-                document_reprocess(document=document)
-            elif action == "redeliver":
-                deliveries_redeliver(document=document)
-            else:
-                document_trash(viewer=viewer_for_request(request), document_id=document.pk)
+            deliveries_redeliver(document=document)
             done += 1
         except ApplicationError as error:
             refused.append(f"{document.original_filename}: {error.message}")
-    if done and action == "trash":
-        messages.success(
-            request,
-            format_html(
-                '{} document{} moved to the trash. <a href="{}">Restore from the trash</a>',
-                done, "s" if done != 1 else "", reverse("trash"),
-            ),
-        )  # fmt: skip
-    elif done:
-        messages.success(request, f"{done} document{'s' if done != 1 else ''} {BULK_VERBS[action]}.")
+    if done:
+        messages.success(request, f"{done} document{'s' if done != 1 else ''} queued for delivery again.")
     for reason in refused:
         messages.error(request, reason)
     return _back_to_list(request)
+
+
+@login_required
+@require_GET
+def files_bulk_progress(request: HttpRequest, operation_id: uuid.UUID) -> HttpResponse:
+    """How far a bulk edit has come; the page asks files_bulk_status until it is over."""
+    operation = _operation(request, operation_id)
+    return render(
+        request,
+        "documents/bulk_progress.html",
+        {
+            "operation": operation,
+            "state": _operation_state(operation),
+            "running": operation.status in RUNNING,
+        },
+    )
+
+
+@login_required
+@require_GET
+def files_bulk_status(request: HttpRequest, operation_id: uuid.UUID) -> JsonResponse:
+    """The small answer the progress page polls: counts, status and the refusals."""
+    return JsonResponse(_operation_state(_operation(request, operation_id)))
+
+
+def _operation(request: HttpRequest, operation_id: uuid.UUID) -> BulkOperation:
+    try:
+        return bulk_operation_get(viewer=viewer_for_request(request), operation_id=str(operation_id))
+    except NotFound:
+        raise Http404("No such bulk operation.") from None
+
+
+def _operation_state(operation: BulkOperation) -> dict[str, Any]:
+    return {
+        "status": operation.status,
+        "label": operation.get_status_display(),
+        "total": operation.total,
+        "done": operation.done,
+        "failed": operation.failed,
+        "percent": round(100 * operation.done / operation.total) if operation.total else 100,
+        "errors": operation.errors,
+        "detail": operation.detail,
+    }
 
 
 @login_required

@@ -10,7 +10,8 @@ import pytest
 from django.test import Client
 
 from documents import storage
-from documents.models import Document, DocumentStatus, ProcessingStep, StepStatus, Tag
+from documents.models import BulkOperation, Document, DocumentStatus, ProcessingStep, StepStatus, Tag
+from documents.organise.bulk import bulk_edit_run
 from documents.tests.factories import with_entries
 
 pytestmark = pytest.mark.django_db
@@ -214,8 +215,9 @@ def test_the_list_costs_the_same_few_queries_for_3_or_30_documents(
     for number in range(count):
         note(ingest, str(number), f"n{number}.txt", tags=["a", f"t{number % 3}"])
 
-    # session, user, the source filter's choices, queue counts, count, page, tags, steps.
-    with django_assert_max_num_queries(9):
+    # session, user, the source filter's choices, queue counts, count, page, tags, steps, and
+    # the bulk form's five lists (tags, types, correspondents, storage paths, custom fields).
+    with django_assert_max_num_queries(14):
         response = signed_in.get("/files", {"per_page": 50})
 
     assert len(listed(response)) == count
@@ -289,43 +291,47 @@ def test_the_status_poll_costs_the_same_few_queries_for_one_row_or_two_hundred(
 # --- Bulk actions --------------------------------------------------------------------------
 
 
-def test_bulk_reprocess_queues_each_selected_document(
-    signed_in, ingest, sent, django_capture_on_commit_callbacks
+def run_operation(response) -> BulkOperation:
+    """The operation a bulk form started, run by its task body here (a worker's job)."""
+    operation_id = response["Location"].rstrip("/").split("/")[-1]
+    bulk_edit_run(operation_id=operation_id)
+    return BulkOperation.objects.get(pk=operation_id)
+
+
+def test_bulk_reprocess_starts_an_operation_whose_progress_page_shows_it_done(
+    signed_in, ingest, sent, monkeypatch, django_capture_on_commit_callbacks
 ):
+    monkeypatch.setattr("documents.tasks.bulk_edit_task.delay", lambda operation_id: None)
     first = note(ingest, "a", "a.txt", status=DocumentStatus.FAILED)
     second = note(ingest, "b", "b.txt", status=DocumentStatus.FAILED)
     untouched = note(ingest, "c", "c.txt", status=DocumentStatus.FAILED)
 
+    response = signed_in.post("/files/bulk", {"action": "reprocess", "ids": [first.pk, second.pk]})
+    assert response.status_code == 302
+    assert response["Location"].startswith("/files/bulk/")
     with django_capture_on_commit_callbacks(execute=True):
-        response = signed_in.post(
-            "/files/bulk", {"action": "reprocess", "ids": [first.pk, second.pk]}, follow=True
-        )
+        operation = run_operation(response)
 
-    assert "2 documents queued for reprocessing." in response.content.decode()
     assert sorted(call["args"][0] for call in sent) == [first.pk, second.pk]
     assert Document.objects.get(pk=untouched.pk).status == DocumentStatus.FAILED
+    page = signed_in.get(response["Location"]).content.decode()
+    assert '<strong data-field="done">2</strong> of <strong data-field="total">2</strong>' in page
+    assert_no_inline_script(page)
+    status = signed_in.get(f"/files/bulk/{operation.pk}/status").json()
+    assert (status["status"], status["done"], status["total"], status["failed"]) == ("done", 2, 2, 0)
 
 
-def test_bulk_trash_moves_the_selected_documents_to_the_trash_and_keeps_their_files(
-    signed_in, ingest, sent, document_storage, django_capture_on_commit_callbacks
-):
-    trashed = processed(note(ingest, "a", "a.txt"))
+def test_bulk_trash_moves_the_selected_documents_to_the_trash(signed_in, ingest, sent, monkeypatch):
+    monkeypatch.setattr("documents.tasks.bulk_edit_task.delay", lambda operation_id: None)
+    doomed = processed(note(ingest, "a", "a.txt"))
     kept = note(ingest, "b", "b.txt")
 
-    with django_capture_on_commit_callbacks(execute=True):
-        response = signed_in.post(
-            "/files/bulk", {"action": "trash", "ids": [trashed.pk], "return_query": "status=completed"}
-        )
+    operation = run_operation(signed_in.post("/files/bulk", {"action": "trash", "ids": [doomed.pk]}))
 
-    assert response.status_code == 302
-    assert response["Location"] == "/files?status=completed"
-    assert list(Document.objects.filter(trashed_at__isnull=True).values_list("pk", flat=True)) == [kept.pk]
-    assert Document.objects.get(pk=trashed.pk).trashed_at is not None
-    assert storage.exists(trashed.processed_file)
-    assert storage.exists(trashed.original_file)
-    listing = signed_in.get("/files")
-    assert listed(listing) == ["b.txt"]
-    assert '<a href="/trash">Restore from the trash</a>' in listing.content.decode()
+    assert operation.done == 1
+    assert Document.objects.get(pk=doomed.pk).trashed_at is not None
+    assert storage.exists(doomed.processed_file)  # restorable from the trash
+    assert Document.objects.get(pk=kept.pk).trashed_at is None
 
 
 def test_bulk_actions_ignore_documents_the_user_may_not_see(signed_in, ingest, other_user, sent, settings):
@@ -334,20 +340,54 @@ def test_bulk_actions_ignore_documents_the_user_may_not_see(signed_in, ingest, o
 
     response = signed_in.post("/files/bulk", {"action": "trash", "ids": [theirs.pk]}, follow=True)
 
-    assert "Select at least one document first." in response.content.decode()
+    assert "No document of yours is selected." in response.content.decode()
     assert Document.objects.get(pk=theirs.pk).trashed_at is None
 
 
-def test_bulk_trash_reports_a_document_under_legal_hold_and_trashes_the_rest(signed_in, ingest, sent):
+def test_bulk_trash_reports_a_document_under_legal_hold_and_trashes_the_rest(
+    signed_in, ingest, sent, monkeypatch
+):
+    monkeypatch.setattr("documents.tasks.bulk_edit_task.delay", lambda operation_id: None)
     held = note(ingest, "a", "held.txt", legal_hold=True)
     free = note(ingest, "b", "free.txt")
 
-    response = signed_in.post("/files/bulk", {"action": "trash", "ids": [held.pk, free.pk]}, follow=True)
+    response = signed_in.post("/files/bulk", {"action": "trash", "ids": [held.pk, free.pk]})
+    run_operation(response)
 
-    html = response.content.decode()
-    assert "1 document moved to the trash." in html
-    assert "held.txt: The document is under legal hold" in html
+    page = signed_in.get(response["Location"]).content.decode()
+    assert "1</strong> refused" in page
+    assert f"Document {held.pk}</a>: The document is under legal hold" in page
     assert list(Document.objects.filter(trashed_at__isnull=True).values_list("pk", flat=True)) == [held.pk]
+
+
+def test_the_bulk_form_tags_every_result_of_the_filter_not_only_the_page(
+    signed_in, ingest, owner, sent, monkeypatch
+):
+    monkeypatch.setattr("documents.tasks.bulk_edit_task.delay", lambda operation_id: None)
+    invoices = [note(ingest, str(n), f"invoice-{n}.txt") for n in range(3)]
+    other = note(ingest, "x", "letter.txt")
+    paid = Tag.objects.create(owner=owner, name="Paid")
+    form = signed_in.get("/files", {"search": "invoice", "per_page": 1}).content.decode()
+    assert f'<option value="{paid.pk}">Paid</option>' in form
+    assert "All 3 results of this filter" in form
+
+    response = signed_in.post(
+        "/files/bulk",
+        {"action": "add_tags", "scope": "all", "tag": paid.pk, "return_query": "search=invoice&per_page=1"},
+    )
+    operation = run_operation(response)
+
+    assert operation.total == 3
+    assert sorted(paid.documents.values_list("pk", flat=True)) == [d.pk for d in invoices]
+    assert not other.tags.exists()
+
+
+def test_a_bulk_operation_of_another_user_is_not_found(signed_in, other_user, settings):
+    settings.MULTI_USER_ENABLED = True
+    theirs = BulkOperation.objects.create(actor=other_user, action="trash", total=1, document_ids=[1])
+
+    assert signed_in.get(f"/files/bulk/{theirs.pk}").status_code == 404
+    assert signed_in.get(f"/files/bulk/{theirs.pk}/status").status_code == 404
 
 
 def test_the_zip_holds_each_selected_documents_processed_pdf_or_else_its_original(signed_in, ingest):

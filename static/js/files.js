@@ -1,6 +1,6 @@
 // The /files list, as a table or a grid: live status of documents in progress (from the light
 // /files/status route, the one the upload page polls too), the queue banner, select-all, and a
-// confirmation before a bulk delete. Loaded as a file with the page's CSP nonce.
+// confirmation before a bulk move to the trash. Loaded as a file with the page's CSP nonce.
 "use strict";
 
 (() => {
@@ -10,7 +10,7 @@
   const form = document.getElementById("bulk-form");
   const POLL_MS = 2000;
 
-  // The delete button of the bulk form asks first; app.js does this for whole forms only.
+  // The trash button of the bulk form asks first; app.js does this for whole forms only.
   if (form) {
     form.addEventListener("submit", (event) => {
       const button = event.submitter;
