@@ -26,7 +26,7 @@ from destinations.services import (
 )
 from docuelevate.api import ErrorOutputSerializer
 
-ERRORS = {code: OpenApiResponse(ErrorOutputSerializer) for code in (400, 401, 403, 404, 409, 413)}
+ERRORS = {code: OpenApiResponse(ErrorOutputSerializer) for code in (400, 401, 403, 404, 409, 413, 415)}
 DESTINATION_ID = OpenApiParameter("destination_id", OpenApiTypes.INT, OpenApiParameter.PATH)
 
 

@@ -21,7 +21,7 @@ from docuelevate.errors import InvalidInput, NotFound
 from documents.models import BulkAction, BulkOperation, BulkStatus
 from documents.organise.bulk import BULK_MAX_DOCUMENTS, bulk_edit_start, bulk_operation_get
 
-ERRORS = {code: OpenApiResponse(ErrorOutputSerializer) for code in (400, 401, 403, 404)}
+ERRORS = {code: OpenApiResponse(ErrorOutputSerializer) for code in (400, 401, 403, 404, 415)}
 
 
 class BulkEditInputSerializer(serializers.Serializer[Any]):

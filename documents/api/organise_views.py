@@ -23,7 +23,7 @@ from documents.organise import lists, notes, trash
 from documents.organise.editing import document_history, document_update
 from documents.selectors import document_get_for_user
 
-ERRORS = {code: OpenApiResponse(ErrorOutputSerializer) for code in (400, 401, 403, 404, 409, 412)}
+ERRORS = {code: OpenApiResponse(ErrorOutputSerializer) for code in (400, 401, 403, 404, 409, 412, 415)}
 DOCUMENT_ID = OpenApiParameter("document_id", OpenApiTypes.INT, OpenApiParameter.PATH)
 ENTRY_ID = OpenApiParameter("entry_id", OpenApiTypes.INT, OpenApiParameter.PATH)
 

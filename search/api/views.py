@@ -18,7 +18,7 @@ from search.backends.base import SearchFilters
 from search.selectors import saved_search_list, search
 from search.services import saved_search_create, saved_search_delete, saved_search_update
 
-ERRORS = {code: OpenApiResponse(ErrorOutputSerializer) for code in (400, 401, 404, 409)}
+ERRORS = {code: OpenApiResponse(ErrorOutputSerializer) for code in (400, 401, 404, 409, 415)}
 
 
 class SearchView(APIView):

@@ -32,7 +32,7 @@ from sources.services import (
     source_update,
 )
 
-ERRORS = {code: OpenApiResponse(ErrorOutputSerializer) for code in (400, 401, 403, 404, 409, 413)}
+ERRORS = {code: OpenApiResponse(ErrorOutputSerializer) for code in (400, 401, 403, 404, 409, 413, 415)}
 SOURCE_ID = OpenApiParameter("source_id", OpenApiTypes.INT, OpenApiParameter.PATH)
 
 
