@@ -13,6 +13,7 @@ from django.db import DatabaseError
 
 from destinations.services import deliveries_resume_stale, deliveries_schedule
 from documents.integrations.url_fetcher import TOTAL_TIMEOUT as URL_TOTAL_TIMEOUT
+from documents.organise.editing import document_refile
 from documents.organise.trash import trash_empty
 from documents.pipeline.runner import (
     Outcome,
@@ -116,6 +117,29 @@ def trash_empty_task() -> int:
     """Daily: the trash keeps a document EMPTY_TRASH_DELAY days, then it goes for good;
     idempotent, as a document deleted once is not in the trash any more."""
     return trash_empty()
+
+
+@shared_task(
+    name="documents.tasks.documents_refile_task",
+    acks_late=True,
+    ignore_result=True,
+    autoretry_for=(DatabaseError,),
+    retry_backoff=30,
+    retry_jitter=True,
+    max_retries=5,
+)
+def documents_refile_task(document_ids: list[int], from_step: str, message: str) -> int:
+    """File documents again from ``from_step`` after something their stored name or PDF
+    depends on changed outside the document itself (a storage path's template, a renamed or
+    merged correspondent, type or tag). Returns how many were sent.
+
+    Idempotent: a document sent twice is reset and filed twice, to the same name. A task,
+    not part of the request, because a template may be used by thousands of documents.
+    """
+    return sum(
+        document_refile(document_id=document_id, from_step=from_step, message=message)
+        for document_id in document_ids
+    )
 
 
 @worker_ready.connect

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -293,18 +293,51 @@ def _save(edit: _Edit) -> None:
 def _after_edit(document: Document) -> None:
     """The search entry at once (the person looks for what they typed next), then a finished
     document is filed again: its PDF, sidecar, name and deliveries follow the edit."""
-    document_id = document.pk
-    index_documents_now(document_ids=[document_id])
-    if document.status != DocumentStatus.COMPLETED or not document.processed_file:
-        return
-    steps_reset(
-        document_id=document_id,
+    index_documents_now(document_ids=[document.pk])
+    document_refile(
+        document_id=document.pk,
         from_step=REFILE_FROM_STEP,
-        reason=ResetKind.EDIT,
-        log_step_name="edit",
         message="Metadata edited: written into the PDF and filed again",
     )
-    pipeline_enqueue(document_id=document_id, step_name=REFILE_FROM_STEP, task_id=str(uuid.uuid4()))
+
+
+# Documents one refile task takes: a renamed correspondent or a changed template may concern
+# thousands, and a task stays short enough to be retried whole.
+REFILE_BATCH_SIZE = 500
+
+
+def document_refile(*, document_id: int, from_step: str, message: str) -> bool:
+    """Run a finished document again from ``from_step`` (``embed_metadata`` when what the
+    PDF says changed, ``finalize`` when only its name did), so its file moves to the name
+    its fields and template give now; False for a document that is not finished (it is
+    filed with the new values when it gets there)."""
+    document = Document.objects.filter(pk=document_id).only("status", "processed_file").first()
+    if document is None or document.status != DocumentStatus.COMPLETED or not document.processed_file:
+        return False
+    steps_reset(
+        document_id=document_id,
+        from_step=from_step,
+        reason=ResetKind.EDIT,
+        log_step_name="edit",
+        message=message,
+    )
+    pipeline_enqueue(document_id=document_id, step_name=from_step, task_id=str(uuid.uuid4()))
+    return True
+
+
+def documents_refile_enqueue(*, document_ids: Sequence[int], from_step: str, message: str) -> None:
+    """Refile many documents in workers once the current transaction has committed (a
+    storage path's template changed, a correspondent renamed or merged)."""
+    from documents.tasks import documents_refile_task
+
+    ids = list(document_ids)
+
+    def send() -> None:
+        for start in range(0, len(ids), REFILE_BATCH_SIZE):
+            documents_refile_task.delay(ids[start : start + REFILE_BATCH_SIZE], from_step, message)
+
+    if ids:
+        transaction.on_commit(send)
 
 
 def _iso(day: datetime.date | None) -> str | None:
