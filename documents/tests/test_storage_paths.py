@@ -18,11 +18,12 @@ from django.utils import timezone
 from accounts.access import Viewer
 from destinations.paths import segment
 from documents import storage
-from documents.models import Correspondent, Document, StoragePath
+from documents.models import Correspondent, Document, ProcessingStep, StepStatus, StoragePath
 from documents.organise.editing import document_refile, document_update
 from documents.organise.mapping import entry_for_name
 from documents.organise.storage_paths import document_filed_stem
-from documents.pipeline.runner import pipeline_step_run
+from documents.pipeline.runner import pipeline_resume_abandoned, pipeline_step_run
+from documents.pipeline.steps import STEP_NAMES
 from documents.tests.conftest import stored_bytes
 from documents.tests.factories import DocumentFactory
 from documents.tests.test_api_download import body_of, disposition
@@ -195,3 +196,31 @@ def test_changing_a_storage_paths_template_refiles_every_document_using_it(
             ]
         )
     assert fresh(other).processed_file == before[other.pk]
+
+
+@pytest.mark.django_db
+def test_a_move_whose_worker_died_too_often_is_undone_to_the_name_the_database_gives(
+    owner, document_storage, settings
+):
+    settings.TASK_RETRY_MAX_RETRIES = 1
+    document = DocumentFactory.create(owner=owner, document_title="Invoice")
+    folder = storage.processed_folder(document.uuid)
+    named = f"{folder}/Invoice.pdf"
+    for name in (named, storage.sidecar_name(named), storage.thumbnail_name(document.uuid)):
+        storage.store_bytes(b"kept", name)
+    # What a move killed halfway left: the new name, written, and a partial one.
+    for name in (f"{folder}/filed/2024/Invoice.pdf", f"{folder}/filed/2024/{storage.PARTIAL_PREFIX}x"):
+        storage.store_bytes(b"left", name)
+    Document.objects.filter(pk=document.pk).update(processed_file=named, working_file=named)
+    ProcessingStep.objects.create(
+        document=document, name="finalize", position=STEP_NAMES.index("finalize"),
+        status=StepStatus.IN_PROGRESS, claimed_by="celery@mover 7", attempts=2,
+    )  # fmt: skip
+
+    assert pipeline_resume_abandoned(worker_name="celery@mover") == []
+
+    assert folder_files(document) == sorted(
+        [named, storage.sidecar_name(named), storage.thumbnail_name(document.uuid)]
+    )
+    assert not (Path(document_storage) / folder / "filed").exists()
+    assert stored_bytes(named) == b"kept"
