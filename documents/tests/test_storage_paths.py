@@ -224,3 +224,36 @@ def test_a_move_whose_worker_died_too_often_is_undone_to_the_name_the_database_g
     )
     assert not (Path(document_storage) / folder / "filed").exists()
     assert stored_bytes(named) == b"kept"
+
+
+@pytest.mark.django_db
+def test_renaming_or_merging_a_correspondent_files_its_finished_documents_again(
+    owner, api, monkeypatch, sent, django_capture_on_commit_callbacks
+):
+    from documents import tasks
+
+    monkeypatch.setattr(tasks.documents_refile_task, "delay", tasks.documents_refile_task)
+    filed = DocumentFactory.create(owner=owner, correspondent="ACME", processed_file="processed/a/b.pdf")
+    still_processing = DocumentFactory.create(owner=owner, correspondent="ACME", status="processing")
+    elsewhere = DocumentFactory.create(owner=owner, correspondent="Other", processed_file="processed/c/d.pdf")
+    acme, other = filed.correspondent, elsewhere.correspondent
+    assert acme is not None
+    assert other is not None
+
+    def refiled() -> list[tuple[int, str]]:
+        steps = [tuple(call["args"]) for call in sent if call["task"] == "documents.tasks.pipeline_step_task"]
+        sent.clear()
+        return sorted(steps)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.patch(f"/api/correspondents/{acme.pk}", {"name": "ACME AG"}, format="json")
+    assert response.status_code == 200, response.content
+    # The stored name and the PDF's author follow: from embed_metadata. The document still
+    # being processed gets the new name when it reaches finalize.
+    assert refiled() == [(filed.pk, "embed_metadata")]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post(f"/api/correspondents/{other.pk}/merge", {"sources": [acme.pk]}, format="json")
+    assert response.status_code == 200, response.content
+    assert refiled() == [(filed.pk, "embed_metadata")]
+    assert Document.objects.get(pk=still_processing.pk).correspondent_id == other.pk
