@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from docuelevate.errors import InvalidInput
 from documents.models import Document
+from documents.organise.storage_paths import document_download_name
 
 PLACEHOLDERS = (
     "year",
@@ -140,8 +141,9 @@ def template_values(document: Document) -> dict[str, str]:
 
 
 def delivered_filename(document: Document) -> str:
-    """The name a delivered file gets: the processed PDF's own (``2024-03-12_Invoice.pdf``)."""
-    name = PurePosixPath(document.processed_file).name if document.processed_file else ""
+    """The name a delivered file gets: the readable one downloads carry
+    (``2024-03-12_Invoice.pdf``), whatever FILENAME_FORMAT names it in the storage."""
+    name = document_download_name(document) if document.processed_file else ""
     return segment(name or f"{document.uuid.hex}.pdf", keep_suffix=True)
 
 

@@ -29,6 +29,7 @@ TASK_ROUTES: dict[str, str] = {
     "documents.tasks.stuck_steps_watchdog_task": QUEUE_HOUSEKEEPING,
     "documents.tasks.trash_empty_task": QUEUE_HOUSEKEEPING,
     "documents.tasks.bulk_edit_task": QUEUE_DEFAULT,
+    "documents.tasks.documents_refile_task": QUEUE_DEFAULT,
     "ops.tasks.ping_task": QUEUE_HOUSEKEEPING,
     "ops.tasks.heartbeat_push_task": QUEUE_HOUSEKEEPING,
     "ops.tasks.scratch_sweep_task": QUEUE_HOUSEKEEPING,

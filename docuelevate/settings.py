@@ -35,6 +35,8 @@ from docuelevate.env import (
     env_secret,
     env_str,
 )
+from docuelevate.errors import InvalidInput
+from documents.organise.storage_paths import filename_template_validate
 
 # Django's generic classes (ModelAdmin[Document]) become subscriptable at run time, so a
 # class can name its model for the type checker.
@@ -319,6 +321,15 @@ if unknown_lists := set(METADATA_CREATE_ENTRIES) - {"correspondents", "tags", "d
 CONFIDENCE_REVIEW_THRESHOLD = env_int("CONFIDENCE_REVIEW_THRESHOLD", 70, minimum=0)
 # Days a document stays in the trash before beat empties it.
 EMPTY_TRASH_DELAY = env_int("EMPTY_TRASH_DELAY", 30, minimum=1)
+# How processed files are named inside their document's folder (docs/organise.md "Storage
+# paths and FILENAME_FORMAT"), e.g. {created_year}/{correspondent}/{title}; unset keeps
+# YYYY-MM-DD_Title. Checked here so a typo stops start-up rather than every finalize.
+FILENAME_FORMAT = env_str("FILENAME_FORMAT", "").strip()
+if FILENAME_FORMAT:
+    try:
+        FILENAME_FORMAT = filename_template_validate(FILENAME_FORMAT)
+    except InvalidInput as error:
+        raise EnvError(f"FILENAME_FORMAT: {error.message}") from None
 
 OCR_PROVIDERS = env_list("OCR_PROVIDERS", ["tesseract"])
 if unknown_ocr := set(OCR_PROVIDERS) - {"tesseract", "azure"}:

@@ -30,6 +30,7 @@ from documents.models import (
     StepStatus,
     Tag,
 )
+from documents.organise.storage_paths import document_download_name
 from documents.pipeline.thumbnails import CONTENT_TYPE as THUMBNAIL_CONTENT_TYPE
 
 # What a list may be sorted by (the API's ``sort_by``), and the column behind each; each has
@@ -397,9 +398,9 @@ def document_file(*, document: Document, version: FileVersion | None = None) -> 
     """The file a download of ``version`` serves; without a version the processed PDF when
     there is one, else the original.
 
-    The processed file is named after its own basename (``2024-03-12_Invoice.pdf``; its
-    ``processed/<uuid>/`` folder stays inside the storage), the original after the name it
-    was uploaded with. NotFound when the file is not there.
+    The processed file is named ``2024-03-12_Invoice.pdf`` whatever name a filename
+    template gave it in the storage (``processed/<uuid>/2024/ACME/Invoice.pdf``), the
+    original after the name it was uploaded with. NotFound when the file is not there.
     """
     if version is None:
         version = "processed" if storage.exists(document.processed_file) else "original"
@@ -407,7 +408,9 @@ def document_file(*, document: Document, version: FileVersion | None = None) -> 
         if not storage.exists(document.processed_file):
             raise NotFound("This document has no processed file yet.")
         name = document.processed_file
-        return StoredFile(name=name, filename=PurePosixPath(name).name, content_type="application/pdf")
+        return StoredFile(
+            name=name, filename=document_download_name(document), content_type="application/pdf"
+        )
     name = document_original_name(document)
     if not storage.exists(name):
         raise NotFound("The original file of this document is missing.")

@@ -9,7 +9,9 @@ and nothing else knows where files physically are.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import shutil
 import tempfile
 import uuid
@@ -27,6 +29,14 @@ from docuelevate.errors import PayloadTooLarge
 
 CHUNK_SIZE = 1024 * 1024
 HEAD_SIZE = 64 * 1024  # enough for content sniffing, including office containers
+# Bytes of one folder or file name under processed/<uuid>/: file systems allow 255, and the
+# ``.json`` of a sidecar and the ``.partial-`` name of a file being written need room too.
+MAX_NAME_SEGMENT_BYTES = 200
+# Characters of a whole stored name (``Document.processed_file`` is a CharField(500)).
+MAX_STORED_NAME = 500
+# Files being written under a name of their own until complete (``store_file``); nothing
+# else in a document's folder starts with a dot (names are cut of dots at their ends).
+PARTIAL_PREFIX = ".partial-"
 
 
 def document_storage() -> Storage:
@@ -101,10 +111,27 @@ def processed_name(document_uuid: uuid.UUID, stem: str) -> str:
 
     The folder belongs to one document, so two documents can never be given one name, not
     even when two workers file them at the same moment, and no ``_2`` suffix tells anyone
-    that another document has the same title. The file's own name stays the readable one
-    (``2024-03-12_Invoice.pdf``) that downloads are named after.
+    that another document has the same title. ``stem`` may have folders of its own (a
+    filename template's ``2024/ACME/Invoice``): each is cut to MAX_NAME_SEGMENT_BYTES, and
+    the whole name to what ``Document.processed_file`` holds, so a long template or title
+    can never make a name the file system or the database refuses.
     """
-    return f"{processed_folder(document_uuid)}/{stem}.pdf"
+    parts = [_cut(part) for part in stem.split("/")]
+    relative = "/".join(part for part in parts if part) or "document"
+    folder = processed_folder(document_uuid)
+    room = MAX_STORED_NAME - len(folder) - len("/.json")
+    if len(relative) > room:
+        # Too deep or too long: the end goes (the file name is the last part of a template).
+        relative = (
+            "/".join(part for part in (_cut(p) for p in relative[:room].split("/")) if part) or "document"
+        )
+    return f"{folder}/{relative}.pdf"
+
+
+def _cut(part: str) -> str:
+    """One folder or file name: at most MAX_NAME_SEGMENT_BYTES, no dot or space at its ends."""
+    cut = part.encode()[:MAX_NAME_SEGMENT_BYTES].decode(errors="ignore")
+    return cut.strip(" .")
 
 
 def thumbnail_name(document_uuid: uuid.UUID) -> str:
@@ -126,10 +153,30 @@ def store_file(local_path: Path, name: str) -> str:
     """Put a local file into the storage under exactly ``name``, replacing what was there.
 
     Replacing rather than renaming keeps re-runs idempotent: a step run twice leaves one
-    file, not ``name_1``.
+    file, not ``name_1``. The replacement is whole or not at all, so a worker killed while
+    writing never leaves ``name`` cut short or missing: on a local disk the file is written
+    under a ``.partial-`` name beside it and renamed over ``name`` (one atomic rename); on
+    S3 an object is only ever replaced whole by the upload (``file_overwrite``).
     """
     storage = document_storage()
-    if storage.exists(name):
+    target = _local_path(name)
+    if target is not None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f"{PARTIAL_PREFIX}{uuid.uuid4().hex}")
+        try:
+            with local_path.open("rb") as source, partial.open("wb") as handle:
+                shutil.copyfileobj(source, handle, CHUNK_SIZE)
+                handle.flush()
+                os.fsync(handle.fileno())
+            mode = getattr(storage, "file_permissions_mode", None)
+            if mode is not None:
+                partial.chmod(mode)
+            partial.replace(target)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        return name
+    if not getattr(storage, "file_overwrite", False) and storage.exists(name):
         storage.delete(name)
     with local_path.open("rb") as handle:
         saved = storage.save(name, File(handle, name=Path(name).name))
@@ -170,6 +217,45 @@ def delete_folder(prefix: str) -> None:
     local_folder = _local_path(prefix)
     if local_folder is not None:
         shutil.rmtree(local_folder, ignore_errors=True)
+
+
+def processed_files(document_uuid: uuid.UUID) -> list[str]:
+    """Every file in a document's own folder ``processed/<uuid>/``, at any depth (a filename
+    template makes folders), ``.partial-`` files of an interrupted write included."""
+    storage = document_storage()
+    found: list[str] = []
+    pending = [processed_folder(document_uuid)]
+    while pending:
+        prefix = pending.pop()
+        try:
+            folders, files = storage.listdir(prefix)
+        except FileNotFoundError:
+            continue
+        found.extend(f"{prefix}/{file_name}" for file_name in files)
+        pending.extend(f"{prefix}/{folder}" for folder in folders)
+    return sorted(found)
+
+
+def processed_tidy(document_uuid: uuid.UUID, *, keep: Iterable[str]) -> list[str]:
+    """Delete every file in the document's own folder but ``keep``, and the folders left
+    empty; returns what went.
+
+    This is how a move ends, and how an interrupted one is repaired: a move writes the new
+    name first, points the database at it, then calls this with what the database names,
+    so whatever a killed move left behind (the old name, a half-written ``.partial-``) goes.
+    """
+    kept = set(keep)
+    gone = [name for name in processed_files(document_uuid) if name not in kept]
+    storage = document_storage()
+    for name in gone:
+        storage.delete(name)
+    root = _local_path(processed_folder(document_uuid))
+    if root is not None and root.is_dir():
+        # Deepest first, so a folder whose only content was an empty folder goes too.
+        for folder in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only when empty
+    return gone
 
 
 def open_file(name: str) -> IO[bytes]:

@@ -14,6 +14,7 @@ from django.db import DatabaseError
 from destinations.services import deliveries_resume_stale, deliveries_schedule
 from documents.integrations.url_fetcher import TOTAL_TIMEOUT as URL_TOTAL_TIMEOUT
 from documents.organise.bulk import bulk_edit_run
+from documents.organise.editing import document_refile
 from documents.organise.trash import trash_empty
 from documents.pipeline.runner import (
     Outcome,
@@ -139,6 +140,29 @@ def bulk_edit_task(operation_id: str) -> str:
     """
     operation = bulk_edit_run(operation_id=operation_id)
     return operation.status if operation is not None else "gone"
+
+
+@shared_task(
+    name="documents.tasks.documents_refile_task",
+    acks_late=True,
+    ignore_result=True,
+    autoretry_for=(DatabaseError,),
+    retry_backoff=30,
+    retry_jitter=True,
+    max_retries=5,
+)
+def documents_refile_task(document_ids: list[int], from_step: str, message: str) -> int:
+    """File documents again from ``from_step`` after something their stored name or PDF
+    depends on changed outside the document itself (a storage path's template, a renamed or
+    merged correspondent, type or tag). Returns how many were sent.
+
+    Idempotent: a document sent twice is reset and filed twice, to the same name. A task,
+    not part of the request, because a template may be used by thousands of documents.
+    """
+    return sum(
+        document_refile(document_id=document_id, from_step=from_step, message=message)
+        for document_id in document_ids
+    )
 
 
 @worker_ready.connect

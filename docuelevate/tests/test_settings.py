@@ -128,6 +128,8 @@ def test_a_good_configuration_starts(clean_env):
         # the switches: the address alone turns delivery on, and its rules with it.
         ({"FTP_HOST": "ftp.example.com"}, "FTP_ENABLED=true needs FTP_HOST and FTP_USERNAME"),
         ({"DEST_EMAIL_HOST": "smtp.example.org"}, "DEST_EMAIL_ENABLED=true needs DEST_EMAIL_HOST"),
+        ({"FILENAME_FORMAT": "{created_year}/{nope}"}, "FILENAME_FORMAT: The filename template uses {nope}"),
+        ({"FILENAME_FORMAT": "{title}/../{owner}"}, "FILENAME_FORMAT: The filename template contains a ."),
     ],
 )
 def test_a_bad_value_stops_start_up_naming_the_variable(clean_env, overrides, message):

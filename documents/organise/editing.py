@@ -42,7 +42,7 @@ from documents.models import (
 from documents.organise.custom_fields import custom_value_columns, custom_value_shown
 from documents.organise.keys import clean_name, match_key
 from documents.organise.mapping import entry_for_name
-from documents.pipeline.state import steps_reset_many
+from documents.pipeline.state import steps_reset, steps_reset_many
 from documents.services import pipeline_enqueue
 from search.services import index_documents_now
 
@@ -316,6 +316,45 @@ def documents_after_edit(*, documents: Sequence[Document]) -> None:
     )
     for document_id in filed:
         pipeline_enqueue(document_id=document_id, step_name=REFILE_FROM_STEP, task_id=str(uuid.uuid4()))
+
+
+# Documents one refile task takes: a renamed correspondent or a changed template may concern
+# thousands, and a task stays short enough to be retried whole.
+REFILE_BATCH_SIZE = 500
+
+
+def document_refile(*, document_id: int, from_step: str, message: str) -> bool:
+    """Run a finished document again from ``from_step`` (``embed_metadata`` when what the
+    PDF says changed, ``finalize`` when only its name did), so its file moves to the name
+    its fields and template give now; False for a document that is not finished (it is
+    filed with the new values when it gets there)."""
+    document = Document.objects.filter(pk=document_id).only("status", "processed_file").first()
+    if document is None or document.status != DocumentStatus.COMPLETED or not document.processed_file:
+        return False
+    steps_reset(
+        document_id=document_id,
+        from_step=from_step,
+        reason=ResetKind.EDIT,
+        log_step_name="edit",
+        message=message,
+    )
+    pipeline_enqueue(document_id=document_id, step_name=from_step, task_id=str(uuid.uuid4()))
+    return True
+
+
+def documents_refile_enqueue(*, document_ids: Sequence[int], from_step: str, message: str) -> None:
+    """Refile many documents in workers once the current transaction has committed (a
+    storage path's template changed, a correspondent renamed or merged)."""
+    from documents.tasks import documents_refile_task
+
+    ids = list(document_ids)
+
+    def send() -> None:
+        for start in range(0, len(ids), REFILE_BATCH_SIZE):
+            documents_refile_task.delay(ids[start : start + REFILE_BATCH_SIZE], from_step, message)
+
+    if ids:
+        transaction.on_commit(send)
 
 
 def _iso(day: datetime.date | None) -> str | None:

@@ -30,6 +30,7 @@ from documents.models import (
     Tag,
     TaxonomyEntry,
 )
+from documents.organise.editing import REFILE_FROM_STEP, documents_refile_enqueue
 from documents.organise.keys import clean_name, match_key
 from documents.visibility import visibility_for
 from search.services import index_documents_enqueue
@@ -152,12 +153,18 @@ def entry_update(*, viewer: Viewer, kind: EntryKind, entry_id: int, changes: dic
     with transaction.atomic():
         entry = _entry_for_change(viewer, kind, entry_id)
         renamed = "name" in changes and clean_name(str(changes["name"] or "")) != entry.name
+        old_template = getattr(entry, "template", None)
         if "name" in changes:
             _set_name(entry, changes.pop("name"), kind=kind)
         _set_attributes(entry, kind, changes, viewer=viewer)
         _save_unique(entry, kind)
         if renamed and kind.document_field:
-            index_documents_enqueue(document_ids=_document_ids(kind, [entry.pk]))
+            document_ids = _document_ids(kind, [entry.pk])
+            index_documents_enqueue(document_ids=document_ids)
+            if kind.model is not StoragePath:
+                _refile(kind, document_ids)
+        if kind.model is StoragePath and entry.template != old_template:
+            _refile(kind, _document_ids(kind, [entry.pk]))
     return entry
 
 
@@ -195,6 +202,20 @@ def entry_delete(
             Document.objects.filter(pk__in=document_ids).update(**{kind.document_field: None})
         entry.delete()
         index_documents_enqueue(document_ids=document_ids)
+        _refile(kind, document_ids)
+
+
+def _refile(kind: EntryKind, document_ids: list[int]) -> None:
+    """The documents whose entry changed are filed again in the background: their stored
+    name may name it (a storage path's template, ``{correspondent}`` in one), and their
+    PDF and sidecar do (author, subject, keywords), except for a storage path's."""
+    if kind.document_field is None:
+        return
+    documents_refile_enqueue(
+        document_ids=document_ids,
+        from_step="finalize" if kind.model is StoragePath else REFILE_FROM_STEP,
+        message=f"A {kind.label} changed: filed again",
+    )
 
 
 def _move_documents(viewer: Viewer, kind: EntryKind, source_ids: list[int], target: Any) -> None:
@@ -212,6 +233,7 @@ def _move_documents(viewer: Viewer, kind: EntryKind, source_ids: list[int], targ
     else:
         Document.objects.filter(pk__in=document_ids).update(**{kind.document_field or "": target})
     index_documents_enqueue(document_ids=document_ids)
+    _refile(kind, document_ids)
 
 
 def _record_moves(

@@ -5,16 +5,26 @@ A template such as ``{created_year}/{correspondent}/{title}`` names the processe
 checked when saved (only the placeholders below, no ``..``, no control characters), and
 every value from a document becomes one harmless path segment (destinations.paths.segment):
 a title of ``../../etc`` stays a name.
+
+Which template names a document's file: its storage path's, else FILENAME_FORMAT, else
+none, and the file keeps the name it always had (``2024-03-12_Invoice``), which is also
+the name downloads and deliveries carry whatever the template (``document_pretty_stem``).
 """
 
 from __future__ import annotations
 
 import string
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
 
 from django.utils import timezone
 
 from docuelevate.errors import InvalidInput
-from documents.models import Document
+
+if TYPE_CHECKING:
+    # Only for annotations: settings.py validates FILENAME_FORMAT with this module, before
+    # any model can be imported.
+    from documents.models import Document
 
 PLACEHOLDERS = (
     "created_year", "created_month", "created_day", "added_year", "added_month", "added_day",
@@ -68,3 +78,49 @@ def filename_render(template: str, document: Document) -> str:
     }  # fmt: skip
     safe = {name: segment(value) for name, value in values.items()}
     return "/".join(part for part in template.format(**safe).split("/") if part.strip())
+
+
+def document_filing_template(document: Document) -> str:
+    """The template naming ``document``'s processed file: its storage path's, else
+    FILENAME_FORMAT; empty for the default name."""
+    from django.conf import settings
+
+    if document.storage_path_id is not None and document.storage_path is not None:
+        return str(document.storage_path.template or "")
+    return str(settings.FILENAME_FORMAT or "")
+
+
+def document_pretty_stem(document: Document) -> str:
+    """The readable name without suffix (``2024-03-12_Invoice``): the default stored name,
+    and the name of downloads and deliveries."""
+    from documents.filetypes import storage_stem
+
+    filename = document.metadata.get("filename") if isinstance(document.metadata, dict) else None
+    if not filename:
+        prefix = f"{document.document_date.isoformat()}_" if document.document_date else ""
+        filename = prefix + document.document_title
+    return storage_stem(str(filename))
+
+
+def document_download_name(document: Document) -> str:
+    """The name a download or delivery of the processed PDF carries: the file's own name
+    when no template names it (as filed, including the flat names from before folders),
+    else the readable ``2024-03-12_Invoice.pdf`` rather than the template's last part."""
+    if document.processed_file and not document_filing_template(document):
+        return PurePosixPath(document.processed_file).name
+    return document_pretty_stem(document) + ".pdf"
+
+
+def document_filed_stem(document: Document) -> str:
+    """Where ``document``'s processed file goes inside its own folder, without ``.pdf``:
+    its template filled in, or the pretty name."""
+    template = document_filing_template(document)
+    if not template:
+        return document_pretty_stem(document)
+    try:
+        template = filename_template_validate(template)
+    except InvalidInput:
+        # A row saved around the services, or a rule tightened since: the default name,
+        # never a path the checks would have refused.
+        return document_pretty_stem(document)
+    return filename_render(template, document) or document_pretty_stem(document)

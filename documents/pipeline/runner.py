@@ -217,6 +217,8 @@ def pipeline_resume_abandoned(*, worker_name: str) -> list[tuple[int, str]]:
                 task_id="",
                 kind=FailureKind.WORKER_LOST_REPEATEDLY,
             )
+            if step.name == "finalize":
+                processed_folder_repair(document_id=step.document_id)
             continue
         step_record(
             step=step,
@@ -227,6 +229,23 @@ def pipeline_resume_abandoned(*, worker_name: str) -> list[tuple[int, str]]:
         )
         due.append((step.document_id, step.name))
     return due
+
+
+def processed_folder_repair(*, document_id: int) -> list[str]:
+    """A finalize that will not run again (its worker died in it too often) may have left a
+    move half done: the document's folder keeps what the database names, and the rest (a new
+    name the database never got to, a ``.partial-`` file) goes. Returns what went.
+
+    Only for a step whose worker is known dead: tidying under a live move would delete the
+    new file just before the database names it.
+    """
+    document = Document.objects.filter(pk=document_id).only("uuid", "processed_file").first()
+    if document is None:
+        return []
+    keep = {storage.thumbnail_name(document.uuid)}
+    if document.processed_file:
+        keep |= {document.processed_file, storage.sidecar_name(document.processed_file)}
+    return storage.processed_tidy(document.uuid, keep=keep)
 
 
 def _first_unfinished(document_id: int) -> str | None:

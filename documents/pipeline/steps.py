@@ -17,11 +17,12 @@ import pikepdf
 from django.utils import timezone
 
 from documents import storage
-from documents.filetypes import FileKind, kind_of, storage_stem
+from documents.filetypes import FileKind, kind_of
 from documents.metadata import configured_extractor
 from documents.metadata.base import ExtractedMetadata
 from documents.models import Document
 from documents.organise.mapping import metadata_apply
+from documents.organise.storage_paths import document_filed_stem
 from documents.pipeline.active_content import strip_active_content
 from documents.pipeline.base import (
     StepContext,
@@ -206,12 +207,17 @@ class EmbedMetadataStep:
 
 
 class FinalizeStep:
-    """Files the PDF as ``processed/<uuid>/<YYYY-MM-DD_Title>.pdf`` with a JSON sidecar and a
-    thumbnail of its first page.
+    """Files the PDF in the document's own folder ``processed/<uuid>/``, named by its storage
+    path's template, else FILENAME_FORMAT, else ``<YYYY-MM-DD_Title>.pdf``, with a JSON
+    sidecar and a thumbnail of its first page.
 
     The folder is the document's own (``storage.processed_name``), so the name needs no check
     against other documents and two workers filing same-titled documents at once cannot meet.
-    A thumbnail that cannot be made is only noted: the document is filed all the same.
+    A new name is a move, made so that a kill at any moment leaves one file the database
+    names: the new file and sidecar are written whole first, then the database points at
+    them, then everything else in the folder goes (``storage.processed_tidy``). A killed run
+    is run again by the next worker (or a retry), and that run's tidy removes what the kill
+    left. A thumbnail that cannot be made is only noted: the document is filed all the same.
     """
 
     name: ClassVar[str] = "finalize"
@@ -219,7 +225,7 @@ class FinalizeStep:
     def run(self, context: StepContext) -> StepResult:
         document = context.document
         working = _working_pdf(document)
-        target = storage.processed_name(document.uuid, self._stem(document))
+        target = storage.processed_name(document.uuid, document_filed_stem(document))
         previous = document.processed_file
         if working != target:
             with storage.local_copy(working) as source:
@@ -233,9 +239,14 @@ class FinalizeStep:
         document.processed_file = target
         document.working_file = target
         _save(document, "processed_file", "working_file")
-        if previous and previous != target:
-            # A new name (new metadata, or a flat name from before folders): one document keeps
-            # one file, and the old ones go only once the new one is in place.
+        # Only now that the database names the new file may the old one go.
+        storage.processed_tidy(
+            document.uuid,
+            keep={target, storage.sidecar_name(target), storage.thumbnail_name(document.uuid)},
+        )
+        own_folder = storage.processed_folder(document.uuid) + "/"
+        if previous and previous != target and not previous.startswith(own_folder):
+            # A flat name from before folders: removed once no other document names it.
             for name in document_own_processed_files(document=document, processed_file=previous):
                 storage.delete(name)
         storage.delete_folder(storage.artifact_name(document.uuid, "").rstrip("/"))
@@ -243,14 +254,6 @@ class FinalizeStep:
         if no_thumbnail is not None:
             return StepResult(f"Filed as {target}; no thumbnail ({no_thumbnail})")
         return StepResult(f"Filed as {target}")
-
-    @staticmethod
-    def _stem(document: Document) -> str:
-        filename = document.metadata.get("filename") if isinstance(document.metadata, dict) else None
-        if not filename:
-            prefix = f"{document.document_date.isoformat()}_" if document.document_date else ""
-            filename = prefix + document.document_title
-        return storage_stem(str(filename))
 
 
 def _sidecar(document: Document) -> dict[str, object]:
