@@ -319,6 +319,14 @@ if unknown_lists := set(METADATA_CREATE_ENTRIES) - {"correspondents", "tags", "d
 CONFIDENCE_REVIEW_THRESHOLD = env_int("CONFIDENCE_REVIEW_THRESHOLD", 70, minimum=0)
 # Days a document stays in the trash before beat empties it.
 EMPTY_TRASH_DELAY = env_int("EMPTY_TRASH_DELAY", 30, minimum=1)
+# Matching that learns (documents.matching; the defaults' figures are in its defaults.py):
+# per owner, from MATCHING_MIN_DOCUMENTS documents, retrained by beat once
+# MATCHING_RETRAIN_AFTER documents are new or corrected; a suggestion is set from
+# MATCHING_CONFIDENCE_THRESHOLD (0-100, like CONFIDENCE_REVIEW_THRESHOLD), only shown below.
+MATCHING_ENABLED = env_bool("MATCHING_ENABLED", True)
+MATCHING_MIN_DOCUMENTS = env_int("MATCHING_MIN_DOCUMENTS", 50, minimum=2)
+MATCHING_CONFIDENCE_THRESHOLD = env_int("MATCHING_CONFIDENCE_THRESHOLD", 70, minimum=1, maximum=100)
+MATCHING_RETRAIN_AFTER = env_int("MATCHING_RETRAIN_AFTER", 20, minimum=1)
 
 OCR_PROVIDERS = env_list("OCR_PROVIDERS", ["tesseract"])
 if unknown_ocr := set(OCR_PROVIDERS) - {"tesseract", "azure"}:
