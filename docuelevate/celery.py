@@ -28,6 +28,8 @@ TASK_ROUTES: dict[str, str] = {
     "documents.tasks.document_fetch_url_task": QUEUE_DEFAULT,
     "documents.tasks.stuck_steps_watchdog_task": QUEUE_HOUSEKEEPING,
     "documents.tasks.trash_empty_task": QUEUE_HOUSEKEEPING,
+    "documents.tasks.matchers_retrain_due_task": QUEUE_HOUSEKEEPING,
+    "documents.tasks.matcher_train_owner_task": QUEUE_HOUSEKEEPING,
     "ops.tasks.ping_task": QUEUE_HOUSEKEEPING,
     "ops.tasks.heartbeat_push_task": QUEUE_HOUSEKEEPING,
     "ops.tasks.scratch_sweep_task": QUEUE_HOUSEKEEPING,

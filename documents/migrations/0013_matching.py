@@ -6,23 +6,33 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('documents', '0009_edits'),
+        ("documents", "0009_edits"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='OwnerMatcher',
+            name="OwnerMatcher",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('blob', models.BinaryField(blank=True, default=b'')),
-                ('trained_at', models.DateTimeField(blank=True, null=True)),
-                ('documents_trained', models.PositiveIntegerField(default=0)),
-                ('changes_since', models.PositiveIntegerField(default=0)),
-                ('sklearn_version', models.CharField(blank=True, max_length=32)),
-                ('owner', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='matcher', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("blob", models.BinaryField(blank=True, default=b"")),
+                ("trained_at", models.DateTimeField(blank=True, null=True)),
+                ("documents_trained", models.PositiveIntegerField(default=0)),
+                ("sklearn_version", models.CharField(blank=True, max_length=32)),
+                (
+                    "owner",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="matcher",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
     ]

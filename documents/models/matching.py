@@ -11,8 +11,9 @@ class OwnerMatcher(models.Model):
 
     ``blob`` is ``matcher_dumps`` output, refused on load when its signature or versions do
     not match (then it is trained again). ``trained_at`` is also how a worker knows that
-    the matcher it holds in memory is out of date. ``changes_since`` counts the owner's new
-    and corrected documents since; beat retrains once it reaches MATCHING_RETRAIN_AFTER.
+    the matcher it holds in memory is out of date, and where counting the owner's new and
+    corrected documents starts (documents.organise.matching: no counter to keep in step
+    with every edit); None asks beat for a training as soon as it looks.
     """
 
     owner = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="matcher")
@@ -20,7 +21,6 @@ class OwnerMatcher(models.Model):
     blob = models.BinaryField(blank=True, default=b"")
     trained_at = models.DateTimeField(null=True, blank=True)
     documents_trained = models.PositiveIntegerField(default=0)
-    changes_since = models.PositiveIntegerField(default=0)
     sklearn_version = models.CharField(max_length=32, blank=True)
 
     def __str__(self) -> str:
