@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import URLPattern, path
 
 from docuelevate.bounds import register_id_converter
-from documents.pages import files
+from documents.pages import files, review
 from documents.pages.dashboard import dashboard
 from documents.pages.upload import upload_page
 
@@ -23,4 +23,6 @@ urlpatterns: list[URLPattern] = [
     path("files/<id:document_id>/retry", files.file_retry, name="file-retry"),
     path("files/<id:document_id>/delete", files.file_delete, name="file-delete"),
     path("files/<id:document_id>/redeliver", files.file_redeliver, name="file-redeliver"),
+    path("review", review.review_page, name="review"),
+    path("review/<id:document_id>", review.review_confirm, name="review-confirm"),
 ]

@@ -41,7 +41,7 @@ def trains(monkeypatch) -> list[int]:
     return sent
 
 
-def archive(owner, count: int) -> list[Document]:
+def archive(owner, count):
     """``count`` finished documents of ``owner`` from three correspondents, filed by the owner."""
     made = []
     for sample in documents(count):
@@ -57,7 +57,7 @@ def archive(owner, count: int) -> list[Document]:
     return made
 
 
-def extract(document: Document, tmp_path) -> Document:
+def extract(document, tmp_path):
     ExtractMetadataStep().run(StepContext(document=document, scratch=tmp_path))
     return Document.objects.get(pk=document.pk)
 
