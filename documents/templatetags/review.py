@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
+from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
@@ -18,9 +19,9 @@ register = template.Library()
 @register.simple_tag(takes_context=True)
 def review_nav_link(context: dict[str, Any], label: str = "Review") -> SafeString:
     """``nav_link`` to /review, with a badge counting the documents waiting (one query)."""
-    request = context.get("request")
+    request: HttpRequest | None = context.get("request")
     signed_in = request is not None and request.user.is_authenticated
-    count = review_count(viewer=viewer_for_request(request)) if signed_in else 0
+    count = review_count(viewer=viewer_for_request(request)) if request is not None and signed_in else 0
     if not count:
         return nav_link(context, "review", label)
     badge = format_html(
