@@ -28,7 +28,10 @@ def test_a_person_confirms_with_a_suggestion_and_moves_through_the_queue_from_th
     telekom = Correspondent.objects.create(owner=owner, name="Telekom")
     suggested = {"id": telekom.pk, "name": "Telekom", "confidence": 64, "set": False}
     first = DocumentFactory.create(
-        owner=owner, confidence=30, document_title="Phone bill", metadata={"suggestions": {"correspondent": suggested}}
+        owner=owner,
+        confidence=30,
+        document_title="Phone bill",
+        metadata={"suggestions": {"correspondent": suggested}},
     )
     second = DocumentFactory.create(owner=owner, confidence=30, document_title="Unclear letter")
     third = DocumentFactory.create(owner=owner, confidence=30, document_title="Another letter")
