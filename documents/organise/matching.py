@@ -16,16 +16,13 @@ import logging
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sklearn
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from documents.matching import Suggestion, Suggestions, TrainedMatcher, TrainingSample, matcher_train
-from documents.matching.storage import MatcherBlobRefused, matcher_dumps, matcher_loads
 from documents.models import (
     ChangeOrigin,
     Correspondent,
@@ -38,6 +35,12 @@ from documents.models import (
     TaxonomyEntry,
 )
 from documents.organise.mapping import entry_for_name
+
+if TYPE_CHECKING:
+    from documents.matching import Suggestion, Suggestions, TrainedMatcher
+
+# scikit-learn (with numpy and scipy) is imported where a matcher is trained or loaded, not
+# with this module: the web processes import the pipeline's steps but never train or suggest.
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +66,11 @@ def matcher_train_owner(*, owner_id: int) -> OwnerMatcher | None:
     A matcher that learnt nothing (every document has the same type, no tag repeats) is
     stored empty, so beat waits for MATCHING_RETRAIN_AFTER more documents before trying again.
     """
+    import sklearn
+
+    from documents.matching import TrainingSample, matcher_train
+    from documents.matching.storage import matcher_dumps
+
     started = timezone.now()
     documents = _trainable(owner_id).select_related("document_type", "correspondent").prefetch_related("tags")
     samples = [
@@ -151,6 +159,8 @@ def matcher_for_owner(*, owner_id: int) -> TrainedMatcher | None:
     blob = OwnerMatcher.objects.filter(owner_id=owner_id).values_list("blob", flat=True).first()
     if not blob:
         return None
+    from documents.matching.storage import MatcherBlobRefused, matcher_loads
+
     try:
         matcher = matcher_loads(bytes(blob))
     except MatcherBlobRefused as refused:
