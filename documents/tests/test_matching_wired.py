@@ -189,3 +189,14 @@ def test_matching_switched_off_trains_and_sets_nothing(owner, settings, tmp_path
     assert matchers_retrain_due() == []
     new = extract(DocumentFactory.create(owner=owner, ocr_text=TELEKOM_LETTER), tmp_path)
     assert "suggestions" not in new.metadata
+
+
+def test_operators_see_each_owners_matcher_in_the_admin_and_others_do_not(client, owner, operator):
+    archive(owner, 45)
+    matcher_train_owner(owner_id=owner.pk)
+    client.force_login(operator)
+    listed = client.get("/admin/documents/ownermatcher/")
+    assert listed.status_code == 200
+    assert "owner" in listed.content.decode()
+    client.force_login(owner)
+    assert client.get("/admin/documents/ownermatcher/").status_code in (302, 403)
