@@ -173,3 +173,29 @@ def test_the_page_says_when_nothing_waits_and_another_users_document_is_not_conf
     page = client.get("/review")
     assert "Nothing waits for review" in page.content.decode()
     assert "data-review-count" not in page.content.decode()
+
+
+def test_the_queue_costs_the_same_few_queries_for_two_documents_or_twenty(
+    client, owner, waiting, django_assert_max_num_queries
+):
+    client.force_login(owner)
+    with django_assert_max_num_queries(12) as few:  # the session, the user, the queue and its page
+        api(owner).get("/api/review")
+        client.get("/review")
+    for number in range(18):
+        made = DocumentFactory.create(owner=owner, confidence=20, document_title=f"Scan {number}")
+        made.tags.add(tag(owner, f"tag {number}"))
+    with django_assert_max_num_queries(len(few)):
+        assert len(api(owner).get("/api/review").json()["files"]) == 20
+        client.get("/review")
+
+
+def test_a_page_confirmation_made_on_an_older_reading_says_so_and_changes_nothing(client, owner, waiting):
+    unsure, _ = waiting
+    client.force_login(owner)
+    answer = client.post(f"/review/{unsure.pk}", {"version": unsure.version + 5, "document_title": "Mine"})
+    assert answer.status_code == 400
+    assert "Someone changed this document after you opened it" in answer.content.decode()
+    unsure.refresh_from_db()
+    assert unsure.document_title == "Unsure letter"
+    assert unsure.pk in queue_ids(owner)
