@@ -30,6 +30,8 @@ TASK_ROUTES: dict[str, str] = {
     "documents.tasks.trash_empty_task": QUEUE_HOUSEKEEPING,
     "documents.tasks.bulk_edit_task": QUEUE_DEFAULT,
     "documents.tasks.documents_refile_task": QUEUE_DEFAULT,
+    "documents.tasks.matchers_retrain_due_task": QUEUE_HOUSEKEEPING,
+    "documents.tasks.matcher_train_owner_task": QUEUE_HOUSEKEEPING,
     "ops.tasks.ping_task": QUEUE_HOUSEKEEPING,
     "ops.tasks.heartbeat_push_task": QUEUE_HOUSEKEEPING,
     "ops.tasks.scratch_sweep_task": QUEUE_HOUSEKEEPING,

@@ -330,6 +330,14 @@ if FILENAME_FORMAT:
         FILENAME_FORMAT = filename_template_validate(FILENAME_FORMAT)
     except InvalidInput as error:
         raise EnvError(f"FILENAME_FORMAT: {error.message}") from None
+# Matching that learns (documents.matching; the defaults' figures are in its defaults.py):
+# per owner, from MATCHING_MIN_DOCUMENTS documents, retrained by beat once
+# MATCHING_RETRAIN_AFTER documents are new or corrected; a suggestion is set from
+# MATCHING_CONFIDENCE_THRESHOLD (0-100, like CONFIDENCE_REVIEW_THRESHOLD), only shown below.
+MATCHING_ENABLED = env_bool("MATCHING_ENABLED", True)
+MATCHING_MIN_DOCUMENTS = env_int("MATCHING_MIN_DOCUMENTS", 50, minimum=2)
+MATCHING_CONFIDENCE_THRESHOLD = env_int("MATCHING_CONFIDENCE_THRESHOLD", 70, minimum=1, maximum=100)
+MATCHING_RETRAIN_AFTER = env_int("MATCHING_RETRAIN_AFTER", 20, minimum=1)
 
 OCR_PROVIDERS = env_list("OCR_PROVIDERS", ["tesseract"])
 if unknown_ocr := set(OCR_PROVIDERS) - {"tesseract", "azure"}:

@@ -23,6 +23,7 @@ from documents.models import (
     Document,
     DocumentQuerySet,
     DocumentType,
+    OwnerMatcher,
     ProcessingLog,
     ProcessingStep,
     StoragePath,
@@ -234,3 +235,22 @@ class TaxonomyEntryAdmin(OperatorPermissions, admin.ModelAdmin[Any]):
     list_filter = [("owner", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["name"]
     list_select_related = ["owner"]
+
+
+@admin.register(OwnerMatcher)
+class OwnerMatcherAdmin(OperatorPermissions, admin.ModelAdmin[Any]):
+    """Each owner's learned matching, read only: when it was trained and on how much. Deleting
+    one is harmless (beat trains it again); the signed blob is never shown or edited."""
+
+    list_display = ["owner", "trained_at", "documents_trained", "sklearn_version"]
+    list_select_related = ["owner"]
+    fields = readonly_fields = ("owner", "trained_at", "documents_trained", "sklearn_version")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _is_operator(request)

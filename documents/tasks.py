@@ -15,6 +15,7 @@ from destinations.services import deliveries_resume_stale, deliveries_schedule
 from documents.integrations.url_fetcher import TOTAL_TIMEOUT as URL_TOTAL_TIMEOUT
 from documents.organise.bulk import bulk_edit_run
 from documents.organise.editing import document_refile
+from documents.organise.matching import matcher_train_owner, matchers_retrain_due
 from documents.organise.trash import trash_empty
 from documents.pipeline.runner import (
     Outcome,
@@ -163,6 +164,25 @@ def documents_refile_task(document_ids: list[int], from_step: str, message: str)
         document_refile(document_id=document_id, from_step=from_step, message=message)
         for document_id in document_ids
     )
+
+
+@shared_task(name="documents.tasks.matchers_retrain_due_task", acks_late=True, ignore_result=True)
+def matchers_retrain_due_task() -> int:
+    """Every half hour: one training task per owner whose matcher is due (new owners with
+    enough documents, or enough new and corrected documents since the last training), so
+    no owner waits behind another's training. Idempotent: training twice costs time only."""
+    due = matchers_retrain_due()
+    for owner_id in due:
+        matcher_train_owner_task.delay(owner_id)
+    return len(due)
+
+
+@shared_task(name="documents.tasks.matcher_train_owner_task", acks_late=True, ignore_result=True)
+def matcher_train_owner_task(owner_id: int) -> int:
+    """Train one owner's matcher (seconds, CPU-bound); idempotent, the newest training wins.
+    Returns the documents it learnt from (0 below MATCHING_MIN_DOCUMENTS)."""
+    stored = matcher_train_owner(owner_id=owner_id)
+    return stored.documents_trained if stored else 0
 
 
 @worker_ready.connect

@@ -206,6 +206,14 @@ def periodic_schedule() -> tuple[PeriodicEntry, ...]:
             "(legal hold stays).",
         ),
         PeriodicEntry(
+            "matchers-retrain",
+            "documents.tasks.matchers_retrain_due_task",
+            Interval(30, "minutes"),
+            "Trains the learned matching of each owner who has MATCHING_MIN_DOCUMENTS documents and "
+            "no matcher yet, or MATCHING_RETRAIN_AFTER new or corrected documents since the last "
+            "training.",
+        ),
+        PeriodicEntry(
             "failed-documents-retry",
             "ops.tasks.failed_documents_retry_task",
             Interval(6, "hours"),

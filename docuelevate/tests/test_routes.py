@@ -132,6 +132,11 @@ ROUTES: list[tuple[str, dict[str, object], str]] = [
     ("source-test", {"source_id": 7}, "/sources/7/test"),
     ("source-poll", {"source_id": 7}, "/sources/7/poll"),
     ("source-remove", {"source_id": 7}, "/sources/7/remove"),
+    # documents: the review inbox
+    ("review", {}, "/review"),
+    ("review-confirm", {"document_id": 7}, "/review/7"),
+    ("api-review", {}, "/api/review"),
+    ("api-file-review", {"document_id": "7"}, "/api/files/7/review"),
 ]
 
 # The other spelling of each accounts API route answers too (accounts.api.urls), unnamed.

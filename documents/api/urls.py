@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path
 
-from documents.api import bulk_views, organise_views, views
+from documents.api import bulk_views, organise_views, review_views, views
 from documents.organise.lists import KINDS
 
 urlpatterns: list[URLPattern | URLResolver] = [
@@ -41,6 +41,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path(
         "files/<str:document_id>/history", organise_views.FileHistoryView.as_view(), name="api-file-history"
     ),
+    path("review", review_views.ReviewQueueView.as_view(), name="api-review"),
+    path("files/<str:document_id>/review", review_views.FileReviewView.as_view(), name="api-file-review"),
     path("trash", organise_views.TrashView.as_view(), name="api-trash"),
     path(
         "trash/<str:document_id>/restore", organise_views.TrashRestoreView.as_view(), name="api-trash-restore"

@@ -14,6 +14,7 @@ from documents.models.documents import (
     StepStatus,
 )
 from documents.models.history import ChangeOrigin, DocumentChange, Note
+from documents.models.matching import OwnerMatcher
 from documents.models.taxonomy import (
     Correspondent,
     CustomField,
@@ -44,6 +45,7 @@ __all__ = [
     "LogStatus",
     "LogStep",
     "Note",
+    "OwnerMatcher",
     "ProcessingLog",
     "ProcessingStep",
     "ResetKind",

@@ -6,7 +6,7 @@ from django.urls import URLPattern, path, register_converter
 
 from docuelevate.bounds import register_id_converter
 from documents.organise.lists import KINDS
-from documents.pages import files, lists, trash
+from documents.pages import files, lists, review, trash
 from documents.pages.dashboard import dashboard
 from documents.pages.upload import upload_page
 
@@ -56,4 +56,6 @@ urlpatterns: list[URLPattern] = [
     path("trash", trash.trash_page, name="trash"),
     path("trash/empty", trash.trash_empty_now, name="trash-empty"),
     path("trash/<id:document_id>/restore", trash.trash_restore, name="trash-restore"),
+    path("review", review.review_page, name="review"),
+    path("review/<id:document_id>", review.review_confirm, name="review-confirm"),
 ]

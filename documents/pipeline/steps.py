@@ -22,6 +22,7 @@ from documents.metadata import configured_extractor
 from documents.metadata.base import ExtractedMetadata
 from documents.models import Document
 from documents.organise.mapping import metadata_apply
+from documents.organise.matching import matching_apply
 from documents.organise.storage_paths import document_filed_stem
 from documents.pipeline.active_content import strip_active_content
 from documents.pipeline.base import (
@@ -149,15 +150,21 @@ class ExtractMetadataStep:
         if "language" not in kept:
             document.language = found.language or ""
         metadata_apply(document, found)
+        # The owner's learned matching, where it is sure, overrides what the rules found.
+        suggestions = matching_apply(document)
         document.sender = (found.sender or "")[:255]
         document.recipient = (found.recipient or "")[:255]
         document.reference_number = (found.reference_number or "")[:128]
         document.amounts = [amount.as_json() for amount in found.amounts]
         document.confidence = found.confidence
+        previous = document.metadata if isinstance(document.metadata, dict) else {}
         document.metadata = {
             **found.as_metadata_json(),
             "title": document.document_title,
             "extractor": extractor.name,
+            **({"suggestions": suggestions} if suggestions else {}),
+            # A person who confirmed the document in the review inbox did so for good.
+            **({"reviewed": previous["reviewed"]} if "reviewed" in previous else {}),
         }
         document.version += 1  # an edit made on the fields before extraction is out of date
         _save(

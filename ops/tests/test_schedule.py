@@ -40,6 +40,7 @@ SHIPPED = {
     "check-credentials",
     "sources-poll",
     "trash-empty",
+    "matchers-retrain",
 }
 
 
