@@ -28,6 +28,7 @@ from docuelevate.errors import ApplicationError, NotFound
 from documents import storage
 from documents.api.serializers import FileListInputSerializer
 from documents.models import Document, DocumentStatus, StepStatus
+from documents.organise.filters import filter_choices
 from documents.selectors import (
     SORT_FIELDS,
     DocumentFilters,
@@ -84,6 +85,10 @@ THUMBNAIL_PLACEHOLDER = (
     "</svg>"
 )
 VIEWS = ("table", "grid")
+# The list's parameters that narrow it (the others sort, page or lay it out).
+FILTER_PARAMS = frozenset(
+    {"search", "mime_type", "status", "source", "date_from", "date_to", "tags", "tag_tree", "custom_field"}
+)
 COLUMNS = (
     ("original_filename", "Name"),
     ("document_title", "Title"),
@@ -134,14 +139,20 @@ def files_page(request: HttpRequest) -> HttpResponse:
         "per_page_choices": PER_PAGE_CHOICES,
         "queue": _queue(viewer),
         "in_progress": [status.value for status in IN_PROGRESS],
+        "choices": filter_choices(viewer=viewer),
     }
     if query is None:
         context["error"] = "Some filters are not valid; check the dates and the page number."
         return render(request, "documents/files.html", context, status=400)
-    filters = DocumentFilters.from_query(query)
-    page = document_page(
-        document_list(viewer=viewer, filters=filters), page=query["page"], per_page=query["per_page"]
-    )
+    try:
+        filters = DocumentFilters.from_query(query)
+        page = document_page(
+            document_list(viewer=viewer, filters=filters), page=query["page"], per_page=query["per_page"]
+        )
+    except ApplicationError as error:
+        # A custom field or tag that is not the viewer's, or a value not of the field's type.
+        context["error"] = error.message
+        return render(request, "documents/files.html", context, status=400)
     columns = []
     for field, title in COLUMNS:
         active = query["sort_by"] == field
@@ -163,9 +174,7 @@ def files_page(request: HttpRequest) -> HttpResponse:
         view=view,
         # The other layout of the same documents: filters, sorting and the page stay.
         view_links={name: _link(params, view=None if name == "table" else name) for name in VIEWS},
-        filtered=bool(
-            set(params) & {"search", "mime_type", "status", "source", "date_from", "date_to", "tags"}
-        ),
+        filtered=bool(set(params) & FILTER_PARAMS),
         next_link=_link(params, page=page.next) if page.next else "",
         previous_link=_link(params, page=page.previous) if page.previous else "",
         sort_fields=list(SORT_FIELDS),

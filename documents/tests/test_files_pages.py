@@ -214,8 +214,9 @@ def test_the_list_costs_the_same_few_queries_for_3_or_30_documents(
     for number in range(count):
         note(ingest, str(number), f"n{number}.txt", tags=["a", f"t{number % 3}"])
 
-    # session, user, the source filter's choices, queue counts, count, page, tags, steps.
-    with django_assert_max_num_queries(9):
+    # session, user, the source filter's choices, the tag and custom field filters' choices,
+    # queue counts, count, page, tags, steps.
+    with django_assert_max_num_queries(11):
         response = signed_in.get("/files", {"per_page": 50})
 
     assert len(listed(response)) == count
