@@ -112,7 +112,7 @@ def custom_field_usable(*, viewer: Viewer, field_id: int) -> CustomField:
     """The custom field ``field_id`` if ``viewer`` may use it (their own, a global one, or
     one of an owner they may see); InvalidInput otherwise, the same for a field that does
     not exist and one of another user, so a stranger learns nothing of it."""
-    found = CustomField.objects.available_to(viewer).filter(pk=field_id).first()
+    found: CustomField | None = CustomField.objects.available_to(viewer).filter(pk=field_id).first()
     if found is None:
         raise InvalidInput(f"No custom field {field_id}.")
     return found
