@@ -20,6 +20,7 @@ from django.db.models import Model, QuerySet
 from accounts.access import Viewer
 from docuelevate.errors import InvalidInput
 from documents.models import CustomField, CustomFieldType, CustomFieldValue, Document, Tag
+from documents.organise.custom_fields import MAX_DECIMAL
 
 QuerySetOf = TypeVar("QuerySetOf", bound=Model)
 
@@ -155,7 +156,9 @@ def _typed(field: CustomField, text: str) -> Any:
             raise InvalidInput(f"{what} compares numbers, such as 12.50.") from None
         if not amount.is_finite():
             raise InvalidInput(f"{what} compares numbers, such as 12.50.")
-        return amount
+        if abs(amount) > MAX_DECIMAL:  # beyond the column: no value is that large
+            raise InvalidInput(f"{what} compares smaller numbers.")
+        return amount.quantize(Decimal("0.0001"))
     if kind == CustomFieldType.DATE:
         try:
             return datetime.date.fromisoformat(text)

@@ -178,10 +178,14 @@ def test_malformed_filter_parameters_are_refused_with_400_naming_them(owner, par
 def test_values_not_of_the_fields_type_and_ranges_on_text_are_refused(owner, three):
     pages = field(owner, CustomFieldType.INTEGER)
     text = field(owner, CustomFieldType.TEXT)
+    amount = field(owner, CustomFieldType.DECIMAL)
 
     for params in (
         {"custom_field": pages.pk, "cf_value": "ten"},
         {"custom_field": text.pk, "cf_min": "a"},
+        {"custom_field": amount.pk, "cf_min": "1e30"},
+        {"custom_field": amount.pk, "cf_max": "NaN"},
+        {"custom_field": pages.pk, "cf_max": "99999999999999999999"},
         {"cf_value": "10"},  # a value without its field
         {"custom_field": 999_999},
         {"tag_tree": 999_999},
