@@ -16,6 +16,15 @@ Prints p50/p95 per request and over all requests for both sizes, the ratio large
 request costs, which must be the same at both sizes. ``--explain`` adds PostgreSQL's plans
 (EXPLAIN ANALYZE) in the large archive for the requests over the target. The databases
 are dropped at the end unless ``--keep`` is given.
+
+Some documents carry custom field values (a monetary "Total" on invoices, receipts and
+utility bills, a "Status" select on invoices) and the tags are nested ("money" holds
+"finance", which holds "invoice", "receipt" and "utilities"; "bank", "payslip" and "tax"
+are under "money" too), so the custom field filters and the tag tree filter are timed
+like the rest.
+
+``--database-url sqlite:///<folder>`` runs the same on SQLite: one database file per size
+in that folder, the large one a copy of the migrated, empty small one.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ import os
 import random
 import re
 import secrets
+import shutil
 import statistics
 import sys
 import tempfile
@@ -34,6 +44,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -125,19 +136,39 @@ REQUESTS: list[tuple[str, dict[str, str]]] = [
     ("date_from=2024-01-01", {"date_from": "2024-01-01"}),
     ("first half of 2023", {"date_from": "2023-01-01", "date_to": "2023-06-30"}),
 ]
+# Requests on custom fields and tag trees name entries by id, known once the first archive is
+# seeded (every archive makes them in the same order, so with the same ids): the values
+# "<field:Name>" and "<tag:name>" are replaced then (resolve_entry_ids).
+ENTRY_REQUESTS: list[tuple[str, dict[str, str]]] = [
+    ("Total 100-500 (custom field)", {"custom_field": "<field:Total>", "cf_min": "100", "cf_max": "500"}),
+    ("Status=paid (custom field)", {"custom_field": "<field:Status>", "cf_value": "paid"}),
+    ("tag tree money", {"tag_tree": "<tag:money>"}),
+    ("tag tree finance", {"tag_tree": "<tag:finance>"}),
+]
+# Parent tag -> the tags nested directly under it.
+TAG_TREE = {"money": ["finance", "bank", "payslip", "tax"], "finance": ["invoice", "receipt", "utilities"]}
 
 
 # --- Databases -------------------------------------------------------------------------------
 
 
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite:")
+
+
 def database_url(base: str, name: str) -> str:
-    """``base`` with its database name replaced by ``name``."""
+    """``base`` with its database name replaced by ``name`` (on SQLite: the file's path)."""
+    if is_sqlite(base):
+        return f"sqlite:///{name}"
     parts = urlsplit(base)
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
 def admin_execute(base_url: str, *statements: sql.Composed) -> None:
-    """Run statements that cannot run inside a transaction (CREATE/DROP DATABASE)."""
+    """Run statements that cannot run inside a transaction (CREATE/DROP DATABASE); on SQLite
+    there is no server to ask (see sqlite_files)."""
+    if is_sqlite(base_url):
+        return
     with psycopg.connect(database_url(base_url, "postgres"), autocommit=True) as admin:
         for statement in statements:
             admin.execute(statement)
@@ -165,6 +196,9 @@ def setup_django(base_url: str, name: str, workdir: Path) -> None:
             "DEBUG": "false",
             "SESSION_SECRET": secrets.token_urlsafe(48),
             "LOG_LEVEL": "WARNING",
+            # Hundreds of requests a minute from one token: what is timed is the list, not
+            # the rate limiter's 429.
+            "RATE_LIMITING_ENABLED": "false",
         }
     )
     for name_ in ("REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"):
@@ -173,6 +207,14 @@ def setup_django(base_url: str, name: str, workdir: Path) -> None:
     import django
 
     django.setup()
+
+
+def sqlite_files(folder: str, sizes: tuple[int, ...]) -> dict[int, str]:
+    """The database file of each size in ``folder``, none of them there yet."""
+    names = {size: str(Path(folder).resolve() / f"docuelevate_bench_{size}.sqlite3") for size in sizes}
+    for name in names.values():
+        Path(name).unlink(missing_ok=True)
+    return names
 
 
 def use_database(name: str) -> None:
@@ -195,6 +237,8 @@ class Planned:
     steps: list[dict[str, Any]]
     logs: list[tuple[str, str, str, datetime]]  # step name, status, message, timestamp
     duplicate_of_index: int | None = None
+    # Custom field name -> the document's value of it (documents.models.CustomFieldValue columns).
+    custom: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Names of the managed list entries the document refers to, made before the documents.
     document_type: str = ""
     correspondent: str = ""
@@ -267,7 +311,11 @@ class Archive:
             document.language = rng.choice(["de", "de", "de", "en"])
             document.confidence = rng.randint(40, 95)
             if document_type in {"Invoice", "Receipt", "Utility bill"}:
-                document.amounts = [{"amount": f"{rng.uniform(5, 900):.2f}", "currency": "EUR"}]
+                amount = f"{rng.uniform(5, 900):.2f}"
+                document.amounts = [{"amount": amount, "currency": "EUR"}]
+                planned.custom["Total"] = {"value_decimal": Decimal(amount), "value_currency": "EUR"}
+            if document_type == "Invoice":
+                planned.custom["Status"] = {"value_text": rng.choice(["open", "paid", "paid"])}
             document.metadata = {"title": title, "document_type": document_type, "extractor": "rules"}
             type_tag = DOCUMENT_TYPES[document_type][0]
             planned.tags = ([type_tag] if rng.random() < 0.8 else []) + rng.sample(
@@ -341,12 +389,34 @@ def seed(*, owner_id: int, count: int) -> float:
     """Insert ``count`` documents with their tags, steps and log; returns seconds taken."""
     from django.db import connection, transaction
 
-    from documents.models import Correspondent, Document, DocumentType, ProcessingLog, ProcessingStep, Tag
+    from documents.models import (
+        Correspondent,
+        CustomField,
+        CustomFieldValue,
+        Document,
+        DocumentType,
+        ProcessingLog,
+        ProcessingStep,
+        Tag,
+    )
 
     started = time.perf_counter()
     names = [tag for tag, _ in DOCUMENT_TYPES.values()] + [tag for tag in SPHERE_TAGS if tag]
-    names += TOPIC_TAGS + [str(year) for year in range(2018, 2026)]
+    names += TOPIC_TAGS + [str(year) for year in range(2018, 2026)] + list(TAG_TREE)
     tag_ids = _entries(Tag, names)
+    for parent, children in TAG_TREE.items():
+        Tag.objects.filter(pk__in=[tag_ids[child] for child in children]).update(parent_id=tag_ids[parent])
+    field_ids = {
+        custom_field.name: custom_field.pk
+        for custom_field in (
+            CustomField.objects.create(
+                owner_id=owner_id, name="Total", data_type="monetary", default_currency="EUR"
+            ),
+            CustomField.objects.create(
+                owner_id=owner_id, name="Status", data_type="select", options=["open", "paid"]
+            ),
+        )
+    }
     type_ids = _entries(DocumentType, list(DOCUMENT_TYPES), owner_id=owner_id)
     correspondent_ids = _entries(Correspondent, CORRESPONDENTS, owner_id=owner_id)
     Tagging = Document.tags.through
@@ -368,6 +438,11 @@ def seed(*, owner_id: int, count: int) -> float:
                     for planned in batch
                     for name in planned.tags
                 )
+                CustomFieldValue.objects.bulk_create(
+                    CustomFieldValue(document_id=planned.document.pk, field_id=field_ids[name], **columns)
+                    for planned in batch
+                    for name, columns in planned.custom.items()
+                )
                 ProcessingStep.objects.bulk_create(
                     ProcessingStep(document_id=planned.document.pk, **step)
                     for planned in batch
@@ -384,8 +459,23 @@ def seed(*, owner_id: int, count: int) -> float:
     with connection.cursor() as cursor:
         # What autovacuum would have done by the time an archive is this big: planner
         # statistics, and the visibility map that lets a count read only an index.
-        cursor.execute("VACUUM ANALYZE")
+        cursor.execute("VACUUM ANALYZE" if connection.vendor == "postgresql" else "ANALYZE")
     return time.perf_counter() - started
+
+
+def resolve_entry_ids() -> None:
+    """Add ENTRY_REQUESTS to REQUESTS with the ids of the entries they name."""
+    from documents.models import CustomField, Tag
+
+    def resolved(value: str) -> str:
+        if match := re.fullmatch(r"<(field|tag):(.+)>", value):
+            model = CustomField if match[1] == "field" else Tag
+            return str(model.objects.get(name=match[2]).pk)
+        return value
+
+    REQUESTS.extend(
+        (label, {name: resolved(value) for name, value in params.items()}) for label, params in ENTRY_REQUESTS
+    )
 
 
 def prepare(base_url: str, names: dict[int, str]) -> tuple[str, dict[int, float]]:
@@ -403,11 +493,16 @@ def prepare(base_url: str, names: dict[int, str]) -> tuple[str, dict[int, float]
     # The other archives are copies of the migrated, empty one, with the same owner and token;
     # a template database must have no sessions.
     connection.close()
+    if is_sqlite(base_url):
+        for size in others:
+            shutil.copyfile(names[small], names[size])
     admin_execute(base_url, *(create_database(names[size], template=names[small]) for size in others))
     seconds = {}
     for size in names:
         use_database(names[size])
         seconds[size] = seed(owner_id=owner.pk, count=size)
+    use_database(names[small])
+    resolve_entry_ids()
     return raw_token, seconds
 
 
@@ -570,10 +665,15 @@ def main() -> None:
     if not 0 < args.small < args.large or args.repeat < 1:
         raise SystemExit("need 0 < --small < --large and --repeat >= 1")
 
-    base = urlsplit(args.database_url).path.lstrip("/") or "docuelevate_bench"
-    names = {size: f"{base}_{size}" for size in (args.small, args.large)}
-    drop = [drop_database(name) for name in names.values()]
-    admin_execute(args.database_url, *drop, create_database(names[args.small]))
+    if is_sqlite(args.database_url):
+        folder = args.database_url.removeprefix("sqlite:///") or "."
+        names = sqlite_files(folder, (args.small, args.large))
+        drop = []
+    else:
+        base = urlsplit(args.database_url).path.lstrip("/") or "docuelevate_bench"
+        names = {size: f"{base}_{size}" for size in (args.small, args.large)}
+        drop = [drop_database(name) for name in names.values()]
+        admin_execute(args.database_url, *drop, create_database(names[args.small]))
     django_ready = False
     try:
         with tempfile.TemporaryDirectory(prefix="bench-api-") as workdir:
@@ -582,7 +682,7 @@ def main() -> None:
             raw_token, seconds = prepare(args.database_url, names)
             results = measure(raw_token, names, args.repeat)
             over = report(results, seconds, args.repeat)
-            if args.explain and over:
+            if args.explain and over and not is_sqlite(args.database_url):
                 explain(names, args.large, over, results)
     finally:
         if django_ready:
@@ -591,6 +691,9 @@ def main() -> None:
             connections.close_all()
         if args.keep:
             print(f"\nkept: {', '.join(names.values())}")
+        elif is_sqlite(args.database_url):
+            for name in names.values():
+                Path(name).unlink(missing_ok=True)
         else:
             admin_execute(args.database_url, *drop)
 

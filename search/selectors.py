@@ -16,10 +16,18 @@ from accounts.access import Viewer
 from accounts.models import User
 from docuelevate.bounds import MAX_PAGE
 from docuelevate.errors import InvalidInput, NotFound
-from documents.models import Document
+from documents.models import CustomField, Document, Tag
+from documents.organise.filters import FACETED_TYPES, custom_field_condition, tag_tree_ids
 from documents.visibility import visibility_for
 from search.backends import search_backend
-from search.backends.base import FacetCount, SearchFilters, SearchRequest
+from search.backends.base import (
+    CustomFieldFacet,
+    FacetCount,
+    FacetField,
+    SearchFilters,
+    SearchRequest,
+    TagTree,
+)
 from search.models import SavedSearch
 from search.query import parse_query
 
@@ -40,6 +48,7 @@ class SearchResults:
     page: int
     per_page: int
     facets: dict[str, list[FacetCount]] = field(default_factory=dict)
+    custom_facets: list[CustomFieldFacet] = field(default_factory=list)
 
     @property
     def pages(self) -> int:
@@ -67,13 +76,27 @@ def search(
     visibility = visibility_for(viewer)
     if visibility.is_nothing:
         return SearchResults(query=query, results=[], total=0, page=page, per_page=per_page)
+    filters = filters or SearchFilters()
     found = search_backend().search(
         SearchRequest(
             query=parsed,
             visibility=visibility,
-            filters=filters or SearchFilters(),
+            filters=filters,
             page=page,
             per_page=per_page,
+            tag_tree=_tag_tree(viewer, filters.tag_tree) if filters.tag_tree is not None else None,
+            custom_field=(
+                custom_field_condition(viewer=viewer, asked=filters.custom_field)
+                if filters.custom_field is not None
+                else None
+            ),
+            facet_fields=tuple(
+                FacetField(id=pk, name=name, data_type=data_type)
+                for pk, name, data_type in CustomField.objects.available_to(viewer)
+                .filter(data_type__in=FACETED_TYPES)
+                .order_by("name", "pk")
+                .values_list("pk", "name", "data_type")
+            ),
         )
     )
     # The rows come from the one visibility queryset, in the engine's order.
@@ -83,8 +106,22 @@ def search(
         SearchResult(documents[hit.file_id], hit.formatted) for hit in found.hits if hit.file_id in documents
     ]
     return SearchResults(
-        query=query, results=results, total=found.total, page=page, per_page=per_page, facets=found.facets
+        query=query,
+        results=results,
+        total=found.total,
+        page=page,
+        per_page=per_page,
+        facets=found.facets,
+        custom_facets=found.custom_facets,
     )
+
+
+def _tag_tree(viewer: Viewer, tag_id: int) -> TagTree:
+    """The tag ``tag_id`` and those nested under it, by id and by name; InvalidInput for a
+    tag ``viewer`` may not use."""
+    ids = tag_tree_ids(viewer=viewer, tag_id=tag_id)
+    names = Tag.objects.filter(pk__in=ids).order_by("name").values_list("name", flat=True).distinct()
+    return TagTree(ids=tuple(ids), names=tuple(names))
 
 
 def saved_search_list(*, user: User) -> QuerySet[SavedSearch]:

@@ -8,6 +8,7 @@ read: each answer is one of them, and the schema names the same class.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
@@ -58,7 +59,12 @@ class ProcessUrlInputSerializer(serializers.Serializer[Any]):
 class FileListInputSerializer(serializers.Serializer[Any]):
     page = serializers.IntegerField(min_value=1, max_value=MAX_PAGE, default=1)
     per_page = serializers.IntegerField(min_value=1, max_value=200, default=50)
-    sort_by = serializers.ChoiceField(choices=list(SORT_FIELDS), default="created_at")
+    sort_by = serializers.CharField(
+        default="created_at",
+        max_length=40,
+        help_text=f"One of {', '.join(SORT_FIELDS)}, or custom_field:<id> to sort by a custom field's "
+        "value (documents without one last).",
+    )
     sort_order = serializers.ChoiceField(choices=["asc", "desc"], default="desc")
     search = serializers.CharField(required=False, allow_blank=True, default="", max_length=255)
     mime_type = serializers.CharField(required=False, allow_blank=True, default="", max_length=127)
@@ -79,6 +85,56 @@ class FileListInputSerializer(serializers.Serializer[Any]):
         max_length=32,
         help_text="Only documents that came in this way: upload, url, ingest, imap, watch, …",
     )
+    tag_tree = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_ID,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="A tag's id: documents carrying it or any tag nested under it.",
+    )
+    custom_field = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_ID,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="A custom field's id: documents whose value of it matches cf_value, cf_min/cf_max or "
+        "cf_exists (alone: documents with a value).",
+    )
+    cf_value = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=2048,
+        help_text="Equal to this value (text exactly; numbers, dates YYYY-MM-DD, true/false).",
+    )
+    cf_min = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=40,
+        help_text="At least this (integer, decimal, monetary and date fields).",
+    )
+    cf_max = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=40,
+        help_text="At most this (integer, decimal, monetary and date fields).",
+    )
+    cf_exists = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="true: documents with a value of the field; false: those without one.",
+    )
+
+    def validate_sort_by(self, value: str) -> str:
+        # The field's id is checked against the viewer's fields by the selector.
+        if value in SORT_FIELDS or re.fullmatch(r"custom_field:[1-9][0-9]{0,17}", value):
+            return value
+        raise serializers.ValidationError(f"Choose one of {', '.join(SORT_FIELDS)}, or custom_field:<id>.")
 
 
 class DownloadInputSerializer(serializers.Serializer[Any]):

@@ -15,8 +15,21 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Case, IntegerField, Q, Value, When
 
+from docuelevate.errors import InvalidInput
 from documents.metadata.base import ExtractedMetadata
-from documents.models import Correspondent, Document, DocumentType, Tag, TaxonomyEntry
+from documents.models import (
+    ChangeOrigin,
+    Correspondent,
+    CustomField,
+    CustomFieldType,
+    CustomFieldValue,
+    Document,
+    DocumentChange,
+    DocumentType,
+    Tag,
+    TaxonomyEntry,
+)
+from documents.organise.custom_fields import custom_value_columns
 from documents.organise.keys import clean_name, match_key
 
 Entry = TypeVar("Entry", bound=TaxonomyEntry)
@@ -27,6 +40,12 @@ LIST_NAMES: dict[type[TaxonomyEntry], str] = {
     Tag: "tags",
     DocumentType: "document_types",
 }
+# What extraction may fill a custom field with (CustomField.extract_from), and the types of
+# field that can hold it.
+EXTRACTED_TOTAL = "total"
+TOTAL_TYPES = (CustomFieldType.MONETARY, CustomFieldType.DECIMAL)
+# Changes people make; a field they set is theirs, whatever extraction finds later.
+PERSON_ORIGINS = (ChangeOrigin.PAGE, ChangeOrigin.API, ChangeOrigin.BULK)
 
 
 def entry_for_name(
@@ -61,7 +80,8 @@ def entry_for_name(
 
 def metadata_apply(document: Document, found: ExtractedMetadata) -> list[str]:
     """Set the extracted type, correspondent and tags on ``document`` (not saved for the two
-    fields; tags are added, never removed); returns the fields it set."""
+    fields; tags are added, never removed), and the custom fields extraction fills (saved);
+    returns the fields it set."""
     kept = set(document.user_fields or ())
     changed = []
     if "document_type" not in kept:
@@ -83,4 +103,43 @@ def metadata_apply(document: Document, found: ExtractedMetadata) -> list[str]:
     if "tags" not in kept:
         tags = [entry_for_name(Tag, owner_id=document.owner_id, name=tag) for tag in found.tags]
         document.tags.add(*[tag for tag in tags if tag is not None])
+    if "custom_fields" not in kept:
+        changed += _extracted_custom_fields(document, found)
     return changed
+
+
+def _extracted_custom_fields(document: Document, found: ExtractedMetadata) -> list[str]:
+    """Fill the owner's (and the global) custom fields that take the extracted total, except
+    those a person set on this document (its history says so); returns them as
+    ``custom_field:<name>``, as the history names them."""
+    if found.total is None:
+        return []
+    fields = list(
+        CustomField.objects.filter(
+            Q(owner_id=document.owner_id) | Q(owner__isnull=True),
+            extract_from=EXTRACTED_TOTAL,
+            data_type__in=TOTAL_TYPES,
+        ).order_by("pk")
+    )
+    if not fields:
+        return []
+    by_person = set(
+        DocumentChange.objects.filter(
+            document=document,
+            origin__in=PERSON_ORIGINS,
+            field__in=[f"custom_field:{field.name}" for field in fields],
+        ).values_list("field", flat=True)
+    )
+    filled = []
+    for field in fields:
+        name = f"custom_field:{field.name}"
+        if name in by_person:
+            continue
+        raw = {"amount": found.total.value, "currency": found.total.currency or ""}
+        try:
+            columns = custom_value_columns(field, raw, owner_id=document.owner_id)
+        except InvalidInput:
+            continue  # an amount the field cannot hold (too large): left empty, not a failed step
+        CustomFieldValue.objects.update_or_create(document=document, field=field, defaults=columns)
+        filled.append(name)
+    return filled

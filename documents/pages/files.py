@@ -43,7 +43,6 @@ from documents.models import (
     BulkStatus,
     ChangeOrigin,
     Correspondent,
-    CustomField,
     Document,
     DocumentChange,
     DocumentStatus,
@@ -51,10 +50,10 @@ from documents.models import (
     Note,
     StepStatus,
     StoragePath,
-    Tag,
 )
 from documents.organise.bulk import bulk_edit_start, bulk_operation_get
 from documents.organise.editing import document_history, document_update
+from documents.organise.filters import FilterChoices, filter_choices
 from documents.organise.notes import note_add, note_delete
 from documents.organise.trash import document_trash
 from documents.pages.forms import DocumentEditForm, NoteForm
@@ -91,8 +90,6 @@ ENTRY_CHOICES = (
     (BulkAction.SET_CORRESPONDENT, "correspondent"),
     (BulkAction.SET_STORAGE_PATH, "storage_path"),
 )
-# The list's query parameters that filter (not those that page, sort or lay out).
-FILTER_PARAMETERS = ("search", "mime_type", "status", "source", "date_from", "date_to", "tags")
 # Operations whose progress page keeps polling.
 RUNNING = (BulkStatus.PENDING, BulkStatus.RUNNING)
 # How the source filter names the ways in that are not a source's kind (those have a label).
@@ -118,6 +115,13 @@ THUMBNAIL_PLACEHOLDER = (
     "</svg>"
 )
 VIEWS = ("table", "grid")
+# The list's parameters that narrow it (the others sort, page or lay it out).
+FILTER_PARAMS = frozenset(
+    {
+        "search", "mime_type", "status", "source", "date_from", "date_to", "tags", "tag_tree",
+        "custom_field", "cf_value", "cf_min", "cf_max", "cf_exists",
+    }
+)  # fmt: skip
 COLUMNS = (
     ("original_filename", "Name"),
     ("document_title", "Title"),
@@ -168,14 +172,20 @@ def files_page(request: HttpRequest) -> HttpResponse:
         "per_page_choices": PER_PAGE_CHOICES,
         "queue": _queue(viewer),
         "in_progress": [status.value for status in IN_PROGRESS],
+        "choices": filter_choices(viewer=viewer),
     }
     if query is None:
         context["error"] = "Some filters are not valid; check the dates and the page number."
         return render(request, "documents/files.html", context, status=400)
-    filters = DocumentFilters.from_query(query)
-    page = document_page(
-        document_list(viewer=viewer, filters=filters), page=query["page"], per_page=query["per_page"]
-    )
+    try:
+        filters = DocumentFilters.from_query(query)
+        page = document_page(
+            document_list(viewer=viewer, filters=filters), page=query["page"], per_page=query["per_page"]
+        )
+    except ApplicationError as error:
+        # A custom field or tag that is not the viewer's, or a value not of the field's type.
+        context["error"] = error.message
+        return render(request, "documents/files.html", context, status=400)
     columns = []
     for field, title in COLUMNS:
         active = query["sort_by"] == field
@@ -197,8 +207,8 @@ def files_page(request: HttpRequest) -> HttpResponse:
         view=view,
         # The other layout of the same documents: filters, sorting and the page stay.
         view_links={name: _link(params, view=None if name == "table" else name) for name in VIEWS},
-        filtered=bool(set(params) & set(FILTER_PARAMETERS)),
-        bulk_choices=_bulk_choices(viewer),
+        filtered=bool(set(params) & FILTER_PARAMS),
+        bulk_choices=_bulk_choices(viewer, context["choices"]),
         next_link=_link(params, page=page.next) if page.next else "",
         previous_link=_link(params, page=page.previous) if page.previous else "",
         sort_fields=list(SORT_FIELDS),
@@ -206,14 +216,15 @@ def files_page(request: HttpRequest) -> HttpResponse:
     return render(request, "documents/files.html", context)
 
 
-def _bulk_choices(viewer: Viewer) -> dict[str, Any]:
-    """The entries the bulk form offers: those the viewer may use (one query per list)."""
+def _bulk_choices(viewer: Viewer, filtering: FilterChoices) -> dict[str, Any]:
+    """The entries the bulk form offers: those the viewer may use (one query per list; the
+    tags and custom fields the filter form read already)."""
     return {
-        "tags": list(Tag.objects.available_to(viewer).order_by("name", "pk")),
+        "tags": filtering.tags,
         "document_types": list(DocumentType.objects.available_to(viewer).order_by("name", "pk")),
         "correspondents": list(Correspondent.objects.available_to(viewer).order_by("name", "pk")),
         "storage_paths": list(StoragePath.objects.available_to(viewer).order_by("name", "pk")),
-        "custom_fields": list(CustomField.objects.available_to(viewer).order_by("name", "pk")),
+        "custom_fields": filtering.custom_fields,
     }
 
 
@@ -272,7 +283,7 @@ def files_bulk(request: HttpRequest) -> HttpResponse:
     if request.POST.get("scope") == "all":
         # Every result of the filter the list shows (its query string), not only this page.
         query = QueryDict(request.POST.get("return_query", ""))
-        filters = {name: query[name] for name in FILTER_PARAMETERS if query.get(name, "").strip()}
+        filters = {name: query[name] for name in sorted(FILTER_PARAMS) if query.get(name, "").strip()}
         selection = {"query": filters}
     else:
         ids = parse_ids(request.POST.getlist("ids"), limit=BULK_LIMIT)

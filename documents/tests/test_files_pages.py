@@ -215,8 +215,9 @@ def test_the_list_costs_the_same_few_queries_for_3_or_30_documents(
     for number in range(count):
         note(ingest, str(number), f"n{number}.txt", tags=["a", f"t{number % 3}"])
 
-    # session, user, the source filter's choices, queue counts, count, page, tags, steps, and
-    # the bulk form's five lists (tags, types, correspondents, storage paths, custom fields).
+    # session, user, the source filter's choices, queue counts, count, page, tags, steps, the
+    # tags and custom fields (filter and bulk forms alike), and the bulk form's types,
+    # correspondents and storage paths.
     with django_assert_max_num_queries(14):
         response = signed_in.get("/files", {"per_page": 50})
 

@@ -10,7 +10,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from docuelevate.bounds import MAX_PAGE
+from docuelevate.bounds import MAX_ID, MAX_PAGE
 from search.backends.base import FACET_FIELDS, FacetCount
 from search.selectors import MAX_PER_PAGE, SearchResult
 
@@ -30,6 +30,26 @@ class SearchInputSerializer(serializers.Serializer[Any]):
     mime_type = serializers.CharField(required=False, allow_blank=True, default="", max_length=127)
     date_from = serializers.DateField(required=False, allow_null=True, default=None)
     date_to = serializers.DateField(required=False, allow_null=True, default=None)
+    tag_tree = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_ID,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="A tag's id: documents carrying it or any tag nested under it.",
+    )
+    custom_field = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_ID,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="A custom field's id: documents whose value matches cf_value, cf_min/cf_max or cf_exists.",
+    )
+    cf_value = serializers.CharField(required=False, allow_blank=True, default="", max_length=2048)
+    cf_min = serializers.CharField(required=False, allow_blank=True, default="", max_length=40)
+    cf_max = serializers.CharField(required=False, allow_blank=True, default="", max_length=40)
+    cf_exists = serializers.BooleanField(required=False, allow_null=True, default=None)
     page = serializers.IntegerField(min_value=1, max_value=MAX_PAGE, default=1)
     per_page = serializers.IntegerField(min_value=1, max_value=MAX_PER_PAGE, default=20)
 
@@ -95,6 +115,16 @@ class FacetsOutputSerializer(serializers.Serializer[Any]):
         return dict(super().to_representation({name: instance.get(name, []) for name in FACET_FIELDS}))
 
 
+# Renders a search.backends.base.CustomFieldFacet.
+class CustomFieldFacetOutputSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField(source="field.id")
+    name = serializers.CharField(source="field.name")
+    data_type = serializers.CharField(source="field.data_type")
+    values = FacetValueOutputSerializer(
+        many=True, help_text='A BOOLEAN field\'s values are "true" and "false".'
+    )
+
+
 # Renders a search.services.SearchResults.
 class SearchResultsOutputSerializer(serializers.Serializer[Any]):
     results = SearchHitOutputSerializer(many=True)
@@ -104,6 +134,11 @@ class SearchResultsOutputSerializer(serializers.Serializer[Any]):
     per_page = serializers.IntegerField()
     query = serializers.CharField()
     facets = FacetsOutputSerializer()
+    custom_field_facets = CustomFieldFacetOutputSerializer(
+        source="custom_facets",
+        many=True,
+        help_text="One per SELECT and BOOLEAN custom field the caller may use: its values among the matches.",
+    )
 
 
 # --- Saved searches --------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
+from documents.organise.filters import CustomFieldAsk, CustomFieldCondition
 from documents.visibility import Visibility
 from search.documents import IndexedDocument
 from search.query import ParsedQuery
@@ -35,6 +36,8 @@ class SearchFilters:
     mime_type: str | None = None
     date_from: datetime.date | None = None
     date_to: datetime.date | None = None
+    tag_tree: int | None = None  # a tag's id: documents with it or a tag nested under it
+    custom_field: CustomFieldAsk | None = None  # a custom field's value, range or presence
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any]) -> SearchFilters:
@@ -59,6 +62,8 @@ class SearchFilters:
             mime_type=text("mime_type"),
             date_from=date("date_from"),
             date_to=date("date_to"),
+            tag_tree=values.get("tag_tree") or None,
+            custom_field=CustomFieldAsk.from_query(values),
         )
 
 
@@ -70,6 +75,29 @@ class SearchRequest:
     filters: SearchFilters = field(default_factory=SearchFilters)
     page: int = 1
     per_page: int = 20
+    # The filters' tag tree and custom field checked against the viewer's entries
+    # (search.selectors.search): what the engines apply.
+    tag_tree: TagTree | None = None
+    custom_field: CustomFieldCondition | None = None
+    # The SELECT and BOOLEAN custom fields the viewer may use: each gets a facet.
+    facet_fields: tuple[FacetField, ...] = ()
+
+
+@dataclass(frozen=True)
+class TagTree:
+    """A tag and the tags nested under it: by id for the database, by name for Meilisearch."""
+
+    ids: tuple[int, ...]
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class FacetField:
+    """A custom field the search counts the values of."""
+
+    id: int
+    name: str
+    data_type: str
 
 
 @dataclass(frozen=True)
@@ -92,6 +120,15 @@ class SearchPage:
     total: int
     # Facet name -> its values, most frequent first.
     facets: dict[str, list[FacetCount]]
+    # One per SearchRequest.facet_fields, in their order: how many matches have each value.
+    custom_facets: list[CustomFieldFacet] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CustomFieldFacet:
+    field: FacetField
+    # The field's values ("true"/"false" for a BOOLEAN), most frequent first.
+    values: list[FacetCount]
 
 
 class SearchBackend(Protocol):

@@ -15,15 +15,18 @@ from contextlib import AbstractContextManager
 from typing import Protocol
 
 from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.db.models.functions import ExtractYear
 from django.utils import timezone
 
-from documents.models import Document, Tag
+from documents.models import CustomFieldType, CustomFieldValue, Document, Tag
+from documents.organise.filters import with_any_tag
 from search.backends.base import (
     FACET_FIELDS,
     FACET_LIMIT,
+    CustomFieldFacet,
     FacetCount,
+    FacetField,
     Hit,
     SearchFilters,
     SearchPage,
@@ -169,9 +172,10 @@ class DatabaseBackend:
         entries = SearchEntry.objects.all()
         if not request.visibility.all_owners:
             entries = entries.filter(owner_id__in=sorted(request.visibility.owner_ids))
-        matched = self.dialect.match(_filtered(entries, request.filters), request.query)
+        matched = self.dialect.match(_filtered(entries, request), request.query)
         with self.dialect.counting(request.query):
             total, facets = _counts(matched, self.dialect.tag_ids_table)
+            custom_facets = _custom_facets(matched, request.facet_fields) if total else []
             offset = (request.page - 1) * request.per_page
             page_ids = (
                 self._page_ids(matched, request.query, total=total, offset=offset, limit=request.per_page)
@@ -184,7 +188,7 @@ class DatabaseBackend:
             for file_id in page_ids
             for title, text in [highlights.get(file_id, ("", ""))]
         ]
-        return SearchPage(hits=hits, total=total, facets=facets)
+        return SearchPage(hits=hits, total=total, facets=facets, custom_facets=custom_facets)
 
     def _page_ids(
         self, matched: QuerySet[SearchEntry], query: ParsedQuery, *, total: int, offset: int, limit: int
@@ -220,7 +224,8 @@ def _ids(entries: QuerySet[SearchEntry]) -> list[int]:
     return list(entries.values_list("document_id", flat=True))
 
 
-def _filtered(entries: QuerySet[SearchEntry], filters: SearchFilters) -> QuerySet[SearchEntry]:
+def _filtered(entries: QuerySet[SearchEntry], request: SearchRequest) -> QuerySet[SearchEntry]:
+    filters: SearchFilters = request.filters
     exact = {
         "document_type": filters.document_type,
         "correspondent": filters.correspondent,
@@ -235,6 +240,10 @@ def _filtered(entries: QuerySet[SearchEntry], filters: SearchFilters) -> QuerySe
         entries = entries.filter(date__gte=filters.date_from)
     if filters.date_to:
         entries = entries.filter(date__lte=filters.date_to)
+    if request.tag_tree is not None:
+        entries = with_any_tag(entries, list(request.tag_tree.ids), document_key="document_id")
+    if request.custom_field is not None:
+        entries = request.custom_field.apply(entries, document_key="document_id")
     return entries
 
 
@@ -264,3 +273,35 @@ def _counts(matched: QuerySet[SearchEntry], tag_ids_table: str) -> tuple[int, Fa
     for values in facets.values():
         values.sort(key=lambda pair: (-pair[1], pair[0]))
     return total, facets
+
+
+def _custom_facets(matched: QuerySet[SearchEntry], fields: Sequence[FacetField]) -> list[CustomFieldFacet]:
+    """How many of the matches have each value of each of ``fields``, in one query grouped
+    by field and value; the matches are a subquery, so the counts are exact however many
+    there are, and only the matched (visible) documents' values are counted."""
+    if not fields:
+        return []
+    rows = (
+        CustomFieldValue.objects.filter(
+            field_id__in=[field.id for field in fields],
+            document_id__in=matched.order_by().values("document_id"),
+        )
+        .order_by()
+        .values("field_id", "value_text", "value_bool")
+        .annotate(matches=Count("pk"))
+    )
+    kinds = {field.id: field.data_type for field in fields}
+    counted: dict[int, list[FacetCount]] = {field.id: [] for field in fields}
+    for row in rows:
+        if kinds[row["field_id"]] == CustomFieldType.BOOLEAN:
+            value = None if row["value_bool"] is None else str(row["value_bool"]).lower()
+        else:
+            value = row["value_text"]
+        if value is not None:
+            counted[row["field_id"]].append(FacetCount(value, row["matches"]))
+    return [
+        CustomFieldFacet(
+            field=field, values=sorted(counted[field.id], key=lambda pair: (-pair[1], pair[0]))[:FACET_LIMIT]
+        )
+        for field in fields
+    ]

@@ -22,6 +22,7 @@ from search.selectors import saved_search_list, search
 from search.services import saved_search_create
 
 PER_PAGE = 20
+CUSTOM_VALUE_OFF: dict[str, Any] = {"cf_value": None, "cf_min": None, "cf_max": None}
 FACET_TITLES = {"document_type": "Type", "tags": "Tags", "correspondent": "Correspondent", "year": "Year"}
 
 
@@ -57,8 +58,12 @@ def search_page(request: HttpRequest) -> HttpResponse:
         return render(request, "search/search.html", context, status=400)
     data = form.cleaned_data
     params = {
-        name: request.GET.get(name, "") for name in ("q", "document_type", "tags", "correspondent", "year")
-    }
+        name: request.GET.get(name, "")
+        for name in (
+            "q", "document_type", "tags", "correspondent", "year", "tag_tree", "custom_field", "cf_value",
+            "cf_min", "cf_max",
+        )
+    }  # fmt: skip
     try:
         found = search(
             viewer=viewer_for_request(request),
@@ -86,9 +91,30 @@ def search_page(request: HttpRequest) -> HttpResponse:
             )
             for name, values in found.facets.items()
             if values
+        ]
+        + [
+            # A custom field's value narrows to the documents with it (custom_field, cf_value).
+            (
+                facet.field.name,
+                [
+                    (
+                        value,
+                        count,
+                        _link(params, custom_field=facet.field.id, cf_value=value, cf_min=None, cf_max=None),
+                    )
+                    for value, count in facet.values
+                ],
+            )
+            for facet in found.custom_facets
+            if facet.values
         ],
         active_filters=[
-            (name, value, _link(params, **{name: None}))
+            # Without its field a custom field's value means nothing: they go together.
+            (
+                name,
+                value,
+                _link(params, **{name: None}, **(CUSTOM_VALUE_OFF if name == "custom_field" else {})),
+            )
             for name, value in params.items()
             if value and name != "q"
         ],
