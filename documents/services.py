@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlsplit
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from accounts.audit import audit_record
@@ -33,7 +33,7 @@ from documents import storage
 from documents.filetypes import kind_of, sanitize_filename, sniff_mime
 from documents.integrations import url_fetcher
 from documents.integrations.url_fetcher import FetchError, FetchFailure, UrlFetcher
-from documents.models import Document, DocumentStatus, ProcessingStep, ResetKind, StepStatus
+from documents.models import Document, DocumentStatus, ProcessingStep, ResetKind, StepStatus, Tag
 from documents.pipeline.state import log_event, steps_reset
 from documents.pipeline.steps import STEP_NAMES
 from documents.selectors import document_own_processed_files
@@ -396,6 +396,10 @@ def _record_original(document: Document, *, how: str) -> None:
     ProcessingStep.objects.bulk_create(
         ProcessingStep(document=document, name=name, position=position)
         for position, name in enumerate(STEP_NAMES)
+    )
+    # The owner's inbox tags (and the global ones) mark it new until someone has looked.
+    document.tags.add(
+        *Tag.objects.filter(Q(owner__isnull=True) | Q(owner_id=document.owner_id), is_inbox=True)
     )
     log_event(
         document.pk,

@@ -301,3 +301,18 @@ def test_by_name_the_owners_own_entry_comes_before_a_global_one(owner, operator,
     response = edit(owner, letter, {"tags": ["BILLS"]})
 
     assert response.json()["file"]["tag_ids"] == [own["id"]]
+
+
+def test_a_new_document_gets_the_owners_inbox_tags_and_the_global_ones_but_not_another_users(
+    owner, other_user, operator, ingest
+):
+    client(owner).post("/api/tags", {"name": "New", "is_inbox": True}, format="json")
+    client(operator).post(
+        "/api/tags", {"name": "To check", "is_inbox": True, "is_global": True}, format="json"
+    )
+    client(other_user).post("/api/tags", {"name": "Theirs", "is_inbox": True}, format="json")
+    client(owner).post("/api/tags", {"name": "Plain"}, format="json")
+
+    document = ingest(b"A new letter arrives today and waits to be looked at", "new.txt")
+
+    assert sorted(document.tags.values_list("name", flat=True)) == ["New", "To check"]
