@@ -1,6 +1,7 @@
-"""Bulk-tagging three documents in a real browser (Debian's Chromium through Playwright),
-against gunicorn and a real worker, under the strict Content-Security-Policy: the progress
-page follows the operation to its end by itself, without a script error."""
+"""Making a coloured tag and bulk-tagging three documents with it in a real browser
+(Debian's Chromium through Playwright), against gunicorn and a real worker, under the strict
+Content-Security-Policy: the progress page follows the operation to its end by itself,
+without a script error."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ STEP_MS = 30_000
 WORKER_MS = 120_000
 
 
-def test_a_person_bulk_tags_three_documents_and_watches_the_progress_reach_done(
+def test_a_person_makes_a_coloured_tag_bulk_tags_three_documents_and_watches_the_progress(
     owner: User,
     document_storage: Path,
     worker_env: dict[str, str],
@@ -28,15 +29,23 @@ def test_a_person_bulk_tags_three_documents_and_watches_the_progress_reach_done(
 ) -> None:
     ticked = DocumentFactory.create_batch(3, owner=owner)
     left = DocumentFactory.create(owner=owner)
-    tag = Tag.objects.create(owner=owner, name="Receipts 2025", colour="#0a7b83")
     site_env = {**worker_env, "SECURITY_HEADERS_ENABLED": "true"}
     set_password_as_server(site_env, owner, PASSWORD)
     start_worker(worker_env, queues="default")
     server = start_gunicorn(site_env)
     page = browser_page.page
     page.set_default_timeout(STEP_MS)
-    browser_page.sign_in(server, owner.username, PASSWORD, then="/files")
+    browser_page.sign_in(server, owner.username, PASSWORD, then="/organise/tags")
 
+    # A coloured tag, made on the tags page.
+    page.get_by_label("Name").fill("Receipts 2025")
+    page.locator("#id_new-colour").fill("#0a7b83")
+    page.get_by_role("button", name="Add tag").click()
+    page.wait_for_url(f"{server.url}/organise/tags")
+    tag = Tag.objects.get(owner=owner, name="Receipts 2025")
+    assert tag.colour == "#0a7b83"
+
+    page.goto(f"{server.url}/files")
     for document in ticked:
         page.locator(f'input[name="ids"][value="{document.pk}"]').check()
     page.get_by_label("Tag", exact=True).select_option(label="Receipts 2025")
