@@ -214,6 +214,17 @@ class Document(models.Model):
             models.Index(
                 fields=["trashed_at"], condition=Q(trashed_at__isnull=False), name="document_trashed"
             ),
+            # Every list reads only what is not in the trash (visible_to): these let a count of
+            # the live documents, a user's or everyone's, read an index alone (an index-only
+            # scan), as it could before the trash existed, instead of every row's trashed_at.
+            models.Index(
+                fields=["owner", "-created_at"],
+                condition=Q(trashed_at__isnull=True),
+                name="document_live_owner_recent",
+            ),
+            models.Index(
+                fields=["created_at", "id"], condition=Q(trashed_at__isnull=True), name="document_live_recent"
+            ),
         ]
 
     def __str__(self) -> str:
