@@ -194,8 +194,14 @@ class Document(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
-            models.Index(fields=["owner", "-created_at"], name="document_owner_recent"),
-            models.Index(fields=["status", "-created_at"], name="document_status_recent"),
+            # Lists read only what is not in the trash (visible_to): their indexes hold only
+            # those rows (trashed_at IS NULL), so a page's count reads an index alone (an
+            # index-only scan) instead of every matching row for its trashed_at.
+            models.Index(
+                fields=["status", "-created_at"],
+                condition=Q(trashed_at__isnull=True),
+                name="document_status_recent",
+            ),
             models.Index(fields=["owner", "filehash"], name="document_owner_hash"),
             # The list (documents.selectors.document_list) reads a page straight from an
             # index in its order, instead of sorting the whole archive for 50 rows: one
@@ -210,15 +216,18 @@ class Document(models.Model):
             models.Index(fields=["status", "id"], name="document_status_order"),
             models.Index(fields=["document_title", "id"], name="document_title_order"),
             # The mime_type filter, newest first (status has document_status_recent).
-            models.Index(fields=["mime_type", "created_at", "id"], name="document_mime_recent"),
+            models.Index(
+                fields=["mime_type", "created_at", "id"],
+                condition=Q(trashed_at__isnull=True),
+                name="document_mime_recent",
+            ),
             models.Index(
                 fields=["trashed_at"], condition=Q(trashed_at__isnull=False), name="document_trashed"
             ),
-            # Every list reads only what is not in the trash (visible_to): these let a count of
-            # the live documents, a user's or everyone's, read an index alone (an index-only
-            # scan), as it could before the trash existed, instead of every row's trashed_at.
+            # A user's live documents, and everyone's (single-user), newest first; with the id,
+            # so a filter's subquery of ids (tags, custom fields) joins them index-only.
             models.Index(
-                fields=["owner", "-created_at"],
+                fields=["owner", "-created_at", "-id"],
                 condition=Q(trashed_at__isnull=True),
                 name="document_live_owner_recent",
             ),
