@@ -8,6 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from docuelevate.api_fields import StrictInputSerializer
+from docuelevate.bounds import MAX_ID
 from documents.models import CustomFieldType, CustomFieldValue, DocumentChange, Note
 from documents.organise.custom_fields import custom_value_shown
 
@@ -31,6 +32,56 @@ class EntryReferenceField(serializers.Field[Any, Any, Any, Any]):
 
     def to_representation(self, value: Any) -> Any:
         return value
+
+
+class OrganiseFiltersInputSerializer(serializers.Serializer[Any]):
+    """The filters by tag tree and custom field, which the files list and the search share
+    (documents.organise.filters checks the ids against what the viewer may use)."""
+
+    tag_tree = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_ID,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="A tag's id: documents carrying it or any tag nested under it.",
+    )
+    custom_field = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_ID,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="A custom field's id: documents whose value of it matches cf_value, cf_min/cf_max or "
+        "cf_exists (alone: documents with a value).",
+    )
+    cf_value = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=2048,
+        help_text="Equal to this value (text exactly; numbers, dates YYYY-MM-DD, true/false).",
+    )
+    cf_min = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=40,
+        help_text="At least this (integer, decimal, monetary and date fields).",
+    )
+    cf_max = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=40,
+        help_text="At most this (integer, decimal, monetary and date fields).",
+    )
+    cf_exists = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="true: documents with a value of the field; false: those without one.",
+    )
 
 
 class FileEditInputSerializer(StrictInputSerializer):

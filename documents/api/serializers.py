@@ -17,7 +17,7 @@ from rest_framework import serializers
 
 from destinations.models import DeliveryStatus, DestinationKind
 from docuelevate.bounds import MAX_ID, MAX_PAGE
-from documents.api.organise_serializers import CustomValueOutputSerializer
+from documents.api.organise_serializers import CustomValueOutputSerializer, OrganiseFiltersInputSerializer
 from documents.models import (
     Document,
     DocumentStatus,
@@ -56,7 +56,7 @@ class ProcessUrlInputSerializer(serializers.Serializer[Any]):
     )
 
 
-class FileListInputSerializer(serializers.Serializer[Any]):
+class FileListInputSerializer(OrganiseFiltersInputSerializer):
     page = serializers.IntegerField(min_value=1, max_value=MAX_PAGE, default=1)
     per_page = serializers.IntegerField(min_value=1, max_value=200, default=50)
     sort_by = serializers.CharField(
@@ -84,50 +84,6 @@ class FileListInputSerializer(serializers.Serializer[Any]):
         default="",
         max_length=32,
         help_text="Only documents that came in this way: upload, url, ingest, imap, watch, …",
-    )
-    tag_tree = serializers.IntegerField(
-        min_value=1,
-        max_value=MAX_ID,
-        required=False,
-        allow_null=True,
-        default=None,
-        help_text="A tag's id: documents carrying it or any tag nested under it.",
-    )
-    custom_field = serializers.IntegerField(
-        min_value=1,
-        max_value=MAX_ID,
-        required=False,
-        allow_null=True,
-        default=None,
-        help_text="A custom field's id: documents whose value of it matches cf_value, cf_min/cf_max or "
-        "cf_exists (alone: documents with a value).",
-    )
-    cf_value = serializers.CharField(
-        required=False,
-        allow_blank=True,
-        default="",
-        max_length=2048,
-        help_text="Equal to this value (text exactly; numbers, dates YYYY-MM-DD, true/false).",
-    )
-    cf_min = serializers.CharField(
-        required=False,
-        allow_blank=True,
-        default="",
-        max_length=40,
-        help_text="At least this (integer, decimal, monetary and date fields).",
-    )
-    cf_max = serializers.CharField(
-        required=False,
-        allow_blank=True,
-        default="",
-        max_length=40,
-        help_text="At most this (integer, decimal, monetary and date fields).",
-    )
-    cf_exists = serializers.BooleanField(
-        required=False,
-        allow_null=True,
-        default=None,
-        help_text="true: documents with a value of the field; false: those without one.",
     )
 
     def validate_sort_by(self, value: str) -> str:

@@ -10,12 +10,13 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from docuelevate.bounds import MAX_ID, MAX_PAGE
+from docuelevate.bounds import MAX_PAGE
+from documents.api.organise_serializers import OrganiseFiltersInputSerializer
 from search.backends.base import FACET_FIELDS, FacetCount
 from search.selectors import MAX_PER_PAGE, SearchResult
 
 
-class SearchInputSerializer(serializers.Serializer[Any]):
+class SearchInputSerializer(OrganiseFiltersInputSerializer):
     q = serializers.CharField(
         required=False, allow_blank=True, default="", trim_whitespace=False,
         help_text='Words (all must occur), "exact phrases", -excluded; the last word matches as a prefix '
@@ -30,26 +31,6 @@ class SearchInputSerializer(serializers.Serializer[Any]):
     mime_type = serializers.CharField(required=False, allow_blank=True, default="", max_length=127)
     date_from = serializers.DateField(required=False, allow_null=True, default=None)
     date_to = serializers.DateField(required=False, allow_null=True, default=None)
-    tag_tree = serializers.IntegerField(
-        min_value=1,
-        max_value=MAX_ID,
-        required=False,
-        allow_null=True,
-        default=None,
-        help_text="A tag's id: documents carrying it or any tag nested under it.",
-    )
-    custom_field = serializers.IntegerField(
-        min_value=1,
-        max_value=MAX_ID,
-        required=False,
-        allow_null=True,
-        default=None,
-        help_text="A custom field's id: documents whose value matches cf_value, cf_min/cf_max or cf_exists.",
-    )
-    cf_value = serializers.CharField(required=False, allow_blank=True, default="", max_length=2048)
-    cf_min = serializers.CharField(required=False, allow_blank=True, default="", max_length=40)
-    cf_max = serializers.CharField(required=False, allow_blank=True, default="", max_length=40)
-    cf_exists = serializers.BooleanField(required=False, allow_null=True, default=None)
     page = serializers.IntegerField(min_value=1, max_value=MAX_PAGE, default=1)
     per_page = serializers.IntegerField(min_value=1, max_value=MAX_PER_PAGE, default=20)
 
