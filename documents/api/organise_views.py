@@ -28,14 +28,16 @@ DOCUMENT_ID = OpenApiParameter("document_id", OpenApiTypes.INT, OpenApiParameter
 ENTRY_ID = OpenApiParameter("entry_id", OpenApiTypes.INT, OpenApiParameter.PATH)
 
 
-def _id(raw: str, what: str) -> int:
+def path_id(raw: str, what: str) -> int:
+    """An id from the path; ids arrive as text so that a malformed one, or one beyond any
+    key, is a JSON 404 here, not an HTML page from the URL resolver."""
     number = parse_id(raw)
     if number is None:
         raise NotFound(f"No such {what}.")
     return number
 
 
-def _if_match(request: Request) -> int | None:
+def if_match_version(request: Request) -> int | None:
     """The version an If-Match header names ("3", or W/"3"), or None without one."""
     header = request.headers.get("If-Match", "").strip()
     if not header or header == "*":
@@ -51,11 +53,11 @@ def file_edit(request: Request, document_id: str) -> Response:
     from documents.api.views import file_detail_response
 
     changes = validated_body(o.FileEditInputSerializer, request)
-    expected = _if_match(request)
+    expected = if_match_version(request)
     body_version = changes.pop("version", None)
     document = document_update(
         viewer=viewer_for_request(request),
-        document_id=_id(document_id, "document"),
+        document_id=path_id(document_id, "document"),
         changes=changes,
         expected_version=expected if expected is not None else body_version,
         origin=ChangeOrigin.API,
@@ -70,7 +72,7 @@ class FileNotesView(APIView):
                    responses={200: o.NoteOutputSerializer(many=True), **ERRORS})  # fmt: skip
     def get(self, request: Request, document_id: str) -> Response:
         document = document_get_for_user(
-            viewer=viewer_for_request(request), document_id=_id(document_id, "document")
+            viewer=viewer_for_request(request), document_id=path_id(document_id, "document")
         )
         found = Note.objects.filter(document=document).select_related("author")
         return Response(o.NoteOutputSerializer(found, many=True).data)
@@ -82,7 +84,9 @@ class FileNotesView(APIView):
     def post(self, request: Request, document_id: str) -> Response:
         data = validated_body(o.NoteInputSerializer, request)
         note = notes.note_add(
-            viewer=viewer_for_request(request), document_id=_id(document_id, "document"), text=data["text"]
+            viewer=viewer_for_request(request),
+            document_id=path_id(document_id, "document"),
+            text=data["text"],
         )
         return Response(o.NoteOutputSerializer(note).data, status=status.HTTP_201_CREATED)
 
@@ -95,8 +99,8 @@ class FileNoteView(APIView):
     def delete(self, request: Request, document_id: str, note_id: str) -> Response:
         notes.note_delete(
             viewer=viewer_for_request(request),
-            document_id=_id(document_id, "document"),
-            note_id=_id(note_id, "note"),
+            document_id=path_id(document_id, "document"),
+            note_id=path_id(note_id, "note"),
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -108,7 +112,7 @@ class FileHistoryView(APIView):
                    responses={200: o.FileHistoryOutputSerializer, **ERRORS})  # fmt: skip
     def get(self, request: Request, document_id: str) -> Response:
         document = document_get_for_user(
-            viewer=viewer_for_request(request), document_id=_id(document_id, "document")
+            viewer=viewer_for_request(request), document_id=path_id(document_id, "document")
         )
         answer = {"file_id": document.pk, "changes": document_history(document=document)}
         return Response(o.FileHistoryOutputSerializer(answer).data)
@@ -140,7 +144,7 @@ class TrashRestoreView(APIView):
                    responses={200: o.TrashedFileOutputSerializer, **ERRORS})  # fmt: skip
     def post(self, request: Request, document_id: str) -> Response:
         document = trash.document_restore(
-            viewer=viewer_for_request(request), document_id=_id(document_id, "document")
+            viewer=viewer_for_request(request), document_id=path_id(document_id, "document")
         )
         return Response(o.TrashedFileOutputSerializer({**document.__dict__, "trashed_at": None}).data)
 
@@ -179,7 +183,7 @@ class EntryView(APIView):
     def get(self, request: Request, entry_id: str) -> Response:
         kind = lists.entry_kind(self.kind_slug)
         entries = lists.entries_available(viewer=viewer_for_request(request), kind=kind)
-        entry = entries.filter(pk=_id(entry_id, kind.label)).first()
+        entry = entries.filter(pk=path_id(entry_id, kind.label)).first()
         if entry is None:
             raise NotFound(f"No such {kind.label}.")
         return Response(o.EntryOutputSerializer(entry).data)
@@ -194,7 +198,10 @@ class EntryView(APIView):
         data = validated_body(o.EntryInputSerializer, request, partial=True)
         data.pop("is_global", None)
         entry = lists.entry_update(
-            viewer=viewer_for_request(request), kind=kind, entry_id=_id(entry_id, kind.label), changes=data
+            viewer=viewer_for_request(request),
+            kind=kind,
+            entry_id=path_id(entry_id, kind.label),
+            changes=data,
         )
         return Response(o.EntryOutputSerializer(entry).data)
 
@@ -203,7 +210,7 @@ class EntryView(APIView):
         kind = lists.entry_kind(self.kind_slug)
         query = validated_query(o.DeleteEntryInputSerializer, request)
         lists.entry_delete(
-            viewer=viewer_for_request(request), kind=kind, entry_id=_id(entry_id, kind.label),
+            viewer=viewer_for_request(request), kind=kind, entry_id=path_id(entry_id, kind.label),
             replacement_id=query.get("replacement"),
         )  # fmt: skip
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -224,7 +231,7 @@ class EntryMergeView(APIView):
         data = validated_body(o.MergeInputSerializer, request)
         viewer = viewer_for_request(request)
         entry = lists.entry_merge(
-            viewer=viewer, kind=kind, source_ids=data["sources"], target_id=_id(entry_id, kind.label)
+            viewer=viewer, kind=kind, source_ids=data["sources"], target_id=path_id(entry_id, kind.label)
         )
         counted = lists.entries_available(viewer=viewer, kind=kind).get(pk=entry.pk)
         return Response(o.EntryOutputSerializer(counted).data)

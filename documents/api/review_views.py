@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 from accounts.access import viewer_for_request
 from docuelevate.api import ErrorOutputSerializer, validated_body, validated_query
 from documents.api import review_serializers as r
-from documents.api.organise_views import DOCUMENT_ID, ERRORS, _id, _if_match
+from documents.api.organise_views import DOCUMENT_ID, ERRORS, if_match_version, path_id
 from documents.models import ChangeOrigin, Document, DocumentQuerySet
 from documents.organise.review import document_review, review_queue
 from documents.selectors import document_page
@@ -53,12 +53,12 @@ class FileReviewView(APIView):
     )
     def post(self, request: Request, document_id: str) -> Response:
         corrections = validated_body(r.ReviewInputSerializer, request)
-        expected = _if_match(request)
+        expected = if_match_version(request)
         body_version = corrections.pop("version", None)
         viewer = viewer_for_request(request)
         document = document_review(
             viewer=viewer,
-            document_id=_id(document_id, "document"),
+            document_id=path_id(document_id, "document"),
             corrections=corrections,
             expected_version=expected if expected is not None else body_version,
             origin=ChangeOrigin.API,

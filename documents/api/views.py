@@ -32,11 +32,10 @@ from accounts.permissions import IsOperator
 from destinations.selectors import deliveries_for_document
 from destinations.services import deliveries_redeliver
 from docuelevate.api import ErrorOutputSerializer, validated_query
-from docuelevate.bounds import parse_id
-from docuelevate.errors import ApplicationError, NotFound
+from docuelevate.errors import ApplicationError
 from documents.api import serializers as s
 from documents.api.organise_serializers import FileEditInputSerializer
-from documents.api.organise_views import file_edit
+from documents.api.organise_views import file_edit, path_id
 from documents.models import Document
 from documents.organise.trash import document_trash
 from documents.selectors import (
@@ -84,12 +83,9 @@ def file_detail_response(request: Request, document_id: int) -> Response:
 
 
 def _document(request: Request, document_id: str) -> Document:
-    # Ids arrive as text so that a malformed one, or one beyond any key, is a JSON 404 from
-    # here, not an HTML page from the URL resolver.
-    number = parse_id(document_id)
-    if number is None:
-        raise NotFound("No such document.")
-    return document_get_for_user(viewer=viewer_for_request(request), document_id=number)
+    return document_get_for_user(
+        viewer=viewer_for_request(request), document_id=path_id(document_id, "document")
+    )
 
 
 def _ingest_answer(result: IngestResult) -> dict[str, Any]:
