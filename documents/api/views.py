@@ -44,9 +44,8 @@ from documents.selectors import (
     document_detail,
     document_file,
     document_get_for_user,
-    document_list,
+    document_list_page,
     document_logs,
-    document_page,
     document_preview_file,
     document_stored_filename,
     document_thumbnail,
@@ -232,8 +231,9 @@ class FileListView(APIView):
     def get(self, request: Request) -> Response:
         query = validated_query(s.FileListInputSerializer, request)
         filters = DocumentFilters.from_query(query)
-        page = document_page(
-            document_list(viewer=viewer_for_request(request), filters=filters),
+        page = document_list_page(
+            viewer=viewer_for_request(request),
+            filters=filters,
             page=query["page"],
             per_page=query["per_page"],
         )

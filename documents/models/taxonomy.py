@@ -162,11 +162,13 @@ class CustomFieldValue(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["document", "field"], name="one_value_per_field")]
+        # The document ends each key, so a filter's subquery of document ids is read from
+        # the index alone (an index-only scan).
         indexes = [
-            models.Index(fields=["field", "value_text"], name="custom_value_text"),
-            models.Index(fields=["field", "value_int"], name="custom_value_int"),
-            models.Index(fields=["field", "value_decimal"], name="custom_value_decimal"),
-            models.Index(fields=["field", "value_date"], name="custom_value_date"),
+            models.Index(fields=["field", "value_text", "document"], name="custom_value_text"),
+            models.Index(fields=["field", "value_int", "document"], name="custom_value_int"),
+            models.Index(fields=["field", "value_decimal", "document"], name="custom_value_decimal"),
+            models.Index(fields=["field", "value_date", "document"], name="custom_value_date"),
         ]
 
     def __str__(self) -> str:

@@ -96,6 +96,13 @@ class CustomFieldCondition:
         if self.exists is False:
             having = CustomFieldValue.objects.filter(field_id=self.field_id).values("document_id")
             return rows.exclude(**{f"{document_key}__in": having})
+        return rows.filter(**{f"{document_key}__in": self.matching_document_ids()})
+
+    def matching_document_ids(self) -> QuerySet[Any]:
+        """The ``document_id`` of every value that meets the condition (one per document:
+        one_value_per_field); not for ``exists=False``, which asks for the documents with
+        no value at all."""
+        assert self.exists is not False, "documents without a value are not read from values"
         values = CustomFieldValue.objects.filter(field_id=self.field_id)
         if self.value is not None:
             values = values.filter(**{self.column: self.value})
@@ -106,7 +113,7 @@ class CustomFieldCondition:
         if self.value is None and self.minimum is None and self.maximum is None:
             # Only asked to exist (or nothing but the field): a value is there.
             values = values.filter(**{f"{self.column}__isnull": False})
-        return rows.filter(**{f"{document_key}__in": values.values("document_id")})
+        return values.values("document_id")
 
 
 def custom_field_usable(*, viewer: Viewer, field_id: int) -> CustomField:
@@ -214,8 +221,13 @@ def with_any_tag(
 ) -> QuerySet[QuerySetOf]:
     """``rows`` whose document, in ``document_key``, carries at least one of ``tag_ids``;
     a subquery rather than a join, so a document with two of them appears once."""
-    tagged = Document.tags.through.objects.filter(tag_id__in=tag_ids).values("document_id")
-    return rows.filter(**{f"{document_key}__in": tagged})
+    return rows.filter(**{f"{document_key}__in": tagged_document_ids(tag_ids)})
+
+
+def tagged_document_ids(tag_ids: list[int]) -> QuerySet[Any]:
+    """The ``document_id`` of every tagging with one of ``tag_ids`` (a document with two of
+    them twice), read from the (tag, document) index alone."""
+    return Document.tags.through.objects.filter(tag_id__in=tag_ids).values("document_id")
 
 
 @dataclass(frozen=True)

@@ -63,9 +63,8 @@ from documents.selectors import (
     document_file,
     document_files_present,
     document_get_for_user,
-    document_list,
+    document_list_page,
     document_logs,
-    document_page,
     document_preview_file,
     document_sources,
     document_thumbnail,
@@ -179,8 +178,8 @@ def files_page(request: HttpRequest) -> HttpResponse:
         return render(request, "documents/files.html", context, status=400)
     try:
         filters = DocumentFilters.from_query(query)
-        page = document_page(
-            document_list(viewer=viewer, filters=filters), page=query["page"], per_page=query["per_page"]
+        page = document_list_page(
+            viewer=viewer, filters=filters, page=query["page"], per_page=query["per_page"]
         )
     except ApplicationError as error:
         # A custom field or tag that is not the viewer's, or a value not of the field's type.
