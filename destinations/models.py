@@ -142,6 +142,8 @@ class Delivery(models.Model):
     task_id = models.CharField(max_length=64, blank=True)
     # "<worker> <pid> <claim>" of the run in progress; a run records its end only under it.
     claimed_by = models.CharField(max_length=255, blank=True)
+    # Until when that run holds the delivery, renewed while it goes on (documents.pipeline.claims).
+    claim_expires_at = models.DateTimeField(null=True, blank=True)
     requested_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -7,7 +7,8 @@ rows through these functions only:
 - ``delivery_claim``: a run takes a delivery, with a conditional UPDATE, so two runs (a
   message delivered twice, a retry beside a redeliver) can never both have it;
 - ``delivery_record``: a run ends; recorded only while the run still holds its claim;
-- ``deliveries_release``: runs whose worker vanished give their delivery back;
+- ``deliveries_release``: runs whose worker vanished (a claim that ran out, a worker that
+  restarted, a run past its time limit) give their delivery back;
 - ``DeliveryReceipts``: a run keeps the receipt of an upload its server finishes later.
 
 Log entries go under the destination's ``upload_to_<kind>`` step, its name first. A
@@ -17,8 +18,6 @@ end and by the credentials check.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,7 +30,8 @@ from django.utils import timezone
 from destinations.kinds.base import Uploaded
 from destinations.models import Delivery, DeliveryStatus, Destination, HealthStatus
 from documents.models import Document, FailureKind, LogStatus
-from documents.pipeline.runner import claimant
+from documents.pipeline.claims import claim_expiry, claim_holder_gone
+from documents.pipeline.runner import claim_token
 from documents.pipeline.state import log_event
 
 # What a delivery's end is called in the processing log (a step's words, which clients read).
@@ -88,33 +88,31 @@ def deliveries_request(*, document: Document, destinations: Iterable[Destination
     return due
 
 
-def claim_token(worker_name: str = "") -> str:
-    """Who runs a delivery: "<worker node> <pid> <claim>", as the pipeline's steps name
-    theirs plus a claim of its own. The node and pid let a restarted worker (or a
-    redelivered message on the same node) see that the run is gone; the claim part makes
-    each run's claim its own, so a run that lost it cannot record over its successor."""
-    return f"{claimant(worker_name)} {uuid.uuid4().hex[:12]}"
-
-
 def delivery_claim(*, delivery_id: int, task_id: str, worker_name: str = "") -> Delivery | None:
     """Take the delivery for a run: in progress, one more attempt. None when there is
     nothing to run: it is gone, finished, or in progress in a run that is still alive.
 
-    A delivery in progress is taken over only when its run was on this very worker node
-    in a process that no longer exists (a worker process killed mid-upload, whose
-    message came back): the upload it left is finished or absent, never half (see
+    A delivery in progress is taken over only when its run's claim ran out (its worker
+    stopped renewing it, ``documents.pipeline.claims``) or its run was on this very
+    worker node in a process that no longer exists (a worker process killed mid-upload,
+    whose message came back): the upload it left is finished or absent, never half (see
     ``destinations.kinds.base``), and the check before writing sees which.
     """
-    current = Delivery.objects.filter(pk=delivery_id).values_list("status", "claimed_by").first()
+    current = (
+        Delivery.objects.filter(pk=delivery_id)
+        .values_list("status", "claimed_by", "claim_expires_at")
+        .first()
+    )
     if current is None:
         return None
-    status, previous_claim = current
+    status, previous_claim, previous_expiry = current
     now = timezone.now()
     claim = claim_token(worker_name)
     changes = {
         "status": DeliveryStatus.IN_PROGRESS,
         "attempts": F("attempts") + 1,
         "claimed_by": claim,
+        "claim_expires_at": claim_expiry(now),
         "task_id": task_id,
         "started_at": now,
         "finished_at": None,
@@ -125,7 +123,9 @@ def delivery_claim(*, delivery_id: int, task_id: str, worker_name: str = "") -> 
     taken_over = False
     if status == DeliveryStatus.PENDING:
         taken = Delivery.objects.filter(pk=delivery_id, status=DeliveryStatus.PENDING).update(**changes)
-    elif status == DeliveryStatus.IN_PROGRESS and _claim_is_dead(previous_claim, claim):
+    elif status == DeliveryStatus.IN_PROGRESS and (
+        (previous_expiry is not None and previous_expiry <= now) or claim_holder_gone(previous_claim, claim)
+    ):
         taken = Delivery.objects.filter(
             pk=delivery_id, status=DeliveryStatus.IN_PROGRESS, claimed_by=previous_claim
         ).update(**changes)
@@ -147,27 +147,6 @@ def delivery_claim(*, delivery_id: int, task_id: str, worker_name: str = "") -> 
         )
     delivery_log(delivery, DeliveryStatus.IN_PROGRESS, f"Attempt {delivery.attempts}", task_id)
     return delivery
-
-
-def _claim_is_dead(previous: str, mine: str) -> bool:
-    """Whether the run that holds ``previous`` is certainly gone: same node as ours, another
-    process, and that process no longer exists. Anything less certain is left to the
-    worker-start resume and the watchdog."""
-    try:
-        node, pid_text, _claim = previous.rsplit(" ", 2)
-        my_node, my_pid, _mine = mine.rsplit(" ", 2)
-        pid = int(pid_text)
-    except ValueError:
-        return False
-    if node != my_node or pid_text == my_pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False  # a process of another user has that pid now: alive, as far as we know
-    return False
 
 
 @transaction.atomic
@@ -208,6 +187,7 @@ def delivery_record(
         "status": status,
         "finished_at": None if status == DeliveryStatus.PENDING else now,
         "claimed_by": "",
+        "claim_expires_at": None,
         "error": message if has_error else "",
         "error_kind": kind if has_error and kind is not None else "",
         "updated_at": now,
@@ -313,3 +293,15 @@ def deliveries_release(*, abandoned: QuerySet[Delivery], message: str) -> list[i
 
 def in_progress_since(cutoff: datetime) -> QuerySet[Delivery]:
     return Delivery.objects.filter(status=DeliveryStatus.IN_PROGRESS, started_at__lt=cutoff)
+
+
+def claims_expired(now: datetime) -> QuerySet[Delivery]:
+    """Deliveries in progress whose run stopped renewing its claim (its worker is gone)."""
+    return Delivery.objects.filter(status=DeliveryStatus.IN_PROGRESS, claim_expires_at__lt=now)
+
+
+def claim_held(delivery: Delivery) -> QuerySet[Delivery]:
+    """The delivery's row while this run holds it: what a renewal of its claim updates."""
+    return Delivery.objects.filter(
+        pk=delivery.pk, status=DeliveryStatus.IN_PROGRESS, claimed_by=delivery.claimed_by
+    )

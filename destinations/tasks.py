@@ -15,6 +15,7 @@ from destinations.services import (
     DELIVERY_TIME_LIMIT,
     DeliveryOutcome,
     deliveries_resume_abandoned,
+    deliveries_resume_expired,
     delivery_enqueue,
     delivery_run,
     system_destinations_sync,
@@ -83,5 +84,8 @@ def resume_abandoned_deliveries(sender: Any = None, **_: Any) -> None:
         if worker_name:
             for delivery_id in deliveries_resume_abandoned(worker_name=worker_name):
                 logger.warning("resuming delivery %s after a worker restart", delivery_id)
+        # Under any name: what a worker that died left, once its claim has run out.
+        for delivery_id in deliveries_resume_expired():
+            logger.warning("resuming delivery %s: its worker's claim ran out", delivery_id)
     except DatabaseError:
         logger.exception("could not look for deliveries abandoned by %s", worker_name)

@@ -216,8 +216,11 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "polling_interval": 0.1,
     }
 else:
-    # An unacknowledged message returns to the queue after this long; it must outlast the
-    # longest task, or a slow OCR job would run twice.
+    # An unacknowledged message returns to the queue after this long. Recovery does not wait
+    # for it: a run whose worker died is found by its expired claim (WORKER_CLAIM_TIMEOUT)
+    # and sent again within minutes; the message that comes back later finds its work done
+    # or claimed by a live run, and does nothing. It outlasts the longest task all the same,
+    # so a slow OCR job's message is not handed out twice while it runs.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 3600}
 if CELERY_RESULT_BACKEND.startswith("file://"):
     Path(CELERY_RESULT_BACKEND.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
@@ -305,6 +308,11 @@ MAX_PAGES = env_int("MAX_PAGES", 500, minimum=1)
 MAX_IMAGE_PIXELS = env_int("MAX_IMAGE_PIXELS", 200_000_000, minimum=1_000_000)
 ENABLE_DEDUPLICATION = env_bool("ENABLE_DEDUPLICATION", True)
 STEP_TIMEOUT = env_int("STEP_TIMEOUT", 600, minimum=10)
+# Seconds a running step's or delivery's claim lasts unless its worker renews it (it does so
+# every sixth of this while the run goes on). A claim that runs out lost its worker, whatever
+# name that worker comes back with: the watchdog (every minute) or any worker starting gives
+# the work to another run (documents.pipeline.claims).
+WORKER_CLAIM_TIMEOUT = env_int("WORKER_CLAIM_TIMEOUT", 90, minimum=3)
 TASK_RETRY_MAX_RETRIES = env_int("TASK_RETRY_MAX_RETRIES", 3, minimum=0)
 TASK_RETRY_DELAYS = env_int_list("TASK_RETRY_DELAYS", [60, 300, 900])
 

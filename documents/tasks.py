@@ -11,7 +11,7 @@ from celery.signals import worker_ready
 from django.conf import settings
 from django.db import DatabaseError
 
-from destinations.services import deliveries_resume_stale, deliveries_schedule
+from destinations.services import deliveries_resume_expired, deliveries_resume_stale, deliveries_schedule
 from documents.integrations.url_fetcher import TOTAL_TIMEOUT as URL_TOTAL_TIMEOUT
 from documents.organise.bulk import bulk_edit_run
 from documents.organise.editing import document_refile
@@ -21,6 +21,7 @@ from documents.pipeline.runner import (
     Outcome,
     pipeline_fail_stuck_steps,
     pipeline_resume_abandoned,
+    pipeline_resume_expired,
     pipeline_step_run,
 )
 from documents.services import (
@@ -95,13 +96,16 @@ def document_fetch_url_task(document_id: int) -> str:
 
 @shared_task(name="documents.tasks.stuck_steps_watchdog_task", acks_late=True, ignore_result=True)
 def stuck_steps_watchdog_task() -> int:
-    """Fail steps whose worker vanished, so no document stays "processing" forever, and
-    send again the URL downloads and the deliveries whose worker vanished. Returns how many
-    it acted on.
+    """Send again the steps and deliveries whose worker stopped renewing their claim (it
+    died, whatever name it comes back with), fail steps in progress past STEP_TIMEOUT, and
+    send again the URL downloads and the deliveries whose worker vanished, so no document
+    stays "processing" for long. Returns how many it acted on.
 
-    Runs every minute from beat; idempotent (a failed step is no longer in progress, a
-    download or delivery sent again is not stale until its own time limit has passed).
+    Runs every minute from beat; idempotent (a step or delivery given back is no longer in
+    progress, a failed step neither, a download or delivery sent again is not stale until
+    its own claim or time limit has run out).
     """
+    resumed = steps_resume_expired_enqueue()
     failed = pipeline_fail_stuck_steps()
     if failed:
         logger.warning("watchdog failed %d stuck step(s)", failed)
@@ -109,9 +113,20 @@ def stuck_steps_watchdog_task() -> int:
     if resent:
         logger.warning("watchdog sent %d stalled download(s) again", len(resent))
     redelivered = deliveries_resume_stale()
+    redelivered += deliveries_resume_expired()
     if redelivered:
         logger.warning("watchdog sent %d stalled deliveries again", len(redelivered))
-    return failed + len(resent) + len(redelivered)
+    return resumed + failed + len(resent) + len(redelivered)
+
+
+def steps_resume_expired_enqueue() -> int:
+    """Queue again the steps whose claim ran out (their worker died, whatever its name);
+    how many."""
+    due = pipeline_resume_expired()
+    for document_id, step_name in due:
+        logger.warning("resuming %s of document %s: its worker's claim ran out", step_name, document_id)
+        pipeline_enqueue(document_id=document_id, step_name=step_name, task_id=str(uuid.uuid4()))
+    return len(due)
 
 
 @shared_task(name="documents.tasks.trash_empty_task", acks_late=True, ignore_result=True)
@@ -191,7 +206,8 @@ def resume_abandoned_steps(sender: Any = None, **_: Any) -> None:
 
     A worker killed outright (out of memory, SIGKILL, a node lost) cannot acknowledge or
     record anything; the broker may hold the message back for hours. Its successor, under
-    the same node name, knows that whatever is claimed under that name is abandoned.
+    the same node name, knows that whatever is claimed under that name is abandoned, at
+    once; under any name, it takes whatever claim has run out (as the watchdog does).
     """
     worker_name = getattr(sender, "hostname", "") or ""
     if not worker_name:
@@ -204,3 +220,9 @@ def resume_abandoned_steps(sender: Any = None, **_: Any) -> None:
     for document_id, step_name in due:
         logger.warning("resuming %s of document %s after a worker restart", step_name, document_id)
         pipeline_enqueue(document_id=document_id, step_name=step_name, task_id=str(uuid.uuid4()))
+    try:
+        # And what any worker left whose claim has run out: a worker that comes back under
+        # another name (a new pod, another host) finds its predecessor's work here.
+        steps_resume_expired_enqueue()
+    except DatabaseError:
+        logger.exception("could not look for steps whose claim ran out")

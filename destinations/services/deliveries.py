@@ -18,8 +18,10 @@ another, nor the document. ``delivery_run`` delivers one of them:
 
 Temporary failures are retried after TASK_RETRY_DELAYS (with jitter) up to
 TASK_RETRY_MAX_RETRIES times; permanent and configuration failures end at once with a
-readable reason. A run killed outright leaves its delivery in progress; the next worker
-start on that node, a redelivered message there, or the watchdog gives it back.
+readable reason. A run killed outright leaves its delivery in progress, its claim no
+longer renewed; the next worker start on that node, a redelivered message there, or, once
+the claim has run out (WORKER_CLAIM_TIMEOUT), the watchdog or any worker start gives it
+back.
 
 Steps 2 to 5 are ``destinations.services.placement``; this module claims, records and
 decides about retries.
@@ -43,6 +45,8 @@ from destinations.selectors import destinations_for_document
 from destinations.services.destinations import system_destinations_sync
 from destinations.services.placement import delivery_place
 from destinations.state import (
+    claim_held,
+    claims_expired,
     deliveries_release,
     deliveries_request,
     delivery_claim,
@@ -51,6 +55,7 @@ from destinations.state import (
 )
 from docuelevate.errors import Conflict, NotFound
 from documents.models import Document, DocumentStatus, FailureKind
+from documents.pipeline.claims import claim_kept
 from documents.pipeline.runner import retry_delay
 
 logger = logging.getLogger(__name__)
@@ -148,7 +153,8 @@ def delivery_run(
         return DeliveryRun(DeliveryOutcome.NOOP)
     name = delivery.destination.name
     try:
-        placed, sha256 = delivery_place(delivery=delivery)
+        with claim_kept(claim_held(delivery)):
+            placed, sha256 = delivery_place(delivery=delivery)
     except DeliveryTemporarilyFailed as exc:
         if retries_allowed and delivery.attempts <= settings.TASK_RETRY_MAX_RETRIES:
             delay = retry_delay(delivery.attempts)
@@ -224,6 +230,19 @@ def deliveries_resume_stale(*, now: datetime | None = None) -> list[int]:
     due = deliveries_release(
         abandoned=in_progress_since(cutoff),
         message=f"The delivery did not finish within {DELIVERY_TIME_LIMIT} seconds; delivering again.",
+    )
+    for delivery_id in due:
+        delivery_enqueue(delivery_id=delivery_id)
+    return due
+
+
+def deliveries_resume_expired(*, now: datetime | None = None) -> list[int]:
+    """Send again the deliveries whose run stopped renewing its claim (its worker died,
+    whatever name it comes back with), and return their ids. Run every minute by the
+    watchdog and at every worker start."""
+    due = deliveries_release(
+        abandoned=claims_expired(now or timezone.now()),
+        message="The worker stopped renewing its claim on the delivery; delivering again.",
     )
     for delivery_id in due:
         delivery_enqueue(delivery_id=delivery_id)

@@ -17,6 +17,7 @@ from destinations.services import (
     DELIVERY_TIME_LIMIT,
     DeliveryOutcome,
     deliveries_resume_abandoned,
+    deliveries_resume_expired,
     deliveries_resume_stale,
     deliveries_schedule,
     delivery_run,
@@ -271,6 +272,32 @@ def test_the_watchdog_sends_again_a_delivery_in_progress_past_its_time_limit(
     with django_capture_on_commit_callbacks(execute=True):
         assert deliveries_resume_stale() == [delivery_id]
     assert enqueued == [delivery_id]
+
+
+def test_a_delivery_whose_worker_stopped_renewing_its_claim_is_sent_again_whatever_its_name(
+    processed, make_s3_destination, settings, enqueued, django_capture_on_commit_callbacks, clock
+):
+    settings.WORKER_CLAIM_TIMEOUT = 30
+    make_s3_destination()
+    (delivery_id,) = deliveries_schedule(document_id=processed(CONTENT).pk)
+    delivery_claim(delivery_id=delivery_id, task_id="t", worker_name="pod-a@node")  # then SIGKILL
+    clock.shift(29)
+    assert deliveries_resume_expired() == []  # its claim still runs
+    assert delivery_claim(delivery_id=delivery_id, task_id="again", worker_name="pod-b@node") is None
+    clock.shift(2)
+    enqueued.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deliveries_resume_expired() == [delivery_id]
+    assert enqueued == [delivery_id]
+    delivery = Delivery.objects.get(pk=delivery_id)
+    assert (delivery.status, delivery.error_kind, delivery.claim_expires_at) == (
+        DeliveryStatus.PENDING,
+        FailureKind.WORKER_LOST,
+        None,
+    )
+    assert (
+        delivery_run(delivery_id=delivery_id, worker_name="pod-b@node").outcome == DeliveryOutcome.DELIVERED
+    )
 
 
 def test_a_delivery_whose_worker_keeps_dying_fails_instead_of_looping(

@@ -264,8 +264,11 @@ class ProcessingStep(models.Model):
     # Set exactly when ``error`` is: what kind of failure the error describes.
     failure_kind = models.CharField(max_length=32, choices=FailureKind.choices, blank=True)
     task_id = models.CharField(max_length=64, blank=True)
-    # "worker@host pid" of the run in progress, to recognise runs whose worker died.
+    # "worker@host pid run" of the run in progress, to recognise runs whose worker died.
     claimed_by = models.CharField(max_length=255, blank=True)
+    # Until when the run in progress holds the step; its worker renews it while the run goes
+    # on (documents.pipeline.claims). Past it, the run's worker is gone, whatever its name.
+    claim_expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["document_id", "position"]

@@ -13,17 +13,21 @@ import logging
 import os
 import random
 import socket
+import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from documents import storage
 from documents.models import Document, DocumentStatus, FailureKind, ProcessingStep, ResetKind, StepStatus
 from documents.pipeline.base import StepContext, StepFailed, StepInputMissing, StepTemporarilyFailed
+from documents.pipeline.claims import claim_kept
 from documents.pipeline.state import step_claim, step_record, steps_reset
 from documents.pipeline.steps import PIPELINE, STEP_NAMES
 from search.services import index_document
@@ -61,6 +65,14 @@ def claimant(worker_name: str = "") -> str:
     return f"{worker_name or socket.gethostname()} {os.getpid()}"
 
 
+def claim_token(worker_name: str = "") -> str:
+    """A run's own claim: "<worker node> <pid> <run>". The node and pid let a restarted
+    worker (or a redelivered message on the same node) see that the run is gone; the run
+    part makes each run's claim its own, so a run that lost it cannot record over its
+    successor."""
+    return f"{claimant(worker_name)} {uuid.uuid4().hex[:12]}"
+
+
 def next_step_after(step_name: str) -> str | None:
     index = STEP_NAMES.index(step_name)
     return STEP_NAMES[index + 1] if index + 1 < len(STEP_NAMES) else None
@@ -82,15 +94,49 @@ def pipeline_step_run(
     the document as ``failed`` with the reason, and the original file stays untouched.
     """
     claimed = step_claim(
-        document_id=document_id, step_name=step_name, task_id=task_id, claimed_by=claimant(worker_name)
+        document_id=document_id, step_name=step_name, task_id=task_id, claimed_by=claim_token(worker_name)
     )
     if claimed is None:
         return StepRun(Outcome.NOOP, next_step=_pending_successor(document_id, step_name))
     document, step = claimed
+    run = _step_run_claimed(
+        document, step, task_id=task_id, force_ocr=force_ocr, retries_allowed=retries_allowed
+    )
+    if run is None:
+        # The claim ran out under this run (its worker was taken for dead) and another run has
+        # the step now, or a person reset it: that one's outcome counts, not this one's.
+        logger.warning("step %s of document %s lost its claim while running", step_name, document_id)
+        return StepRun(Outcome.NOOP)
+    return run
+
+
+class _ClaimLost(Exception):
+    """The run's claim is gone (``_step_run_claimed``)."""
+
+
+def _claim_held(step: ProcessingStep) -> QuerySet[ProcessingStep]:
+    """The step's row while this run holds it: what a renewal updates, what a record needs."""
+    return ProcessingStep.objects.filter(
+        pk=step.pk, status=StepStatus.IN_PROGRESS, claimed_by=step.claimed_by
+    )
+
+
+def _step_run_claimed(
+    document: Document, step: ProcessingStep, *, task_id: str, force_ocr: bool, retries_allowed: bool
+) -> StepRun | None:
+    """Run a step this run has claimed and record how it ended; None when the claim was lost."""
+    document_id, step_name = document.pk, step.name
     step_impl = PIPELINE[STEP_NAMES.index(step_name)]
     try:
-        with storage.scratch_dir() as scratch:
-            result = step_impl.run(StepContext(document=document, scratch=scratch, force_ocr=force_ocr))
+        with claim_kept(_claim_held(step)), storage.scratch_dir() as scratch:
+            try:
+                result = step_impl.run(StepContext(document=document, scratch=scratch, force_ocr=force_ocr))
+            finally:
+                # Whatever the step did or raised, a run that lost its claim records nothing.
+                if not _claim_held(step).exists():
+                    raise _ClaimLost
+    except _ClaimLost:
+        return None
     except StepInputMissing as exc:
         if step_name == STEP_NAMES[0]:
             # The first step reads only the original: starting over cannot bring it back.
@@ -200,34 +246,68 @@ def pipeline_resume_abandoned(*, worker_name: str) -> list[tuple[int, str]]:
     """Steps a worker of this name left in progress when it died; they are due again.
 
     Called when the worker starts, before it takes any task, so every step claimed under
-    its name belongs to its previous, dead incarnation. A step that has already used all
-    its attempts fails instead, so a document that kills the worker cannot loop forever.
-    Returns (document id, step name) of the steps to enqueue.
+    its name belongs to its previous, dead incarnation. Returns (document id, step name)
+    of the steps to enqueue (``_steps_resume``).
     """
-    due: list[tuple[int, str]] = []
-    abandoned = ProcessingStep.objects.filter(
-        status=StepStatus.IN_PROGRESS, claimed_by__startswith=f"{worker_name} "
+    return _steps_resume(
+        ProcessingStep.objects.filter(
+            status=StepStatus.IN_PROGRESS, claimed_by__startswith=f"{worker_name} "
+        ),
+        message="The worker stopped during the {step} step; running it again.",
     )
-    for step in abandoned:
-        if step.attempts > settings.TASK_RETRY_MAX_RETRIES:
+
+
+def pipeline_resume_expired(*, now: datetime | None = None) -> list[tuple[int, str]]:
+    """Steps whose claim ran out: their worker stopped renewing it (killed, its pod or host
+    gone), whatever name it comes back with, if any. They are due again; returns (document
+    id, step name) of the steps to enqueue (``_steps_resume``).
+
+    Run by the watchdog every minute and by every worker start, so a step whose worker died
+    runs again within WORKER_CLAIM_TIMEOUT and a minute. Idempotent: a step given back is no
+    longer in progress, and a message sent twice finds the step claimed or done.
+    """
+    return _steps_resume(
+        ProcessingStep.objects.filter(
+            status=StepStatus.IN_PROGRESS, claim_expires_at__lt=now or timezone.now()
+        ),
+        message="The worker stopped renewing its claim on the {step} step; running it again.",
+    )
+
+
+def _steps_resume(abandoned: QuerySet[ProcessingStep], *, message: str) -> list[tuple[int, str]]:
+    """Give back steps whose run is gone: pending again (WORKER_LOST), or failed once they
+    have used all their attempts, so a document that kills its worker cannot loop forever.
+    Each is taken again under its row lock, so a run that ended meanwhile, or another
+    sweep that was quicker, is left alone."""
+    due: list[tuple[int, str]] = []
+    for candidate in abandoned.only("pk", "claimed_by"):
+        with transaction.atomic():
+            step = (
+                ProcessingStep.objects.select_for_update()
+                .filter(pk=candidate.pk, status=StepStatus.IN_PROGRESS, claimed_by=candidate.claimed_by)
+                .first()
+            )
+            if step is None:
+                continue
+            if step.attempts > settings.TASK_RETRY_MAX_RETRIES:
+                step_record(
+                    step=step,
+                    status=StepStatus.FAILURE,
+                    message=f"The worker stopped during the {step.name} step too often.",
+                    task_id="",
+                    kind=FailureKind.WORKER_LOST_REPEATEDLY,
+                )
+                if step.name == "finalize":
+                    processed_folder_repair(document_id=step.document_id)
+                continue
             step_record(
                 step=step,
-                status=StepStatus.FAILURE,
-                message=f"The worker stopped during the {step.name} step too often.",
+                status=StepStatus.PENDING,
+                message=message.format(step=step.name),
                 task_id="",
-                kind=FailureKind.WORKER_LOST_REPEATEDLY,
+                kind=FailureKind.WORKER_LOST,
             )
-            if step.name == "finalize":
-                processed_folder_repair(document_id=step.document_id)
-            continue
-        step_record(
-            step=step,
-            status=StepStatus.PENDING,
-            message=f"The worker stopped during the {step.name} step; running it again.",
-            task_id="",
-            kind=FailureKind.WORKER_LOST,
-        )
-        due.append((step.document_id, step.name))
+            due.append((step.document_id, step.name))
     return due
 
 

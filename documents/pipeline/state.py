@@ -3,7 +3,8 @@
 The runner, the services (reprocess, retry), housekeeping and the watchdogs all move
 ProcessingStep rows through these functions only, so each rule is written once:
 
-- ``step_claim``: a run takes a step (``in_progress``, one more attempt).
+- ``step_claim``: a run takes a step (``in_progress``, one more attempt, a claim that
+  runs out unless the run renews it: ``documents.pipeline.claims``).
 - ``step_record``: a run ends (success, skipped, failure, or pending again for a retry);
   every error comes with its FailureKind.
 - ``steps_reset``: steps go back to pending from a position; the ResetKind says why and
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
@@ -30,6 +32,7 @@ from documents.models import (
     ResetKind,
     StepStatus,
 )
+from documents.pipeline.claims import claim_expiry, claim_holder_gone
 from documents.pipeline.steps import STEP_NAMES
 
 # Resets that give the steps a fresh attempts budget (their automatic retries, their
@@ -81,25 +84,41 @@ def step_claim(
 ) -> tuple[Document, ProcessingStep] | None:
     """Take ``step_name`` for a run: in progress, one more attempt, claimed by this worker.
 
-    None when there is nothing to run: the step is gone (document deleted) or already
-    done (a message delivered twice). The row is locked, so two deliveries cannot both claim.
+    None when there is nothing to run: the step is gone (document deleted), already done
+    (a message delivered twice), or in progress in a run that is still alive (a message
+    that came back, e.g. after Redis's visibility timeout, while the step's claim is renewed
+    by its run). A step in progress is taken over only when its claim ran out or its holder
+    is certainly gone (``claims.claim_holder_gone``). The row is locked, so two deliveries
+    cannot both claim.
     """
     step = ProcessingStep.objects.select_for_update().filter(document_id=document_id, name=step_name).first()
     if step is None or step.status in {StepStatus.SUCCESS, StepStatus.SKIPPED}:
         return None
+    now = timezone.now()
+    if step.status == StepStatus.IN_PROGRESS and _claim_alive(step, claimed_by, now):
+        return None
     step.status = StepStatus.IN_PROGRESS
     step.attempts += 1
-    step.started_at = timezone.now()
+    step.started_at = now
     step.finished_at = None
     step.error = ""
     step.failure_kind = ""
     step.task_id = task_id
     step.claimed_by = claimed_by
+    step.claim_expires_at = claim_expiry(now)
     step.save()
     document = Document.objects.get(pk=document_id)
     log_event(document_id, step_name, StepStatus.IN_PROGRESS, f"Attempt {step.attempts}", task_id)
     document_refresh_status(document)
     return document, step
+
+
+def _claim_alive(step: ProcessingStep, claimed_by: str, now: datetime) -> bool:
+    """Whether another run holds ``step`` still. A claim with no expiry (taken before claims
+    had one) counts as run out, as it did then."""
+    if step.claim_expires_at is None or step.claim_expires_at <= now:
+        return False
+    return not claim_holder_gone(step.claimed_by, claimed_by)
 
 
 @transaction.atomic
@@ -125,6 +144,7 @@ def step_record(
     step.error = message if has_error else ""
     step.failure_kind = kind if has_error and kind is not None else ""
     step.claimed_by = ""
+    step.claim_expires_at = None
     step.save()
     log_event(step.document_id, step.name, status, message, task_id, kind=step.failure_kind)
     document_refresh_status(Document.objects.get(pk=step.document_id))
@@ -169,6 +189,7 @@ def _reset_changes(reason: ResetKind) -> dict[str, object]:
         "started_at": None,
         "finished_at": None,
         "claimed_by": "",
+        "claim_expires_at": None,
     }
     if reason in FRESH_ATTEMPTS:
         changes["attempts"] = 0

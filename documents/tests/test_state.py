@@ -118,6 +118,23 @@ def test_a_step_that_is_done_or_gone_cannot_be_claimed_and_is_left_as_it_was(doc
     assert ProcessingLog.objects.count() == logs_before
 
 
+def test_a_step_in_progress_is_taken_over_only_once_its_claim_has_run_out(document, settings, clock):
+    settings.WORKER_CLAIM_TIMEOUT = 30
+    assert step_claim(document_id=document.pk, step_name="convert", task_id="t", claimed_by="pod-a 1 r1")
+    assert step_of(document, "convert").claim_expires_at == timezone.now() + datetime.timedelta(seconds=30)
+
+    clock.shift(29)
+    # A message that came back (Redis's visibility timeout) while the run renews its claim.
+    assert (
+        step_claim(document_id=document.pk, step_name="convert", task_id="t2", claimed_by="pod-b 1 r2")
+        is None
+    )
+    clock.shift(2)
+    assert step_claim(document_id=document.pk, step_name="convert", task_id="t2", claimed_by="pod-b 1 r2")
+    step = step_of(document, "convert")
+    assert (step.claimed_by, step.attempts, step.task_id) == ("pod-b 1 r2", 2, "t2")
+
+
 # --- Record an outcome ---------------------------------------------------------------------------
 
 

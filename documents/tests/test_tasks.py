@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
-from documents.models import DocumentStatus, ProcessingStep, StepStatus
+from documents.models import DocumentStatus, FailureKind, ProcessingStep, StepStatus
 from documents.tasks import resume_abandoned_steps, stuck_steps_watchdog_task
 from ops.schedule import periodic_tasks_sync
 
@@ -100,3 +100,41 @@ def test_a_document_that_keeps_killing_the_worker_fails_instead_of_looping(
     assert step.status == StepStatus.FAILURE
     assert document.status == DocumentStatus.FAILED
     assert "stopped during the ocr step too often" in document.error
+
+
+def test_steps_whose_claim_ran_out_are_queued_again_by_the_watchdog_and_by_any_worker_start(
+    ingest, samples, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    settings.WORKER_CLAIM_TIMEOUT = 60
+    sent = []
+    monkeypatch.setattr(
+        "documents.tasks.pipeline_step_task.apply_async", lambda **kwargs: sent.append(kwargs)
+    )
+    lost, busy, also_lost = (ingest(samples / name) for name in ("scan.pdf", "blank.pdf", "typewritten.png"))
+    lost_step = claim(lost, "ocr", ago_seconds=100, claimed_by="celery@pod-a 1 r1")
+    busy_step = claim(busy, "ocr", ago_seconds=100, claimed_by="celery@pod-b 1 r2")
+    also_lost_step = claim(also_lost, "ocr", ago_seconds=100, claimed_by="celery@pod-c 1 r3")
+    expired = timezone.now() - timedelta(seconds=1)
+    renewed = timezone.now() + timedelta(seconds=50)
+    ProcessingStep.objects.filter(pk=lost_step.pk).update(claim_expires_at=expired)
+    ProcessingStep.objects.filter(pk__in=[busy_step.pk, also_lost_step.pk]).update(claim_expires_at=renewed)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert stuck_steps_watchdog_task() == 1
+    assert [call["args"] for call in sent] == [(lost.pk, "ocr")]
+    lost_step.refresh_from_db()
+    assert (lost_step.status, lost_step.failure_kind, lost_step.claim_expires_at) == (
+        StepStatus.PENDING,
+        FailureKind.WORKER_LOST,
+        None,
+    )
+    assert lost.logs.filter(message__contains="stopped renewing its claim on the ocr step").exists()
+    busy_step.refresh_from_db()
+    assert busy_step.status == StepStatus.IN_PROGRESS  # its worker renews the claim: alive
+
+    # A worker that comes back under a name of its own (a new pod) takes what ran out too.
+    ProcessingStep.objects.filter(pk=also_lost_step.pk).update(claim_expires_at=expired)
+    sent.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        resume_abandoned_steps(sender=SimpleNamespace(hostname="celery@pod-d"))
+    assert [call["args"] for call in sent] == [(also_lost.pk, "ocr")]
