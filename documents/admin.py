@@ -68,7 +68,7 @@ class ProcessingStepInline(ReadOnlyInline):
     model = ProcessingStep
     fields = readonly_fields = (
         "position", "name", "status", "attempts", "started_at", "finished_at", "error", "failure_kind",
-        "task_id", "claimed_by",
+        "task_id", "claimed_by", "claim_expires_at",
     )  # fmt: skip
     ordering = ["position"]
 

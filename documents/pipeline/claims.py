@@ -21,6 +21,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, connection, connections
@@ -66,7 +67,7 @@ class ClaimRenewal(threading.Thread):
     this run holds it: its pk, in progress, its ``claimed_by``) until stopped. ``lost`` says
     a renewal found the claim gone: another run has the work now."""
 
-    def __init__(self, claimed: QuerySet, interval: float) -> None:  # type: ignore[type-arg]
+    def __init__(self, claimed: QuerySet[Any], interval: float) -> None:
         super().__init__(name="claim-renewal", daemon=True)
         self.claimed = claimed
         self.interval = interval
@@ -94,7 +95,7 @@ class ClaimRenewal(threading.Thread):
 
 
 @contextmanager
-def claim_kept(claimed: QuerySet) -> Iterator[ClaimRenewal | None]:  # type: ignore[type-arg]
+def claim_kept(claimed: QuerySet[Any]) -> Iterator[ClaimRenewal | None]:
     """Keep the claim on ``claimed`` alive while the block runs.
 
     Yields None, renewing nothing, inside a transaction the caller has not committed: the
