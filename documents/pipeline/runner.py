@@ -277,15 +277,13 @@ def pipeline_resume_expired(*, now: datetime | None = None) -> list[tuple[int, s
 def _steps_resume(abandoned: QuerySet[ProcessingStep], *, message: str) -> list[tuple[int, str]]:
     """Give back steps whose run is gone: pending again (WORKER_LOST), or failed once they
     have used all their attempts, so a document that kills its worker cannot loop forever.
-    Each is taken again under its row lock, so a run that ended meanwhile, or another
-    sweep that was quicker, is left alone."""
+    Each is asked again under its row lock, so a run that ended or renewed its claim
+    meanwhile, or another sweep that was quicker, is left alone."""
     due: list[tuple[int, str]] = []
     for candidate in abandoned.only("pk", "claimed_by"):
         with transaction.atomic():
             step = (
-                ProcessingStep.objects.select_for_update()
-                .filter(pk=candidate.pk, status=StepStatus.IN_PROGRESS, claimed_by=candidate.claimed_by)
-                .first()
+                abandoned.select_for_update().filter(pk=candidate.pk, claimed_by=candidate.claimed_by).first()
             )
             if step is None:
                 continue
