@@ -9,12 +9,14 @@ import subprocess
 import textwrap
 import time
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import pikepdf
 import pytest
 from celery import Celery
 from django.conf import settings
+from django.db.models import F
 from django.utils import timezone
 
 from conftest import log_tails, wait_until
@@ -201,10 +203,19 @@ def test_workers_killed_in_each_other_step_and_replaced_under_other_names_comple
         what=f"the workers to be held in {HELD_STEPS}",
         details=log_tails(tmp_path),
     )
+    held = ProcessingStep.objects.filter(document__in=documents, status=StepStatus.IN_PROGRESS)
+    # While a step runs (here: is held), its worker renews the claim beyond the first one.
+    wait_until(
+        lambda: (
+            held.filter(claim_expires_at__gt=F("started_at") + timedelta(seconds=CLAIM_TIMEOUT + 0.5)).count()
+            == len(HELD_STEPS)
+        ),
+        timeout=CLAIM_TIMEOUT,
+        what="the held steps' claims to be renewed",
+    )
     for worker in workers:
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait()
-    held = ProcessingStep.objects.filter(document__in=documents, status=StepStatus.IN_PROGRESS)
     assert sorted(held.values_list("name", flat=True)) == sorted(HELD_STEPS)
 
     replacement = start_worker(worker_env, name="replacement")
