@@ -21,10 +21,12 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.utils import timezone
 
+from docuelevate import diskspace
+from docuelevate.errors import InsufficientStorage
 from documents import storage
 from documents.models import Document, DocumentStatus, FailureKind, ProcessingStep, ResetKind, StepStatus
 from documents.pipeline.base import StepContext, StepFailed, StepInputMissing, StepTemporarilyFailed
-from documents.pipeline.state import step_claim, step_record, steps_reset
+from documents.pipeline.state import step_claim, step_pause, step_record, steps_reset
 from documents.pipeline.steps import PIPELINE, STEP_NAMES
 from search.services import index_document
 
@@ -32,6 +34,8 @@ logger = logging.getLogger(__name__)
 
 # Beyond the task's hard time limit (STEP_TIMEOUT + 60 s), before a step counts as stuck.
 STUCK_GRACE_SECONDS = 120
+# How often a step paused for disk space (below MIN_FREE_DISK_MB) looks again.
+DISK_PAUSE_SECONDS = 60
 
 
 class Outcome(StrEnum):
@@ -81,6 +85,11 @@ def pipeline_step_run(
     on. Temporary failures ask for a retry while attempts remain; everything else ends
     the document as ``failed`` with the reason, and the original file stays untouched.
     """
+    if not diskspace.has_room() and step_pause(
+        document_id=document_id, step_name=step_name, message=diskspace.pause_reason(), task_id=task_id
+    ):
+        # Below the free-space floor a step would only fail half-written: it waits instead.
+        return StepRun(Outcome.RETRY, retry_in=disk_pause_delay(), message=diskspace.pause_reason())
     claimed = step_claim(
         document_id=document_id, step_name=step_name, task_id=task_id, claimed_by=claimant(worker_name)
     )
@@ -89,8 +98,14 @@ def pipeline_step_run(
     document, step = claimed
     step_impl = PIPELINE[STEP_NAMES.index(step_name)]
     try:
-        with storage.scratch_dir() as scratch:
-            result = step_impl.run(StepContext(document=document, scratch=scratch, force_ocr=force_ocr))
+        try:
+            with storage.scratch_dir() as scratch:
+                result = step_impl.run(StepContext(document=document, scratch=scratch, force_ocr=force_ocr))
+        except Exception as exc:
+            # The scratch folder and any partial file are gone by now (scratch_dir, store_file).
+            if _out_of_room(exc):
+                return _pause(step, task_id)
+            raise
     except StepInputMissing as exc:
         if step_name == STEP_NAMES[0]:
             # The first step reads only the original: starting over cannot bring it back.
@@ -136,6 +151,29 @@ def pipeline_step_run(
         next_step=next_step_after(step_name),
         message=result.message,
     )
+
+
+def _out_of_room(exc: Exception) -> bool:
+    """Whether a step's error came from a full disk: the write said so (its errno), or the
+    step failed while WORKDIR is below its floor, as a program (OCR, conversion) that ran
+    out of space does, whatever words it printed."""
+    if diskspace.is_disk_full(exc) or isinstance(exc, InsufficientStorage):
+        return True
+    return not isinstance(exc, StepInputMissing | SoftTimeLimitExceeded) and not diskspace.has_room()
+
+
+def _pause(step: ProcessingStep, task_id: str) -> StepRun:
+    message = diskspace.pause_reason()
+    step_pause(
+        document_id=step.document_id, step_name=step.name, message=message, task_id=task_id, was_claimed=True
+    )
+    return StepRun(Outcome.RETRY, retry_in=disk_pause_delay(), message=message)
+
+
+def disk_pause_delay() -> int:
+    """Seconds before a step paused for disk space looks again, with jitter so that many
+    paused documents do not all wake at once."""
+    return max(1, round(DISK_PAUSE_SECONDS * random.uniform(0.75, 1.25)))  # noqa: S311 - not security relevant
 
 
 def _fail(step: ProcessingStep, message: str, task_id: str, kind: FailureKind) -> StepRun:

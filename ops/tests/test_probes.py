@@ -341,7 +341,11 @@ def test_readiness_answers_ready_for_a_pod_ip_host(client: Client, settings: Any
     assert answer.status_code == 200
     assert answer.json() == {
         "status": "ready",
-        "checks": {"database": {"status": "ok"}, "redis": {"status": "not_configured"}},
+        "checks": {
+            "database": {"status": "ok"},
+            "redis": {"status": "not_configured"},
+            "disk": {"status": "ok", "paused": False},
+        },
     }
 
 
@@ -368,7 +372,11 @@ def test_readiness_is_503_without_exception_text_when_the_database_fails(
     assert answer.status_code == 503
     assert answer.json() == {
         "status": "not_ready",
-        "checks": {"database": {"status": "error"}, "redis": {"status": "not_configured"}},
+        "checks": {
+            "database": {"status": "error"},
+            "redis": {"status": "not_configured"},
+            "disk": {"status": "ok", "paused": False},
+        },
     }
 
 
