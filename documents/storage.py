@@ -86,7 +86,9 @@ def spooled_upload(chunks: Iterable[bytes], *, max_size: int) -> Iterator[Spoole
                 handle.write(chunk)
             handle.flush()
         except OSError as exc:
-            handle.close()
+            # Closing flushes what is buffered, which fails the same way on a full disk.
+            with contextlib.suppress(OSError):
+                handle.close()
             path.unlink(missing_ok=True)
             if diskspace.is_disk_full(exc):
                 raise diskspace.no_room_error() from exc
