@@ -6,7 +6,9 @@ handler counts each file's bytes as they arrive and, the moment one passes the l
 deletes its partial temporary file and drops the rest of its bytes. The file stays among
 the request's files as an OversizedUpload, so the view answers for it like for any other
 refused file (413 when it is the only one, an "error" entry among several) instead of it
-silently vanishing.
+silently vanishing. The same holds for WORKDIR's free-space floor (docuelevate.diskspace):
+below it, or when a write meets a full disk, the file is dropped the same way and stands
+as a NoRoomUpload, answered with 507.
 
 How much the handler reads at all is bounded one layer out: docuelevate.bodylimit refuses
 a multipart body over MAX_UPLOAD_SIZE + MAX_REQUEST_BODY_SIZE, declared or chunked.
@@ -14,6 +16,7 @@ a multipart body over MAX_UPLOAD_SIZE + MAX_REQUEST_BODY_SIZE, declared or chunk
 
 from __future__ import annotations
 
+import contextlib
 import io
 from collections.abc import Iterator
 from typing import NoReturn
@@ -104,9 +107,11 @@ class LimitedTemporaryFileUploadHandler(TemporaryFileUploadHandler):
 
     def _drop(self, refusal: type[OversizedUpload]) -> None:
         self.refused = refusal
-        # Closing the temporary file deletes it; forgetting it keeps Django from closing
-        # or removing it a second time (MultiPartParser._close_files, upload_interrupted).
-        self.file.close()
+        # Closing the temporary file deletes it (even when flushing its buffer fails again on
+        # a full disk); forgetting it keeps Django from closing or removing it a second time
+        # (MultiPartParser._close_files, upload_interrupted).
+        with contextlib.suppress(OSError):
+            self.file.close()
         del self.file
 
     def file_complete(self, file_size: int) -> UploadedFile[bytes] | None:
