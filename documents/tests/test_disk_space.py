@@ -102,6 +102,7 @@ def test_below_the_floor_a_step_pauses_with_a_reason_uses_no_attempt_and_runs_on
     for _ in range(3):  # the worker looks again every minute or so
         run = pipeline_step_run(document_id=document.pk, step_name="convert")
         assert run.outcome == "retry"
+        assert run.retry_in is not None
         assert 45 <= run.retry_in <= 75
         assert run.message.startswith("Paused: disk nearly full")
 
