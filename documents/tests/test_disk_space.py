@@ -26,7 +26,7 @@ from documents import storage
 from documents.models import Document, FailureKind, ProcessingLog, ProcessingStep, StepStatus
 from documents.pipeline.runner import pipeline_step_run
 from documents.pipeline.steps import PIPELINE, STEP_NAMES
-from documents.services import document_ingest
+from documents.services import document_fetch_url, document_ingest, document_ingest_url
 
 pytestmark = pytest.mark.django_db
 
@@ -91,6 +91,18 @@ def test_the_ingest_service_and_a_url_refuse_below_the_floor(owner, document_sto
     assert refused.status_code == 507
     assert Document.objects.count() == 0
     assert files_under(document_storage) == []
+
+    # A URL accepted while there was room waits for its download instead of failing.
+    space_returns(settings)
+    waiting = document_ingest_url(owner=owner, url="http://127.0.0.1:9/scan.pdf").document
+    disk_nearly_full(settings)
+    document = document_fetch_url(document_id=waiting.pk)
+    assert document.status == "pending"
+    fetch_log = list(
+        ProcessingLog.objects.filter(document=document, step_name="fetch").values_list("message", flat=True)
+    )
+    assert fetch_log[-1].startswith("Paused: disk nearly full")
+    assert not any(message.startswith("Attempt") for message in fetch_log)  # no attempt used
 
 
 def test_below_the_floor_a_step_pauses_with_a_reason_uses_no_attempt_and_runs_once_space_returns(
