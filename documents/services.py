@@ -68,7 +68,9 @@ def document_ingest(
     Streams to scratch space while hashing (never the whole file in memory), refuses
     unsupported content with UnsupportedMediaType before anything is stored, and records
     an exact re-upload (same SHA-256, same owner) as a ``duplicate`` of the first, with
-    nothing queued. ``enqueue=False`` leaves the pipeline to the caller (``--sync``).
+    nothing queued. Below WORKDIR's free-space floor, or when the disk fills meanwhile, it
+    refuses with InsufficientStorage (507) and keeps nothing (docuelevate.diskspace).
+    ``enqueue=False`` leaves the pipeline to the caller (``--sync``).
     ``source_ref`` is where in its source it came from (a mailbox and UID, a path).
     """
     document = Document(owner=owner, source=source, source_ref=source_ref)
