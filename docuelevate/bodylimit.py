@@ -11,6 +11,9 @@ Django application in docuelevate.wsgi:
   passes the limit, without reading further, and otherwise hands Django the spool with a
   correct CONTENT_LENGTH, so chunked uploads and chunked JSON simply work;
 - refuses a multipart body whose declared length is over the limit before reading it;
+- refuses a multipart body with 507 when WORKDIR is below its free-space floor
+  (MIN_FREE_DISK_MB, docuelevate.diskspace), counting a declared length as already
+  written, and stops a chunked spool with 507 when the floor is reached or the disk fills;
 - leaves every other request untouched (a declared non-multipart length is Django's
   RequestBodyLimitMiddleware's; probes carry no body).
 
@@ -31,12 +34,15 @@ from django.conf import settings
 from django.core.handlers.wsgi import WSGIRequest
 from django.http import HttpResponse
 
+from docuelevate import diskspace
 from docuelevate.views import error_response
 
 # A chunked JSON body of a few KB stays in memory; anything larger goes to disk.
 SPOOL_MEMORY_SIZE = 256 * 1024
 # How much is read at a time: also how far past the limit a refused body is read at most.
 READ_SIZE = 64 * 1024
+# Bytes spooled between two looks at WORKDIR's free space.
+NO_ROOM_CHECK_EVERY = 1024 * 1024
 
 
 def is_multipart(environ: WSGIEnvironment) -> bool:
@@ -78,9 +84,14 @@ class BodyLimitMiddleware:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         limit = body_limit(environ)
         if _is_chunked(environ):
+            if is_multipart(environ) and not diskspace.has_room():
+                return _refuse_no_room(environ, start_response)
             return self._spooled(environ, start_response, limit)
         if is_multipart(environ) and _declared_length(environ) > limit:
             return _refuse(environ, start_response)
+        if is_multipart(environ) and not diskspace.has_room(incoming=_declared_length(environ)):
+            # Before a byte is read: the upload would take WORKDIR below its floor.
+            return _refuse_no_room(environ, start_response)
         return self.application(environ, start_response)
 
     def _spooled(
@@ -95,12 +106,20 @@ class BodyLimitMiddleware:
         )
         try:
             size = _copy_within(environ["wsgi.input"], spool, limit)
+        except OSError as exc:
+            spool.close()
+            if diskspace.is_disk_full(exc):
+                return _refuse_no_room(environ, start_response)
+            raise
         except BaseException:
             spool.close()
             raise
         if size is None:
             spool.close()
             return _refuse(environ, start_response)
+        if size < 0:
+            spool.close()
+            return _refuse_no_room(environ, start_response)
         spool.seek(0)
         environ["wsgi.input"] = spool
         environ["CONTENT_LENGTH"] = str(size)
@@ -115,12 +134,15 @@ class BodyLimitMiddleware:
 
 
 def _copy_within(source: IO[bytes], target: IO[bytes], limit: int) -> int | None:
-    """Copy ``source`` to ``target``; the size, or None as soon as it passes ``limit``."""
+    """Copy ``source`` to ``target``; the size, or None as soon as it passes ``limit``, or
+    -1 as soon as WORKDIR falls below its free-space floor (looked at once per MiB)."""
     size = 0
     while chunk := source.read(READ_SIZE):
         size += len(chunk)
         if size > limit:
             return None
+        if size % NO_ROOM_CHECK_EVERY < len(chunk) and not diskspace.has_room():
+            return -1
         target.write(chunk)
     return size
 
@@ -131,8 +153,19 @@ def _refuse(environ: WSGIEnvironment, start_response: StartResponse) -> list[byt
         detail = f"The upload is larger than the limit of {settings.MAX_UPLOAD_SIZE} bytes."
     else:
         detail = f"The request body is larger than the limit of {settings.MAX_REQUEST_BODY_SIZE} bytes."
+    return _answer(environ, start_response, status=413, detail=detail)
+
+
+def _refuse_no_room(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+    """507 with the ingest's own words (docuelevate.diskspace): the body would not fit."""
+    return _answer(environ, start_response, status=507, detail=diskspace.no_room_error().message)
+
+
+def _answer(
+    environ: WSGIEnvironment, start_response: StartResponse, *, status: int, detail: str
+) -> list[bytes]:
     # Building the request reads nothing: it only wraps the input.
-    response: HttpResponse = error_response(WSGIRequest(environ), status=413, detail=detail)
+    response: HttpResponse = error_response(WSGIRequest(environ), status=status, detail=detail)
     response["Content-Length"] = str(len(response.content))
     # No "Connection: close" header: PEP 3333 forbids hop-by-hop headers from applications
     # (wsgiref asserts on it) and gunicorn drops it. gunicorn closes the connection itself:

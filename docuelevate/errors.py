@@ -1,7 +1,7 @@
 """The one family of domain errors that services raise.
 
 Views and the API translate these into HTTP answers in one place (400/403/404/409/412/
-413/415/429 with ``{"detail": ...}``), so services stay free of HTTP and every channel, including
+413/415/429/507 with ``{"detail": ...}``), so services stay free of HTTP and every channel, including
 management commands and tasks, reports the same readable message.
 """
 
@@ -61,3 +61,10 @@ class UnsupportedMediaType(ApplicationError):
 
 class RateLimited(ApplicationError):
     status_code = 429
+
+
+class InsufficientStorage(ApplicationError):
+    """No room to store this now (WORKDIR below MIN_FREE_DISK_MB, or the disk full): a passing
+    condition, so a client may send the same request again later (HTTP 507)."""
+
+    status_code = 507

@@ -242,6 +242,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # django-celery-beat's DatabaseScheduler, plus a heartbeat row that lets productioncheck
 # see that beat runs, and runs exactly once.
 CELERY_BEAT_SCHEDULER = "ops.beat:HeartbeatScheduler"
+# Seconds a beat's lease on sending the periodic tasks lasts unrenewed (ops.beat): a second
+# beat stands by and takes over this long after the first one died without a word.
+BEAT_LEASE_SECONDS = env_int("BEAT_LEASE_SECONDS", 60, minimum=2)
 UPTIME_KUMA_URL = env_optional("UPTIME_KUMA_URL")
 METRICS_TOKEN = env_optional("METRICS_TOKEN")
 METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS")
@@ -303,6 +306,10 @@ else:
 SCRATCH_DIR = WORKDIR / "tmp"
 
 MAX_UPLOAD_SIZE = env_int("MAX_UPLOAD_SIZE", 1024**3, minimum=1)
+# Free space (MiB) WORKDIR keeps: below it uploads and other ingest are refused (507) and the
+# pipeline pauses its documents until space returns (docuelevate.diskspace), so a full disk
+# stops new work cleanly instead of failing it half-written.
+MIN_FREE_DISK_MB = env_int("MIN_FREE_DISK_MB", 500, minimum=0)
 MAX_PAGES = env_int("MAX_PAGES", 500, minimum=1)
 # Images larger than this many pixels are refused as decompression bombs.
 MAX_IMAGE_PIXELS = env_int("MAX_IMAGE_PIXELS", 200_000_000, minimum=1_000_000)

@@ -21,9 +21,11 @@ from django.utils import timezone
 
 from accounts.audit import audit_record
 from accounts.models import AuditAction, User
+from docuelevate import diskspace
 from docuelevate.errors import (
     ApplicationError,
     Conflict,
+    InsufficientStorage,
     InvalidInput,
     PayloadTooLarge,
     RequestTimeout,
@@ -66,7 +68,9 @@ def document_ingest(
     Streams to scratch space while hashing (never the whole file in memory), refuses
     unsupported content with UnsupportedMediaType before anything is stored, and records
     an exact re-upload (same SHA-256, same owner) as a ``duplicate`` of the first, with
-    nothing queued. ``enqueue=False`` leaves the pipeline to the caller (``--sync``).
+    nothing queued. Below WORKDIR's free-space floor, or when the disk fills meanwhile, it
+    refuses with InsufficientStorage (507) and keeps nothing (docuelevate.diskspace).
+    ``enqueue=False`` leaves the pipeline to the caller (``--sync``).
     ``source_ref`` is where in its source it came from (a mailbox and UID, a path).
     """
     document = Document(owner=owner, source=source, source_ref=source_ref)
@@ -111,7 +115,15 @@ def _take_in(document: Document, *, chunks: Iterable[bytes], filename: str, how:
                     document.pk, "ingest", DocumentStatus.DUPLICATE, f"Same content as document {first.pk}"
                 )
                 return True
-            document.original_file = storage.store_file(upload.path, storage.original_name())
+            # The copy needs as much room again as the spooled upload.
+            diskspace.require_room(incoming=upload.size)
+            try:
+                document.original_file = storage.store_file(upload.path, storage.original_name())
+            except OSError as exc:
+                # store_file removed its partial copy; the spool goes when this block ends.
+                if diskspace.is_disk_full(exc):
+                    raise diskspace.no_room_error() from exc
+                raise
             try:
                 _record_original(document, how=how)
             except BaseException:
@@ -154,6 +166,7 @@ def document_ingest_url(*, owner: User, url: str, filename: str | None = None) -
         target = UrlFetcher.from_settings().check(url)
     except FetchError as exc:
         raise _fetch_application_error(exc) from None
+    diskspace.require_room()
     with transaction.atomic():
         document = Document.objects.create(
             owner=owner,
@@ -192,9 +205,16 @@ def document_fetch_url(*, document_id: int) -> Document:
         if not document.steps.exclude(status=StepStatus.PENDING).exists():
             pipeline_enqueue(document_id=document.pk, step_name=STEP_NAMES[0], task_id=str(uuid.uuid4()))
         return document
+    if not diskspace.has_room():
+        # Not an attempt: the download waits, and the stale-download sweep sends it again.
+        log_event(document.pk, "fetch", StepStatus.PENDING, diskspace.pause_reason())
+        return document
     log_event(document.pk, "fetch", StepStatus.IN_PROGRESS, f"Attempt {_fetch_attempts(document) + 1}")
     try:
         taken_in = _download(document)
+    except InsufficientStorage:
+        log_event(document.pk, "fetch", StepStatus.PENDING, diskspace.pause_reason())
+        return document
     except ApplicationError as exc:
         _fetch_fail(document, exc.message)
         document.refresh_from_db()

@@ -25,6 +25,7 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import Storage, storages
 
+from docuelevate import diskspace
 from docuelevate.errors import PayloadTooLarge
 
 CHUNK_SIZE = 1024 * 1024
@@ -58,11 +59,15 @@ def spooled_upload(chunks: Iterable[bytes], *, max_size: int) -> Iterator[Spoole
     """Write ``chunks`` to a private scratch file, hashing as they stream.
 
     The upload is never held in memory whole. Past ``max_size`` bytes the copy stops and
-    PayloadTooLarge is raised; the partial file is removed either way on exit.
+    PayloadTooLarge is raised; below WORKDIR's free-space floor (checked before the first
+    byte and after every CHUNK_SIZE), or when the disk fills, InsufficientStorage. The partial
+    file is removed either way on exit.
     """
     settings.SCRATCH_DIR.mkdir(parents=True, exist_ok=True)
+    diskspace.require_room()
     digest = hashlib.sha256()
     size = 0
+    checked = 0  # bytes written when the free space was last looked at
     head = b""
     with tempfile.NamedTemporaryFile(dir=settings.SCRATCH_DIR, prefix="upload-", delete=False) as handle:
         path = Path(handle.name)
@@ -71,10 +76,23 @@ def spooled_upload(chunks: Iterable[bytes], *, max_size: int) -> Iterator[Spoole
                 size += len(chunk)
                 if size > max_size:
                     raise PayloadTooLarge(f"The file is larger than the limit of {max_size} bytes.")
+                if size - checked >= CHUNK_SIZE:
+                    # Several uploads at once share the floor: stop this one while room is left.
+                    checked = size
+                    diskspace.require_room()
                 if len(head) < HEAD_SIZE:
                     head += chunk[: HEAD_SIZE - len(head)]
                 digest.update(chunk)
                 handle.write(chunk)
+            handle.flush()
+        except OSError as exc:
+            # Closing flushes what is buffered, which fails the same way on a full disk.
+            with contextlib.suppress(OSError):
+                handle.close()
+            path.unlink(missing_ok=True)
+            if diskspace.is_disk_full(exc):
+                raise diskspace.no_room_error() from exc
+            raise
         except BaseException:
             handle.close()
             path.unlink(missing_ok=True)

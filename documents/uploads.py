@@ -6,7 +6,9 @@ handler counts each file's bytes as they arrive and, the moment one passes the l
 deletes its partial temporary file and drops the rest of its bytes. The file stays among
 the request's files as an OversizedUpload, so the view answers for it like for any other
 refused file (413 when it is the only one, an "error" entry among several) instead of it
-silently vanishing.
+silently vanishing. The same holds for WORKDIR's free-space floor (docuelevate.diskspace):
+below it, or when a write meets a full disk, the file is dropped the same way and stands
+as a NoRoomUpload, answered with 507.
 
 How much the handler reads at all is bounded one layer out: docuelevate.bodylimit refuses
 a multipart body over MAX_UPLOAD_SIZE + MAX_REQUEST_BODY_SIZE, declared or chunked.
@@ -14,15 +16,18 @@ a multipart body over MAX_UPLOAD_SIZE + MAX_REQUEST_BODY_SIZE, declared or chunk
 
 from __future__ import annotations
 
+import contextlib
 import io
 from collections.abc import Iterator
 from typing import NoReturn
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
-from django.core.files.uploadhandler import TemporaryFileUploadHandler
+from django.core.files.uploadhandler import FileUploadHandler, TemporaryFileUploadHandler
 
+from docuelevate import diskspace
 from docuelevate.errors import PayloadTooLarge
+from documents.storage import CHUNK_SIZE
 
 
 def file_too_large() -> PayloadTooLarge:
@@ -54,31 +59,64 @@ class OversizedUpload(UploadedFile[bytes]):
         raise file_too_large()
 
 
-class LimitedTemporaryFileUploadHandler(TemporaryFileUploadHandler):
-    """Django's temporary-file handler, holding each file to MAX_UPLOAD_SIZE as it streams in."""
+class NoRoomUpload(OversizedUpload):
+    """Stands in for a file refused because WORKDIR fell below its free-space floor (or the
+    disk filled) while it arrived; reading it raises InsufficientStorage (507)."""
 
-    oversized = False
+    def chunks(self, chunk_size: int | None = None) -> Iterator[bytes]:
+        raise diskspace.no_room_error()
+
+    def read(self, *args: object, **kwargs: object) -> NoReturn:
+        raise diskspace.no_room_error()
+
+
+class LimitedTemporaryFileUploadHandler(TemporaryFileUploadHandler):
+    """Django's temporary-file handler, holding each file to MAX_UPLOAD_SIZE as it streams in,
+    and to WORKDIR's free-space floor (docuelevate.diskspace)."""
+
+    # Why the current file was dropped: None while it is kept.
+    refused: type[OversizedUpload] | None = None
 
     def new_file(self, *args: object, **kwargs: object) -> None:
+        self.refused = None
+        if not diskspace.has_room():
+            # No temporary file at all: nothing is written for a file that cannot be kept.
+            self.refused = NoRoomUpload
+            FileUploadHandler.new_file(self, *args, **kwargs)  # type: ignore[arg-type]  # as Django gives them
+            return
         super().new_file(*args, **kwargs)  # type: ignore[arg-type]  # passed through as Django gives them
-        self.oversized = False
 
     def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes | None:
-        if self.oversized:
+        if self.refused is not None:
             return None  # the rest of a refused file: read, never kept
         if start + len(raw_data) > settings.MAX_UPLOAD_SIZE:
-            self.oversized = True
-            # Closing the temporary file deletes it; forgetting it keeps Django from closing
-            # or removing it a second time (MultiPartParser._close_files, upload_interrupted).
-            self.file.close()
-            del self.file
+            self._drop(OversizedUpload)
             return None
-        super().receive_data_chunk(raw_data, start)
+        # Once per CHUNK_SIZE: several uploads at once share the floor.
+        crossed = (start + len(raw_data)) // CHUNK_SIZE != start // CHUNK_SIZE
+        if crossed and not diskspace.has_room():
+            self._drop(NoRoomUpload)
+            return None
+        try:
+            super().receive_data_chunk(raw_data, start)
+        except OSError as exc:
+            if not diskspace.is_disk_full(exc):
+                raise
+            self._drop(NoRoomUpload)
         return None
 
+    def _drop(self, refusal: type[OversizedUpload]) -> None:
+        self.refused = refusal
+        # Closing the temporary file deletes it (even when flushing its buffer fails again on
+        # a full disk); forgetting it keeps Django from closing or removing it a second time
+        # (MultiPartParser._close_files, upload_interrupted).
+        with contextlib.suppress(OSError):
+            self.file.close()
+        del self.file
+
     def file_complete(self, file_size: int) -> UploadedFile[bytes] | None:
-        if self.oversized:
-            return OversizedUpload(
+        if self.refused is not None:
+            return self.refused(
                 name=self.file_name or "upload",
                 content_type=self.content_type or "",
                 size=file_size,

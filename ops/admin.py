@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from docuelevate.admin import ReadOnlyForOperatorsAdmin
-from ops.models import BackupRecord, BeatHeartbeat
+from ops.models import BackupRecord, BeatHeartbeat, BeatLease
 
 
 @admin.register(BackupRecord)
@@ -24,3 +24,10 @@ class BackupRecordAdmin(ReadOnlyForOperatorsAdmin):
 class BeatHeartbeatAdmin(ReadOnlyForOperatorsAdmin):
     list_display = ["identity", "started_at", "last_seen"]
     search_fields = ["identity"]
+
+
+@admin.register(BeatLease)
+class BeatLeaseAdmin(ReadOnlyForOperatorsAdmin):
+    """Which beat sends the periodic tasks, and until when unless it renews (ops.beat)."""
+
+    list_display = ["name", "holder", "expires_at"]

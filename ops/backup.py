@@ -45,8 +45,8 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.utils import timezone
 from meilisearch.errors import MeilisearchApiError, MeilisearchCommunicationError, MeilisearchTimeoutError
 
-from docuelevate import __version__
-from docuelevate.errors import ApplicationError, InvalidInput
+from docuelevate import __version__, diskspace
+from docuelevate.errors import ApplicationError, InsufficientStorage, InvalidInput
 from docuelevate.security import mask_secrets, secret_values
 from ops.backup_engines import CHUNK_SIZE, BackupCorrupt, BackupFailed, database
 from ops.models import BackupRecord, BackupStatus, BackupTier
@@ -394,6 +394,7 @@ def backup_create(*, tier: str = "daily", include_files: bool = False) -> Backup
     record = BackupRecord.objects.create(tier=tier, status=BackupStatus.RUNNING)
     started = time.monotonic()
     try:
+        _require_room_for_backup()
         written = _write_archive(record, include_files=include_files)
     except Exception as exc:  # whatever broke, the record must say so for the health checks
         record.status, record.error, record.finished_at = (
@@ -415,6 +416,23 @@ def backup_create(*, tier: str = "daily", include_files: bool = False) -> Backup
     )  # fmt: skip
     backup_prune(tier=tier)
     return record
+
+
+def _require_room_for_backup() -> None:
+    """A backup on WORKDIR's own disk while it is below its free-space floor would fill what
+    documents need: it is not written (and the health checks see it failed, with why)."""
+    folder = Path(settings.BACKUP_DIR)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent  # where it will be made
+    try:
+        same_disk = folder.stat().st_dev == Path(settings.WORKDIR).stat().st_dev
+    except OSError:
+        return  # writing the archive reports what is wrong with BACKUP_DIR
+    if same_disk and not diskspace.has_room():
+        raise InsufficientStorage(
+            f"Not written: WORKDIR's disk is below MIN_FREE_DISK_MB ({settings.MIN_FREE_DISK_MB} MiB kept "
+            "free for documents); free space, or put BACKUP_DIR on another disk."
+        )
 
 
 def _delete_archive(path_text: str) -> None:

@@ -31,11 +31,12 @@ from ops.probes.redis import probe_redis
 from ops.probes.result import UNREACHABLE, CheckResult, Status, failed, passed
 from ops.probes.search import probe_search
 from ops.probes.sources import probe_sources
-from ops.probes.workdir import probe_workdir
+from ops.probes.workdir import probe_disk_space, probe_workdir
 
 __all__ = [
     "CHECK_THREADS", "CHECK_TIMEOUT", "HEALTH_CHECKS", "HEALTH_WORDS", "NEEDS_DATABASE", "READY_CHECKS",
-    "CheckResult", "Report", "Status", "health", "health_answer", "ok", "readiness", "run_checks",
+    "READY_FACTS", "CheckResult", "Report", "Status", "health", "health_answer", "ok", "readiness",
+    "run_checks",
 ]  # fmt: skip
 
 logger = logging.getLogger(__name__)
@@ -54,7 +55,9 @@ HEALTH_WORDS: dict[Status, str] = {
 Check = Callable[[], CheckResult]
 
 # What the readiness probe asks: only the database decides readiness.
-READY_CHECKS: dict[str, Check] = {"database": probe_database, "redis": probe_redis}
+READY_CHECKS: dict[str, Check] = {"database": probe_database, "redis": probe_redis, "disk": probe_disk_space}
+# The facts the (unauthenticated) readiness probe shows besides a check's status.
+READY_FACTS: dict[str, tuple[str, ...]] = {"disk": ("paused",)}
 # What /api/health reports. The database comes first: the checks that read it run only
 # when it answers (a dead database would make each of them wait out its own timeout).
 HEALTH_CHECKS: dict[str, Check] = {
@@ -158,15 +161,21 @@ class Report:
 
 
 def readiness() -> Report:
-    """Ready when the database answers; Redis is reported, but its loss alone keeps serving."""
+    """Ready when the database answers; Redis and the disk's free-space floor are reported,
+    but neither alone stops serving (reads and downloads still work)."""
     results = run_checks(READY_CHECKS)
     ready = results["database"].status is Status.PASS
     status = "ready" if ready else "not_ready"
     body = {
         "status": status,
-        "checks": {name: {"status": HEALTH_WORDS[result.status]} for name, result in results.items()},
+        "checks": {name: _ready_answer(name, result) for name, result in results.items()},
     }
     return Report(status, 200 if ready else 503, body)
+
+
+def _ready_answer(name: str, result: CheckResult) -> dict[str, Any]:
+    shown = {fact: result.facts[fact] for fact in READY_FACTS.get(name, ()) if fact in result.facts}
+    return {"status": HEALTH_WORDS[result.status], **shown}
 
 
 def health() -> Report:

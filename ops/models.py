@@ -1,4 +1,5 @@
-"""Models of operations: records of backups and the heartbeat of the one beat process."""
+"""Models of operations: records of backups, the heartbeat of each beat process, and the lease
+that lets only one of them send the periodic tasks."""
 
 from __future__ import annotations
 
@@ -61,3 +62,19 @@ class BeatHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"beat {self.identity}"
+
+
+class BeatLease(models.Model):
+    """Which beat process sends the periodic tasks: the ``holder`` of this one row's lease.
+
+    Written by ``ops.beat`` with conditional updates on the database's own clock: a beat
+    takes the lease when it is free or expired and renews it while it runs; any other beat
+    stands by, sending nothing, and takes over once the lease of a beat that died runs out.
+    """
+
+    name = models.CharField(max_length=32, unique=True)
+    holder = models.CharField(max_length=255, blank=True)
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} lease of {self.holder or 'nobody'}"

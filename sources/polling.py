@@ -29,12 +29,13 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
-from docuelevate.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from docuelevate import diskspace
+from docuelevate.errors import InsufficientStorage, InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from documents.models import Document, FailureKind, Tag
 from documents.organise.mapping import entry_for_name
 from documents.services import document_ingest
 from sources.kinds import kind_for
-from sources.kinds.base import LeaseLost, SourceFailed, SourceMisconfigured, Taken
+from sources.kinds.base import LeaseLost, SourceFailed, SourceMisconfigured, SourcePaused, Taken
 from sources.models import ItemState, Source, SourceItem
 
 logger = logging.getLogger(__name__)
@@ -126,6 +127,9 @@ class PollRun:
         except _REFUSALS as exc:
             self._finish(item, ItemState.FAILED, detail=exc.message)
             return Taken(state=ItemState.FAILED, document_id=None, new=True, detail=exc.message)
+        except InsufficientStorage:
+            # Not the item's fault: it stays claimed, and the poll stops here.
+            raise SourcePaused(diskspace.pause_reason()) from None
         document = result.document
         tag_names = sorted({name.strip()[:64] for name in tags if name.strip()})
         if tag_names and not result.is_duplicate:
@@ -180,6 +184,8 @@ def source_poll(*, source_id: int, worker_name: str = "") -> PollOutcome:
         return PollOutcome(status=PollStatus.BUSY if exists else PollStatus.DISABLED)
     source = Source.objects.select_related("owner", "document_owner").get(pk=source_id)
     try:
+        if not diskspace.has_room():
+            raise SourcePaused(diskspace.pause_reason())
         run = PollRun(source=source, holder=holder, owner=_document_owner(source))
         documents = kind_for(source).poll(run)
     except SourceFailed as exc:

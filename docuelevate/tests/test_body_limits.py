@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import json
 import select
+import shutil
 import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -662,3 +663,32 @@ def test_a_chunked_json_body_over_the_limit_gets_413_and_one_under_it_reaches_th
     assert answered.request.headers.get("Transfer-Encoding") == "chunked"
     assert answered.status_code == 400, answered.text
     assert answered.json()["detail"] == "Only http:// and https:// URLs can be fetched."
+
+
+def test_below_the_free_space_floor_an_upload_is_refused_with_507_before_a_byte_is_read(
+    limits: Path, settings: Any
+) -> None:
+    """Declared: the upload's length counts as written already; chunked: the floor is looked
+    at before spooling. Either way the body is never read (docuelevate.diskspace)."""
+    settings.MAX_UPLOAD_SIZE = 1024 * MB
+    free_mb = shutil.disk_usage(settings.WORKDIR).free // MB
+    # Room for 256 MiB above the floor: a 512 MiB upload would cut into it, a 1 MiB one not.
+    settings.MIN_FREE_DISK_MB = max(free_mb - 256, 0)
+    cases = [(False, 512 * MB, "507 "), (False, 1 * MB, "200 "), (True, 0, "507 ")]
+    for chunked, length, expected in cases:
+        if chunked:
+            settings.MIN_FREE_DISK_MB = free_mb + 1024  # already below it
+        seen = Seen()
+        body = CountingInput(length or 2 * MB)
+        content_type = "multipart/form-data; boundary=x"
+        environ = environ_for(
+            "/api/ui-upload", body, content_type=content_type, chunked=chunked, length=length
+        )
+
+        status, _, content = call(BodyLimitMiddleware(recording_app(seen, limits)), environ)
+
+        assert status.startswith(expected), (chunked, length, status)
+        if expected == "507 ":
+            assert "running out of storage space" in json.loads(content)["detail"]
+            assert body.read_bytes == 0
+            assert not seen.called

@@ -61,7 +61,9 @@ from documents.services import (
 from documents.storage import open_file
 from ops.probes.broker import queue_lengths, workers_online
 
-ERRORS = {code: OpenApiResponse(ErrorOutputSerializer) for code in (400, 401, 403, 404, 408, 409, 413, 415)}
+ERRORS = {
+    code: OpenApiResponse(ErrorOutputSerializer) for code in (400, 401, 403, 404, 408, 409, 413, 415, 507)
+}
 # An upload answers with one outcome, or with {"results": [...]} for several files.
 INGEST_ANSWERS = PolymorphicProxySerializer(
     component_name="IngestAnswerOrAnswers",

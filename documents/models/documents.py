@@ -44,6 +44,9 @@ class FailureKind(models.TextChoices):
     WORKER_LOST = "worker_lost"  # its worker vanished mid-run (watchdog, or a restarted worker)
     WORKER_LOST_REPEATEDLY = "worker_lost_repeatedly"  # the step keeps killing its worker
     INTERNAL_ERROR = "internal_error"  # a bug or an unforeseen input; details in the server log
+    # Not a failure: WORKDIR fell below MIN_FREE_DISK_MB, so the step waits (pending) and runs
+    # by itself once there is room again, without using up an attempt (docuelevate.diskspace).
+    DISK_FULL = "disk_full"
     # Deliveries only: the destination's settings or credentials are wrong, so every delivery
     # to it fails until someone fixes them (destinations.kinds.base.DestinationMisconfigured).
     CONFIGURATION = "configuration"

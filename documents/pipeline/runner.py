@@ -24,11 +24,13 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from docuelevate import diskspace
+from docuelevate.errors import InsufficientStorage
 from documents import storage
 from documents.models import Document, DocumentStatus, FailureKind, ProcessingStep, ResetKind, StepStatus
 from documents.pipeline.base import StepContext, StepFailed, StepInputMissing, StepTemporarilyFailed
 from documents.pipeline.claims import claim_kept
-from documents.pipeline.state import step_claim, step_record, steps_reset
+from documents.pipeline.state import step_claim, step_pause, step_record, steps_reset
 from documents.pipeline.steps import PIPELINE, STEP_NAMES
 from search.services import index_document
 
@@ -36,6 +38,8 @@ logger = logging.getLogger(__name__)
 
 # Beyond the task's hard time limit (STEP_TIMEOUT + 60 s), before a step counts as stuck.
 STUCK_GRACE_SECONDS = 120
+# How often a step paused for disk space (below MIN_FREE_DISK_MB) looks again.
+DISK_PAUSE_SECONDS = 60
 
 
 class Outcome(StrEnum):
@@ -93,6 +97,11 @@ def pipeline_step_run(
     on. Temporary failures ask for a retry while attempts remain; everything else ends
     the document as ``failed`` with the reason, and the original file stays untouched.
     """
+    if not diskspace.has_room() and step_pause(
+        document_id=document_id, step_name=step_name, message=diskspace.pause_reason(), task_id=task_id
+    ):
+        # Below the free-space floor a step would only fail half-written: it waits instead.
+        return StepRun(Outcome.RETRY, retry_in=disk_pause_delay(), message=diskspace.pause_reason())
     claimed = step_claim(
         document_id=document_id, step_name=step_name, task_id=task_id, claimed_by=claim_token(worker_name)
     )
@@ -128,9 +137,16 @@ def _step_run_claimed(
     document_id, step_name = document.pk, step.name
     step_impl = PIPELINE[STEP_NAMES.index(step_name)]
     try:
-        with claim_kept(_claim_held(step)), storage.scratch_dir() as scratch:
+        with claim_kept(_claim_held(step)):
             try:
-                result = step_impl.run(StepContext(document=document, scratch=scratch, force_ocr=force_ocr))
+                with storage.scratch_dir() as scratch:
+                    context = StepContext(document=document, scratch=scratch, force_ocr=force_ocr)
+                    result = step_impl.run(context)
+            except Exception as exc:
+                # The scratch folder and any partial file are gone by now (scratch_dir, store_file).
+                if not _out_of_room(exc):
+                    raise
+                result = None  # out of room: paused below, once the claim is known to be held
             finally:
                 # Whatever the step did or raised, a run that lost its claim records nothing.
                 if not _claim_held(step).exists():
@@ -175,6 +191,8 @@ def _step_run_claimed(
         logger.exception("step %s of document %s crashed", step_name, document_id)
         message = f"Internal error in the {step_name} step ({exc.__class__.__name__}); see the server log."
         return _fail(step, message, task_id, FailureKind.INTERNAL_ERROR)
+    if result is None:
+        return _pause(step, task_id)
     status = StepStatus.SKIPPED if result.skipped else StepStatus.SUCCESS
     step_record(step=step, status=status, message=result.message, task_id=task_id)
     return StepRun(
@@ -182,6 +200,29 @@ def _step_run_claimed(
         next_step=next_step_after(step_name),
         message=result.message,
     )
+
+
+def _out_of_room(exc: Exception) -> bool:
+    """Whether a step's error came from a full disk: the write said so (its errno), or the
+    step failed while WORKDIR is below its floor, as a program (OCR, conversion) that ran
+    out of space does, whatever words it printed."""
+    if diskspace.is_disk_full(exc) or isinstance(exc, InsufficientStorage):
+        return True
+    return not isinstance(exc, StepInputMissing | SoftTimeLimitExceeded) and not diskspace.has_room()
+
+
+def _pause(step: ProcessingStep, task_id: str) -> StepRun:
+    message = diskspace.pause_reason()
+    step_pause(
+        document_id=step.document_id, step_name=step.name, message=message, task_id=task_id, was_claimed=True
+    )
+    return StepRun(Outcome.RETRY, retry_in=disk_pause_delay(), message=message)
+
+
+def disk_pause_delay() -> int:
+    """Seconds before a step paused for disk space looks again, with jitter so that many
+    paused documents do not all wake at once."""
+    return max(1, round(DISK_PAUSE_SECONDS * random.uniform(0.75, 1.25)))  # noqa: S311 - not security relevant
 
 
 def _fail(step: ProcessingStep, message: str, task_id: str, kind: FailureKind) -> StepRun:

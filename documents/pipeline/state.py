@@ -151,6 +151,37 @@ def step_record(
 
 
 @transaction.atomic
+def step_pause(
+    *, document_id: int, step_name: str, message: str, task_id: str, was_claimed: bool = False
+) -> bool:
+    """Leave ``step_name`` pending for want of disk space, ``message`` as its reason.
+
+    A pause is not a failure: it uses up no attempt (a run that was claimed and then found
+    the disk full gives its attempt back, ``was_claimed``) and the housekeeping retry never
+    sees it. Logged once per pause, not at every look. False when the step does not wait
+    (gone, done, or run by another worker just now): the caller carries on as usual.
+    """
+    step = ProcessingStep.objects.select_for_update().filter(document_id=document_id, name=step_name).first()
+    if step is None or step.status != (StepStatus.IN_PROGRESS if was_claimed else StepStatus.PENDING):
+        return False
+    already_paused = step.failure_kind == FailureKind.DISK_FULL
+    if was_claimed:
+        step.attempts = max(step.attempts - 1, 0)
+    step.status = StepStatus.PENDING
+    step.started_at = None
+    step.finished_at = None
+    step.error = message
+    step.failure_kind = FailureKind.DISK_FULL
+    step.claimed_by = ""
+    step.claim_expires_at = None
+    step.save()
+    if not already_paused:
+        log_event(document_id, step_name, StepStatus.PENDING, message, task_id, kind=FailureKind.DISK_FULL)
+    document_refresh_status(Document.objects.get(pk=document_id))
+    return True
+
+
+@transaction.atomic
 def steps_reset(
     *,
     document_id: int,

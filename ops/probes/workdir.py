@@ -13,6 +13,7 @@ from pathlib import Path, PurePosixPath
 
 from django.conf import settings
 
+from docuelevate import diskspace
 from ops.probes.result import CheckResult, failed, passed, warned
 
 logger = logging.getLogger(__name__)
@@ -24,6 +25,7 @@ WORKDIR_WARN_BELOW = 5 * 1024**3
 CONTAINER_LAYER_TYPES = frozenset({"overlay", "aufs", "fuse.fuse-overlayfs"})
 MEMORY_TYPES = frozenset({"tmpfs", "ramfs"})
 NOT_WRITABLE = "not writable"
+BELOW_FLOOR = "below MIN_FREE_DISK_MB"
 
 
 def _unescape_mount_point(field: str) -> str:
@@ -102,6 +104,14 @@ def probe_workdir(
     free = shutil.disk_usage(workdir).free
     free_text = f"{free / 1024**3:.1f} GiB free"
     grow = "free space or grow the volume"
+    if free < diskspace.floor_bytes():
+        reason = (
+            f"WORKDIR {workdir} has only {free_text}, below MIN_FREE_DISK_MB "
+            f"({settings.MIN_FREE_DISK_MB} MiB): uploads are refused and processing is paused"
+        )
+        return failed(
+            "workdir", reason, grow, writable=True, free_bytes=free, reason=BELOW_FLOOR, paused=True
+        )
     if free < WORKDIR_FAIL_BELOW:
         reason = f"WORKDIR {workdir} has only {free_text}"
         return failed("workdir", reason, grow, writable=True, free_bytes=free, reason="almost full")
@@ -112,3 +122,16 @@ def probe_workdir(
     return passed(
         "workdir", f"WORKDIR {workdir} is writable, {free_text}{where}", writable=True, free_bytes=free
     )
+
+
+def probe_disk_space() -> CheckResult:
+    """Whether WORKDIR is above its free-space floor (MIN_FREE_DISK_MB): one statvfs, cheap
+    enough for the readiness probe. ``paused`` tells that uploads are refused and processing
+    waits; the process stays ready, as reads and downloads still work."""
+    free = diskspace.free_bytes()
+    if free < diskspace.floor_bytes():
+        reason = (
+            f"WORKDIR has {free // 1024**2} MiB free, below MIN_FREE_DISK_MB ({settings.MIN_FREE_DISK_MB})"
+        )
+        return failed("disk", reason, "free space or grow the volume", paused=True, reason=BELOW_FLOOR)
+    return passed("disk", f"WORKDIR has {free // 1024**2} MiB free", paused=False)

@@ -452,3 +452,18 @@ def test_a_pg_dump_older_than_the_server_is_refused_with_the_package_to_install(
     with pytest.raises(BackupFailed, match=r"pg_dump \d+ cannot handle the PostgreSQL 99 server; "
                                            r"install postgresql-client-99"):  # fmt: skip
         engine.program("pg_dump", 990000)
+
+
+@pytest.mark.django_db
+def test_below_the_free_space_floor_a_backup_on_workdirs_disk_is_not_written_and_says_why(
+    backup_dir, settings
+):
+    settings.MIN_FREE_DISK_MB = shutil.disk_usage(settings.WORKDIR).free // 1024**2 + 1024
+
+    with pytest.raises(BackupFailed):
+        backup_create(tier="hourly")
+
+    record = BackupRecord.objects.get()
+    assert record.status == BackupStatus.FAILED
+    assert record.error.startswith("Not written: WORKDIR's disk is below MIN_FREE_DISK_MB")
+    assert not list(Path(settings.BACKUP_DIR).glob("*.tar"))

@@ -45,6 +45,8 @@ from sources.models import Source, SourceKind
 
 LIVE = "/api/diagnostic/healthz/live"
 READY = "/api/diagnostic/healthz/ready"
+# WORKDIR above its free-space floor (MIN_FREE_DISK_MB), as on any test machine.
+DISK_OK = {"status": "ok", "paused": False}
 HEALTH_ROUTES = ["/api/diagnostic/health", "/api/health"]
 # What a kubelet sends: the pod's address, which ALLOWED_HOSTS does not list.
 POD_HOST = "10.42.0.17:8000"
@@ -257,7 +259,7 @@ def test_readiness_follows_postgresql_going_down_and_coming_back(
     cluster = migrated_postgres.cluster
     server = start_gunicorn(_server_env(process_env, cluster, Path(process_env["WORKDIR"])))
     no_redis = {"status": "not_configured"}
-    ready = {"status": "ready", "checks": {"database": {"status": "ok"}, "redis": no_redis}}
+    ready = {"status": "ready", "checks": {"database": {"status": "ok"}, "redis": no_redis, "disk": DISK_OK}}
     answer = _ready(server)
     assert answer.status_code == 200, log_tail(server.log)
     assert answer.json() == ready
@@ -270,7 +272,7 @@ def test_readiness_follows_postgresql_going_down_and_coming_back(
         # Exactly this: no exception text, no host or port of the database.
         assert answer.json() == {
             "status": "not_ready",
-            "checks": {"database": {"status": "error"}, "redis": no_redis},
+            "checks": {"database": {"status": "error"}, "redis": no_redis, "disk": DISK_OK},
         }
         assert requests.get(f"{server.url}{LIVE}", headers={"Host": POD_HOST}, timeout=10).json() == {
             "status": "ok"
@@ -278,9 +280,7 @@ def test_readiness_follows_postgresql_going_down_and_coming_back(
     finally:
         cluster.start()
 
-    answer = _ready_until(
-        server, {"status": "ready", "checks": {"database": {"status": "ok"}, "redis": no_redis}}
-    )
+    answer = _ready_until(server, ready)
     assert answer.status_code == 200, answer.text
     # The workers' own connections, broken by the restart, are replaced: requests that read
     # the database (the token lookup) work again, in whichever worker answers.
@@ -303,8 +303,9 @@ def test_readiness_stays_200_and_reports_redis_while_redis_is_down(
     env = _server_env(process_env, migrated_postgres.cluster, Path(process_env["WORKDIR"]))
     env["REDIS_URL"] = throwaway_redis.url
     server = start_gunicorn(env)
-    all_ok = {"status": "ready", "checks": {"database": {"status": "ok"}, "redis": {"status": "ok"}}}
-    redis_down = {"status": "ready", "checks": {"database": {"status": "ok"}, "redis": {"status": "error"}}}
+    checks: dict[str, object] = {"database": {"status": "ok"}, "redis": {"status": "ok"}, "disk": DISK_OK}
+    all_ok = {"status": "ready", "checks": checks}
+    redis_down = {"status": "ready", "checks": {**checks, "redis": {"status": "error"}}}
     answer = _ready(server)
     assert answer.status_code == 200, log_tail(server.log)
     assert answer.json() == all_ok
@@ -341,7 +342,11 @@ def test_readiness_answers_ready_for_a_pod_ip_host(client: Client, settings: Any
     assert answer.status_code == 200
     assert answer.json() == {
         "status": "ready",
-        "checks": {"database": {"status": "ok"}, "redis": {"status": "not_configured"}},
+        "checks": {
+            "database": {"status": "ok"},
+            "redis": {"status": "not_configured"},
+            "disk": DISK_OK,
+        },
     }
 
 
@@ -368,7 +373,11 @@ def test_readiness_is_503_without_exception_text_when_the_database_fails(
     assert answer.status_code == 503
     assert answer.json() == {
         "status": "not_ready",
-        "checks": {"database": {"status": "error"}, "redis": {"status": "not_configured"}},
+        "checks": {
+            "database": {"status": "error"},
+            "redis": {"status": "not_configured"},
+            "disk": DISK_OK,
+        },
     }
 
 

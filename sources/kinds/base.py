@@ -38,6 +38,13 @@ class SourceTemporarilyFailed(SourceFailed):
     kind = FailureKind.TEMPORARY
 
 
+class SourcePaused(SourceTemporarilyFailed):
+    """WORKDIR is below its free-space floor (docuelevate.diskspace): nothing more is taken
+    in, and the item being taken stays claimed, so a later poll takes it once there is room."""
+
+    kind = FailureKind.DISK_FULL
+
+
 class SourceMisconfigured(SourceFailed):
     """The settings or credentials are wrong (a refused password, no such folder): every
     poll fails until someone fixes it."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from datetime import UTC, datetime, timedelta
 from io import StringIO
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from documents.models import Document, DocumentStatus
+from documents.models import Document, DocumentStatus, FailureKind
 from documents.tests.samples import blank_pdf, text_pdf
 from sources.kinds.watch import WatchKind
 from sources.models import ItemState, SourceItem
@@ -231,3 +232,35 @@ def test_poll_sources_once_polls_every_enabled_source_and_reports_each(watched, 
 
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     assert lines == [{"source": "Scans 1", "status": "done", "documents": 2}]
+
+
+def test_below_the_free_space_floor_a_poll_pauses_leaving_its_files_and_takes_them_once_space_returns(
+    watched, make_watch_source, settings
+):
+    source = make_watch_source()
+    mb = 1024 * 1024
+    big = drop(watched, "big.pdf", b"%PDF-1.4\n" + b"\0" * (64 * mb))
+    free_mb = shutil.disk_usage(settings.WORKDIR).free // mb
+
+    # Below the floor already: the poll does not start.
+    settings.MIN_FREE_DISK_MB = free_mb + 1024
+    outcome = source_poll(source_id=source.pk)
+    assert (outcome.status, outcome.error_kind) == (PollStatus.FAILED, FailureKind.DISK_FULL)
+    assert outcome.error.startswith("Paused: disk nearly full")
+    assert not SourceItem.objects.exists()
+
+    # Room for 32 MiB only: the 64 MiB file is cut off while it streams in, and waits.
+    settings.MIN_FREE_DISK_MB = max(free_mb - 32, 0)
+    outcome = source_poll(source_id=source.pk)
+    assert (outcome.status, outcome.error_kind) == (PollStatus.FAILED, FailureKind.DISK_FULL)
+    assert SourceItem.objects.get().state == ItemState.CLAIMED  # taken up by a later poll
+    assert big.exists()
+    assert not (watched / "failed").exists()
+    assert Document.objects.count() == 0
+    source.refresh_from_db()
+    assert (source.last_error_kind, source.lease_holder) == (FailureKind.DISK_FULL, "")
+
+    settings.MIN_FREE_DISK_MB = 0  # space returns
+    outcome = source_poll(source_id=source.pk)
+    assert (outcome.status, outcome.documents) == (PollStatus.DONE, 1)
+    assert (watched / "processed" / "big.pdf").exists()
