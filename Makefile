@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: run test test-fast check lint format typecheck migrations-check system-packages clean help
+.PHONY: run test test-packages test-fast check lint format typecheck migrations-check system-packages clean help
 
 help:
 	@echo "make run    - install what is needed, migrate, start web + worker + beat (VERBOSE=1: all logs)"
@@ -38,9 +38,11 @@ run: system-packages $(VENV)/.base-installed
 # SFTP and IMAP tests start Debian's sshd and Dovecot.
 TEST_SYSTEM_PACKAGES := docker-compose nginx openssl chromium openssh-server dovecot-core dovecot-imapd
 
-test: $(VENV)/.dev-installed
-	@scripts/install-system-packages.sh $(TEST_SYSTEM_PACKAGES)
+test: test-packages $(VENV)/.dev-installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-packages:
+	@scripts/install-system-packages.sh $(TEST_SYSTEM_PACKAGES)
 
 # The tests that start no process and run no system program: conftest.py marks the others slow.
 # Their documents are still rendered in the fonts the base system packages install.
