@@ -41,8 +41,10 @@ SNIPPET_CHARS = 240
 # How many matches are ranked by relevance at most (see DatabaseBackend._page_ids).
 RANK_WINDOW = 1000
 # Total and facets in one pass over the matches. ``{matched}`` selects the matched entries
-# (document_id, document_type, correspondent, tag_ids, year); ``{tag_ids}`` turns an entry's
-# tag_ids into rows with a ``value`` column, which each database spells its own way.
+# (document_type, correspondent, tag_ids, year); ``{tag_ids}`` turns a combination's
+# tag_ids into rows with a ``value`` column, which each database spells its own way. Tags
+# are counted per combination of tags first: an archive has far fewer combinations than
+# documents, and unpacking a JSON list per matched document cost more than all the rest.
 COUNTS_SQL = """
 WITH matched AS ({matched})
 SELECT facet, value, n FROM (
@@ -54,8 +56,10 @@ SELECT facet, value, n FROM (
             FROM matched WHERE correspondent <> '' GROUP BY correspondent
         UNION ALL SELECT 'year', CAST(year AS TEXT), COUNT(*)
             FROM matched WHERE year IS NOT NULL GROUP BY year
-        UNION ALL SELECT 'tags', tag.name, COUNT(*)
-            FROM matched, {tag_ids}, {tags} AS tag WHERE tag.id = CAST(tag_id.value AS BIGINT)
+        UNION ALL SELECT 'tags', tag.name, CAST(SUM(combination.n) AS BIGINT)
+            FROM (SELECT tag_ids, COUNT(*) AS n FROM matched GROUP BY tag_ids) AS combination,
+                {tag_ids}, {tags} AS tag
+            WHERE tag.id = CAST(tag_id.value AS BIGINT)
             GROUP BY tag.name
         UNION ALL SELECT 'total', NULL, COUNT(*) FROM matched
     ) AS counted
@@ -75,8 +79,10 @@ class Dialect(Protocol):
     def orphaned_ids(self) -> set[int]: ...
     def match(self, entries: QuerySet[SearchEntry], query: ParsedQuery) -> QuerySet[SearchEntry]: ...
     def counting(self, query: ParsedQuery) -> AbstractContextManager[None]: ...
-    def ranked(self, entries: QuerySet[SearchEntry], query: ParsedQuery) -> QuerySet[SearchEntry]:
-        """``entries`` best match first (the query has words)."""
+    def ranked(self, candidate_ids: Sequence[int], query: ParsedQuery) -> list[int]:
+        """``candidate_ids`` (matches, at most two RANK_WINDOWs of them) best match first,
+        equal ones newest first (the query has words). Reads only the candidates' index
+        data, never every match's: this is what keeps ranking flat as the archive grows."""
         ...
 
     def prominent(self, matched: QuerySet[SearchEntry], query: ParsedQuery) -> QuerySet[SearchEntry] | None:
@@ -205,15 +211,16 @@ class DatabaseBackend:
         newest = matched.order_by("-created_at", "-document_id")
         if not query.required:
             return _ids(newest[offset : offset + limit])
-        if total <= RANK_WINDOW:
-            return _ids(self.dialect.ranked(matched, query)[offset : offset + limit])
-        candidates = set(_ids(newest[:RANK_WINDOW]))
+        # The same statements whether few or many match (when all fit the window, the newest
+        # RANK_WINDOW are all of them), so a search costs the same queries at any size.
+        candidates = dict.fromkeys(_ids(newest[:RANK_WINDOW]))
         prominent = self.dialect.prominent(matched, query)
         if prominent is not None:
-            candidates.update(_ids(prominent.order_by("-created_at", "-document_id")[:RANK_WINDOW]))
-        # The candidates already match and are visible: fetch them by key, not by matching again.
-        ranked = _ids(self.dialect.ranked(SearchEntry.objects.filter(document_id__in=candidates), query))
-        if offset + limit <= len(ranked):
+            prominent_newest = prominent.order_by("-created_at", "-document_id")[:RANK_WINDOW]
+            candidates.update(dict.fromkeys(_ids(prominent_newest)))
+        # The candidates already match and are visible: the engine ranks them by key.
+        ranked = self.dialect.ranked(list(candidates), query)
+        if offset + limit <= len(ranked) or total <= len(ranked):
             return ranked[offset : offset + limit]
         first, last = max(0, offset - len(ranked)), offset + limit - len(ranked)
         rest = _ids(newest.exclude(document_id__in=candidates)[first:last])
@@ -253,9 +260,7 @@ Facets = dict[str, list[FacetCount]]
 def _counts(matched: QuerySet[SearchEntry], tag_ids_table: str) -> tuple[int, Facets]:
     """The total and the facets (most frequent first) over everything matched, in one
     statement that reads the matches once."""
-    rows = matched.order_by().values(
-        "document_id", "document_type", "correspondent", "tag_ids", year=ExtractYear("date")
-    )
+    rows = matched.order_by().values("document_type", "correspondent", "tag_ids", year=ExtractYear("date"))
     matched_sql, params = rows.query.sql_with_params()
     statement = COUNTS_SQL.format(
         matched=matched_sql, tag_ids=tag_ids_table, tags=Tag._meta.db_table, limit=FACET_LIMIT
