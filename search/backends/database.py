@@ -12,10 +12,11 @@ import datetime
 import re
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from django.db import connection, transaction
-from django.db.models import Count, QuerySet
+from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet, Value
 from django.db.models.functions import ExtractYear
 from django.utils import timezone
 
@@ -41,7 +42,8 @@ SNIPPET_CHARS = 240
 # How many matches are ranked by relevance at most (see DatabaseBackend._page_ids).
 RANK_WINDOW = 1000
 # Total and facets in one pass over the matches. ``{matched}`` selects the matched entries
-# (document_type, correspondent, tag_ids, year); ``{tag_ids}`` turns a combination's
+# (document_type, correspondent, tag_ids, year, and for ``{candidates}`` document_id,
+# created_at and prominent); ``{tag_ids}`` turns a combination's
 # tag_ids into rows with a ``value`` column, which each database spells its own way. Tags
 # are counted per combination of tags first: an archive has far fewer combinations than
 # documents, and unpacking a JSON list per matched document cost more than all the rest.
@@ -61,11 +63,21 @@ SELECT facet, value, n FROM (
                 {tag_ids}, {tags} AS tag
             WHERE tag.id = CAST(tag_id.value AS BIGINT)
             GROUP BY tag.name
-        UNION ALL SELECT 'total', NULL, COUNT(*) FROM matched
+        UNION ALL SELECT 'total', NULL, COUNT(*) FROM matched{candidates}
     ) AS counted
 ) AS ordered
-WHERE position <= {limit} OR facet = 'total'
+WHERE position <= {limit} OR facet IN ('total', 'newest', 'prominent')
 """
+# For a search with words: the candidates for ranking (see DatabaseBackend._page_ids) from
+# the same pass, so the matches are found once per search, not once per question.
+CANDIDATES_SQL = """
+        UNION ALL SELECT 'newest', CAST(document_id AS TEXT), 0 FROM (
+            SELECT document_id FROM matched ORDER BY created_at DESC, document_id DESC LIMIT {window}
+        ) AS newest
+        UNION ALL SELECT 'prominent', CAST(document_id AS TEXT), 0 FROM (
+            SELECT document_id FROM matched WHERE prominent
+            ORDER BY created_at DESC, document_id DESC LIMIT {window}
+        ) AS prominent"""
 # A few pages of text is what a search needs; PostgreSQL caps a tsvector at 1 MB.
 MAX_INDEXED_TEXT = 400_000
 
@@ -85,8 +97,8 @@ class Dialect(Protocol):
         data, never every match's: this is what keeps ranking flat as the archive grows."""
         ...
 
-    def prominent(self, matched: QuerySet[SearchEntry], query: ParsedQuery) -> QuerySet[SearchEntry] | None:
-        """The matches whose title, names, tags or type match, where the engine can tell cheaply."""
+    def prominent(self, query: ParsedQuery) -> Q | None:
+        """A match whose title, names, tags or type match, where the engine can tell cheaply."""
         ...
 
     def highlights(self, file_ids: list[int], query: ParsedQuery) -> dict[int, tuple[str, str]]: ...
@@ -180,11 +192,12 @@ class DatabaseBackend:
             entries = entries.filter(owner_id__in=sorted(request.visibility.owner_ids))
         matched = self.dialect.match(_filtered(entries, request), request.query)
         with self.dialect.counting(request.query):
-            total, facets = _counts(matched, self.dialect.tag_ids_table)
+            counted = _counts(matched, self.dialect, request.query)
+            total, facets = counted.total, counted.facets
             custom_facets = _custom_facets(matched, request.facet_fields) if total else []
             offset = (request.page - 1) * request.per_page
             page_ids = (
-                self._page_ids(matched, request.query, total=total, offset=offset, limit=request.per_page)
+                self._page_ids(matched, request.query, counted, offset=offset, limit=request.per_page)
                 if total
                 else []
             )
@@ -197,7 +210,7 @@ class DatabaseBackend:
         return SearchPage(hits=hits, total=total, facets=facets, custom_facets=custom_facets)
 
     def _page_ids(
-        self, matched: QuerySet[SearchEntry], query: ParsedQuery, *, total: int, offset: int, limit: int
+        self, matched: QuerySet[SearchEntry], query: ParsedQuery, counted: Counted, *, offset: int, limit: int
     ) -> list[int]:
         """The ids of one page: best matches first, or newest first without words.
 
@@ -213,14 +226,10 @@ class DatabaseBackend:
             return _ids(newest[offset : offset + limit])
         # The same statements whether few or many match (when all fit the window, the newest
         # RANK_WINDOW are all of them), so a search costs the same queries at any size.
-        candidates = dict.fromkeys(_ids(newest[:RANK_WINDOW]))
-        prominent = self.dialect.prominent(matched, query)
-        if prominent is not None:
-            prominent_newest = prominent.order_by("-created_at", "-document_id")[:RANK_WINDOW]
-            candidates.update(dict.fromkeys(_ids(prominent_newest)))
+        candidates = list(dict.fromkeys(counted.newest + counted.prominent))
         # The candidates already match and are visible: the engine ranks them by key.
-        ranked = self.dialect.ranked(list(candidates), query)
-        if offset + limit <= len(ranked) or total <= len(ranked):
+        ranked = self.dialect.ranked(candidates, query)
+        if offset + limit <= len(ranked) or counted.total <= len(ranked):
             return ranked[offset : offset + limit]
         first, last = max(0, offset - len(ranked)), offset + limit - len(ranked)
         rest = _ids(newest.exclude(document_id__in=candidates)[first:last])
@@ -257,27 +266,55 @@ def _filtered(entries: QuerySet[SearchEntry], request: SearchRequest) -> QuerySe
 Facets = dict[str, list[FacetCount]]
 
 
-def _counts(matched: QuerySet[SearchEntry], tag_ids_table: str) -> tuple[int, Facets]:
-    """The total and the facets (most frequent first) over everything matched, in one
-    statement that reads the matches once."""
-    rows = matched.order_by().values("document_type", "correspondent", "tag_ids", year=ExtractYear("date"))
-    matched_sql, params = rows.query.sql_with_params()
+@dataclass(frozen=True)
+class Counted:
+    """What one pass over the matches tells: the total, the facets and, for a search with
+    words, the candidates for ranking (the newest matches, the newest prominent ones)."""
+
+    total: int
+    facets: Facets
+    newest: list[int] = field(default_factory=list)
+    prominent: list[int] = field(default_factory=list)
+
+
+def _counts(matched: QuerySet[SearchEntry], dialect: Dialect, query: ParsedQuery) -> Counted:
+    """The total and the facets (most frequent first) over everything matched, and the
+    candidates for ranking, in one statement that reads the matches once."""
+    rows = matched.order_by()
+    fields = ["document_type", "correspondent", "tag_ids"]
+    candidates = ""
+    if query.required:
+        condition = dialect.prominent(query)
+        prominent = ExpressionWrapper(
+            Value(False) if condition is None else condition, output_field=BooleanField()
+        )
+        rows = rows.annotate(prominent=prominent)
+        fields += ["document_id", "created_at", "prominent"]
+        candidates = CANDIDATES_SQL.format(window=RANK_WINDOW)
+    matched_sql, params = rows.values(*fields, year=ExtractYear("date")).query.sql_with_params()
     statement = COUNTS_SQL.format(
-        matched=matched_sql, tag_ids=tag_ids_table, tags=Tag._meta.db_table, limit=FACET_LIMIT
+        matched=matched_sql,
+        tag_ids=dialect.tag_ids_table,
+        tags=Tag._meta.db_table,
+        limit=FACET_LIMIT,
+        candidates=candidates,
     )
     with connection.cursor() as cursor:
         cursor.execute(statement, params)
-        counted = cursor.fetchall()
-    total = next(count for facet, _, count in counted if facet == "total")
+        rows_counted = cursor.fetchall()
+    total = next(count for facet, _, count in rows_counted if facet == "total")
     if not total:
-        return 0, {}
+        return Counted(total=0, facets={})
     facets: Facets = {name: [] for name in FACET_FIELDS}
-    for facet, value, count in counted:
-        if facet != "total":
+    found: dict[str, list[int]] = {"newest": [], "prominent": []}
+    for facet, value, count in rows_counted:
+        if facet in found:
+            found[facet].append(int(value))
+        elif facet != "total":
             facets[facet].append(FacetCount(str(value), count))
     for values in facets.values():
         values.sort(key=lambda pair: (-pair[1], pair[0]))
-    return total, facets
+    return Counted(total=total, facets=facets, newest=found["newest"], prominent=found["prominent"])
 
 
 def _custom_facets(matched: QuerySet[SearchEntry], fields: Sequence[FacetField]) -> list[CustomFieldFacet]:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.db.models.expressions import RawSQL
 
 from search.backends.base import MARK_END, MARK_START
@@ -109,10 +109,10 @@ class SqliteDialect:
             )
             return [row[0] for row in cursor.fetchall()]
 
-    def prominent(self, matched: QuerySet[SearchEntry], query: ParsedQuery) -> QuerySet[SearchEntry]:
+    def prominent(self, query: ParsedQuery) -> Q:
         # FTS5 column filter: the words in any column but the text.
         heading = f"{{{' '.join(HEAD_COLUMNS)}}} : ({fts_query(query.required)})"
-        return matched.filter(document_id__in=RawSQL(MATCHING_IDS, [heading]))  # noqa: S611  # parameters only
+        return Q(document_id__in=RawSQL(MATCHING_IDS, [heading]))  # noqa: S611  # parameters only
 
     def highlights(self, file_ids: list[int], query: ParsedQuery) -> dict[int, tuple[str, str]]:
         placeholders = ", ".join(["%s"] * len(file_ids))

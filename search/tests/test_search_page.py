@@ -103,10 +103,7 @@ def test_the_page_costs_the_same_few_queries_however_many_results_show_a_thumbna
     for number in range(count):
         make_document(original_filename=f"doc{number}.pdf", ocr_text="common words")
 
-    # 15 on PostgreSQL inside the test's transaction (a savepoint around the search's
-    # settings); a word search asks for its newest and its prominent matches as separate
-    # statements however many match, so the count is the same at any archive size.
-    with django_assert_max_num_queries(15):
+    with django_assert_max_num_queries(14):
         page = signed_in.get("/search", {"q": "common", "per_page": "25"}).content.decode()
 
     assert page.count('loading="lazy"') == count
