@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from django.db import connection, transaction
-from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet, Value
+from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet, Value
 from django.db.models.functions import ExtractYear
 from django.utils import timezone
 
@@ -63,11 +63,23 @@ SELECT facet, value, n FROM (
                 {tag_ids}, {tags} AS tag
             WHERE tag.id = CAST(tag_id.value AS BIGINT)
             GROUP BY tag.name
-        UNION ALL SELECT 'total', NULL, COUNT(*) FROM matched{candidates}
+        UNION ALL SELECT 'total', NULL, COUNT(*) FROM matched{custom_fields}{candidates}
     ) AS counted
 ) AS ordered
 WHERE position <= {limit} OR facet IN ('total', 'newest', 'prominent')
 """
+# The values of the SELECT and BOOLEAN custom fields ``{field_ids}`` (of which ``{boolean_ids}``
+# are BOOLEAN) that the matched documents have, as facets named ``field:<id>``.
+CUSTOM_FIELDS_SQL = """
+        UNION ALL SELECT facet, value, COUNT(*) FROM (
+            SELECT 'field:' || CAST(field_value.field_id AS TEXT) AS facet,
+                CASE WHEN field_value.field_id IN ({boolean_ids})
+                    THEN CASE WHEN field_value.value_bool THEN 'true'
+                        WHEN NOT field_value.value_bool THEN 'false' END
+                    ELSE field_value.value_text END AS value
+            FROM matched JOIN {values} AS field_value ON field_value.document_id = matched.document_id
+            WHERE field_value.field_id IN ({field_ids})
+        ) AS field_values WHERE value IS NOT NULL GROUP BY facet, value"""
 # For a search with words: the candidates for ranking (see DatabaseBackend._page_ids) from
 # the same pass, so the matches are found once per search, not once per question.
 CANDIDATES_SQL = """
@@ -192,9 +204,12 @@ class DatabaseBackend:
             entries = entries.filter(owner_id__in=sorted(request.visibility.owner_ids))
         matched = self.dialect.match(_filtered(entries, request), request.query)
         with self.dialect.counting(request.query):
-            counted = _counts(matched, self.dialect, request.query)
+            counted = _counts(matched, self.dialect, request.query, request.facet_fields)
             total, facets = counted.total, counted.facets
-            custom_facets = _custom_facets(matched, request.facet_fields) if total else []
+            custom_facets = [
+                CustomFieldFacet(field=field, values=counted.custom.get(field.id, []))
+                for field in request.facet_fields
+            ]
             offset = (request.page - 1) * request.per_page
             page_ids = (
                 self._page_ids(matched, request.query, counted, offset=offset, limit=request.per_page)
@@ -273,23 +288,35 @@ class Counted:
 
     total: int
     facets: Facets
+    custom: dict[int, list[FacetCount]] = field(default_factory=dict)  # custom field id -> its values
     newest: list[int] = field(default_factory=list)
     prominent: list[int] = field(default_factory=list)
 
 
-def _counts(matched: QuerySet[SearchEntry], dialect: Dialect, query: ParsedQuery) -> Counted:
-    """The total and the facets (most frequent first) over everything matched, and the
-    candidates for ranking, in one statement that reads the matches once."""
+def _counts(
+    matched: QuerySet[SearchEntry], dialect: Dialect, query: ParsedQuery, facet_fields: Sequence[FacetField]
+) -> Counted:
+    """The total and the facets (most frequent first) over everything matched, the custom
+    fields' facets and the candidates for ranking, in one statement that reads the matches
+    once; only matched (so visible) documents count, exactly however many there are."""
     rows = matched.order_by()
-    fields = ["document_type", "correspondent", "tag_ids"]
-    candidates = ""
+    fields = ["document_type", "correspondent", "tag_ids", "document_id"]
+    candidates = custom_fields = ""
+    if facet_fields:
+        booleans = [field.id for field in facet_fields if field.data_type == CustomFieldType.BOOLEAN]
+        custom_fields = CUSTOM_FIELDS_SQL.format(
+            values=CustomFieldValue._meta.db_table,
+            # Ids from the database, integers: safe to write into the statement.
+            field_ids=", ".join(str(int(field.id)) for field in facet_fields),
+            boolean_ids=", ".join(str(int(pk)) for pk in booleans) or "NULL",
+        )
     if query.required:
         condition = dialect.prominent(query)
         prominent = ExpressionWrapper(
             Value(False) if condition is None else condition, output_field=BooleanField()
         )
         rows = rows.annotate(prominent=prominent)
-        fields += ["document_id", "created_at", "prominent"]
+        fields += ["created_at", "prominent"]
         candidates = CANDIDATES_SQL.format(window=RANK_WINDOW)
     matched_sql, params = rows.values(*fields, year=ExtractYear("date")).query.sql_with_params()
     statement = COUNTS_SQL.format(
@@ -298,6 +325,7 @@ def _counts(matched: QuerySet[SearchEntry], dialect: Dialect, query: ParsedQuery
         tags=Tag._meta.db_table,
         limit=FACET_LIMIT,
         candidates=candidates,
+        custom_fields=custom_fields,
     )
     with connection.cursor() as cursor:
         cursor.execute(statement, params)
@@ -307,43 +335,16 @@ def _counts(matched: QuerySet[SearchEntry], dialect: Dialect, query: ParsedQuery
         return Counted(total=0, facets={})
     facets: Facets = {name: [] for name in FACET_FIELDS}
     found: dict[str, list[int]] = {"newest": [], "prominent": []}
+    custom: dict[int, list[FacetCount]] = {}
     for facet, value, count in rows_counted:
         if facet in found:
             found[facet].append(int(value))
+        elif facet.startswith("field:"):
+            custom.setdefault(int(facet.removeprefix("field:")), []).append(FacetCount(str(value), count))
         elif facet != "total":
             facets[facet].append(FacetCount(str(value), count))
-    for values in facets.values():
+    for values in [*facets.values(), *custom.values()]:
         values.sort(key=lambda pair: (-pair[1], pair[0]))
-    return Counted(total=total, facets=facets, newest=found["newest"], prominent=found["prominent"])
-
-
-def _custom_facets(matched: QuerySet[SearchEntry], fields: Sequence[FacetField]) -> list[CustomFieldFacet]:
-    """How many of the matches have each value of each of ``fields``, in one query grouped
-    by field and value; the matches are a subquery, so the counts are exact however many
-    there are, and only the matched (visible) documents' values are counted."""
-    if not fields:
-        return []
-    rows = (
-        CustomFieldValue.objects.filter(
-            field_id__in=[field.id for field in fields],
-            document_id__in=matched.order_by().values("document_id"),
-        )
-        .order_by()
-        .values("field_id", "value_text", "value_bool")
-        .annotate(matches=Count("pk"))
+    return Counted(
+        total=total, facets=facets, custom=custom, newest=found["newest"], prominent=found["prominent"]
     )
-    kinds = {field.id: field.data_type for field in fields}
-    counted: dict[int, list[FacetCount]] = {field.id: [] for field in fields}
-    for row in rows:
-        if kinds[row["field_id"]] == CustomFieldType.BOOLEAN:
-            value = None if row["value_bool"] is None else str(row["value_bool"]).lower()
-        else:
-            value = row["value_text"]
-        if value is not None:
-            counted[row["field_id"]].append(FacetCount(value, row["matches"]))
-    return [
-        CustomFieldFacet(
-            field=field, values=sorted(counted[field.id], key=lambda pair: (-pair[1], pair[0]))[:FACET_LIMIT]
-        )
-        for field in fields
-    ]
