@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/search.py [--repeat 20] [--small 1000] [--large 100000] [--pages 4]
         [--explain] [--database-url postgresql://postgres@127.0.0.1:5432/docuelevate_searchbench] [--keep]
+    .venv/bin/python bench/search.py --database-url sqlite:///<folder>   # the embedded default (FTS5)
 
 Creates two throwaway databases, ``<name>_<small>`` and ``<name>_<large>``, seeded as
 bench/api.py seeds them (the same documents, metadata, tags, steps and log; the large archive
@@ -25,6 +26,10 @@ costs, the index build time per 1,000 documents and the size of the index. ``--e
 adds, for the searches over the target, where their time goes and PostgreSQL's plans
 (EXPLAIN ANALYZE, BUFFERS) of their slowest statements in the large archive. The databases
 are dropped at the end unless ``--keep`` is given.
+
+``--database-url sqlite:///<folder>`` runs the same on SQLite (FTS5): one database file per
+size in that folder, as bench/api.py makes them; the application's rate limit is off for the
+benchmark's own requests there too (bench/api.py's setup).
 """
 
 from __future__ import annotations
@@ -318,7 +323,7 @@ class Built:
 
     documents: int
     seconds: float
-    index_bytes: int  # the GIN index on the vectors
+    index_bytes: int  # the GIN index on the vectors (SQLite: the FTS5 tables)
     table_bytes: int  # the entries with their vectors (TOAST included)
 
     @property
@@ -342,6 +347,17 @@ def build_index() -> Built:
     finally:
         drift.setLevel(level)
     with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            # Fresh planner statistics and the FTS5 segments merged, as a quiet night would.
+            cursor.execute("INSERT INTO search_fts(search_fts) VALUES ('optimize')")
+            cursor.execute("ANALYZE")
+            cursor.execute(
+                "SELECT count(*), (SELECT SUM(pgsize) FROM dbstat WHERE name LIKE 'search_fts%'), "
+                "(SELECT SUM(pgsize) FROM dbstat WHERE name = 'search_searchentry') FROM search_searchentry"
+            )
+            row = cursor.fetchone()
+            assert row is not None
+            return Built(documents=row[0], seconds=seconds, index_bytes=row[1] or 0, table_bytes=row[2] or 0)
         # What autovacuum does soon after a rebuild: the GIN pending list merged into the
         # index, the old row versions of the UPDATE gone, fresh planner statistics.
         cursor.execute("VACUUM ANALYZE")
@@ -452,6 +468,10 @@ def server() -> str:
     """The PostgreSQL the figures are from, with the settings that shape them most."""
     from django.db import connection
 
+    if connection.vendor == "sqlite":
+        import sqlite3
+
+        return f"SQLite {sqlite3.sqlite_version} (FTS5), {os.cpu_count()} CPUs"
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT current_setting('server_version'), current_setting('shared_buffers'), "
@@ -472,12 +492,13 @@ def report(
     ms = 1000
     print(f"\n{about}")
     print(f"seeded {small:,} documents in {seeded[small]:.1f} s, {large:,} in {seeded[large]:.1f} s")
-    print("index build (search.services.reindex_all), then VACUUM ANALYZE:")
+    print("index build (search.services.reindex_all), then VACUUM ANALYZE (SQLite: optimize, ANALYZE):")
     for size in (small, large):
         index = built[size]
         print(
             f"  {size:>8,} documents, {index.documents:>7,} searchable: {index.seconds:7.1f} s, "
-            f"{index.seconds_per_1000:5.2f} s per 1,000 documents; GIN index {megabytes(index.index_bytes)}, "
+            f"{index.seconds_per_1000:5.2f} s per 1,000 documents; "
+            f"full-text index {megabytes(index.index_bytes)}, "
             f"entries {megabytes(index.table_bytes)}"
         )
     print(
@@ -562,10 +583,16 @@ def main() -> None:
     if not 0 < args.small < args.large or args.repeat < 1 or args.pages < 1:
         raise SystemExit("need 0 < --small < --large, --repeat >= 1 and --pages >= 1")
 
-    base = urlsplit(args.database_url).path.lstrip("/") or "docuelevate_searchbench"
-    names = {size: f"{base}_{size}" for size in (args.small, args.large)}
-    drop = [api.drop_database(name) for name in names.values()]
-    api.admin_execute(args.database_url, *drop, api.create_database(names[args.small]))
+    sqlite = api.is_sqlite(args.database_url)
+    if sqlite:
+        folder = args.database_url.removeprefix("sqlite:///") or "."
+        names = api.sqlite_files(folder, (args.small, args.large))
+        drop = []
+    else:
+        base = urlsplit(args.database_url).path.lstrip("/") or "docuelevate_searchbench"
+        names = {size: f"{base}_{size}" for size in (args.small, args.large)}
+        drop = [api.drop_database(name) for name in names.values()]
+        api.admin_execute(args.database_url, *drop, api.create_database(names[args.small]))
     # The built-in search, one shared archive; the multi-user searches switch it on themselves.
     os.environ.update({"AUTH_ENABLED": "true", "MULTI_USER_ENABLED": "false"})
     os.environ.pop("MEILISEARCH_URL", None)
@@ -581,7 +608,7 @@ def main() -> None:
                 built[size] = build_index()
             results = measure(raw_token, names, args.repeat)
             over = report(results, seeded, built, args.repeat, server())
-            if args.explain and over:
+            if args.explain and over and not sqlite:
                 print(f"\nwhere the time goes, and the plans of the slowest statements ({args.large:,}):")
                 api.explain(names, args.large, over, where_time_goes(results, args.large, over))
     finally:
@@ -591,6 +618,9 @@ def main() -> None:
             connections.close_all()
         if args.keep:
             print(f"\nkept: {', '.join(names.values())}")
+        elif sqlite:
+            for name in names.values():
+                Path(name).unlink(missing_ok=True)
         else:
             api.admin_execute(args.database_url, *drop)
 

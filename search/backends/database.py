@@ -12,10 +12,11 @@ import datetime
 import re
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from django.db import connection, transaction
-from django.db.models import Count, QuerySet
+from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet, Value
 from django.db.models.functions import ExtractYear
 from django.utils import timezone
 
@@ -41,8 +42,11 @@ SNIPPET_CHARS = 240
 # How many matches are ranked by relevance at most (see DatabaseBackend._page_ids).
 RANK_WINDOW = 1000
 # Total and facets in one pass over the matches. ``{matched}`` selects the matched entries
-# (document_id, document_type, correspondent, tag_ids, year); ``{tag_ids}`` turns an entry's
-# tag_ids into rows with a ``value`` column, which each database spells its own way.
+# (document_type, correspondent, tag_ids, year, and for ``{candidates}`` document_id,
+# created_at and prominent); ``{tag_ids}`` turns a combination's
+# tag_ids into rows with a ``value`` column, which each database spells its own way. Tags
+# are counted per combination of tags first: an archive has far fewer combinations than
+# documents, and unpacking a JSON list per matched document cost more than all the rest.
 COUNTS_SQL = """
 WITH matched AS ({matched})
 SELECT facet, value, n FROM (
@@ -54,14 +58,38 @@ SELECT facet, value, n FROM (
             FROM matched WHERE correspondent <> '' GROUP BY correspondent
         UNION ALL SELECT 'year', CAST(year AS TEXT), COUNT(*)
             FROM matched WHERE year IS NOT NULL GROUP BY year
-        UNION ALL SELECT 'tags', tag.name, COUNT(*)
-            FROM matched, {tag_ids}, {tags} AS tag WHERE tag.id = CAST(tag_id.value AS BIGINT)
+        UNION ALL SELECT 'tags', tag.name, CAST(SUM(combination.n) AS BIGINT)
+            FROM (SELECT tag_ids, COUNT(*) AS n FROM matched GROUP BY tag_ids) AS combination,
+                {tag_ids}, {tags} AS tag
+            WHERE tag.id = CAST(tag_id.value AS BIGINT)
             GROUP BY tag.name
-        UNION ALL SELECT 'total', NULL, COUNT(*) FROM matched
+        UNION ALL SELECT 'total', NULL, COUNT(*) FROM matched{custom_fields}{candidates}
     ) AS counted
 ) AS ordered
-WHERE position <= {limit} OR facet = 'total'
+WHERE position <= {limit} OR facet IN ('total', 'newest', 'prominent')
 """
+# The values of the SELECT and BOOLEAN custom fields ``{field_ids}`` (of which ``{boolean_ids}``
+# are BOOLEAN) that the matched documents have, as facets named ``field:<id>``.
+CUSTOM_FIELDS_SQL = """
+        UNION ALL SELECT facet, value, COUNT(*) FROM (
+            SELECT 'field:' || CAST(field_value.field_id AS TEXT) AS facet,
+                CASE WHEN field_value.field_id IN ({boolean_ids})
+                    THEN CASE WHEN field_value.value_bool THEN 'true'
+                        WHEN NOT field_value.value_bool THEN 'false' END
+                    ELSE field_value.value_text END AS value
+            FROM matched JOIN {values} AS field_value ON field_value.document_id = matched.document_id
+            WHERE field_value.field_id IN ({field_ids})
+        ) AS field_values WHERE value IS NOT NULL GROUP BY facet, value"""
+# For a search with words: the candidates for ranking (see DatabaseBackend._page_ids) from
+# the same pass, so the matches are found once per search, not once per question.
+CANDIDATES_SQL = """
+        UNION ALL SELECT 'newest', CAST(document_id AS TEXT), 0 FROM (
+            SELECT document_id FROM matched ORDER BY created_at DESC, document_id DESC LIMIT {window}
+        ) AS newest
+        UNION ALL SELECT 'prominent', CAST(document_id AS TEXT), 0 FROM (
+            SELECT document_id FROM matched WHERE prominent
+            ORDER BY created_at DESC, document_id DESC LIMIT {window}
+        ) AS prominent"""
 # A few pages of text is what a search needs; PostgreSQL caps a tsvector at 1 MB.
 MAX_INDEXED_TEXT = 400_000
 
@@ -75,12 +103,14 @@ class Dialect(Protocol):
     def orphaned_ids(self) -> set[int]: ...
     def match(self, entries: QuerySet[SearchEntry], query: ParsedQuery) -> QuerySet[SearchEntry]: ...
     def counting(self, query: ParsedQuery) -> AbstractContextManager[None]: ...
-    def ranked(self, entries: QuerySet[SearchEntry], query: ParsedQuery) -> QuerySet[SearchEntry]:
-        """``entries`` best match first (the query has words)."""
+    def ranked(self, candidate_ids: Sequence[int], query: ParsedQuery) -> list[int]:
+        """``candidate_ids`` (matches, at most two RANK_WINDOWs of them) best match first,
+        equal ones newest first (the query has words). Reads only the candidates' index
+        data, never every match's: this is what keeps ranking flat as the archive grows."""
         ...
 
-    def prominent(self, matched: QuerySet[SearchEntry], query: ParsedQuery) -> QuerySet[SearchEntry] | None:
-        """The matches whose title, names, tags or type match, where the engine can tell cheaply."""
+    def prominent(self, query: ParsedQuery) -> Q | None:
+        """A match whose title, names, tags or type match, where the engine can tell cheaply."""
         ...
 
     def highlights(self, file_ids: list[int], query: ParsedQuery) -> dict[int, tuple[str, str]]: ...
@@ -174,11 +204,15 @@ class DatabaseBackend:
             entries = entries.filter(owner_id__in=sorted(request.visibility.owner_ids))
         matched = self.dialect.match(_filtered(entries, request), request.query)
         with self.dialect.counting(request.query):
-            total, facets = _counts(matched, self.dialect.tag_ids_table)
-            custom_facets = _custom_facets(matched, request.facet_fields) if total else []
+            counted = _counts(matched, self.dialect, request.query, request.facet_fields)
+            total, facets = counted.total, counted.facets
+            custom_facets = [
+                CustomFieldFacet(field=field, values=counted.custom.get(field.id, []))
+                for field in request.facet_fields
+            ]
             offset = (request.page - 1) * request.per_page
             page_ids = (
-                self._page_ids(matched, request.query, total=total, offset=offset, limit=request.per_page)
+                self._page_ids(matched, request.query, counted, offset=offset, limit=request.per_page)
                 if total
                 else []
             )
@@ -191,7 +225,7 @@ class DatabaseBackend:
         return SearchPage(hits=hits, total=total, facets=facets, custom_facets=custom_facets)
 
     def _page_ids(
-        self, matched: QuerySet[SearchEntry], query: ParsedQuery, *, total: int, offset: int, limit: int
+        self, matched: QuerySet[SearchEntry], query: ParsedQuery, counted: Counted, *, offset: int, limit: int
     ) -> list[int]:
         """The ids of one page: best matches first, or newest first without words.
 
@@ -205,15 +239,12 @@ class DatabaseBackend:
         newest = matched.order_by("-created_at", "-document_id")
         if not query.required:
             return _ids(newest[offset : offset + limit])
-        if total <= RANK_WINDOW:
-            return _ids(self.dialect.ranked(matched, query)[offset : offset + limit])
-        candidates = set(_ids(newest[:RANK_WINDOW]))
-        prominent = self.dialect.prominent(matched, query)
-        if prominent is not None:
-            candidates.update(_ids(prominent.order_by("-created_at", "-document_id")[:RANK_WINDOW]))
-        # The candidates already match and are visible: fetch them by key, not by matching again.
-        ranked = _ids(self.dialect.ranked(SearchEntry.objects.filter(document_id__in=candidates), query))
-        if offset + limit <= len(ranked):
+        # The same statements whether few or many match (when all fit the window, the newest
+        # RANK_WINDOW are all of them), so a search costs the same queries at any size.
+        candidates = list(dict.fromkeys(counted.newest + counted.prominent))
+        # The candidates already match and are visible: the engine ranks them by key.
+        ranked = self.dialect.ranked(candidates, query)
+        if offset + limit <= len(ranked) or counted.total <= len(ranked):
             return ranked[offset : offset + limit]
         first, last = max(0, offset - len(ranked)), offset + limit - len(ranked)
         rest = _ids(newest.exclude(document_id__in=candidates)[first:last])
@@ -250,58 +281,70 @@ def _filtered(entries: QuerySet[SearchEntry], request: SearchRequest) -> QuerySe
 Facets = dict[str, list[FacetCount]]
 
 
-def _counts(matched: QuerySet[SearchEntry], tag_ids_table: str) -> tuple[int, Facets]:
-    """The total and the facets (most frequent first) over everything matched, in one
-    statement that reads the matches once."""
-    rows = matched.order_by().values(
-        "document_id", "document_type", "correspondent", "tag_ids", year=ExtractYear("date")
-    )
-    matched_sql, params = rows.query.sql_with_params()
+@dataclass(frozen=True)
+class Counted:
+    """What one pass over the matches tells: the total, the facets and, for a search with
+    words, the candidates for ranking (the newest matches, the newest prominent ones)."""
+
+    total: int
+    facets: Facets
+    custom: dict[int, list[FacetCount]] = field(default_factory=dict)  # custom field id -> its values
+    newest: list[int] = field(default_factory=list)
+    prominent: list[int] = field(default_factory=list)
+
+
+def _counts(
+    matched: QuerySet[SearchEntry], dialect: Dialect, query: ParsedQuery, facet_fields: Sequence[FacetField]
+) -> Counted:
+    """The total and the facets (most frequent first) over everything matched, the custom
+    fields' facets and the candidates for ranking, in one statement that reads the matches
+    once; only matched (so visible) documents count, exactly however many there are."""
+    rows = matched.order_by()
+    fields = ["document_type", "correspondent", "tag_ids", "document_id"]
+    candidates = custom_fields = ""
+    if facet_fields:
+        booleans = [field.id for field in facet_fields if field.data_type == CustomFieldType.BOOLEAN]
+        custom_fields = CUSTOM_FIELDS_SQL.format(
+            values=CustomFieldValue._meta.db_table,
+            # Ids from the database, integers: safe to write into the statement.
+            field_ids=", ".join(str(int(field.id)) for field in facet_fields),
+            boolean_ids=", ".join(str(int(pk)) for pk in booleans) or "NULL",
+        )
+    if query.required:
+        condition = dialect.prominent(query)
+        prominent = ExpressionWrapper(
+            Value(False) if condition is None else condition, output_field=BooleanField()
+        )
+        rows = rows.annotate(prominent=prominent)
+        fields += ["created_at", "prominent"]
+        candidates = CANDIDATES_SQL.format(window=RANK_WINDOW)
+    matched_sql, params = rows.values(*fields, year=ExtractYear("date")).query.sql_with_params()
     statement = COUNTS_SQL.format(
-        matched=matched_sql, tag_ids=tag_ids_table, tags=Tag._meta.db_table, limit=FACET_LIMIT
+        matched=matched_sql,
+        tag_ids=dialect.tag_ids_table,
+        tags=Tag._meta.db_table,
+        limit=FACET_LIMIT,
+        candidates=candidates,
+        custom_fields=custom_fields,
     )
     with connection.cursor() as cursor:
         cursor.execute(statement, params)
-        counted = cursor.fetchall()
-    total = next(count for facet, _, count in counted if facet == "total")
+        rows_counted = cursor.fetchall()
+    total = next(count for facet, _, count in rows_counted if facet == "total")
     if not total:
-        return 0, {}
+        return Counted(total=0, facets={})
     facets: Facets = {name: [] for name in FACET_FIELDS}
-    for facet, value, count in counted:
-        if facet != "total":
+    found: dict[str, list[int]] = {"newest": [], "prominent": []}
+    custom: dict[int, list[FacetCount]] = {}
+    for facet, value, count in rows_counted:
+        if facet in found:
+            found[facet].append(int(value))
+        elif facet.startswith("field:"):
+            custom.setdefault(int(facet.removeprefix("field:")), []).append(FacetCount(str(value), count))
+        elif facet != "total":
             facets[facet].append(FacetCount(str(value), count))
-    for values in facets.values():
+    for values in [*facets.values(), *custom.values()]:
         values.sort(key=lambda pair: (-pair[1], pair[0]))
-    return total, facets
-
-
-def _custom_facets(matched: QuerySet[SearchEntry], fields: Sequence[FacetField]) -> list[CustomFieldFacet]:
-    """How many of the matches have each value of each of ``fields``, in one query grouped
-    by field and value; the matches are a subquery, so the counts are exact however many
-    there are, and only the matched (visible) documents' values are counted."""
-    if not fields:
-        return []
-    rows = (
-        CustomFieldValue.objects.filter(
-            field_id__in=[field.id for field in fields],
-            document_id__in=matched.order_by().values("document_id"),
-        )
-        .order_by()
-        .values("field_id", "value_text", "value_bool")
-        .annotate(matches=Count("pk"))
+    return Counted(
+        total=total, facets=facets, custom=custom, newest=found["newest"], prominent=found["prominent"]
     )
-    kinds = {field.id: field.data_type for field in fields}
-    counted: dict[int, list[FacetCount]] = {field.id: [] for field in fields}
-    for row in rows:
-        if kinds[row["field_id"]] == CustomFieldType.BOOLEAN:
-            value = None if row["value_bool"] is None else str(row["value_bool"]).lower()
-        else:
-            value = row["value_text"]
-        if value is not None:
-            counted[row["field_id"]].append(FacetCount(value, row["matches"]))
-    return [
-        CustomFieldFacet(
-            field=field, values=sorted(counted[field.id], key=lambda pair: (-pair[1], pair[0]))[:FACET_LIMIT]
-        )
-        for field in fields
-    ]

@@ -14,7 +14,7 @@ from functools import reduce
 
 from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank
 from django.db import connection, transaction
-from django.db.models import Case, F, QuerySet, Value, When
+from django.db.models import Case, F, Q, QuerySet, Value, When
 
 from documents.models import Document
 from search.backends.base import MARK_END, MARK_START
@@ -79,7 +79,7 @@ def ts_query(terms: Sequence[Term]) -> SearchQuery:
 
 
 class PostgresDialect:
-    tag_ids_table = "jsonb_array_elements_text(matched.tag_ids) AS tag_id(value)"
+    tag_ids_table = "jsonb_array_elements_text(combination.tag_ids) AS tag_id(value)"
 
     def write(self, records: Sequence[IndexedDocument]) -> None:
         """All vectors of the batch in one statement: the text goes in as parameters and
@@ -129,22 +129,30 @@ class PostgresDialect:
         back: for any word in more than a few percent of the documents it prefers a
         sequential scan that detoasts every vector in the archive (0.5 s at 100,000
         documents, bench/search.py) over the index (0.04 s), which needs to read none.
+        For the same reason the newest matches are not found by walking the date index
+        and testing each entry's vector (a word that is rare among the newest reads
+        thousands of vectors: 0.9 s for ``versicherung -kfz``), but from the GIN bitmap and
+        a top-N sort. JIT compiling pays only for long queries; these large-looking ones
+        take tens of milliseconds, and compiling them took 50 ms more.
         """
-        if not query.required:  # nothing for the index to answer
-            yield
-            return
+        settings = ["jit = off"]
+        if query.required:  # else nothing for the GIN index to answer
+            settings += ["enable_seqscan = off", "enable_indexscan = off"]
         with transaction.atomic():
             with connection.cursor() as cursor:
                 # Until the end of the transaction: this block's, or the caller's around it.
-                cursor.execute("SET LOCAL enable_seqscan = off")
+                cursor.execute("; ".join(f"SET LOCAL {setting}" for setting in settings))
             yield
 
-    def ranked(self, entries: QuerySet[SearchEntry], query: ParsedQuery) -> QuerySet[SearchEntry]:
+    def ranked(self, candidate_ids: Sequence[int], query: ParsedQuery) -> list[int]:
         rank = SearchRank(F("vector"), ts_query(query.required))
-        return entries.annotate(rank=rank).order_by("-rank", "-created_at", "-document_id")
+        entries = SearchEntry.objects.filter(document_id__in=candidate_ids)
+        ordered = entries.annotate(rank=rank).order_by("-rank", "-created_at", "-document_id")
+        return list(ordered.values_list("document_id", flat=True))
 
-    def prominent(self, matched: QuerySet[SearchEntry], query: ParsedQuery) -> QuerySet[SearchEntry]:
-        return matched.filter(head=ts_query(query.required))
+    def prominent(self, query: ParsedQuery) -> Q:
+        # The head lives in the row (a few hundred bytes): testing it reads no TOAST.
+        return Q(head=ts_query(query.required))
 
     def highlights(self, file_ids: list[int], query: ParsedQuery) -> dict[int, tuple[str, str]]:
         documents = Document.objects.filter(id__in=file_ids)

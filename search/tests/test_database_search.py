@@ -9,6 +9,7 @@ import datetime
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from accounts.access import Viewer
 from docuelevate.errors import InvalidInput
@@ -245,3 +246,39 @@ def test_when_many_match_the_prominent_and_newest_are_ranked_and_the_rest_follow
     assert {page.total for page in pages} == {7}
     listed = [result.document.original_filename for page in pages for result in page.results]
     assert listed == ["old-title.pdf", "n5.pdf", "n4.pdf", "n3.pdf", "n2.pdf", "n1.pdf", "old-many.pdf"]
+
+
+def test_beyond_the_ranking_window_totals_facets_and_exclusions_stay_exact_at_the_same_cost(
+    owner, make_document, monkeypatch
+):
+    """Past RANK_WINDOW only the candidates are ranked (search.backends.database), but the
+    total, the facets and an exclusion still cover every match, the candidates come from the
+    pass that counts, and a search costs the same statements whether few or many match: what
+    keeps search flat as the archive grows (bench/search.py)."""
+    monkeypatch.setattr("search.backends.database.RANK_WINDOW", 3)
+    make_document(original_filename="title.pdf", document_title="Heizung", ocr_text="heizung", tags=("home",))
+    make_document(original_filename="old-oil.pdf", ocr_text="heizung oil", document_type="Invoice")
+    with CaptureQueriesContext(connection) as few:
+        assert search(viewer=Viewer(owner), query="heizung -oil").total == 1
+    for number in range(6):
+        make_document(
+            original_filename=f"h{number}.pdf",
+            ocr_text="heizung wartung" + (" oil" if number % 2 else ""),
+            document_type="Invoice",
+            tags=("home", "bills") if number < 4 else (),
+        )
+
+    with CaptureQueriesContext(connection) as many:
+        everything = search(viewer=Viewer(owner), query="heizung ", per_page=3)
+    assert len(many) == len(few)
+    assert everything.total == 8
+    assert dict(everything.facets["document_type"]) == {"Invoice": 7}
+    assert dict(everything.facets["tags"]) == {"home": 5, "bills": 4}
+    # The title match is a candidate however old it is, and it ranks first.
+    assert everything.results[0].document.original_filename == "title.pdf"
+
+    pages = [search(viewer=Viewer(owner), query="heizung -oil", page=page, per_page=2) for page in (1, 2, 3)]
+    assert {page.total for page in pages} == {4}
+    listed = [result.document.original_filename for page in pages for result in page.results]
+    assert sorted(listed) == ["h0.pdf", "h2.pdf", "h4.pdf", "title.pdf"]
+    assert listed[0] == "title.pdf"
