@@ -44,6 +44,9 @@ class FailureKind(models.TextChoices):
     WORKER_LOST = "worker_lost"  # its worker vanished mid-run (watchdog, or a restarted worker)
     WORKER_LOST_REPEATEDLY = "worker_lost_repeatedly"  # the step keeps killing its worker
     INTERNAL_ERROR = "internal_error"  # a bug or an unforeseen input; details in the server log
+    # Over a size limit (MAX_PAGES, MAX_IMAGE_PIXELS), refused before any engine rendered it;
+    # the same again until the limit is raised (StepInputTooLarge).
+    TOO_LARGE = "too_large"
     # Deliveries only: the destination's settings or credentials are wrong, so every delivery
     # to it fails until someone fixes them (destinations.kinds.base.DestinationMisconfigured).
     CONFIGURATION = "configuration"

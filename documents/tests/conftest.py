@@ -103,6 +103,55 @@ def png_claiming_size(width: int, height: int) -> bytes:
     return bytes(data)
 
 
+def pdf_drawing_image(
+    width: int,
+    height: int,
+    *,
+    page: tuple[float, float] = (612, 792),
+    drawn: tuple[float, float] | None = None,
+) -> bytes:
+    """A one-page PDF drawing a 1-bit image of ``width`` x ``height`` pixels, all zeros,
+    Flate-compressed twice: 35,000 x 35,000 pixels (150 MB decoded) take about 1 KB.
+
+    The image fills the page, or is drawn ``drawn`` points wide and high at its corner.
+    """
+    row = bytes((width + 7) // 8)
+    packer = zlib.compressobj(9)
+    # A full flush forgets the history, so every block of a thousand rows packs the same.
+    block = packer.compress(row * 1000) + packer.flush(zlib.Z_FULL_FLUSH)
+    once = block * (height // 1000) + packer.compress(row * (height % 1000)) + packer.flush()
+    pdf = pikepdf.new()
+    image = pikepdf.Stream(pdf, b"")
+    # write() stores the bytes as encoded, and saving without recompression keeps them so.
+    image.write(zlib.compress(once, 9), filter=[pikepdf.Name.FlateDecode, pikepdf.Name.FlateDecode])
+    image.update(pikepdf.Dictionary(
+        Type=pikepdf.Name.XObject, Subtype=pikepdf.Name.Image, Width=width, Height=height,
+        BitsPerComponent=1, ColorSpace=pikepdf.Name.DeviceGray,
+    ))  # fmt: skip
+    sheet = pdf.add_blank_page(page_size=page)
+    sheet.Resources = pikepdf.Dictionary(XObject=pikepdf.Dictionary(Im0=image))
+    drawn_width, drawn_height = drawn or page
+    sheet.Contents = pikepdf.Stream(pdf, f"q {drawn_width} 0 0 {drawn_height} 0 0 cm /Im0 Do Q".encode())
+    buffer = io.BytesIO()
+    pdf.save(buffer, compress_streams=False, stream_decode_level=pikepdf.StreamDecodeLevel.none)
+    return buffer.getvalue()
+
+
+def pdf_with_page_box(width: float, height: float, *, source: Path) -> bytes:
+    """``source`` (a one-page scan) on a page of ``width`` x ``height`` points, the scan
+    stretched over it: 14,400 points (200 inches) is PDF's largest page."""
+    with pikepdf.open(source) as pdf:
+        page = pdf.pages[0]
+        left, bottom, right, top = (float(value) for value in page.mediabox)
+        scale_x, scale_y = width / (right - left), height / (top - bottom)
+        page.mediabox = pikepdf.Array([0, 0, width, height])
+        page.contents_add(pikepdf.Stream(pdf, f"q {scale_x} 0 0 {scale_y} 0 0 cm\n".encode()), prepend=True)
+        page.contents_add(pikepdf.Stream(pdf, b"\nQ\n"), prepend=False)
+        buffer = io.BytesIO()
+        pdf.save(buffer)
+    return buffer.getvalue()
+
+
 def zip_bomb_docx(megabytes: int = 64) -> bytes:
     """A .docx-shaped zip whose one entry inflates from a few KB to ``megabytes`` MB."""
     buffer = io.BytesIO()

@@ -9,7 +9,7 @@ from django.conf import settings
 from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 from pillow_heif import register_heif_opener
 
-from documents.pipeline.base import StepFailed
+from documents.pipeline.base import StepFailed, StepInputTooLarge
 
 # img2pdf takes these as they are (no re-encoding); anything else becomes PNG frames first.
 _NATIVE_FORMATS = {"JPEG", "PNG", "TIFF", "JPEG2000"}
@@ -33,7 +33,7 @@ class ImageConverter:
             destination.write_bytes(img2pdf.convert([str(frame) for frame in frames], layout_fun=layout))
             return ""
         except Image.DecompressionBombError:
-            raise StepFailed(self._too_large_message()) from None
+            raise StepInputTooLarge(self._too_large_message()) from None
         except (UnidentifiedImageError, img2pdf.ImageOpenError, OSError, ValueError) as exc:
             raise StepFailed(f"The image could not be read ({exc.__class__.__name__}: {exc}).") from None
 
@@ -41,7 +41,7 @@ class ImageConverter:
         # Pillow only warns between the limit and twice the limit; we refuse at the limit.
         width, height = image.size
         if width * height > settings.MAX_IMAGE_PIXELS:
-            raise StepFailed(self._too_large_message(width, height))
+            raise StepInputTooLarge(self._too_large_message(width, height))
 
     def _frames_for_img2pdf(self, image: Image.Image, source: Path, scratch: Path) -> list[Path]:
         transparent_palette = image.mode == "P" and "transparency" in image.info

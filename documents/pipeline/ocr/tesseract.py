@@ -8,11 +8,19 @@ import sys
 from pathlib import Path
 
 import pikepdf
+from django.conf import settings
 
 from documents.pipeline.base import StepFailed
-from documents.pipeline.ocr import OcrOutcome
+from documents.pipeline.inspection import PageMeasure, pages_large_raster, pdf_measure
+from documents.pipeline.isolation import memory_capped
+from documents.pipeline.ocr import EngineRefusedTooLarge, OcrOutcome
 from documents.pipeline.ocr.pages import look_at_pages, looks_turned, straighten_pages
 from documents.pipeline.pdf import page_texts
+
+# The address space of each process of an OCR run (ocrmypdf, Ghostscript, every tesseract),
+# so that a page the inspection could not measure fails the run instead of the worker.
+# Tesseract reading a page of 81 megapixels (a 9,000 x 9,000 scan) takes about 0.95 GiB.
+OCR_MEMORY_LIMIT = 1280 * 1024 * 1024
 
 # ocrmypdf's exit codes that mean "this input will never work", with what to tell the user.
 _PERMANENT_EXIT_CODES = {
@@ -52,6 +60,8 @@ class TesseractEngine:
             # PDF/A conversion and optimisation would cost a third more time per document.
             "--output-type", "pdf", "--optimize", "0",
             "--jobs", str(self.jobs),
+            # ocrmypdf's own decompression-bomb limit on the pages it rendered, in step with ours.
+            "--max-image-mpixels", str(settings.MAX_IMAGE_PIXELS / 1_000_000),
             "--quiet",
             str(source), str(destination),
         ]  # fmt: skip
@@ -65,7 +75,10 @@ class TesseractEngine:
         as if turned get a second pass with ocrmypdf's rotation, and replace their
         first-pass versions; everything else pays for neither.
         """
-        looks = look_at_pages(source, pages, scratch)
+        measures = _measure(source, pages)
+        if reason := pages_large_raster(list(measures.values())):
+            raise EngineRefusedTooLarge(reason)
+        looks = look_at_pages(source, pages, scratch, measures=measures)
         skewed = {look.number: look.skew for look in looks if look.needs_deskew}
         if skewed:
             straightened = scratch / "straightened.pdf"
@@ -96,7 +109,9 @@ class TesseractEngine:
         scratch: Path,
     ) -> None:
         # Tesseract's own OpenMP threads fight over the cores; parallelism comes from pages.
-        env = {**os.environ, "OMP_THREAD_LIMIT": "1", "TMPDIR": str(scratch)}
+        # Two malloc arenas, not eight per core: under an address-space cap every reserved
+        # arena counts, although it holds nothing.
+        env = {**os.environ, "OMP_THREAD_LIMIT": "1", "TMPDIR": str(scratch), "MALLOC_ARENA_MAX": "2"}
         command = self.command(
             source=source,
             destination=destination,
@@ -105,13 +120,29 @@ class TesseractEngine:
             rotate=rotate,
         )
         try:
-            result = subprocess.run(command, capture_output=True, timeout=self.timeout, env=env, check=False)
+            result = subprocess.run(
+                memory_capped(command, OCR_MEMORY_LIMIT),
+                capture_output=True,
+                timeout=self.timeout,
+                env=env,
+                check=False,
+            )
         except subprocess.TimeoutExpired:
             raise StepFailed(f"OCR did not finish within {int(self.timeout)} seconds.") from None
         if result.returncode != 0:
             detail = _last_line(result.stderr)
             reason = _PERMANENT_EXIT_CODES.get(result.returncode, "OCR failed")
             raise StepFailed(f"{reason} (ocrmypdf exit {result.returncode}: {detail}).")
+
+
+def _measure(source: Path, pages: list[int]) -> dict[int, PageMeasure]:
+    """The pages to OCR, measured before anything renders them (documents.pipeline.inspection)."""
+    try:
+        with pikepdf.open(source) as pdf:
+            return {measure.number: measure for measure in pdf_measure(pdf, pages)}
+    except (pikepdf.PdfError, ValueError, TypeError, RecursionError):
+        # What the inspection cannot read is left to OCR_MEMORY_LIMIT.
+        return {}
 
 
 def _replace_pages(target_path: Path, source_path: Path, numbers: list[int]) -> None:
