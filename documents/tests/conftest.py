@@ -103,6 +103,20 @@ def png_claiming_size(width: int, height: int) -> bytes:
     return bytes(data)
 
 
+def deflate_repeated(chunk: bytes, count: int, *, tail: bytes = b"") -> bytes:
+    """A valid zlib stream of ``chunk`` ``count`` times and then ``tail``, made in the time
+    of packing ``chunk`` once: a full flush forgets the history, so every repetition packs
+    to the same bytes, which are repeated; the checksum is counted over the whole."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    body = packer.compress(chunk) + packer.flush(zlib.Z_FULL_FLUSH)
+    checksum = 1
+    for _ in range(count):
+        checksum = zlib.adler32(chunk, checksum)
+    checksum = zlib.adler32(tail, checksum)
+    end = packer.compress(tail) + packer.flush()
+    return b"\x78\xda" + body * count + end + struct.pack(">I", checksum)
+
+
 def pdf_drawing_image(
     width: int,
     height: int,
@@ -116,10 +130,7 @@ def pdf_drawing_image(
     The image fills the page, or is drawn ``drawn`` points wide and high at its corner.
     """
     row = bytes((width + 7) // 8)
-    packer = zlib.compressobj(9)
-    # A full flush forgets the history, so every block of a thousand rows packs the same.
-    block = packer.compress(row * 1000) + packer.flush(zlib.Z_FULL_FLUSH)
-    once = block * (height // 1000) + packer.compress(row * (height % 1000)) + packer.flush()
+    once = deflate_repeated(row * 1000, height // 1000, tail=row * (height % 1000))
     pdf = pikepdf.new()
     image = pikepdf.Stream(pdf, b"")
     # write() stores the bytes as encoded, and saving without recompression keeps them so.

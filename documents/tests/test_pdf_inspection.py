@@ -225,5 +225,24 @@ def test_every_ocr_process_runs_with_its_address_space_capped(tmp_path, samples)
         )
     command = run.call_args.args[0]
     assert command[:3] == ["prlimit", f"--as={OCR_MEMORY_LIMIT}", "--"]
-    assert "--max-image-mpixels" in command
+    assert command[command.index("--max-image-mpixels") + 1] == "200.0"
+    # Tesseract reads a page of at most 16 megapixels; the PDF keeps the page as it was.
+    assert command[command.index("--max-ocr-image-mpixels") + 1] == "16"
+    assert command[command.index("--jobs") + 1] == "1"
     assert run.call_args.kwargs["env"]["MALLOC_ARENA_MAX"] == "2"
+
+
+@pytest.mark.parametrize(("side", "jobs"), [(2_550, 2), (8_000, 1)])
+def test_pages_over_50_megapixels_for_ocr_are_read_one_at_a_time(tmp_path, side, jobs):
+    # Drawn over a letter page: 300 dpi (14 megapixels rendered), or 941 dpi (83 megapixels).
+    path = write(tmp_path, pdf_drawing_image(side, side))
+    engine = TesseractEngine(languages="eng", jobs=2, timeout=60)
+    with (
+        mock.patch.object(TesseractEngine, "_run") as run,
+        mock.patch("documents.pipeline.ocr.tesseract.look_at_pages", return_value=[]),
+        mock.patch("documents.pipeline.ocr.tesseract.page_texts", return_value=[""]),
+    ):
+        engine.ocr(
+            source=path, destination=tmp_path / "out.pdf", pages=[1], replace_text=False, scratch=tmp_path
+        )
+    assert run.call_args.kwargs["jobs"] == jobs

@@ -19,8 +19,14 @@ from documents.pipeline.pdf import page_texts
 
 # The address space of each process of an OCR run (ocrmypdf, Ghostscript, every tesseract),
 # so that a page the inspection could not measure fails the run instead of the worker.
-# Tesseract reading a page of 81 megapixels (a 9,000 x 9,000 scan) takes about 0.95 GiB.
 OCR_MEMORY_LIMIT = 1280 * 1024 * 1024
+# Tesseract reads a page downsampled to this many megapixels (about 400 dpi on A4 or
+# Letter, more than it needs); the PDF keeps the page as it was. Tesseract took 0.9 GB
+# reading an 81-megapixel page at full size, and about 16 bytes a pixel in general.
+OCR_IMAGE_MEGAPIXELS = 16
+# ocrmypdf's own Python holds a page it rendered whole while downsampling it (about 7
+# bytes a pixel): pages larger than this are OCRed one at a time, never two at once.
+LARGE_PAGE_PIXELS = 50_000_000
 
 # ocrmypdf's exit codes that mean "this input will never work", with what to tell the user.
 _PERMANENT_EXIT_CODES = {
@@ -47,6 +53,7 @@ class TesseractEngine:
         pages: list[int],
         replace_text: bool,
         rotate: bool,
+        jobs: int | None = None,
     ) -> list[str]:
         return [
             sys.executable, "-m", "ocrmypdf",
@@ -59,9 +66,10 @@ class TesseractEngine:
             # Plain PDF without recompression: the archive keeps the original images, and
             # PDF/A conversion and optimisation would cost a third more time per document.
             "--output-type", "pdf", "--optimize", "0",
-            "--jobs", str(self.jobs),
+            "--jobs", str(jobs or self.jobs),
             # ocrmypdf's own decompression-bomb limit on the pages it rendered, in step with ours.
             "--max-image-mpixels", str(settings.MAX_IMAGE_PIXELS / 1_000_000),
+            "--max-ocr-image-mpixels", str(OCR_IMAGE_MEGAPIXELS),
             "--quiet",
             str(source), str(destination),
         ]  # fmt: skip
@@ -79,17 +87,25 @@ class TesseractEngine:
         if reason := pages_large_raster(list(measures.values())):
             raise EngineRefusedTooLarge(reason)
         looks = look_at_pages(source, pages, scratch, measures=measures)
+        large = any(
+            measure.raster_pixels(measure.ocr_dpi) > LARGE_PAGE_PIXELS for measure in measures.values()
+        )
+        jobs = 1 if large or len(measures) < len(pages) else self.jobs
         skewed = {look.number: look.skew for look in looks if look.needs_deskew}
         if skewed:
             straightened = scratch / "straightened.pdf"
             straighten_pages(source, straightened, skewed)
             source = straightened
-        self._run(source, destination, pages, replace_text=replace_text, rotate=False, scratch=scratch)
+        self._run(
+            source, destination, pages, replace_text=replace_text, rotate=False, scratch=scratch, jobs=jobs
+        )
         texts = page_texts(destination)
         turned = [number for number in pages if looks_turned(texts[number - 1])]
         if turned:
             second = scratch / "rotated.pdf"
-            self._run(source, second, turned, replace_text=replace_text, rotate=True, scratch=scratch)
+            self._run(
+                source, second, turned, replace_text=replace_text, rotate=True, scratch=scratch, jobs=jobs
+            )
             _replace_pages(destination, second, turned)
         notes = ["OCR with tesseract"]
         if skewed:
@@ -107,6 +123,7 @@ class TesseractEngine:
         replace_text: bool,
         rotate: bool,
         scratch: Path,
+        jobs: int | None = None,
     ) -> None:
         # Tesseract's own OpenMP threads fight over the cores; parallelism comes from pages.
         # Two malloc arenas, not eight per core: under an address-space cap every reserved
@@ -118,6 +135,7 @@ class TesseractEngine:
             pages=pages,
             replace_text=replace_text,
             rotate=rotate,
+            jobs=jobs,
         )
         try:
             result = subprocess.run(
