@@ -301,8 +301,10 @@ SCRATCH_DIR = WORKDIR / "tmp"
 
 MAX_UPLOAD_SIZE = env_int("MAX_UPLOAD_SIZE", 1024**3, minimum=1)
 MAX_PAGES = env_int("MAX_PAGES", 500, minimum=1)
-# Images larger than this many pixels are refused as decompression bombs.
-MAX_IMAGE_PIXELS = env_int("MAX_IMAGE_PIXELS", 200_000_000, minimum=1_000_000)
+# Images larger than this many pixels are refused as decompression bombs, and so are PDF
+# pages OCR would render larger (documents.pipeline.inspection). 100 megapixels keep the
+# worker's process tree under 1.5 GB while OCR reads such a page (docs/pipeline.md).
+MAX_IMAGE_PIXELS = env_int("MAX_IMAGE_PIXELS", 100_000_000, minimum=1_000_000)
 ENABLE_DEDUPLICATION = env_bool("ENABLE_DEDUPLICATION", True)
 STEP_TIMEOUT = env_int("STEP_TIMEOUT", 600, minimum=10)
 TASK_RETRY_MAX_RETRIES = env_int("TASK_RETRY_MAX_RETRIES", 3, minimum=0)

@@ -62,14 +62,14 @@ def test_a_one_kilobyte_pdf_with_a_35000_pixel_square_image_is_refused_before_an
 
     assert refused.value.kind == FailureKind.TOO_LARGE
     assert refused.value.message == (
-        "Page 1 holds an image of 35000 x 35000 pixels, more than 200000000 pixels "
+        "Page 1 holds an image of 35000 x 35000 pixels, more than 100000000 pixels "
         "(MAX_IMAGE_PIXELS); refused as a possible decompression bomb."
     )
 
 
 def test_the_image_limit_follows_the_setting_and_a_normal_scan_passes(tmp_path, samples, settings):
     assert check_pdf(samples / "scan.pdf") == 1
-    assert check_pdf(write(tmp_path, pdf_drawing_image(10_000, 10_000))) == 1  # 100 MP, under 200 MP
+    assert check_pdf(write(tmp_path, pdf_drawing_image(9_000, 9_000))) == 1  # 81 MP, under 100 MP
 
     settings.MAX_IMAGE_PIXELS = 50_000_000
     with pytest.raises(StepInputTooLarge, match=r"10000 x 10000 pixels, more than 50000000 pixels"):
@@ -107,7 +107,7 @@ def test_a_page_of_200_by_200_inches_is_not_rendered_for_ocr_and_no_engine_start
         reason = pages_large_raster(pdf_measure(opened))
     assert reason == (
         "Page 1 (200.0 x 200.0 inches) would be rendered for OCR at 400 dpi as 80000 x 80000 "
-        "pixels, more than 200000000 pixels (MAX_IMAGE_PIXELS); it was not rendered."
+        "pixels, more than 100000000 pixels (MAX_IMAGE_PIXELS); it was not rendered."
     )
 
     engine = TesseractEngine(languages="eng", jobs=1, timeout=60)
@@ -225,7 +225,7 @@ def test_every_ocr_process_runs_with_its_address_space_capped(tmp_path, samples)
         )
     command = run.call_args.args[0]
     assert command[:3] == ["prlimit", f"--as={OCR_MEMORY_LIMIT}", "--"]
-    assert command[command.index("--max-image-mpixels") + 1] == "200.0"
+    assert command[command.index("--max-image-mpixels") + 1] == "100.0"
     # Tesseract reads a page of at most 16 megapixels; the PDF keeps the page as it was.
     assert command[command.index("--max-ocr-image-mpixels") + 1] == "16"
     assert command[command.index("--jobs") + 1] == "1"

@@ -59,7 +59,7 @@ def test_pages_and_images_over_max_image_pixels_fail_before_rendering_and_a_scan
     bomb = pdf_drawing_image(35_000, 35_000)
     refused = process(bomb, "bomb.pdf")
     assert_failed_with_original_kept(
-        refused, bomb, "35000 x 35000 pixels, more than 200000000 pixels (MAX_IMAGE_PIXELS)"
+        refused, bomb, "35000 x 35000 pixels, more than 100000000 pixels (MAX_IMAGE_PIXELS)"
     )
     convert = ProcessingStep.objects.get(document=refused, name="convert")
     assert (convert.status, convert.failure_kind) == (StepStatus.FAILURE, FailureKind.TOO_LARGE)
