@@ -4,9 +4,12 @@ against plain ocrmypdf on the same files, in one run.
     .venv/bin/python bench/memory.py [--rounds 1] [--files linn.pdf,multipage.pdf]
 
 The hostile file is made here: one page, about 1 KB, whose 1-bit image is 35,000 x 35,000
-pixels (zeros, Flate-compressed twice). For each file, in alternating rounds, it measures
+pixels (zeros, Flate-compressed twice); so is the largest page OCR still renders under the
+default MAX_IMAGE_PIXELS, 100 megapixels of colour (--no-colour-page leaves it out, it
+takes a minute a side). For each file, in alternating rounds, it measures
 
-- plain ``ocrmypdf`` with its defaults (the baseline): the peak of the summed resident memory
+- plain ``ocrmypdf`` with its defaults (the baseline; ``-l eng+deu --skip-text`` as in
+  bench/pipeline.py, since plain refuses a PDF with text otherwise): the peak of the summed resident memory
   of its process tree (Ghostscript, tesseract, its own Python), sampled from /proc every
   50 ms; and its largest single process from ``getrusage(RUSAGE_CHILDREN).ru_maxrss``,
   exact but per process;
@@ -83,6 +86,33 @@ def hostile_pdf(path: Path, side: int = 35_000) -> Path:
     return path
 
 
+def colour_page_pdf(path: Path, side: int = 10_000) -> Path:
+    """One page of ``side`` x ``side`` RGB pixels at 400 dpi: 100 megapixels, the largest
+    page the default MAX_IMAGE_PIXELS lets OCR render (zeros, packed like the hostile one)."""
+    row = bytes(side * 3)
+    packer = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    block = packer.compress(row * 100) + packer.flush(zlib.Z_FULL_FLUSH)
+    checksum = 1
+    for _ in range(side // 100):
+        checksum = zlib.adler32(row * 100, checksum)
+    data = b"\x78\xda" + block * (side // 100) + packer.flush() + struct.pack(">I", checksum)
+    pdf = pikepdf.new()
+    image = pikepdf.Stream(pdf, b"")
+    image.write(data, filter=pikepdf.Name.FlateDecode)
+    image.update(
+        pikepdf.Dictionary(
+            Type=pikepdf.Name.XObject, Subtype=pikepdf.Name.Image, Width=side, Height=side,
+            BitsPerComponent=8, ColorSpace=pikepdf.Name.DeviceRGB,
+        )
+    )  # fmt: skip
+    points = side / 400 * 72
+    page = pdf.add_blank_page(page_size=(points, points))
+    page.Resources = pikepdf.Dictionary(XObject=pikepdf.Dictionary(Im0=image))
+    page.Contents = pikepdf.Stream(pdf, f"q {points} 0 0 {points} 0 0 cm /Im0 Do Q".encode())
+    pdf.save(path, compress_streams=False, stream_decode_level=pikepdf.StreamDecodeLevel.none)
+    return path
+
+
 def tree_rss_bytes(root_pid: int) -> int:
     """Resident memory of ``root_pid`` and all its descendants, summed."""
     children: dict[int, list[int]] = {}
@@ -115,11 +145,14 @@ def peak_while(root_pid: int, running: Callable[[], bool]) -> int:
 
 
 def plain_ocrmypdf(path: Path, scratch: Path) -> Run:
-    """Plain ocrmypdf with its defaults (tesseract single-threaded, as the pipeline runs it)."""
+    """Plain ocrmypdf with its defaults, with the pipeline's languages and ``--skip-text``
+    (without it, plain refuses any PDF with a page of text), tesseract single-threaded as
+    the pipeline runs it: bench/pipeline.py's baseline."""
     env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     process = subprocess.Popen(
-        [sys.executable, "-m", "ocrmypdf", "--quiet", str(path), str(scratch / f"plain-{path.name}")],
+        [sys.executable, "-m", "ocrmypdf", "-l", "eng+deu", "--skip-text", "--quiet", str(path),
+         str(scratch / f"plain-{path.name}")],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     peak = peak_while(process.pid, lambda: process.poll() is None)
@@ -190,6 +223,7 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--files", default=DEFAULT_FILES, help="corpus files, comma-separated")
+    parser.add_argument("--no-colour-page", action="store_true", help="leave out the 100-megapixel page")
     args = parser.parse_args()
     corpus = [CORPUS / name for name in args.files.split(",") if name]
     if missing := [str(path) for path in corpus if not path.exists()]:
@@ -200,6 +234,8 @@ def main() -> None:
         scratch = Path(tempfile.mkdtemp(prefix="bench-memory-"))
         try:
             files = [hostile_pdf(scratch / "hostile-35000.pdf"), *corpus]
+            if not args.no_colour_page:
+                files.append(colour_page_pdf(scratch / "colour-100mp.pdf"))
             worker = Worker(scratch / "workdir")
             try:
                 for path in files:

@@ -44,6 +44,7 @@ MAX_STACK = 256
 POINTS_PER_INCH = 72.0
 DEFAULT_PAGE = (612.0, 792.0)  # US Letter, what readers assume for a page without a MediaBox
 IDENTITY = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
+UNBOUNDED = 2**63  # what a size that overflows a float counts as: more than any limit
 
 Matrix = tuple[float, float, float, float, float, float]
 
@@ -85,8 +86,11 @@ class PageMeasure:
         return max(OCR_MIN_DPI, self.image_dpi)
 
     def raster_pixels(self, dpi: float) -> int:
-        """Pixels of the page rendered at ``dpi``."""
-        return math.ceil(self.width * dpi) * math.ceil(self.height * dpi)
+        """Pixels of the page rendered at ``dpi`` (beyond any limit when that overflows)."""
+        width, height = self.width * dpi, self.height * dpi
+        if not (math.isfinite(width) and math.isfinite(height)):
+            return UNBOUNDED
+        return math.ceil(width) * math.ceil(height)
 
 
 def pdf_measure(pdf: pikepdf.Pdf, numbers: list[int] | None = None) -> list[PageMeasure]:
@@ -107,7 +111,7 @@ def pdf_large_image(pdf: pikepdf.Pdf) -> str | None:
     shared: set[tuple[int, int]] = set()  # resources shared by many pages are read once
     for number, page in enumerate(pdf.pages, start=1):
         measure = PageMeasure(number=number, width=0.0, height=0.0, seen=shared)
-        for image in _images_in_resources(_dictionary(page.obj, "/Resources"), measure, depth=0):
+        for image in _images_in_resources(_resources(page.obj), measure.seen, depth=0):
             _note_image(measure, image)
         if measure.largest_image_pixels > limit:
             width, height = measure.largest_image
@@ -132,21 +136,27 @@ def pages_large_raster(measures: list[PageMeasure]) -> str | None:
             )
         dpi = measure.ocr_dpi
         if measure.raster_pixels(dpi) > limit:
-            width, height = math.ceil(measure.width * dpi), math.ceil(measure.height * dpi)
             return (
                 f"Page {measure.number} ({measure.width:.1f} x {measure.height:.1f} inches) would be "
-                f"rendered for OCR at {dpi:.0f} dpi as {width} x {height} pixels, more than "
+                f"rendered for OCR at {dpi:.0f} dpi as {_raster_size(measure, dpi)}, more than "
                 f"{limit} pixels (MAX_IMAGE_PIXELS); it was not rendered."
             )
     return None
+
+
+def _raster_size(measure: PageMeasure, dpi: float) -> str:
+    width, height = measure.width * dpi, measure.height * dpi
+    if not (math.isfinite(width) and math.isfinite(height)):
+        return "more pixels than a number can hold"
+    return f"{math.ceil(width)} x {math.ceil(height)} pixels"
 
 
 def _measure_page(page: pikepdf.Page, number: int, budget: _Budget) -> PageMeasure:
     width, height = _page_size(page.obj)
     unit = _number(page.obj.get("/UserUnit")) or 1.0
     measure = PageMeasure(number=number, width=width * unit / 72, height=height * unit / 72)
-    resources = _dictionary(page.obj, "/Resources")
-    for image in _images_in_resources(resources, measure, depth=0):
+    resources = _resources(page.obj)
+    for image in _images_in_resources(resources, measure.seen, depth=0):
         _note_image(measure, image)
     content = _content_bytes(page.obj.get("/Contents"))
     if content is None:
@@ -156,7 +166,7 @@ def _measure_page(page: pikepdf.Page, number: int, budget: _Budget) -> PageMeasu
         measure.walked = _walk(content, resources, IDENTITY, measure, depth=0, path=set(), budget=budget)
     if not measure.walked:
         # Unwalked, an image is assumed to fill the page: the least dpi it can be drawn at.
-        for image in _images_in_resources(resources, measure, depth=0, fresh=True):
+        for image in _images_in_resources(resources, set(), depth=0):
             size = _image_size(image)
             if size and measure.width > 0 and measure.height > 0:
                 measure.image_dpi = max(measure.image_dpi, size[0] / measure.width, size[1] / measure.height)
@@ -250,13 +260,12 @@ def _draw(
 
 
 def _images_in_resources(
-    resources: pikepdf.Dictionary | None, measure: PageMeasure, *, depth: int, fresh: bool = False
+    resources: pikepdf.Dictionary | None, seen: set[tuple[int, int]], *, depth: int
 ) -> Iterator[pikepdf.Stream]:
     """Every image XObject in ``resources`` and in its forms' resources, each object once."""
     xobjects = _dictionary(resources, "/XObject")
     if xobjects is None or depth > MAX_FORM_DEPTH:
         return
-    seen = set() if fresh else measure.seen
     for key in list(xobjects.keys())[:MAX_DRAWS]:
         xobject = xobjects.get(key)
         if not isinstance(xobject, pikepdf.Stream):
@@ -269,9 +278,7 @@ def _images_in_resources(
         if subtype == pikepdf.Name.Image:
             yield xobject
         elif subtype == pikepdf.Name.Form:
-            yield from _images_in_resources(
-                _dictionary(xobject, "/Resources"), measure, depth=depth + 1, fresh=fresh
-            )
+            yield from _images_in_resources(_dictionary(xobject, "/Resources"), seen, depth=depth + 1)
 
 
 def _note_image(measure: PageMeasure, image: pikepdf.Stream) -> None:
@@ -300,16 +307,28 @@ def _image_size(image: pikepdf.Object) -> tuple[int, int] | None:
     return int(width), int(height)
 
 
+def _inherited(page: pikepdf.Dictionary, key: str) -> object:
+    """A page's ``key``, or the nearest ancestor's in the page tree (MediaBox and Resources
+    are inheritable); followed upwards at most 64 levels, so never round a loop."""
+    node: object = page
+    for _ in range(64):
+        if not isinstance(node, pikepdf.Dictionary):
+            return None
+        value = node.get(key)
+        if value is not None:
+            return value
+        node = node.get("/Parent")
+    return None
+
+
+def _resources(page: pikepdf.Dictionary) -> pikepdf.Dictionary | None:
+    value = _inherited(page, "/Resources")
+    return value if isinstance(value, pikepdf.Dictionary) else None
+
+
 def _page_size(page: pikepdf.Dictionary) -> tuple[float, float]:
     """Width and height in points of the MediaBox (inherited from the page tree if need be)."""
-    box = page.get("/MediaBox")
-    node, hops = page, 0
-    while box is None and hops < 64:  # the page tree is followed upwards, not in a loop
-        parent = node.get("/Parent")
-        if not isinstance(parent, pikepdf.Dictionary):
-            break
-        node, hops = parent, hops + 1
-        box = node.get("/MediaBox")
+    box = _inherited(page, "/MediaBox")
     if not isinstance(box, pikepdf.Array) or len(box) != 4:
         return DEFAULT_PAGE
     corners = [_number(value) for value in box]

@@ -152,6 +152,7 @@ def test_an_inline_image_counts_like_any_other(tmp_path):
         (-40_000, -40_000, [0, 0, "A4", 792]),
         (10**15, 10**15, [0, 0, 10**12, -(10**12)]),
         (pikepdf.Array([5]), pikepdf.Dictionary(), pikepdf.Name("/Letter")),
+        (100, 100, [-(10**15), -(10**15), 10**15, 10**15]),
     ],
 )
 def test_malformed_sizes_and_boxes_count_as_absent_and_never_crash(tmp_path, width, height, box):
@@ -168,6 +169,11 @@ def test_malformed_sizes_and_boxes_count_as_absent_and_never_crash(tmp_path, wid
     if width == 10**15:
         # Absurd but finite: refused, never overflowing into a wrong answer.
         assert "MAX_IMAGE_PIXELS" in (large or "")
+    elif width == 100:
+        # A page of 2 x 10^15 points, and one whose size overflows a float: too large to render.
+        assert "MAX_IMAGE_PIXELS" in (pages_large_raster([measure]) or "")
+        measure.width = measure.height = 1e307
+        assert "as more pixels than a number can hold, more than" in (pages_large_raster([measure]) or "")
     else:
         assert large is None
         assert measure.largest_image == (0, 0)
