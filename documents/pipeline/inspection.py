@@ -39,6 +39,9 @@ MAX_DRAWS = 10_000
 MAX_CONTENT_BYTES = 16 * 1024 * 1024
 # Content parsed per document, all pages and forms together (qpdf parses ~100 MB/s here).
 MAX_PARSED_BYTES = 256 * 1024 * 1024
+# The operators that paint paths and show text: a page with them is rendered at 400 dpi at least.
+DRAWING_OPERATORS = "S s f F f* B B* b b* sh Tj TJ ' \""
+DRAWING = frozenset(DRAWING_OPERATORS.split())
 # A graphics state stack deeper than this is not a real document (the PDF limit is 28).
 MAX_STACK = 256
 POINTS_PER_INCH = 72.0
@@ -73,6 +76,7 @@ class PageMeasure:
     largest_image: tuple[int, int] = (0, 0)  # width x height of its image with most pixels
     image_pixels: int = 0  # of all image XObjects in its resources together
     image_dpi: float = 0.0  # the sharpest image as drawn: pixels per inch along either side
+    drawings: bool = False  # paints paths or shows text (or was not walked: assumed)
     walked: bool = True  # False when its content was over the bounds and not parsed
     seen: set[tuple[int, int]] = field(default_factory=set, repr=False)
 
@@ -82,8 +86,12 @@ class PageMeasure:
 
     @property
     def ocr_dpi(self) -> float:
-        """The resolution ocrmypdf renders this page at: its sharpest image's, at least 400."""
-        return max(OCR_MIN_DPI, self.image_dpi)
+        """The resolution ocrmypdf renders this page at: its sharpest image's, and at least
+        400 dpi when it has drawings or text, or no image at all (ocrmypdf's
+        get_page_square_dpi)."""
+        if self.drawings or not self.image_dpi:
+            return max(OCR_MIN_DPI, self.image_dpi)
+        return self.image_dpi
 
     def raster_pixels(self, dpi: float) -> int:
         """Pixels of the page rendered at ``dpi`` (beyond any limit when that overflows)."""
@@ -137,7 +145,7 @@ def pages_large_raster(measures: list[PageMeasure]) -> str | None:
         dpi = measure.ocr_dpi
         if measure.raster_pixels(dpi) > limit:
             return (
-                f"Page {measure.number} ({measure.width:.1f} x {measure.height:.1f} inches) would be "
+                f"Page {measure.number} ({measure.width:.4g} x {measure.height:.4g} inches) would be "
                 f"rendered for OCR at {dpi:.0f} dpi as {_raster_size(measure, dpi)}, more than "
                 f"{limit} pixels (MAX_IMAGE_PIXELS); it was not rendered."
             )
@@ -165,6 +173,7 @@ def _measure_page(page: pikepdf.Page, number: int, budget: _Budget) -> PageMeasu
         budget.draws = MAX_DRAWS
         measure.walked = _walk(content, resources, IDENTITY, measure, depth=0, path=set(), budget=budget)
     if not measure.walked:
+        measure.drawings = True
         # Unwalked, an image is assumed to fill the page: the least dpi it can be drawn at.
         for image in _images_in_resources(resources, set(), depth=0):
             size = _image_size(image)
@@ -193,7 +202,7 @@ def _walk(
             warnings.simplefilter("ignore")
             # Only these operators come back ("BI ID EI" is how inline images are asked for).
             stream = pikepdf.Stream(budget.pdf, content)
-            instructions = pikepdf.parse_content_stream(stream, "q Q cm Do BI ID EI")
+            instructions = pikepdf.parse_content_stream(stream, f"q Q cm Do BI ID EI {DRAWING_OPERATORS}")
     except (pikepdf.PdfError, ValueError, TypeError):
         return False
     stack: list[Matrix] = []
@@ -214,6 +223,8 @@ def _walk(
             matrix = _matrix(operands)
             if matrix is not None:
                 ctm = _multiply(matrix, ctm)
+        elif operator in DRAWING:
+            measure.drawings = True
         elif operator == "Do" and operands:
             budget.draws -= 1
             if budget.draws < 0:

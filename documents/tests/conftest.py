@@ -148,18 +148,16 @@ def pdf_drawing_image(
     return buffer.getvalue()
 
 
-def pdf_with_page_box(width: float, height: float, *, source: Path) -> bytes:
-    """``source`` (a one-page scan) on a page of ``width`` x ``height`` points, the scan
-    stretched over it: 14,400 points (200 inches) is PDF's largest page."""
-    with pikepdf.open(source) as pdf:
-        page = pdf.pages[0]
-        left, bottom, right, top = (float(value) for value in page.mediabox)
-        scale_x, scale_y = width / (right - left), height / (top - bottom)
-        page.mediabox = pikepdf.Array([0, 0, width, height])
-        page.contents_add(pikepdf.Stream(pdf, f"q {scale_x} 0 0 {scale_y} 0 0 cm\n".encode()), prepend=True)
-        page.contents_add(pikepdf.Stream(pdf, b"\nQ\n"), prepend=False)
-        buffer = io.BytesIO()
-        pdf.save(buffer)
+def pdf_with_page_box(width: float, height: float) -> bytes:
+    """A page of ``width`` x ``height`` points with a drawing and no text, so OCR would
+    render it at 400 dpi: 14,400 points (200 inches) is PDF's largest page."""
+    pdf = pikepdf.new()
+    page = pdf.add_blank_page(page_size=(width, height))
+    page.Contents = pikepdf.Stream(
+        pdf, f"0.2 g {width / 4} {height / 4} {width / 2} {height / 2} re f".encode()
+    )
+    buffer = io.BytesIO()
+    pdf.save(buffer)
     return buffer.getvalue()
 
 

@@ -64,9 +64,9 @@ def test_pages_and_images_over_max_image_pixels_fail_before_rendering_and_a_scan
     convert = ProcessingStep.objects.get(document=refused, name="convert")
     assert (convert.status, convert.failure_kind) == (StepStatus.FAILURE, FailureKind.TOO_LARGE)
 
-    # A scan on a page of 200 x 200 inches passes convert, and OCR would render it at 80,000
-    # x 80,000 pixels: the tesseract engine refuses it before starting ocrmypdf.
-    wide = pdf_with_page_box(14_400, 14_400, source=samples / "scan.pdf")
+    # A drawing on a page of 200 x 200 inches passes convert (no text: it needs OCR), and OCR
+    # would render it at 80,000 x 80,000 pixels: the tesseract engine refuses it unrendered.
+    wide = pdf_with_page_box(14_400, 14_400)
     huge_page = process(wide, "poster.pdf")
     assert_failed_with_original_kept(
         huge_page, wide, "would be rendered for OCR at 400 dpi as 80000 x 80000 pixels"

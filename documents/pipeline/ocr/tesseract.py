@@ -24,9 +24,11 @@ OCR_MEMORY_LIMIT = 1280 * 1024 * 1024
 # Letter, more than it needs); the PDF keeps the page as it was. Tesseract took 0.9 GB
 # reading an 81-megapixel page at full size, and about 16 bytes a pixel in general.
 OCR_IMAGE_MEGAPIXELS = 16
-# ocrmypdf's own Python holds a page it rendered whole while downsampling it (about 7
-# bytes a pixel): pages larger than this are OCRed one at a time, never two at once.
-LARGE_PAGE_PIXELS = 50_000_000
+# ocrmypdf's own Python holds a page it rendered whole while downsampling it (about 6
+# bytes a pixel: 744 MiB for its tree on a page of 100 megapixels, 1.4 GB for two at once).
+# When the two largest pages to OCR render to more than this together, they are OCRed one
+# at a time (a scan of 81 megapixels beside one of A4 still goes two at a time).
+TWO_PAGES_PIXELS = 100_000_000
 
 # ocrmypdf's exit codes that mean "this input will never work", with what to tell the user.
 _PERMANENT_EXIT_CODES = {
@@ -87,10 +89,10 @@ class TesseractEngine:
         if reason := pages_large_raster(list(measures.values())):
             raise EngineRefusedTooLarge(reason)
         looks = look_at_pages(source, pages, scratch, measures=measures)
-        large = any(
-            measure.raster_pixels(measure.ocr_dpi) > LARGE_PAGE_PIXELS for measure in measures.values()
+        rasters = sorted(
+            (measure.raster_pixels(measure.ocr_dpi) for measure in measures.values()), reverse=True
         )
-        jobs = 1 if large or len(measures) < len(pages) else self.jobs
+        jobs = 1 if sum(rasters[:2]) > TWO_PAGES_PIXELS or len(measures) < len(pages) else self.jobs
         skewed = {look.number: look.skew for look in looks if look.needs_deskew}
         if skewed:
             straightened = scratch / "straightened.pdf"
