@@ -4,20 +4,45 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('destinations', '0002_every_kind'),
+        ("destinations", "0002_every_kind"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='delivery',
-            name='error_kind',
-            field=models.CharField(blank=True, choices=[('temporary', 'Temporary'), ('permanent', 'Permanent'), ('timeout', 'Timeout'), ('worker_lost', 'Worker Lost'), ('worker_lost_repeatedly', 'Worker Lost Repeatedly'), ('internal_error', 'Internal Error'), ('too_large', 'Too Large'), ('configuration', 'Configuration')], max_length=32),
+            model_name="delivery",
+            name="error_kind",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("temporary", "Temporary"),
+                    ("permanent", "Permanent"),
+                    ("timeout", "Timeout"),
+                    ("worker_lost", "Worker Lost"),
+                    ("worker_lost_repeatedly", "Worker Lost Repeatedly"),
+                    ("internal_error", "Internal Error"),
+                    ("too_large", "Too Large"),
+                    ("configuration", "Configuration"),
+                ],
+                max_length=32,
+            ),
         ),
         migrations.AlterField(
-            model_name='destination',
-            name='health_error_kind',
-            field=models.CharField(blank=True, choices=[('temporary', 'Temporary'), ('permanent', 'Permanent'), ('timeout', 'Timeout'), ('worker_lost', 'Worker Lost'), ('worker_lost_repeatedly', 'Worker Lost Repeatedly'), ('internal_error', 'Internal Error'), ('too_large', 'Too Large'), ('configuration', 'Configuration')], max_length=32),
+            model_name="destination",
+            name="health_error_kind",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("temporary", "Temporary"),
+                    ("permanent", "Permanent"),
+                    ("timeout", "Timeout"),
+                    ("worker_lost", "Worker Lost"),
+                    ("worker_lost_repeatedly", "Worker Lost Repeatedly"),
+                    ("internal_error", "Internal Error"),
+                    ("too_large", "Too Large"),
+                    ("configuration", "Configuration"),
+                ],
+                max_length=32,
+            ),
         ),
     ]

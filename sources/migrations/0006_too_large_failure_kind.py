@@ -4,15 +4,27 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('sources', '0005_google_drive_folder_kind'),
+        ("sources", "0005_google_drive_folder_kind"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='source',
-            name='last_error_kind',
-            field=models.CharField(blank=True, choices=[('temporary', 'Temporary'), ('permanent', 'Permanent'), ('timeout', 'Timeout'), ('worker_lost', 'Worker Lost'), ('worker_lost_repeatedly', 'Worker Lost Repeatedly'), ('internal_error', 'Internal Error'), ('too_large', 'Too Large'), ('configuration', 'Configuration')], max_length=32),
+            model_name="source",
+            name="last_error_kind",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("temporary", "Temporary"),
+                    ("permanent", "Permanent"),
+                    ("timeout", "Timeout"),
+                    ("worker_lost", "Worker Lost"),
+                    ("worker_lost_repeatedly", "Worker Lost Repeatedly"),
+                    ("internal_error", "Internal Error"),
+                    ("too_large", "Too Large"),
+                    ("configuration", "Configuration"),
+                ],
+                max_length=32,
+            ),
         ),
     ]
