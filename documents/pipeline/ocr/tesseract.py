@@ -21,11 +21,11 @@ from documents.pipeline.pdf import page_texts
 # so that a page the inspection could not measure fails the run instead of the worker.
 OCR_MEMORY_LIMIT = 1280 * 1024 * 1024
 # Tesseract reads a page downsampled to this many megapixels (about 400 dpi on A4 or
-# Letter, more than it needs); the PDF keeps the page as it was. Tesseract took 0.9 GB
+# Letter, more than it needs); the PDF keeps the page as it was. Tesseract took 900 MiB
 # reading an 81-megapixel page at full size, and about 16 bytes a pixel in general.
 OCR_IMAGE_MEGAPIXELS = 16
 # ocrmypdf's own Python holds a page it rendered whole while downsampling it (about 6
-# bytes a pixel: 744 MiB for its tree on a page of 100 megapixels, 1.4 GB for two at once).
+# bytes a pixel: 744 MiB for its tree on a page of 100 megapixels, 1,413 MiB for two at once).
 # When the two largest pages to OCR render to more than this together, they are OCRed one
 # at a time (a scan of 81 megapixels beside one of A4 still goes two at a time).
 TWO_PAGES_PIXELS = 100_000_000
