@@ -311,8 +311,10 @@ MAX_UPLOAD_SIZE = env_int("MAX_UPLOAD_SIZE", 1024**3, minimum=1)
 # stops new work cleanly instead of failing it half-written.
 MIN_FREE_DISK_MB = env_int("MIN_FREE_DISK_MB", 500, minimum=0)
 MAX_PAGES = env_int("MAX_PAGES", 500, minimum=1)
-# Images larger than this many pixels are refused as decompression bombs.
-MAX_IMAGE_PIXELS = env_int("MAX_IMAGE_PIXELS", 200_000_000, minimum=1_000_000)
+# Images larger than this many pixels are refused as decompression bombs, and so are PDF
+# pages OCR would render larger (documents.pipeline.inspection). 100 megapixels keep the
+# worker's process tree under 1.5 GB while OCR reads such a page (docs/pipeline.md).
+MAX_IMAGE_PIXELS = env_int("MAX_IMAGE_PIXELS", 100_000_000, minimum=1_000_000)
 ENABLE_DEDUPLICATION = env_bool("ENABLE_DEDUPLICATION", True)
 STEP_TIMEOUT = env_int("STEP_TIMEOUT", 600, minimum=10)
 # Seconds a running step's or delivery's claim lasts unless its worker renews it (it does so

@@ -47,6 +47,9 @@ class FailureKind(models.TextChoices):
     # Not a failure: WORKDIR fell below MIN_FREE_DISK_MB, so the step waits (pending) and runs
     # by itself once there is room again, without using up an attempt (docuelevate.diskspace).
     DISK_FULL = "disk_full"
+    # Over a size limit (MAX_PAGES, MAX_IMAGE_PIXELS), refused before any engine rendered it;
+    # the same again until the limit is raised (StepInputTooLarge).
+    TOO_LARGE = "too_large"
     # Deliveries only: the destination's settings or credentials are wrong, so every delivery
     # to it fails until someone fixes them (destinations.kinds.base.DestinationMisconfigured).
     CONFIGURATION = "configuration"

@@ -35,6 +35,13 @@ class StepTemporarilyFailed(StepFailed):
     kind = FailureKind.TEMPORARY
 
 
+class StepInputTooLarge(StepFailed):
+    """The document is over a size limit (MAX_PAGES, MAX_IMAGE_PIXELS), found before any
+    engine spent memory on it; it may go through once the limit is raised."""
+
+    kind = FailureKind.TOO_LARGE
+
+
 class StepInputMissing(StepFailed):
     """What the step works on is gone (swept scratch files); the pipeline must start over."""
 

@@ -107,6 +107,16 @@ def isolated_command(command: list[str]) -> list[str]:
     return [*isolation.prefix, *command]
 
 
+def memory_capped(command: list[str], limit: int) -> list[str]:
+    """``command`` with its address space capped at ``limit`` bytes, inherited by every
+    process it starts (each gets the cap of its own).
+
+    util-linux's prlimit, beside unshare: it sets the limit on itself and then execs the
+    engine, which keeps it. No preexec_fn, which is unsafe in a threaded process.
+    """
+    return ["prlimit", f"--as={limit}", "--", *command]
+
+
 def run_isolated(
     command: list[str], *, timeout: float, what: str, home: Path, memory_limit: int | None = None
 ) -> None:
@@ -118,9 +128,7 @@ def run_isolated(
     the engine instead of the worker.
     """
     if memory_limit is not None:
-        # util-linux's prlimit, beside unshare: it sets the limit on itself and then execs
-        # the engine, which keeps it. No preexec_fn, which is unsafe in a threaded process.
-        command = ["prlimit", f"--as={memory_limit}", "--", *command]
+        command = memory_capped(command, memory_limit)
     process = subprocess.Popen(
         isolated_command(command),
         stdin=subprocess.DEVNULL,

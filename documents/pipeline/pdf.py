@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 from pathlib import Path
 
 import pikepdf
 from django.conf import settings
 
-from documents.pipeline.base import StepFailed
+from documents.pipeline.base import StepFailed, StepInputTooLarge
+from documents.pipeline.inspection import pdf_large_image
+
+logger = logging.getLogger(__name__)
 
 # A page with fewer visible characters than this has no real text layer (a stray page
 # number or a scanner's stamp does not make a scan searchable).
@@ -18,12 +22,14 @@ MIN_TEXT_CHARACTERS_PER_PAGE = 20
 def check_pdf(path: Path) -> int:
     """Open a PDF the way the pipeline will use it and return its page count.
 
-    Raises StepFailed with the reason a user can act on: protected, unreadable, empty,
-    or longer than MAX_PAGES.
+    Raises StepFailed with the reason a user can act on: protected, unreadable, empty;
+    StepInputTooLarge when it is longer than MAX_PAGES or holds an image of more than
+    MAX_IMAGE_PIXELS pixels, measured from its dictionaries before anything decodes it.
     """
     try:
         with pikepdf.open(path) as pdf:
             pages = len(pdf.pages)
+            large_image = _large_image(pdf) if 0 < pages <= settings.MAX_PAGES else None
     except pikepdf.PasswordError:
         raise StepFailed("The PDF is password-protected; remove the password and upload it again.") from None
     except (pikepdf.PdfError, ValueError) as exc:
@@ -33,8 +39,22 @@ def check_pdf(path: Path) -> int:
     if pages == 0:
         raise StepFailed("The PDF has no pages.")
     if pages > settings.MAX_PAGES:
-        raise StepFailed(f"The document has {pages} pages; the limit (MAX_PAGES) is {settings.MAX_PAGES}.")
+        raise StepInputTooLarge(
+            f"The document has {pages} pages; the limit (MAX_PAGES) is {settings.MAX_PAGES}."
+        )
+    if large_image:
+        raise StepInputTooLarge(large_image)
     return pages
+
+
+def _large_image(pdf: pikepdf.Pdf) -> str | None:
+    try:
+        return pdf_large_image(pdf)
+    except (pikepdf.PdfError, ValueError, TypeError, RecursionError) as exc:
+        # A structure the inspection cannot read is left to the engines' memory limits,
+        # which hold for any input; a readable file is not refused for it.
+        logger.warning("PDF inspection stopped: %s", _first_line(exc))
+        return None
 
 
 def page_texts(path: Path, *, timeout: float = 120) -> list[str]:

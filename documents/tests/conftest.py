@@ -103,6 +103,64 @@ def png_claiming_size(width: int, height: int) -> bytes:
     return bytes(data)
 
 
+def deflate_repeated(chunk: bytes, count: int, *, tail: bytes = b"") -> bytes:
+    """A valid zlib stream of ``chunk`` ``count`` times and then ``tail``, made in the time
+    of packing ``chunk`` once: a full flush forgets the history, so every repetition packs
+    to the same bytes, which are repeated; the checksum is counted over the whole."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    body = packer.compress(chunk) + packer.flush(zlib.Z_FULL_FLUSH)
+    checksum = 1
+    for _ in range(count):
+        checksum = zlib.adler32(chunk, checksum)
+    checksum = zlib.adler32(tail, checksum)
+    end = packer.compress(tail) + packer.flush()
+    return b"\x78\xda" + body * count + end + struct.pack(">I", checksum)
+
+
+def pdf_drawing_image(
+    width: int,
+    height: int,
+    *,
+    page: tuple[float, float] = (612, 792),
+    drawn: tuple[float, float] | None = None,
+) -> bytes:
+    """A one-page PDF drawing a 1-bit image of ``width`` x ``height`` pixels, all zeros,
+    Flate-compressed twice: 35,000 x 35,000 pixels (150 MB decoded) take about 1 KB.
+
+    The image fills the page, or is drawn ``drawn`` points wide and high at its corner.
+    """
+    row = bytes((width + 7) // 8)
+    once = deflate_repeated(row * 1000, height // 1000, tail=row * (height % 1000))
+    pdf = pikepdf.new()
+    image = pikepdf.Stream(pdf, b"")
+    # write() stores the bytes as encoded, and saving without recompression keeps them so.
+    image.write(zlib.compress(once, 9), filter=[pikepdf.Name.FlateDecode, pikepdf.Name.FlateDecode])
+    image.update(pikepdf.Dictionary(
+        Type=pikepdf.Name.XObject, Subtype=pikepdf.Name.Image, Width=width, Height=height,
+        BitsPerComponent=1, ColorSpace=pikepdf.Name.DeviceGray,
+    ))  # fmt: skip
+    sheet = pdf.add_blank_page(page_size=page)
+    sheet.Resources = pikepdf.Dictionary(XObject=pikepdf.Dictionary(Im0=image))
+    drawn_width, drawn_height = drawn or page
+    sheet.Contents = pikepdf.Stream(pdf, f"q {drawn_width} 0 0 {drawn_height} 0 0 cm /Im0 Do Q".encode())
+    buffer = io.BytesIO()
+    pdf.save(buffer, compress_streams=False, stream_decode_level=pikepdf.StreamDecodeLevel.none)
+    return buffer.getvalue()
+
+
+def pdf_with_page_box(width: float, height: float) -> bytes:
+    """A page of ``width`` x ``height`` points with a drawing and no text, so OCR would
+    render it at 400 dpi: 14,400 points (200 inches) is PDF's largest page."""
+    pdf = pikepdf.new()
+    page = pdf.add_blank_page(page_size=(width, height))
+    page.Contents = pikepdf.Stream(
+        pdf, f"0.2 g {width / 4} {height / 4} {width / 2} {height / 2} re f".encode()
+    )
+    buffer = io.BytesIO()
+    pdf.save(buffer)
+    return buffer.getvalue()
+
+
 def zip_bomb_docx(megabytes: int = 64) -> bytes:
     """A .docx-shaped zip whose one entry inflates from a few KB to ``megabytes`` MB."""
     buffer = io.BytesIO()

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from documents.models import DocumentStatus
+from documents.models import DocumentStatus, FailureKind, ProcessingStep, StepStatus
 from documents.tests.conftest import (
     encrypted_pdf,
     lying_zip_docx,
+    pdf_drawing_image,
+    pdf_with_page_box,
     png_claiming_size,
     stored_bytes,
     zip_bomb_docx,
@@ -47,6 +49,34 @@ def test_a_decompression_bomb_image_is_refused(process):
     content = png_claiming_size(30000, 30000)
     document = process(content, "huge.png")
     assert_failed_with_original_kept(document, content, "refused as a possible decompression bomb")
+    assert ProcessingStep.objects.get(document=document, name="convert").failure_kind == FailureKind.TOO_LARGE
+
+
+def test_pages_and_images_over_max_image_pixels_fail_before_rendering_and_a_scan_still_completes(
+    process, samples
+):
+    # One page, 1 KB: a 35,000 x 35,000 pixel image that took ocrmypdf's tree to 3.6 GB.
+    bomb = pdf_drawing_image(35_000, 35_000)
+    refused = process(bomb, "bomb.pdf")
+    assert_failed_with_original_kept(
+        refused, bomb, "35000 x 35000 pixels, more than 100000000 pixels (MAX_IMAGE_PIXELS)"
+    )
+    convert = ProcessingStep.objects.get(document=refused, name="convert")
+    assert (convert.status, convert.failure_kind) == (StepStatus.FAILURE, FailureKind.TOO_LARGE)
+
+    # A drawing on a page of 200 x 200 inches passes convert (no text: it needs OCR), and OCR
+    # would render it at 80,000 x 80,000 pixels: the tesseract engine refuses it unrendered.
+    wide = pdf_with_page_box(14_400, 14_400)
+    huge_page = process(wide, "poster.pdf")
+    assert_failed_with_original_kept(
+        huge_page, wide, "would be rendered for OCR at 400 dpi as 80000 x 80000 pixels"
+    )
+    ocr = ProcessingStep.objects.get(document=huge_page, name="ocr")
+    assert (ocr.status, ocr.failure_kind) == (StepStatus.FAILURE, FailureKind.TOO_LARGE)
+
+    scan = process(samples / "scan.pdf")
+    assert scan.status == DocumentStatus.COMPLETED, scan.error
+    assert "ChronoScribe" in scan.ocr_text
 
 
 def test_a_pdf_with_too_many_pages_is_refused(process, samples, settings):

@@ -146,6 +146,7 @@ FAILURE_KIND_WORDS = {
     "timeout": "no answer in time",
     "permanent": "refused a file",
     "internal_error": "internal error",
+    "too_large": "over a size limit",
     "unknown": "reason not recorded",
 }
 

@@ -8,7 +8,7 @@ from typing import Protocol
 
 from django.conf import settings
 
-from documents.pipeline.base import StepFailed
+from documents.pipeline.base import StepFailed, StepInputTooLarge
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,14 @@ class EngineRefusedDocument(StepFailed):
 
     Permanent for this engine, so not retried with it; the next configured engine, if
     any, tries the document instead.
+    """
+
+
+class EngineRefusedTooLarge(EngineRefusedDocument, StepInputTooLarge):
+    """A page this engine would render at more than MAX_IMAGE_PIXELS pixels.
+
+    Recorded as ``too_large``; an engine that renders on its own side (Azure) may still
+    read the document, so the next configured one is tried.
     """
 
 

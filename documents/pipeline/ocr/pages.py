@@ -19,8 +19,13 @@ import numpy as np
 import pikepdf
 from PIL import Image
 
+from documents.pipeline.inspection import PageMeasure, pdf_measure
+from documents.pipeline.isolation import memory_capped
+
 LOOK_DPI = 50
 LOOK_MAX_MEGAPIXELS = 40
+# pdftoppm renders a look in tens of megabytes; a page that needs more is not looked at.
+LOOK_MEMORY_LIMIT = 512 * 1024 * 1024
 MAX_SKEW_DEGREES = 8.0
 # Below this the eye does not notice and tesseract does not care.
 SKEW_WORTH_FIXING_DEGREES = 0.4
@@ -57,37 +62,42 @@ class PageLook:
         return self.has_ink and abs(self.skew) >= SKEW_WORTH_FIXING_DEGREES
 
 
-def look_at_pages(pdf: Path, pages: list[int], scratch: Path) -> list[PageLook]:
+def look_at_pages(
+    pdf: Path, pages: list[int], scratch: Path, *, measures: dict[int, PageMeasure] | None = None
+) -> list[PageLook]:
     """Render each listed page small and measure its ink and skew.
 
     Pages whose images hold more than LOOK_MAX_MEGAPIXELS are not looked at: decoding
-    them costs seconds, and no scanner makes such pages of text.
+    them costs seconds, and no scanner makes such pages of text. ``measures`` are the
+    pages' measures when the caller has them (documents.pipeline.inspection).
     """
-    with pikepdf.open(pdf) as document:
-        pixels = {number: _image_pixels(document.pages[number - 1]) for number in pages}
+    if measures is None:
+        with pikepdf.open(pdf) as document:
+            measures = {measure.number: measure for measure in pdf_measure(document, pages)}
     looks = []
     for number in pages:
-        if pixels[number] > LOOK_MAX_MEGAPIXELS * 1_000_000:
+        measure = measures.get(number)
+        if measure is None or measure.image_pixels > LOOK_MAX_MEGAPIXELS * 1_000_000:
             looks.append(PageLook(number=number, ink=1.0, skew=0.0))
             continue
         prefix = scratch / f"look-{number}"
-        subprocess.run(
-            ["pdftoppm", "-r", str(LOOK_DPI), "-gray", "-aa", "no", "-aaVector", "no", "-f", str(number),
-             "-l", str(number), "-singlefile", "-png", str(pdf), str(prefix)],
-            check=True, capture_output=True, timeout=120,
-        )  # fmt: skip
+        command = [
+            "pdftoppm", "-r", str(LOOK_DPI), "-gray", "-aa", "no", "-aaVector", "no",
+            "-f", str(number), "-l", str(number), "-singlefile", "-png", str(pdf), str(prefix),
+        ]  # fmt: skip
+        try:
+            subprocess.run(
+                memory_capped(command, LOOK_MEMORY_LIMIT), check=True, capture_output=True, timeout=120
+            )
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
+            # Only a look: OCR reads the page as it is.
+            looks.append(PageLook(number=number, ink=1.0, skew=0.0))
+            continue
         with Image.open(prefix.with_suffix(".png")) as image:
             ink = np.asarray(image.convert("L")) < 128
         prefix.with_suffix(".png").unlink()
         looks.append(PageLook(number=number, ink=float(ink.mean()), skew=estimate_skew(ink)))
     return looks
-
-
-def _image_pixels(page: pikepdf.Page) -> int:
-    total = 0
-    for image in page.get_images().values():
-        total += int(image.get("/Width", 0)) * int(image.get("/Height", 0))
-    return total
 
 
 def estimate_skew(ink: np.ndarray) -> float:
