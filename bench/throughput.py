@@ -201,9 +201,11 @@ def main() -> None:
         )
         # Two processes can at best keep every core busy: their gain over one is bounded by
         # the cores one process already keeps busy (OCR of a file's pages runs in parallel).
+        # Only on an otherwise idle machine: under others' load a process gets a share of a core.
         busy = statistics.median(timing.cores for timing in timings["one"])
         cores = os.cpu_count() or 1
-        print(f"  bound on {cores} cores, all busy over one process's {busy:.2f}:    {cores / busy:.2f}")
+        print(f"  bound on {cores} idle cores, over one process's {busy:.2f} cores busy: {cores / busy:.2f}")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} (1 minute) on {os.cpu_count()} cores")
 
 
 if __name__ == "__main__":
