@@ -173,14 +173,20 @@ def ingest_and_wait(
 
 
 def installation_summary(env: dict[str, str]) -> dict[str, object]:
-    """Seconds in OCR and in all steps, and (status, processed file, pages) of every document."""
+    """Seconds in OCR and in all steps, seconds from the first document stored to the last step
+    finished ("span": the clock without the ingest command's own start-up), and (status,
+    processed file, pages) of every document."""
     code = """
 import json
+from django.db.models import Max, Min
 from documents.models import Document, ProcessingStep
 ocr = sum((s.duration_seconds or 0) for s in ProcessingStep.objects.filter(name="ocr"))
 steps = sum((s.duration_seconds or 0) for s in ProcessingStep.objects.all())
+first = Document.objects.aggregate(first=Min("created_at"))["first"]
+last = ProcessingStep.objects.aggregate(last=Max("finished_at"))["last"]
+span = (last - first).total_seconds() if first and last else 0
 docs = [(d.status, d.processed_file, d.page_count) for d in Document.objects.all()]
-print(json.dumps({"ocr": ocr, "steps": steps, "docs": docs}))
+print(json.dumps({"ocr": ocr, "steps": steps, "span": span, "docs": docs}))
 """
     result = subprocess.run(
         [*MANAGE, "shell", "-c", code], cwd=PROJECT_DIR, env=env, capture_output=True, text=True,
