@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: run test test-packages test-fast check lint format typecheck migrations-check system-packages clean help
+.PHONY: run test test-packages test-fast check lint format typecheck migrations-check system-packages bench clean help
 
 help:
 	@echo "make run    - install what is needed, migrate, start web + worker + beat (VERBOSE=1: all logs)"
@@ -12,6 +12,7 @@ help:
 	@echo "make test-fast - the tests that start no process and run no system program (a few minutes)"
 	@echo "make check  - lint, format check, type check, migrations check, then the test suite"
 	@echo "make lint   - ruff check and ruff format --check"
+	@echo "make bench  - the quick benchmarks (minutes each; they read ../shared/corpus)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +69,14 @@ migrations-check: $(VENV)/.dev-installed
 	DEBUG=true WORKDIR=$$(mktemp -d) $(BIN)/python manage.py makemigrations --check --dry-run
 
 check: lint typecheck migrations-check test
+
+# The benchmarks that need no PostgreSQL and no seeded archive, each printing its ratios
+# against a baseline timed in the same run; the others (bench/api.py, bench/search.py,
+# bench/ingest.py, ...) run on their own, see the README.
+BENCH_QUICK := pipeline.py throughput.py upload.py conversion.py
+
+bench: system-packages $(VENV)/.dev-installed
+	@set -e; for script in $(BENCH_QUICK); do echo "== bench/$$script"; $(BIN)/python bench/$$script; echo; done
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .mypy_cache .ruff_cache

@@ -89,10 +89,15 @@ def process_commands(environment: dict[str, str], *, verbose: bool) -> dict[str,
     # The application's request line (ops.requestlog) already names each request.
     web_logs = "--access-logfile - --log-level info" if verbose else "--log-level warning"
     celery = f"{bin_dir}/celery" if verbose else f"{bin_dir}/celery --quiet"  # --quiet: no banner
+    # A sync worker reading an upload tells the arbiter nothing until it answers: with
+    # gunicorn's own 30 s, a 1 GiB upload on a slow disk or link was killed half-stored.
+    # The image's default (docker/entrypoint.sh) instead.
+    timeout = environment.get("GUNICORN_TIMEOUT", "120")
     return {
         "web": (
             f"{bin_dir}/gunicorn docuelevate.wsgi --bind {host}:{port} "
-            f"--workers {environment.get('WEB_CONCURRENCY', '2')} {web_logs} --no-control-socket"
+            f"--workers {environment.get('WEB_CONCURRENCY', '2')} --timeout {timeout} {web_logs} "
+            "--no-control-socket"
         ),
         "worker": (
             f"{celery} -A docuelevate worker --queues {QUEUES} "

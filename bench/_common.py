@@ -1,0 +1,196 @@
+"""What the pipeline benchmarks share: the corpus, plain ocrmypdf as the baseline, a throwaway
+installation with real Celery workers, ingesting and waiting, and the memory of a process tree.
+
+Used by bench/pipeline.py (one document at a time) and bench/throughput.py (a batch, one
+and two worker processes); bench/upload.py takes the installation and the memory reader.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+CORPUS = Path(os.environ.get("DOCUELEVATE_CORPUS", PROJECT_DIR.parent / "shared" / "corpus"))
+MANAGE = [sys.executable, "manage.py"]
+ADMIN_USERNAME = "bench"
+ADMIN_PASSWORD = "bench-password-long-enough"  # noqa: S105  # a throwaway installation's
+
+
+def corpus_files(names: str) -> list[Path]:
+    """The corpus files named in a comma-separated list; stops if one is missing."""
+    files = [CORPUS / name for name in names.split(",")]
+    missing = [str(path) for path in files if not path.exists()]
+    if missing:
+        raise SystemExit(f"corpus files missing: {missing}")
+    return files
+
+
+def plain_ocrmypdf(files: list[Path], scratch: Path) -> float:
+    """Seconds for plain ocrmypdf over the files, one after another."""
+    # Tesseract's OpenMP threads make it several times slower on two cores; the baseline gets
+    # the same single-thread setting as the pipeline, so it is plain ocrmypdf at its best
+    # (its own --jobs default, one per core, still OCRs a file's pages in parallel).
+    env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
+    started = time.perf_counter()
+    for path in files:
+        subprocess.run(
+            [sys.executable, "-m", "ocrmypdf", "-l", "eng+deu", "--skip-text", "--quiet", str(path),
+             str(scratch / f"plain-{path.name}")],
+            check=True, env=env,
+        )  # fmt: skip
+    return time.perf_counter() - started
+
+
+def tree_rss_kib(root_pid: int) -> tuple[int, int]:
+    """Resident memory (KiB) of a process and its direct Python children (a Celery worker and
+    its pool, a gunicorn arbiter and its workers), and of them plus every program they started."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    names: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        pid = int(entry.name)
+        children.setdefault(int(fields.get("PPid", "0").strip()), []).append(pid)
+        rss[pid] = int(fields.get("VmRSS", "0 kB").split()[0])
+        names[pid] = fields.get("Name", "").strip()
+    own, total, stack = 0, 0, [root_pid]
+    while stack:
+        pid = stack.pop()
+        total += rss.get(pid, 0)
+        if names.get(pid, "").startswith(("celery", "python", "gunicorn")) and pid in {
+            root_pid,
+            *children.get(root_pid, []),
+        }:
+            own += rss.get(pid, 0)
+        stack.extend(children.get(pid, []))
+    return own, total
+
+
+def process_rss_kib(pid: int) -> int:
+    """One process's resident memory (KiB); 0 once it is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def installation_env(workdir: Path, **settings: str) -> dict[str, str]:
+    """The environment of a throwaway embedded installation (SQLite, file broker) in ``workdir``."""
+    env = {**os.environ, "WORKDIR": str(workdir), "DEBUG": "true", "LOG_LEVEL": "WARNING", **settings}
+    for name in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"):
+        env.pop(name, None)
+    return env
+
+
+def installation_create(env: dict[str, str]) -> None:
+    """Migrate the installation's database and create its operator account."""
+    subprocess.run([*MANAGE, "migrate", "-v0"], cwd=PROJECT_DIR, env=env, check=True)
+    env_admin = {**env, "ADMIN_USERNAME": ADMIN_USERNAME, "ADMIN_PASSWORD": ADMIN_PASSWORD}
+    subprocess.run(
+        [*MANAGE, "bootstrap_admin"], cwd=PROJECT_DIR, env=env_admin, check=True, capture_output=True
+    )
+
+
+@contextmanager
+def workers(
+    env: dict[str, str], log: Path, *, count: int = 1, concurrency: int = 1
+) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """``count`` Celery worker instances (under different names, as separate pods or hosts
+    would be), each with ``concurrency`` pool processes; stopped on leaving."""
+    started: list[subprocess.Popen[bytes]] = []
+    with log.open("ab") as output:
+        try:
+            for number in range(1, count + 1):
+                worker = subprocess.Popen(
+                    [sys.executable, "-m", "celery", "-A", "docuelevate", "worker", "--queues",
+                     "document_processor,default,celery", "--concurrency", str(concurrency),
+                     "--loglevel", "WARNING", "--hostname", f"bench{number}@%h", "--without-mingle",
+                     "--without-gossip"],
+                    cwd=PROJECT_DIR, env=env, stdout=output, stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )  # fmt: skip
+                started.append(worker)
+            time.sleep(3 + count)  # let the workers come up before the clock starts
+            yield started
+        finally:
+            for worker in started:
+                _stop(worker)
+
+
+def _stop(worker: subprocess.Popen[bytes]) -> None:
+    # Only the main worker process gets the SIGTERM: it stops its pool children itself
+    # (a warm shutdown). Sent to the whole group, the children see it too and the main
+    # process waits on the pool for about a minute. The group goes only if it hangs.
+    worker.terminate()
+    try:
+        worker.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
+
+
+def ingest_and_wait(
+    env: dict[str, str], files: list[Path], watch: list[int], log: Path
+) -> tuple[float, int, int]:
+    """Ingest the files and wait until the workers finished them all: seconds from the first
+    upload to the last completed document, and the peak memory (KiB) of the ``watch``ed
+    workers' own processes and of their whole trees, summed over the workers."""
+    own_peak, tree_peak = 0, 0
+    started = time.perf_counter()
+    ingest = subprocess.Popen(
+        [*MANAGE, "ingest", "--wait", "--json", *map(str, files)],
+        cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    while ingest.poll() is None:
+        samples = [tree_rss_kib(pid) for pid in watch]
+        own_peak = max(own_peak, sum(own for own, _tree in samples))
+        tree_peak = max(tree_peak, sum(tree for _own, tree in samples))
+        time.sleep(0.2)
+    elapsed = time.perf_counter() - started
+    output = ingest.stdout.read() if ingest.stdout else ""
+    if ingest.returncode != 0:
+        tail = log.read_text(errors="replace")[-4000:] if log.exists() else ""
+        raise SystemExit(f"pipeline failed:\n{output}\nworker log:\n{tail}")
+    return elapsed, own_peak, tree_peak
+
+
+def installation_summary(env: dict[str, str]) -> dict[str, object]:
+    """Seconds in OCR and in all steps, seconds from the first document stored to the last step
+    finished ("span": the clock without the ingest command's own start-up), and (status,
+    processed file, pages) of every document."""
+    code = """
+import json
+from django.db.models import Max, Min
+from documents.models import Document, ProcessingStep
+ocr = sum((s.duration_seconds or 0) for s in ProcessingStep.objects.filter(name="ocr"))
+steps = sum((s.duration_seconds or 0) for s in ProcessingStep.objects.all())
+first = Document.objects.aggregate(first=Min("created_at"))["first"]
+last = ProcessingStep.objects.aggregate(last=Max("finished_at"))["last"]
+span = (last - first).total_seconds() if first and last else 0
+docs = [(d.status, d.processed_file, d.page_count) for d in Document.objects.all()]
+print(json.dumps({"ocr": ocr, "steps": steps, "span": span, "docs": docs}))
+"""
+    result = subprocess.run(
+        [*MANAGE, "shell", "-c", code], cwd=PROJECT_DIR, env=env, capture_output=True, text=True,
+        check=True,
+    )  # fmt: skip
+    summary: dict[str, object] = json.loads(result.stdout.strip().splitlines()[-1])
+    return summary
