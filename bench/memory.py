@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pikepdf
+from _common import tree_rss_kib
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 CORPUS = Path(os.environ.get("DOCUELEVATE_CORPUS", PROJECT_DIR.parent / "shared" / "corpus"))
@@ -115,25 +116,7 @@ def colour_page_pdf(path: Path, side: int = 10_000) -> Path:
 
 def tree_rss_bytes(root_pid: int) -> int:
     """Resident memory of ``root_pid`` and all its descendants, summed."""
-    children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            status = (entry / "status").read_text()
-        except OSError:
-            continue
-        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        pid = int(entry.name)
-        children.setdefault(int(fields.get("PPid", "0").strip()), []).append(pid)
-        rss[pid] = int(fields.get("VmRSS", "0 kB").split()[0]) * 1024
-    total, stack = 0, [root_pid]
-    while stack:
-        pid = stack.pop()
-        total += rss.get(pid, 0)
-        stack.extend(children.get(pid, []))
-    return total
+    return tree_rss_kib(root_pid)[1] * 1024
 
 
 def peak_while(root_pid: int, running: Callable[[], bool]) -> int:
