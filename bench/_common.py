@@ -22,6 +22,8 @@ CORPUS = Path(os.environ.get("DOCUELEVATE_CORPUS", PROJECT_DIR.parent / "shared"
 MANAGE = [sys.executable, "manage.py"]
 ADMIN_USERNAME = "bench"
 ADMIN_PASSWORD = "bench-password-long-enough"  # noqa: S105  # a throwaway installation's
+# The corpus scans the speed benchmarks run (bench/pipeline.py, bench/throughput.py).
+CORPUS_SCANS = "linn.pdf,skew.pdf,francais.pdf,multipage.pdf"
 
 
 def corpus_files(names: str) -> list[Path]:

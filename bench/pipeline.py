@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import (
+    CORPUS_SCANS,
     corpus_files,
     ingest_and_wait,
     installation_create,
@@ -31,8 +32,6 @@ from _common import (
     plain_ocrmypdf,
     workers,
 )
-
-DEFAULT_FILES = "linn.pdf,skew.pdf,francais.pdf,multipage.pdf"
 
 
 def run_pipeline(files: list[Path], workdir: Path) -> dict[str, float]:
@@ -94,7 +93,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--files", default=DEFAULT_FILES)
+    parser.add_argument("--files", default=CORPUS_SCANS)
     args = parser.parse_args()
     files = corpus_files(args.files)
 

@@ -38,6 +38,7 @@ from typing import Any
 
 import pikepdf
 from _common import (
+    CORPUS_SCANS,
     corpus_files,
     ingest_and_wait,
     installation_create,
@@ -47,7 +48,6 @@ from _common import (
     workers,
 )
 
-DEFAULT_FILES = "linn.pdf,skew.pdf,francais.pdf,multipage.pdf"
 DEFAULT_WORKER_CONCURRENCY = 2  # WORKER_CONCURRENCY's default in scripts/run_embedded.py and the image
 TARGET_BATCH = 0.75
 TARGET_SCALE = 1.7
@@ -132,7 +132,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--files", default=DEFAULT_FILES)
+    parser.add_argument("--files", default=CORPUS_SCANS)
     parser.add_argument("--variants", type=int, default=3)
     parser.add_argument("--only", choices=["batch", "scale"], help="only one of the two comparisons")
     parser.add_argument(
