@@ -2,7 +2,8 @@
 installation with real Celery workers, ingesting and waiting, and the memory of a process tree.
 
 Used by bench/pipeline.py (one document at a time) and bench/throughput.py (a batch, one
-and two worker processes); bench/upload.py takes the installation and the memory reader.
+and two worker processes), bench/memory.py (one worker, its process tree's peak memory);
+bench/upload.py takes the installation and the memory reader.
 """
 
 from __future__ import annotations

@@ -29,7 +29,6 @@ import json
 import os
 import resource
 import shutil
-import signal
 import struct
 import subprocess
 import sys
@@ -41,10 +40,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pikepdf
-from _common import tree_rss_kib
+from _common import (
+    MANAGE,
+    PROJECT_DIR,
+    corpus_files,
+    installation_create,
+    installation_env,
+    tree_rss_kib,
+    workers,
+)
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-CORPUS = Path(os.environ.get("DOCUELEVATE_CORPUS", PROJECT_DIR.parent / "shared" / "corpus"))
 DEFAULT_FILES = "linn.pdf,multipage.pdf"
 TARGET_BYTES = 1.5e9
 SAMPLE_SECONDS = 0.05
@@ -151,53 +156,20 @@ def plain_ocrmypdf(path: Path, scratch: Path) -> Run:
     )
 
 
-class Worker:
-    """A throwaway installation with one real worker, for one round."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.env = {**os.environ, "WORKDIR": str(workdir), "DEBUG": "true", "LOG_LEVEL": "WARNING"}
-        for name in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"):
-            self.env.pop(name, None)
-        self.workdir = workdir
-        manage = [sys.executable, "manage.py"]
-        subprocess.run([*manage, "migrate", "-v0"], cwd=PROJECT_DIR, env=self.env, check=True)
-        admin = {**self.env, "ADMIN_USERNAME": "bench", "ADMIN_PASSWORD": "bench-password-long-enough"}
-        subprocess.run(
-            [*manage, "bootstrap_admin"], cwd=PROJECT_DIR, env=admin, check=True, capture_output=True
-        )
-        self.log = (workdir / "worker.log").open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "docuelevate", "worker", "--queues",
-             "document_processor,default,celery", "--concurrency", "1", "--loglevel", "WARNING",
-             "--hostname", "bench-memory@%h", "--without-mingle", "--without-gossip"],
-            cwd=PROJECT_DIR, env=self.env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        time.sleep(3)  # the worker comes up before the first file
-
-    def process_file(self, path: Path) -> Run:
-        ingest = subprocess.Popen(
-            [sys.executable, "manage.py", "ingest", "--wait", "--json", str(path)],
-            cwd=PROJECT_DIR, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        )  # fmt: skip
-        peak = peak_while(self.process.pid, lambda: ingest.poll() is None)
-        lines = [
-            line for line in (ingest.stdout.read() if ingest.stdout else "").splitlines() if line.strip()
-        ]
-        result = json.loads(lines[-1]) if lines else {}
-        ended = str(result.get("status"))
-        if result.get("error"):
-            ended += f": {str(result['error'])[:120]}"
-        return Run(peak=peak, ended=ended)
-
-    def stop(self) -> None:
-        # The main process alone gets SIGTERM and stops its pool (as in bench/pipeline.py).
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-        self.log.close()
+def pipeline_run(env: dict[str, str], worker: subprocess.Popen[bytes], path: Path) -> Run:
+    """The file through ``manage.py ingest --wait`` into the installation of ``env``, and the
+    peak of ``worker``'s process tree meanwhile."""
+    ingest = subprocess.Popen(
+        [*MANAGE, "ingest", "--wait", "--json", str(path)],
+        cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    peak = peak_while(worker.pid, lambda: ingest.poll() is None)
+    lines = [line for line in (ingest.stdout.read() if ingest.stdout else "").splitlines() if line.strip()]
+    result = json.loads(lines[-1]) if lines else {}
+    ended = str(result.get("status"))
+    if result.get("error"):
+        ended += f": {str(result['error'])[:120]}"
+    return Run(peak=peak, ended=ended)
 
 
 def main() -> None:
@@ -208,9 +180,7 @@ def main() -> None:
     parser.add_argument("--files", default=DEFAULT_FILES, help="corpus files, comma-separated")
     parser.add_argument("--no-colour-page", action="store_true", help="leave out the 100-megapixel page")
     args = parser.parse_args()
-    corpus = [CORPUS / name for name in args.files.split(",") if name]
-    if missing := [str(path) for path in corpus if not path.exists()]:
-        raise SystemExit(f"corpus files missing: {missing}")
+    corpus = corpus_files(args.files) if args.files else []
 
     results: dict[str, dict[str, list[Run]]] = {}
     for round_number in range(1, args.rounds + 1):
@@ -219,18 +189,20 @@ def main() -> None:
             files = [hostile_pdf(scratch / "hostile-35000.pdf"), *corpus]
             if not args.no_colour_page:
                 files.append(colour_page_pdf(scratch / "colour-100mp.pdf"))
-            worker = Worker(scratch / "workdir")
-            try:
+            env = installation_env(scratch / "workdir")
+            installation_create(env)
+            # One worker process with one pool process, the pipeline's whole tree measured.
+            with workers(env, scratch / "worker.log", count=1, concurrency=1) as (worker,):
                 for path in files:
                     runs = results.setdefault(path.name, {"plain": [], "pipeline": []})
                     # Alternating which goes first, so neither always meets a warmer machine.
                     order = ("plain", "pipeline") if round_number % 2 else ("pipeline", "plain")
                     for side in order:
                         runs[side].append(
-                            plain_ocrmypdf(path, scratch) if side == "plain" else worker.process_file(path)
+                            plain_ocrmypdf(path, scratch)
+                            if side == "plain"
+                            else pipeline_run(env, worker, path)
                         )
-            finally:
-                worker.stop()
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         print(f"round {round_number} done", flush=True)
