@@ -112,9 +112,34 @@ def memory_capped(command: list[str], limit: int) -> list[str]:
     process it starts (each gets the cap of its own).
 
     util-linux's prlimit, beside unshare: it sets the limit on itself and then execs the
-    engine, which keeps it. No preexec_fn, which is unsafe in a threaded process.
+    engine, which keeps it. No preexec_fn, which is unsafe in a threaded process. Run it
+    with CAPPED_ENGINE_ENVIRONMENT.
     """
     return ["prlimit", f"--as={limit}", "--", *command]
+
+
+# Two malloc arenas, not eight per core: under an address-space cap every reserved arena
+# counts, although it holds nothing (LibreOffice needed 512 MiB to start without this, about
+# 400 MiB with it).
+CAPPED_ENGINE_ENVIRONMENT = {"MALLOC_ARENA_MAX": "2"}
+
+
+# Exit statuses past this are the shells' way of saying a program was ended by a signal
+# (128 + its number: an abort is 134) or could not be loaded (126, 127).
+LAST_ORDINARY_EXIT = 125
+
+
+def memory_cap_note(returncode: int, limit: int) -> str:
+    """What to add to the reason of an engine that ran under ``limit`` bytes of address space
+    and ended abnormally: a refused allocation shows as an abort, a crash or a library that
+    could not be mapped, never as a message of its own. Empty for an ordinary failure (a
+    damaged file's exit 1), whose own words say enough."""
+    if 0 <= returncode <= LAST_ORDINARY_EXIT:
+        return ""
+    return (
+        f" It may use at most {limit // (1024 * 1024)} MiB of memory (address space); "
+        "a document that needs more ends it this way."
+    )
 
 
 def run_isolated(
@@ -127,15 +152,17 @@ def run_isolated(
     the engine's address space, so a document that makes it allocate without end fails
     the engine instead of the worker.
     """
+    env = minimal_environment(home)
     if memory_limit is not None:
         command = memory_capped(command, memory_limit)
+        env.update(CAPPED_ENGINE_ENVIRONMENT)
     process = subprocess.Popen(
         isolated_command(command),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,
-        env=minimal_environment(home),
+        env=env,
     )
     try:
         output, _ = process.communicate(timeout=timeout)
@@ -145,4 +172,5 @@ def run_isolated(
         raise StepFailed(f"{what} did not finish within {int(timeout)} seconds.") from None
     if process.returncode != 0:
         last = output.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
-        raise StepFailed(f"{what} failed (exit {process.returncode}: {last[0][:200]}).")
+        note = memory_cap_note(process.returncode, memory_limit) if memory_limit is not None else ""
+        raise StepFailed(f"{what} failed (exit {process.returncode}: {last[0][:200]}).{note}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 from pathlib import Path
 
@@ -11,12 +12,16 @@ from django.conf import settings
 
 from documents.pipeline.base import StepFailed, StepInputTooLarge
 from documents.pipeline.inspection import pdf_large_image
+from documents.pipeline.isolation import CAPPED_ENGINE_ENVIRONMENT, memory_cap_note, memory_capped
 
 logger = logging.getLogger(__name__)
 
 # A page with fewer visible characters than this has no real text layer (a stray page
 # number or a scanner's stamp does not make a scan searchable).
 MIN_TEXT_CHARACTERS_PER_PAGE = 20
+# pdftotext's address space: it read the six pages of the corpus's multipage.pdf within 24 MiB
+# (it does not start under 16 MiB); the rest is room for large fonts and long pages.
+PDFTOTEXT_MEMORY_LIMIT = 512 * 1024 * 1024
 
 
 def check_pdf(path: Path) -> int:
@@ -61,15 +66,19 @@ def page_texts(path: Path, *, timeout: float = 120) -> list[str]:
     """The text layer of every page, in order (poppler's pdftotext, fast and faithful)."""
     try:
         result = subprocess.run(
-            ["pdftotext", "-enc", "UTF-8", "-layout", str(path), "-"],
+            memory_capped(["pdftotext", "-enc", "UTF-8", "-layout", str(path), "-"], PDFTOTEXT_MEMORY_LIMIT),
             capture_output=True,
             timeout=timeout,
+            env={**os.environ, **CAPPED_ENGINE_ENVIRONMENT},
             check=True,
         )
     except subprocess.CalledProcessError as exc:
         message = exc.stderr.decode("utf-8", "replace").strip().splitlines()
         detail = message[-1] if message else "pdftotext failed"
-        raise StepFailed(f"The PDF's text could not be read ({detail}).") from None
+        note = memory_cap_note(exc.returncode, PDFTOTEXT_MEMORY_LIMIT)
+        raise StepFailed(
+            f"The PDF's text could not be read (pdftotext exit {exc.returncode}: {detail}).{note}"
+        ) from None
     except subprocess.TimeoutExpired:
         raise StepFailed("Reading the PDF's text took too long.") from None
     pages = result.stdout.decode("utf-8", "replace").split("\f")

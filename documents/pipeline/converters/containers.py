@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from documents.pipeline.base import StepFailed
-from documents.pipeline.isolation import minimal_environment
+from documents.pipeline.isolation import CAPPED_ENGINE_ENVIRONMENT, memory_capped, minimal_environment
 
 # A container that inflates to more than this, or to more than the ratio times its own
 # size, is refused before anything unpacks it.
@@ -22,6 +22,9 @@ MAX_COMPRESSION_RATIO = 200
 CHUNK = 1024 * 1024
 LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
 LOCAL_HEADER_SIGNATURE = b"PK\x03\x04"
+# zip's address space while it rebuilds a container: it copies entries a buffer at a time
+# (it rebuilt a 16 MB ODT within 8 MiB), so this is ample and far below a worker's share.
+ZIP_REPAIR_MEMORY_LIMIT = 256 * 1024 * 1024
 
 
 def refuse_zip_bomb(path: Path) -> None:
@@ -102,12 +105,12 @@ def repair_container(source: Path, destination: Path) -> None:
     try:
         # No input and no captured output: zip asks questions on a terminal and may talk a lot.
         result = subprocess.run(
-            ["zip", "-FF", str(damaged), "--out", str(destination)],
+            memory_capped(["zip", "-FF", str(damaged), "--out", str(destination)], ZIP_REPAIR_MEMORY_LIMIT),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             timeout=120,
-            env=minimal_environment(destination.parent),
+            env={**minimal_environment(destination.parent), **CAPPED_ENGINE_ENVIRONMENT},
             check=False,
         )
     except subprocess.TimeoutExpired:

@@ -8,6 +8,12 @@ from documents.pipeline.base import StepFailed
 from documents.pipeline.converters.office_input import prepare_office_input
 from documents.pipeline.isolation import run_isolated
 
+# LibreOffice's address space, measured with real conversions under prlimit (7.4, two malloc
+# arenas): it starts within about 400 MiB (not reliably below), and a 700-page DOCX and an
+# ODT holding a 25-megapixel photo converted within 512 MiB. Twice that and more, as much as
+# OCR gets, so an ordinary document never meets it and a hostile one stops there.
+LIBREOFFICE_MEMORY_LIMIT = 1280 * 1024 * 1024
+
 
 class LibreOfficeConverter:
     name = "libreoffice"
@@ -25,11 +31,21 @@ class LibreOfficeConverter:
             f"-env:UserInstallation={profile.as_uri()}",
             "--convert-to", "pdf", "--outdir", str(out_dir), str(prepared.path),
         ]  # fmt: skip
-        run_isolated(command, timeout=self.timeout, what="LibreOffice", home=scratch)
+        run_isolated(
+            command,
+            timeout=self.timeout,
+            what="LibreOffice",
+            home=scratch,
+            memory_limit=LIBREOFFICE_MEMORY_LIMIT,
+        )
         produced = out_dir / f"{prepared.path.stem}.pdf"
         if not produced.exists() or produced.stat().st_size == 0:
+            # LibreOffice also ends this way (exit 0, no PDF) when loading the file passes
+            # its memory cap, so the reason names the cap too.
             raise StepFailed(
-                "LibreOffice could not convert the file to PDF (damaged or unsupported content)."
+                "LibreOffice could not convert the file to PDF (damaged or unsupported content, "
+                f"or content that needs more than the {LIBREOFFICE_MEMORY_LIMIT // (1024 * 1024)} MiB "
+                "of memory a conversion may use)."
             )
         produced.replace(destination)
         return prepared.note

@@ -12,7 +12,7 @@ from django.conf import settings
 
 from documents.pipeline.base import StepFailed
 from documents.pipeline.inspection import PageMeasure, pages_large_raster, pdf_measure
-from documents.pipeline.isolation import memory_capped
+from documents.pipeline.isolation import CAPPED_ENGINE_ENVIRONMENT, memory_capped
 from documents.pipeline.ocr import EngineRefusedTooLarge, OcrOutcome
 from documents.pipeline.ocr.pages import look_at_pages, looks_turned, straighten_pages
 from documents.pipeline.pdf import page_texts
@@ -128,9 +128,7 @@ class TesseractEngine:
         jobs: int | None = None,
     ) -> None:
         # Tesseract's own OpenMP threads fight over the cores; parallelism comes from pages.
-        # Two malloc arenas, not eight per core: under an address-space cap every reserved
-        # arena counts, although it holds nothing.
-        env = {**os.environ, "OMP_THREAD_LIMIT": "1", "TMPDIR": str(scratch), "MALLOC_ARENA_MAX": "2"}
+        env = {**os.environ, "OMP_THREAD_LIMIT": "1", "TMPDIR": str(scratch), **CAPPED_ENGINE_ENVIRONMENT}
         command = self.command(
             source=source,
             destination=destination,
