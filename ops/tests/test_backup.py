@@ -31,7 +31,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from psycopg import sql
 
-from conftest import current_database_url, run_manage, service_missing
+from conftest import child_env, current_database_url, run_manage, service_missing
 from documents.tests.http_replay import assert_matches_recording, running_replay_server
 from ops.backup import BackupFailed, backup_create, failure_text, read_manifest
 from ops.backup_engines import PostgresDatabase
@@ -102,6 +102,19 @@ def _migrate(env: dict[str, str]) -> None:
     assert migrated.returncode == 0, migrated.stderr
 
 
+@pytest.fixture(scope="module")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database migrated once for the module; each SQLite installation starts from a
+    copy of it, the same file a migrate of its own would make, without its seconds."""
+    folder = tmp_path_factory.mktemp("migrated")
+    database = folder / "migrated.sqlite3"
+    env = child_env(dict(os.environ))
+    for name in ("REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "MEILISEARCH_URL"):
+        env.pop(name, None)
+    _migrate({**env, "WORKDIR": str(folder / "workdir"), "DATABASE_URL": f"sqlite:///{database}"})
+    return database
+
+
 # Marked statically: pytest-django sets up the test database only for tests it sees need one
 # at collection, and a transactional_db asked for later would otherwise be the real database.
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.django_db(transaction=True))])
@@ -114,7 +127,7 @@ def installation(
         env.pop(name, None)
     if request.param == "sqlite":
         source = {**env, "DATABASE_URL": f"sqlite:///{tmp_path / 'source.sqlite3'}"}
-        _migrate(source)
+        shutil.copyfile(request.getfixturevalue("migrated_sqlite"), tmp_path / "source.sqlite3")
         yield Installation(
             "sqlite", source, {**env, "DATABASE_URL": f"sqlite:///{tmp_path / 'restored.sqlite3'}"}
         )
