@@ -9,9 +9,11 @@ from documents.pipeline.converters.office_input import prepare_office_input
 from documents.pipeline.isolation import run_isolated
 
 # LibreOffice's address space, measured with real conversions under prlimit (7.4, two malloc
-# arenas): it starts within about 400 MiB (not reliably below), and a 700-page DOCX and an
-# ODT holding a 25-megapixel photo converted within 512 MiB. Twice that and more, as much as
-# OCR gets, so an ordinary document never meets it and a hostile one stops there.
+# arenas, a fresh profile each): a one-page ODT converted from 240 MiB, yet aborted at 352-384
+# MiB and converted reliably only from 400 MiB; a 700-page DOCX and an ODT holding a
+# 25-megapixel photo converted within 512 MiB. Without the two arenas it needs 512 MiB to
+# start. The cap is more than twice that, as much as OCR gets: an ordinary document never
+# meets it, a hostile one stops there.
 LIBREOFFICE_MEMORY_LIMIT = 1280 * 1024 * 1024
 
 
