@@ -10,7 +10,7 @@ from typing import Any
 from celery import Task, shared_task
 from celery.signals import worker_ready
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections
+from django.db import DatabaseError
 
 from destinations.services import deliveries_resume_expired, deliveries_resume_stale, deliveries_schedule
 from docuelevate.celery import QUEUE_DOCUMENT_PROCESSOR
@@ -76,7 +76,6 @@ def pipeline_step_task(
         _pass_on(run, document_id=document_id, force_ocr=force_ocr)
     except DATABASE_UNAVAILABLE:
         # The step is recorded; the next try finds it done and passes the chain on again.
-        close_old_connections()
         delay = database_retry_delay(self.request.retries)
         raise self.retry(countdown=delay, kwargs={"force_ocr": force_ocr}) from None
     return run.outcome.value

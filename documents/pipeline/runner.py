@@ -20,7 +20,7 @@ from enum import StrEnum
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, close_old_connections, transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -127,8 +127,8 @@ def pipeline_step_run(
             document_id,
             exc_info=True,
         )
-        # The broken connection goes now, so the next run connects afresh.
-        close_old_connections()
+        # The broken connection is closed after the task (Celery's Django fixup), so the
+        # next run connects afresh.
         return StepRun(
             Outcome.DATABASE_UNAVAILABLE, message="The database is unavailable.", resume_claim=token
         )
