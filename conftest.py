@@ -28,6 +28,9 @@ from accounts.models import User
 from accounts.tests.factories import UserFactory
 from documents.tests.samples import Samples
 
+# The throwaway PostgreSQL cluster and Redis server, whose fixtures the probe and outage tests share.
+pytest_plugins = ["ops.tests.servers"]
+
 PROJECT_DIR = Path(__file__).resolve().parent
 T = TypeVar("T")
 ALL_QUEUES = "document_processor,default,celery"
@@ -86,8 +89,8 @@ SLOW_FIXTURES = frozenset(
         "tailwind",  # docuelevate/tests/test_stylesheet.py: npm and Tailwind's CLI
         "nginx_site",  # scripts/tests/test_reverse_proxy.py: nginx in front of a stand-in
         "compose_project",  # scripts/tests/test_compose.py: docker-compose config
-        "throwaway_postgres",  # ops/tests/test_probes.py: a PostgreSQL cluster of its own
-        "throwaway_redis",  # ops/tests/test_probes.py: a Redis server of its own
+        "throwaway_postgres",  # ops/tests/servers.py: a PostgreSQL cluster of its own
+        "throwaway_redis",  # ops/tests/servers.py: a Redis server of its own
         "start_beat",  # ops/tests/test_beat_heartbeat.py: celery beat
         "sftp_server",  # destinations/tests/servers: Debian's sshd, with an account of its own
         "ssh_client_keys",  # destinations/tests/servers: the SFTP clients' keys, by ssh-keygen

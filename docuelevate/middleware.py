@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 
-from docuelevate.views import payload_too_large
+from docuelevate.views import payload_too_large, service_unavailable
+
+logger = logging.getLogger(__name__)
 
 
 class RequestBodyLimitMiddleware:
@@ -31,3 +35,23 @@ class RequestBodyLimitMiddleware:
         if declared > settings.MAX_REQUEST_BODY_SIZE and not content_type.startswith("multipart/form-data"):
             return payload_too_large(request)
         return self.get_response(request)
+
+
+class DatabaseUnavailableMiddleware:
+    """Answers 503 with ``Retry-After`` when a view (an API view too: DRF passes on what its
+    handler does not map) met a database that cannot be reached, instead of a 500: the
+    database restarting or failing over is passing, and a client should send the request
+    again rather than report a bug. JSON under /api/, a page elsewhere, no exception text.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, OperationalError | InterfaceError):
+            return None
+        logger.warning("the database is unavailable: %s answered 503", request.path, exc_info=True)
+        return service_unavailable(request)

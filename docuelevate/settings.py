@@ -129,6 +129,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "docuelevate.middleware.RequestBodyLimitMiddleware",
+    # A view that met no database answers 503, not 500 (docuelevate.middleware).
+    "docuelevate.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "docuelevate.urls"
@@ -237,7 +239,20 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # document cannot leave a bloated process behind.
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = env_int("WORKER_MAX_MEMORY_PER_CHILD", 1_500_000, minimum=100_000)
 CELERY_TASK_TRACK_STARTED = True
+# Outcomes live in the database (steps, deliveries, the log); a task keeps a result only when
+# a caller waits for it (ops.tasks.ping_task). Sending a task that keeps one also subscribes
+# to the result store, which during a Redis outage blocked a send for 19 s and then broke
+# the sending process's result consumer for good.
+CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker that lost the broker reconnects by itself, however long the broker is away (the
+# default gives up after 100 tries and stops the worker); what the outage kept from the
+# queue is sent again by the watchdog (documents.tasks.steps_resend_stalled_enqueue).
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# A step still running when the broker went away finishes and records its outcome; its
+# claim, not the broker, keeps other runs off it (documents.pipeline.claims).
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 # --- ops: beat heartbeat and monitoring (productioncheck) ---
 # django-celery-beat's DatabaseScheduler, plus a heartbeat row that lets productioncheck
 # see that beat runs, and runs exactly once.

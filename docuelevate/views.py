@@ -53,6 +53,20 @@ def too_many_requests(request: HttpRequest, *, retry_after: int) -> HttpResponse
     return response
 
 
+# Seconds a client is asked to wait when the database is away: a restart or failover.
+DATABASE_RETRY_AFTER = 10
+
+
+def service_unavailable(request: HttpRequest) -> HttpResponse:
+    """503 with ``Retry-After``: the database is away for now; the same request may succeed
+    in a moment, and nothing of it was kept."""
+    response = error_response(
+        request, status=503, detail="The database is unavailable for the moment; try again shortly."
+    )
+    response["Retry-After"] = str(DATABASE_RETRY_AFTER)
+    return response
+
+
 def server_error(request: HttpRequest) -> HttpResponse:
     return error_response(request, status=500, detail="Something went wrong on our side; it has been logged.")
 

@@ -8,6 +8,7 @@ commits, with ids only, so a worker never sees a row that is not there yet.
 from __future__ import annotations
 
 import datetime
+import logging
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from accounts.audit import audit_record
 from accounts.models import AuditAction, User
@@ -40,6 +42,8 @@ from documents.pipeline.state import log_event, steps_reset
 from documents.pipeline.steps import STEP_NAMES
 from documents.selectors import document_own_processed_files
 from search.services import remove_document_enqueue
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -388,13 +392,30 @@ def document_delete(*, document: Document) -> None:
 
 
 def pipeline_enqueue(*, document_id: int, step_name: str, task_id: str, force_ocr: bool = False) -> None:
-    """Hand one step to the workers once the current transaction (if any) has committed."""
+    """Hand one step to the workers once the current transaction (if any) has committed.
+
+    The step is due from now (``ProcessingStep.due_at``). A broker that does not take the
+    message (Redis away) costs no upload and no run: the step stays pending, and once it is
+    overdue the watchdog sends it again (``documents.tasks.steps_resend_stalled_enqueue``).
+    """
     from documents.tasks import pipeline_step_task
 
+    ProcessingStep.objects.filter(document_id=document_id, name=step_name, status=StepStatus.PENDING).update(
+        due_at=timezone.now()
+    )
+
     def send() -> None:
-        pipeline_step_task.apply_async(
-            args=(document_id, step_name), kwargs={"force_ocr": force_ocr}, task_id=task_id
-        )
+        try:
+            pipeline_step_task.apply_async(
+                args=(document_id, step_name), kwargs={"force_ocr": force_ocr}, task_id=task_id
+            )
+        except BrokerUnavailable:
+            logger.warning(
+                "the broker did not take step %s of document %s; the watchdog sends it again",
+                step_name,
+                document_id,
+                exc_info=True,
+            )
 
     transaction.on_commit(send)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 import uuid
 from typing import Any
 
@@ -12,16 +13,20 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from destinations.services import deliveries_resume_expired, deliveries_resume_stale, deliveries_schedule
+from docuelevate.celery import QUEUE_DOCUMENT_PROCESSOR
 from documents.integrations.url_fetcher import TOTAL_TIMEOUT as URL_TOTAL_TIMEOUT
 from documents.organise.bulk import bulk_edit_run
 from documents.organise.editing import document_refile
 from documents.organise.matching import matcher_train_owner, matchers_retrain_due
 from documents.organise.trash import trash_empty
 from documents.pipeline.runner import (
+    DATABASE_UNAVAILABLE,
     Outcome,
+    StepRun,
     pipeline_fail_stuck_steps,
     pipeline_resume_abandoned,
     pipeline_resume_expired,
+    pipeline_stalled_steps,
     pipeline_step_run,
 )
 from documents.services import (
@@ -30,6 +35,7 @@ from documents.services import (
     document_fetch_url,
     pipeline_enqueue,
 )
+from ops.probes.broker import queue_lengths
 from search.services import index_document_enqueue
 
 logger = logging.getLogger(__name__)
@@ -44,12 +50,14 @@ logger = logging.getLogger(__name__)
     time_limit=settings.STEP_TIMEOUT + 60,
 )
 def pipeline_step_task(
-    self: Task[Any, Any], document_id: int, step_name: str, force_ocr: bool = False
+    self: Task[Any, Any], document_id: int, step_name: str, force_ocr: bool = False, resume_claim: str = ""
 ) -> str:
     """Run one step of one document, then hand the next step to the queue.
 
     One task per step, so a crash loses at most one step's work, each step is visible
     and retried on its own, and a long OCR never blocks the queue for the short steps.
+    While the database is away the task is retried, with a growing wait, for as long as
+    the outage lasts: an outage fails no document.
     """
     run = pipeline_step_run(
         document_id=document_id,
@@ -57,9 +65,24 @@ def pipeline_step_task(
         task_id=self.request.id or "",
         worker_name=self.request.hostname or "",
         force_ocr=force_ocr,
+        resume_claim=resume_claim,
     )
+    if run.outcome == Outcome.DATABASE_UNAVAILABLE:
+        kwargs = {"force_ocr": force_ocr, "resume_claim": run.resume_claim}
+        raise self.retry(countdown=database_retry_delay(self.request.retries), kwargs=kwargs)
     if run.outcome == Outcome.RETRY and run.retry_in is not None:
-        raise self.retry(countdown=run.retry_in)
+        raise self.retry(countdown=run.retry_in, kwargs={"force_ocr": force_ocr})
+    try:
+        _pass_on(run, document_id=document_id, force_ocr=force_ocr)
+    except DATABASE_UNAVAILABLE:
+        # The step is recorded; the next try finds it done and passes the chain on again.
+        delay = database_retry_delay(self.request.retries)
+        raise self.retry(countdown=delay, kwargs={"force_ocr": force_ocr}) from None
+    return run.outcome.value
+
+
+def _pass_on(run: StepRun, *, document_id: int, force_ocr: bool) -> None:
+    """After a step: the next one to the queue, or, at the end, the search and deliveries."""
     if run.next_step is not None:
         pipeline_enqueue(
             document_id=document_id, step_name=run.next_step, task_id=str(uuid.uuid4()), force_ocr=force_ocr
@@ -71,7 +94,18 @@ def pipeline_step_task(
         index_document_enqueue(document_id=document_id)
         if run.outcome != Outcome.FAILURE:
             deliveries_schedule(document_id=document_id)
-    return run.outcome.value
+
+
+# The longest wait between two tries of a step while the database is away.
+DATABASE_RETRY_MAX_SECONDS = 30
+
+
+def database_retry_delay(retries: int) -> float:
+    """Seconds before the next try of a step that met no database: 1, 2, 4 … up to
+    DATABASE_RETRY_MAX_SECONDS, with jitter, so a restarted database is used again within
+    seconds and many waiting steps do not all come back in the same instant."""
+    base: float = min(DATABASE_RETRY_MAX_SECONDS, 2 ** min(retries, 8))
+    return base * random.uniform(0.8, 1.2)  # noqa: S311 - not security relevant
 
 
 @shared_task(
@@ -106,6 +140,7 @@ def stuck_steps_watchdog_task() -> int:
     its own claim or time limit has run out).
     """
     resumed = steps_resume_expired_enqueue()
+    resumed += steps_resend_stalled_enqueue()
     failed = pipeline_fail_stuck_steps()
     if failed:
         logger.warning("watchdog failed %d stuck step(s)", failed)
@@ -125,6 +160,26 @@ def steps_resume_expired_enqueue() -> int:
     due = pipeline_resume_expired()
     for document_id, step_name in due:
         logger.warning("resuming %s of document %s: its worker's claim ran out", step_name, document_id)
+        pipeline_enqueue(document_id=document_id, step_name=step_name, task_id=str(uuid.uuid4()))
+    return len(due)
+
+
+def steps_resend_stalled_enqueue() -> int:
+    """Send again the pending steps whose message never reached a worker (sent while the
+    broker was away, or lost with a broker restarted without its queue); how many.
+
+    Only while the pipeline's queue is empty: the workers then have nothing left to take,
+    so a step still overdue cannot be waiting behind a backlog, and a long queue is never
+    doubled. A message sent twice is harmless (the second finds the step claimed or done),
+    and a step sent again is due from now, so it is sent at most once per
+    WORKER_CLAIM_TIMEOUT. A broker that cannot say how long its queue is (the embedded file
+    broker, which keeps its messages on disk and loses none) is left alone.
+    """
+    if queue_lengths().get(QUEUE_DOCUMENT_PROCESSOR) != 0:
+        return 0
+    due = pipeline_stalled_steps()
+    for document_id, step_name in due:
+        logger.warning("sending %s of document %s again: its message was lost", step_name, document_id)
         pipeline_enqueue(document_id=document_id, step_name=step_name, task_id=str(uuid.uuid4()))
     return len(due)
 

@@ -12,8 +12,11 @@ import datetime
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from celery import Task
 from django.db import transaction
+from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from accounts.models import User
 from docuelevate.errors import Conflict, InvalidInput
@@ -56,7 +59,7 @@ def index_document_enqueue(*, document_id: int) -> None:
     """
     from search.tasks import search_index_document_task
 
-    transaction.on_commit(lambda: search_index_document_task.delay(document_id))
+    transaction.on_commit(lambda: _send_or_leave_to_reconcile(search_index_document_task, document_id))
 
 
 def index_documents(*, document_ids: Sequence[int]) -> None:
@@ -103,7 +106,16 @@ def _send_index_tasks(document_ids: Sequence[int]) -> None:
 def remove_document_enqueue(*, document_id: int) -> None:
     from search.tasks import search_remove_document_task
 
-    transaction.on_commit(lambda: search_remove_document_task.delay(document_id))
+    transaction.on_commit(lambda: _send_or_leave_to_reconcile(search_remove_document_task, document_id))
+
+
+def _send_or_leave_to_reconcile(task: Task[Any, Any], document_id: int) -> None:
+    """Send ``task`` for the document; a broker that does not take it (Redis away) leaves
+    the entry to the hourly reconcile, rather than failing whatever processed the document."""
+    try:
+        task.delay(document_id)
+    except BrokerUnavailable:
+        logger.warning("the broker refused %s of document %s; reconcile repairs it", task.name, document_id)
 
 
 # --- Drift ------------------------------------------------------------------------------------

@@ -275,6 +275,11 @@ class ProcessingStep(models.Model):
     # Until when the run in progress holds the step; its worker renews it while the run goes
     # on (documents.pipeline.claims). Past it, the run's worker is gone, whatever its name.
     claim_expires_at = models.DateTimeField(null=True, blank=True)
+    # When a pending step's message should reach a worker: the time it was handed to the
+    # broker, or the end of its retry's wait. A step still pending well past it lost its
+    # message (a send while the broker was away, a broker restarted without its queue), and
+    # the watchdog sends it again (documents.tasks.steps_resend_stalled_enqueue).
+    due_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["document_id", "position"]
@@ -286,6 +291,8 @@ class ProcessingStep(models.Model):
                 condition=Q(status="in_progress"),
                 name="step_in_progress_since",
             ),
+            # The watchdog's other question: which pending steps' messages are overdue?
+            models.Index(fields=["due_at"], condition=Q(status="pending"), name="step_pending_due"),
         ]
 
     def __str__(self) -> str:

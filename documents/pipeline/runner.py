@@ -20,7 +20,7 @@ from enum import StrEnum
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -40,6 +40,9 @@ logger = logging.getLogger(__name__)
 STUCK_GRACE_SECONDS = 120
 # How often a step paused for disk space (below MIN_FREE_DISK_MB) looks again.
 DISK_PAUSE_SECONDS = 60
+# What the database driver raises when the server cannot be reached or the connection broke
+# (a restart, a failover, a network cut): passing, and no fault of the document.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
 
 
 class Outcome(StrEnum):
@@ -51,6 +54,9 @@ class Outcome(StrEnum):
     RETRY = "retry"  # a temporary failure; run the same step again in retry_in seconds
     RESTART = "restart"  # an input was gone; every step is pending again, from next_step
     NOOP = "noop"  # already done (a message delivered twice); next_step if it still waits
+    # The database was away, so nothing could be recorded; run the same step again shortly,
+    # taking over resume_claim, the claim this run may have left behind.
+    DATABASE_UNAVAILABLE = "database_unavailable"
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,7 @@ class StepRun:
     next_step: str | None = None
     retry_in: int | None = None  # seconds, when outcome is RETRY
     message: str = ""
+    resume_claim: str = ""  # when outcome is DATABASE_UNAVAILABLE
 
 
 def claimant(worker_name: str = "") -> str:
@@ -90,20 +97,67 @@ def pipeline_step_run(
     worker_name: str = "",
     force_ocr: bool = False,
     retries_allowed: bool = True,
+    resume_claim: str = "",
 ) -> StepRun:
     """Run ``step_name`` for the document, unless it already succeeded (then a no-op).
 
     Idempotent: a message delivered twice finds the step done and only passes the chain
     on. Temporary failures ask for a retry while attempts remain; everything else ends
     the document as ``failed`` with the reason, and the original file stays untouched.
+    A database that went away ends the run with DATABASE_UNAVAILABLE, recording nothing
+    (it cannot): the caller runs the step again with ``resume_claim``, the claim this run
+    may have left on it (``state.step_claim``), so the document neither fails nor waits
+    for the claim to run out.
     """
-    if not diskspace.has_room() and step_pause(
-        document_id=document_id, step_name=step_name, message=diskspace.pause_reason(), task_id=task_id
-    ):
-        # Below the free-space floor a step would only fail half-written: it waits instead.
-        return StepRun(Outcome.RETRY, retry_in=disk_pause_delay(), message=diskspace.pause_reason())
+    token = claim_token(worker_name)
+    try:
+        return _step_run(
+            document_id=document_id,
+            step_name=step_name,
+            task_id=task_id,
+            claimed_by=token,
+            resume_claim=resume_claim,
+            force_ocr=force_ocr,
+            retries_allowed=retries_allowed,
+        )
+    except DATABASE_UNAVAILABLE:
+        logger.warning(
+            "step %s of document %s: the database is unavailable; it will run again",
+            step_name,
+            document_id,
+            exc_info=True,
+        )
+        # The broken connection is closed after the task (Celery's Django fixup), so the
+        # next run connects afresh.
+        return StepRun(
+            Outcome.DATABASE_UNAVAILABLE, message="The database is unavailable.", resume_claim=token
+        )
+
+
+def _step_run(
+    *,
+    document_id: int,
+    step_name: str,
+    task_id: str,
+    claimed_by: str,
+    resume_claim: str,
+    force_ocr: bool,
+    retries_allowed: bool,
+) -> StepRun:
+    if not diskspace.has_room():
+        delay = disk_pause_delay()
+        message = diskspace.pause_reason()
+        if step_pause(
+            document_id=document_id, step_name=step_name, message=message, task_id=task_id, due_in=delay
+        ):
+            # Below the free-space floor a step would only fail half-written: it waits instead.
+            return StepRun(Outcome.RETRY, retry_in=delay, message=message)
     claimed = step_claim(
-        document_id=document_id, step_name=step_name, task_id=task_id, claimed_by=claim_token(worker_name)
+        document_id=document_id,
+        step_name=step_name,
+        task_id=task_id,
+        claimed_by=claimed_by,
+        resume_claim=resume_claim,
     )
     if claimed is None:
         return StepRun(Outcome.NOOP, next_step=_pending_successor(document_id, step_name))
@@ -153,6 +207,8 @@ def _step_run_claimed(
                     raise _ClaimLost
     except _ClaimLost:
         return None
+    except DATABASE_UNAVAILABLE:
+        raise  # nothing can be recorded now; pipeline_step_run has the step run again
     except StepInputMissing as exc:
         if step_name == STEP_NAMES[0]:
             # The first step reads only the original: starting over cannot bring it back.
@@ -175,6 +231,7 @@ def _step_run_claimed(
                 message=f"{exc.message} Retrying in {delay} s.",
                 task_id=task_id,
                 kind=exc.kind,
+                due_in=delay,
             )
             return StepRun(Outcome.RETRY, retry_in=delay, message=exc.message)
         # Out of retries here, still a passing problem: housekeeping may give it one more run.
@@ -213,10 +270,16 @@ def _out_of_room(exc: Exception) -> bool:
 
 def _pause(step: ProcessingStep, task_id: str) -> StepRun:
     message = diskspace.pause_reason()
+    delay = disk_pause_delay()
     step_pause(
-        document_id=step.document_id, step_name=step.name, message=message, task_id=task_id, was_claimed=True
+        document_id=step.document_id,
+        step_name=step.name,
+        message=message,
+        task_id=task_id,
+        due_in=delay,
+        was_claimed=True,
     )
-    return StepRun(Outcome.RETRY, retry_in=disk_pause_delay(), message=message)
+    return StepRun(Outcome.RETRY, retry_in=delay, message=message)
 
 
 def disk_pause_delay() -> int:
@@ -348,6 +411,25 @@ def _steps_resume(abandoned: QuerySet[ProcessingStep], *, message: str) -> list[
             )
             due.append((step.document_id, step.name))
     return due
+
+
+# The most steps one watchdog sweep sends again; a longer list is sent over several minutes.
+RESEND_BATCH = 500
+
+
+def pipeline_stalled_steps(*, now: datetime | None = None) -> list[tuple[int, str]]:
+    """Pending steps whose message is overdue by more than WORKER_CLAIM_TIMEOUT: it never
+    reached a worker (its send failed while the broker was away, or the broker restarted
+    without its queue). Returns (document id, step name), the longest overdue first.
+
+    Only the head of a document's chain has a due time (``due_at``, set when it is handed
+    to the broker or told to wait for a retry), so a step waiting behind another is never
+    taken for lost. The caller decides whether the queue is drained enough for the list to
+    mean lost messages (``documents.tasks.steps_resend_stalled_enqueue``).
+    """
+    cutoff = (now or timezone.now()) - timedelta(seconds=settings.WORKER_CLAIM_TIMEOUT)
+    stalled = ProcessingStep.objects.filter(status=StepStatus.PENDING, due_at__lt=cutoff).order_by("due_at")
+    return list(stalled.values_list("document_id", "name")[:RESEND_BATCH])
 
 
 def processed_folder_repair(*, document_id: int) -> list[str]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -80,7 +80,7 @@ def document_status_from_steps(steps: Sequence[ProcessingStep]) -> tuple[str, st
 
 @transaction.atomic
 def step_claim(
-    *, document_id: int, step_name: str, task_id: str, claimed_by: str
+    *, document_id: int, step_name: str, task_id: str, claimed_by: str, resume_claim: str = ""
 ) -> tuple[Document, ProcessingStep] | None:
     """Take ``step_name`` for a run: in progress, one more attempt, claimed by this worker.
 
@@ -90,15 +90,22 @@ def step_claim(
     by its run). A step in progress is taken over only when its claim ran out or its holder
     is certainly gone (``claims.claim_holder_gone``). The row is locked, so two deliveries
     cannot both claim.
+
+    ``resume_claim`` is the claim of an earlier run of the same task that ended because the
+    database went away (``runner.pipeline_step_run``): that run is over, so a step still
+    held under it is taken over at once, and without counting an attempt, since an outage
+    of the database is no fault of the document.
     """
     step = ProcessingStep.objects.select_for_update().filter(document_id=document_id, name=step_name).first()
     if step is None or step.status in {StepStatus.SUCCESS, StepStatus.SKIPPED}:
         return None
     now = timezone.now()
-    if step.status == StepStatus.IN_PROGRESS and _claim_alive(step, claimed_by, now):
+    resumed = bool(resume_claim) and step.status == StepStatus.IN_PROGRESS and step.claimed_by == resume_claim
+    if step.status == StepStatus.IN_PROGRESS and not resumed and _claim_alive(step, claimed_by, now):
         return None
     step.status = StepStatus.IN_PROGRESS
-    step.attempts += 1
+    if not resumed:
+        step.attempts += 1
     step.started_at = now
     step.finished_at = None
     step.error = ""
@@ -108,7 +115,12 @@ def step_claim(
     step.claim_expires_at = claim_expiry(now)
     step.save()
     document = Document.objects.get(pk=document_id)
-    log_event(document_id, step_name, StepStatus.IN_PROGRESS, f"Attempt {step.attempts}", task_id)
+    if resumed:
+        message = f"Attempt {step.attempts} again: the database was unavailable during its last run."
+        kind = FailureKind.TEMPORARY
+        log_event(document_id, step_name, StepStatus.IN_PROGRESS, message, task_id, kind=kind)
+    else:
+        log_event(document_id, step_name, StepStatus.IN_PROGRESS, f"Attempt {step.attempts}", task_id)
     document_refresh_status(document)
     return document, step
 
@@ -129,12 +141,14 @@ def step_record(
     message: str,
     task_id: str,
     kind: FailureKind | None = None,
+    due_in: int = 0,
 ) -> None:
     """Record how a run of ``step`` ended, and release its claim.
 
     ``status`` is SUCCESS or SKIPPED (``message`` is the log's), FAILURE, or PENDING for a
-    run that will come again (a retry). A FAILURE or PENDING keeps ``message`` as the
-    step's error and needs ``kind``, what kind of failure it was.
+    run that will come again (a retry, whose message is due in ``due_in`` seconds). A
+    FAILURE or PENDING keeps ``message`` as the step's error and needs ``kind``, what kind
+    of failure it was.
     """
     has_error = status in {StepStatus.FAILURE, StepStatus.PENDING}
     if has_error and kind is None:
@@ -145,6 +159,8 @@ def step_record(
     step.failure_kind = kind if has_error and kind is not None else ""
     step.claimed_by = ""
     step.claim_expires_at = None
+    if status == StepStatus.PENDING:
+        step.due_at = timezone.now() + timedelta(seconds=due_in)
     step.save()
     log_event(step.document_id, step.name, status, message, task_id, kind=step.failure_kind)
     document_refresh_status(Document.objects.get(pk=step.document_id))
@@ -152,9 +168,10 @@ def step_record(
 
 @transaction.atomic
 def step_pause(
-    *, document_id: int, step_name: str, message: str, task_id: str, was_claimed: bool = False
+    *, document_id: int, step_name: str, message: str, task_id: str, due_in: int, was_claimed: bool = False
 ) -> bool:
-    """Leave ``step_name`` pending for want of disk space, ``message`` as its reason.
+    """Leave ``step_name`` pending for want of disk space, ``message`` as its reason, to
+    look again in ``due_in`` seconds.
 
     A pause is not a failure: it uses up no attempt (a run that was claimed and then found
     the disk full gives its attempt back, ``was_claimed``) and the housekeeping retry never
@@ -174,6 +191,7 @@ def step_pause(
     step.failure_kind = FailureKind.DISK_FULL
     step.claimed_by = ""
     step.claim_expires_at = None
+    step.due_at = timezone.now() + timedelta(seconds=due_in)
     step.save()
     if not already_paused:
         log_event(document_id, step_name, StepStatus.PENDING, message, task_id, kind=FailureKind.DISK_FULL)
@@ -221,6 +239,8 @@ def _reset_changes(reason: ResetKind) -> dict[str, object]:
         "finished_at": None,
         "claimed_by": "",
         "claim_expires_at": None,
+        # Nothing is due until the caller hands the first of them to the workers again.
+        "due_at": None,
     }
     if reason in FRESH_ATTEMPTS:
         changes["attempts"] = 0
