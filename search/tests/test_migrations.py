@@ -35,7 +35,7 @@ def test_entries_indexed_before_the_year_column_get_their_year_and_keep_their_ta
     finally:
         migrate_to(WITH_YEARS)
 
-    assert sorted(SearchEntry.objects.values_list("year", flat=True)) == [1999, 2004]
+    assert set(SearchEntry.objects.values_list("year", flat=True)) == {1999, 2004}
     results = search(viewer=Viewer(owner), query="zeppelin ")
     assert dict(results.facets["year"]) == {"1999": 1, "2004": 1}
     assert dict(results.facets["tags"]) == {"home": 2, "bills": 1}
