@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/search.py [--repeat 20] [--small 1000] [--large 100000] [--pages 4]
         [--explain] [--database-url postgresql://postgres@127.0.0.1:5432/docuelevate_searchbench] [--keep]
+        [--reuse]
     .venv/bin/python bench/search.py --database-url sqlite:///<folder>   # the embedded default (FTS5)
 
 Creates two throwaway databases, ``<name>_<small>`` and ``<name>_<large>``, seeded as
@@ -25,7 +26,10 @@ Prints p50/p95 per search and over all searches at both sizes, the ratio large /
 costs, the index build time per 1,000 documents and the size of the index. ``--explain``
 adds, for the searches over the target, where their time goes and PostgreSQL's plans
 (EXPLAIN ANALYZE, BUFFERS) of their slowest statements in the large archive. The databases
-are dropped at the end unless ``--keep`` is given.
+are dropped at the end unless ``--keep`` is given. ``--reuse`` (PostgreSQL) takes the
+archives a ``--keep`` run left, migrates them and rebuilds their index from nothing (the
+entries are emptied first, so the build and the tables are as in a fresh run), and keeps
+them again: seeding 100,000 documents takes longer than the rest of the run.
 
 ``--database-url sqlite:///<folder>`` runs the same on SQLite (FTS5): one database file per
 size in that folder, as bench/api.py makes them; the application's rate limit is off for the
@@ -314,6 +318,35 @@ def prepare(base_url: str, names: dict[int, str], max_pages: int) -> tuple[str, 
         return api.prepare(base_url, names)
 
 
+def reuse(names: dict[int, str]) -> str:
+    """The archives a ``--keep`` run left: migrated to this code, their search entries
+    emptied (build_index makes them again), with a new API token of the bench user."""
+    from django.core.management import call_command
+    from django.db import connection
+
+    from accounts.models import ApiToken, User
+    from accounts.services import token_create
+
+    for name in names.values():
+        api.use_database(name)
+        call_command("migrate", verbosity=0)
+        with connection.cursor() as cursor:
+            cursor.execute("TRUNCATE search_searchentry")
+    # One token for both archives, as prepare gives (the rows differ only in their ids).
+    small, *others = names.values()
+    api.use_database(small)
+    token, raw_token = token_create(user=User.objects.get(username="bench"), name="bench")
+    for name in others:
+        api.use_database(name)
+        ApiToken.objects.create(
+            owner=User.objects.get(username="bench"),
+            name=token.name,
+            token_prefix=token.token_prefix,
+            token_hash=token.token_hash,
+        )
+    return raw_token
+
+
 # --- Indexing --------------------------------------------------------------------------------
 
 
@@ -491,7 +524,10 @@ def report(
     small, large = min(results.timings), max(results.timings)
     ms = 1000
     print(f"\n{about}")
-    print(f"seeded {small:,} documents in {seeded[small]:.1f} s, {large:,} in {seeded[large]:.1f} s")
+    if seeded:
+        print(f"seeded {small:,} documents in {seeded[small]:.1f} s, {large:,} in {seeded[large]:.1f} s")
+    else:
+        print(f"reused the seeded archives of {small:,} and {large:,} documents (--reuse)")
     print("index build (search.services.reindex_all), then VACUUM ANALYZE (SQLite: optimize, ANALYZE):")
     for size in (small, large):
         index = built[size]
@@ -579,11 +615,17 @@ def main() -> None:
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     parser.add_argument("--explain", action="store_true", help="plans of the searches over the target")
     parser.add_argument("--keep", action="store_true", help="keep the databases (to EXPLAIN by hand)")
+    parser.add_argument(
+        "--reuse", action="store_true", help="PostgreSQL: the databases a --keep run left (kept again)"
+    )
     args = parser.parse_args()
     if not 0 < args.small < args.large or args.repeat < 1 or args.pages < 1:
         raise SystemExit("need 0 < --small < --large, --repeat >= 1 and --pages >= 1")
 
     sqlite = api.is_sqlite(args.database_url)
+    if args.reuse and sqlite:
+        raise SystemExit("--reuse is for PostgreSQL; SQLite archives are files made anew")
+    args.keep = args.keep or args.reuse
     if sqlite:
         folder = args.database_url.removeprefix("sqlite:///") or "."
         names = api.sqlite_files(folder, (args.small, args.large))
@@ -592,7 +634,8 @@ def main() -> None:
         base = urlsplit(args.database_url).path.lstrip("/") or "docuelevate_searchbench"
         names = {size: f"{base}_{size}" for size in (args.small, args.large)}
         drop = [api.drop_database(name) for name in names.values()]
-        api.admin_execute(args.database_url, *drop, api.create_database(names[args.small]))
+        if not args.reuse:
+            api.admin_execute(args.database_url, *drop, api.create_database(names[args.small]))
     # The built-in search, one shared archive; the multi-user searches switch it on themselves.
     os.environ.update({"AUTH_ENABLED": "true", "MULTI_USER_ENABLED": "false"})
     os.environ.pop("MEILISEARCH_URL", None)
@@ -601,7 +644,10 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="bench-search-") as workdir:
             api.setup_django(args.database_url, names[args.small], Path(workdir))
             django_ready = True
-            raw_token, seeded = prepare(args.database_url, names, args.pages)
+            if args.reuse:
+                raw_token, seeded = reuse(names), {}
+            else:
+                raw_token, seeded = prepare(args.database_url, names, args.pages)
             built = {}
             for size, name in names.items():
                 api.use_database(name)

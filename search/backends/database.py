@@ -9,6 +9,7 @@ highlighted) is a small dialect: PostgreSQL full text search or SQLite FTS5.
 from __future__ import annotations
 
 import datetime
+import json
 import re
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
@@ -17,7 +18,6 @@ from typing import Protocol
 
 from django.db import connection, transaction
 from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet, Value
-from django.db.models.functions import ExtractYear
 from django.utils import timezone
 
 from documents.models import CustomFieldType, CustomFieldValue, Document, Tag
@@ -44,9 +44,9 @@ RANK_WINDOW = 1000
 # Total and facets in one pass over the matches. ``{matched}`` selects the matched entries
 # (document_type, correspondent, tag_ids, year, and for ``{candidates}`` document_id,
 # created_at and prominent); ``{tag_ids}`` turns a combination's
-# tag_ids into rows with a ``value`` column, which each database spells its own way. Tags
-# are counted per combination of tags first: an archive has far fewer combinations than
-# documents, and unpacking a JSON list per matched document cost more than all the rest.
+# tag_ids (JSON text) into rows with a ``value`` column, which each database spells its own
+# way. Tags are counted per combination of tags first: an archive has far fewer combinations
+# than documents, and unpacking a JSON list per matched document cost more than all the rest.
 COUNTS_SQL = """
 WITH matched AS ({matched})
 SELECT facet, value, n FROM (
@@ -135,6 +135,7 @@ ENTRY_FIELDS = [
     "language",
     "mime_type",
     "date",
+    "year",
     "created_at",
     "tag_ids",
 ]
@@ -151,8 +152,10 @@ def _entry(record: IndexedDocument, *, indexed_at: datetime.datetime) -> SearchE
         language=record.language,
         mime_type=record.mime_type,
         date=record.date,
+        year=record.date.year,
         created_at=record.created_at,
-        tag_ids=list(record.tag_ids),
+        # Sorted ids in one spelling (search.documents), so equal combinations are equal text.
+        tag_ids=json.dumps(list(record.tag_ids), separators=(",", ":")),
     )
 
 
@@ -318,7 +321,7 @@ def _counts(
         rows = rows.annotate(prominent=prominent)
         fields += ["created_at", "prominent"]
         candidates = CANDIDATES_SQL.format(window=RANK_WINDOW)
-    matched_sql, params = rows.values(*fields, year=ExtractYear("date")).query.sql_with_params()
+    matched_sql, params = rows.values(*fields, "year").query.sql_with_params()
     statement = COUNTS_SQL.format(
         matched=matched_sql,
         tag_ids=dialect.tag_ids_table,

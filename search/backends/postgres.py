@@ -44,6 +44,9 @@ FROM (
 ) AS computed
 WHERE entry.document_id = computed.id
 """
+# Memory for one search's counting statement (see PostgresDialect.counting); a limit per
+# sort or hash, taken only as far as the matches need it.
+COUNTING_WORK_MEM = "32MB"
 # Prefixes are not stemmed (a half-typed word has no stem yet).
 PREFIX_CONFIGS = ("simple",)
 
@@ -79,7 +82,7 @@ def ts_query(terms: Sequence[Term]) -> SearchQuery:
 
 
 class PostgresDialect:
-    tag_ids_table = "jsonb_array_elements_text(combination.tag_ids) AS tag_id(value)"
+    tag_ids_table = "jsonb_array_elements_text(CAST(combination.tag_ids AS jsonb)) AS tag_id(value)"
 
     def write(self, records: Sequence[IndexedDocument]) -> None:
         """All vectors of the batch in one statement: the text goes in as parameters and
@@ -133,9 +136,11 @@ class PostgresDialect:
         and testing each entry's vector (a word that is rare among the newest reads
         thousands of vectors: 0.9 s for ``versicherung -kfz``), but from the GIN bitmap and
         a top-N sort. JIT compiling pays only for long queries; these large-looking ones
-        take tens of milliseconds, and compiling them took 50 ms more.
+        take tens of milliseconds, and compiling them took 50 ms more. The matches are read
+        once into memory and counted from there several times: with the default 4 MB they
+        went to a temporary file from about 40,000 matches on.
         """
-        settings = ["jit = off"]
+        settings = ["jit = off", f"work_mem = '{COUNTING_WORK_MEM}'"]
         if query.required:  # else nothing for the GIN index to answer
             settings += ["enable_seqscan = off", "enable_indexscan = off"]
         with transaction.atomic():
@@ -151,8 +156,10 @@ class PostgresDialect:
         return list(ordered.values_list("document_id", flat=True))
 
     def prominent(self, query: ParsedQuery) -> Q:
-        # The head lives in the row (a few hundred bytes): testing it reads no TOAST.
-        return Q(head=ts_query(query.required))
+        # The heads that match come from their own GIN index, once per search; testing each
+        # match's head instead cost more than finding the matches (bench/search.py).
+        heads = SearchEntry.objects.filter(head=ts_query(query.required)).values("document_id")
+        return Q(document_id__in=heads)
 
     def highlights(self, file_ids: list[int], query: ParsedQuery) -> dict[int, tuple[str, str]]:
         documents = Document.objects.filter(id__in=file_ids)

@@ -13,9 +13,11 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts.access import Viewer
 from docuelevate.errors import InvalidInput
+from documents.models import Tag
 from documents.tests.samples import FRENCH_TEXT, SCAN_TEXT
 from search.backends.base import SearchFilters
 from search.selectors import search
+from search.services import index_document
 
 pytestmark = pytest.mark.django_db
 
@@ -282,3 +284,20 @@ def test_beyond_the_ranking_window_totals_facets_and_exclusions_stay_exact_at_th
     listed = [result.document.original_filename for page in pages for result in page.results]
     assert sorted(listed) == ["h0.pdf", "h2.pdf", "h4.pdf", "title.pdf"]
     assert listed[0] == "title.pdf"
+
+
+def test_a_reindexed_document_moves_its_year_and_tags_in_the_facets(owner, make_document):
+    """The entry keeps its own year and tag ids for the facets (search.models.SearchEntry):
+    indexing again after an edit must replace them, not add to them."""
+    edited = make_document(ocr_text="zeppelin", tags=("home",), document_date=datetime.date(2020, 5, 1))
+    make_document(ocr_text="zeppelin", tags=("bills", "home"), document_date=datetime.date(2021, 5, 1))
+    edited.document_date = datetime.date(2023, 1, 2)
+    edited.save()
+    edited.tags.set([Tag.objects.get(name="bills")])
+    index_document(document_id=edited.pk)
+
+    results = search(viewer=Viewer(owner), query="zeppelin ")
+    assert results.total == 2
+    assert dict(results.facets["year"]) == {"2021": 1, "2023": 1}
+    assert dict(results.facets["tags"]) == {"bills": 2, "home": 1}
+    assert dict(search(viewer=Viewer(owner), query="").facets["year"]) == {"2021": 1, "2023": 1}
