@@ -145,6 +145,9 @@ class Delivery(models.Model):
     # Until when that run holds the delivery, renewed while it goes on (documents.pipeline.claims).
     claim_expires_at = models.DateTimeField(null=True, blank=True)
     requested_at = models.DateTimeField(default=timezone.now)
+    # When a pending delivery's message is due at a worker: when it was sent, or when its
+    # retry comes. One long overdue was lost with the broker; the watchdog sends it again.
+    due_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
@@ -162,6 +165,8 @@ class Delivery(models.Model):
             models.Index(
                 fields=["started_at"], condition=Q(status="in_progress"), name="delivery_in_progress_since"
             ),
+            # ... and which pending ones are overdue (their message was lost)?
+            models.Index(fields=["due_at"], condition=Q(status="pending"), name="delivery_pending_due"),
         ]
 
     def __str__(self) -> str:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -159,6 +159,7 @@ def delivery_record(
     kind: FailureKind | None = None,
     uploaded: Uploaded | None = None,
     content_sha256: str = "",
+    due_in: int = 0,
 ) -> bool | None:
     """Record how a run of ``delivery`` (as claimed) ended, and release the claim.
 
@@ -167,7 +168,7 @@ def delivery_record(
     ``message`` as the error and need ``kind``. Returns None when the claim was no longer
     this run's (the watchdog gave the delivery to another run, whose record counts);
     otherwise whether the delivery must run again at once, because it was asked for again
-    after this run had started.
+    after this run had started. A PENDING delivery is due again in ``due_in`` seconds.
     """
     has_error = status in {DeliveryStatus.FAILED, DeliveryStatus.PENDING}
     if has_error and kind is None:
@@ -190,6 +191,7 @@ def delivery_record(
         "claim_expires_at": None,
         "error": message if has_error else "",
         "error_kind": kind if has_error and kind is not None else "",
+        "due_at": now + timedelta(seconds=due_in) if status == DeliveryStatus.PENDING else None,
         "updated_at": now,
     }
     if status == DeliveryStatus.DELIVERED and uploaded is not None:
@@ -202,7 +204,7 @@ def delivery_record(
         )
     if again:
         # This run delivered what was current when it began; the newer request runs afresh.
-        changes.update(status=DeliveryStatus.PENDING, attempts=0, finished_at=None)
+        changes.update(status=DeliveryStatus.PENDING, attempts=0, finished_at=None, due_at=now)
     Delivery.objects.filter(pk=delivery.pk).update(**changes)
     delivery_log(delivery, status, message, task_id, kind=kind if has_error and kind is not None else "")
     _destination_health(delivery.destination, status=status, message=message, kind=kind)
@@ -293,6 +295,13 @@ def deliveries_release(*, abandoned: QuerySet[Delivery], message: str) -> list[i
 
 def in_progress_since(cutoff: datetime) -> QuerySet[Delivery]:
     return Delivery.objects.filter(status=DeliveryStatus.IN_PROGRESS, started_at__lt=cutoff)
+
+
+def deliveries_overdue(now: datetime) -> QuerySet[Delivery]:
+    """Pending deliveries due longer ago than a worker would take to pick them up: their
+    message never reached one (sent while the broker was away, or lost with its queue)."""
+    cutoff = now - timedelta(seconds=settings.WORKER_CLAIM_TIMEOUT)
+    return Delivery.objects.filter(status=DeliveryStatus.PENDING, due_at__lt=cutoff).order_by("due_at")
 
 
 def claims_expired(now: datetime) -> QuerySet[Delivery]:

@@ -12,8 +12,13 @@ from celery.signals import worker_ready
 from django.conf import settings
 from django.db import DatabaseError
 
-from destinations.services import deliveries_resume_expired, deliveries_resume_stale, deliveries_schedule
-from docuelevate.celery import QUEUE_DOCUMENT_PROCESSOR
+from destinations.services import (
+    deliveries_resend_overdue,
+    deliveries_resume_expired,
+    deliveries_resume_stale,
+    deliveries_schedule,
+)
+from docuelevate.celery import QUEUE_DEFAULT, QUEUE_DOCUMENT_PROCESSOR
 from documents.integrations.url_fetcher import TOTAL_TIMEOUT as URL_TOTAL_TIMEOUT
 from documents.organise.bulk import bulk_edit_run
 from documents.organise.editing import document_refile
@@ -50,15 +55,26 @@ logger = logging.getLogger(__name__)
     time_limit=settings.STEP_TIMEOUT + 60,
 )
 def pipeline_step_task(
-    self: Task[Any, Any], document_id: int, step_name: str, force_ocr: bool = False, resume_claim: str = ""
+    self: Task[Any, Any],
+    document_id: int,
+    step_name: str,
+    force_ocr: bool = False,
+    resume_claim: str = "",
+    hand_off: dict[str, str] | None = None,
 ) -> str:
     """Run one step of one document, then hand the next step to the queue.
 
     One task per step, so a crash loses at most one step's work, each step is visible
     and retried on its own, and a long OCR never blocks the queue for the short steps.
     While the database is away the task is retried, with a growing wait, for as long as
-    the outage lasts: an outage fails no document.
+    the outage lasts: an outage fails no document. ``hand_off`` is a recorded run whose
+    hand-off (the next step, or the search and deliveries) met no database: only that is
+    done again, since running the step again would find it done and hand nothing on.
     """
+    if hand_off is not None:
+        run = StepRun(Outcome(hand_off["outcome"]), next_step=hand_off.get("next_step") or None)
+        _hand_off_or_retry(self, run, document_id=document_id, force_ocr=force_ocr)
+        return run.outcome.value
     run = pipeline_step_run(
         document_id=document_id,
         step_name=step_name,
@@ -72,13 +88,19 @@ def pipeline_step_task(
         raise self.retry(countdown=database_retry_delay(self.request.retries), kwargs=kwargs)
     if run.outcome == Outcome.RETRY and run.retry_in is not None:
         raise self.retry(countdown=run.retry_in, kwargs={"force_ocr": force_ocr})
+    _hand_off_or_retry(self, run, document_id=document_id, force_ocr=force_ocr)
+    return run.outcome.value
+
+
+def _hand_off_or_retry(task: Task[Any, Any], run: StepRun, *, document_id: int, force_ocr: bool) -> None:
+    """Hand the chain on after a recorded run; while the database is away, try the hand-off
+    alone again later (the step itself is done)."""
     try:
         _pass_on(run, document_id=document_id, force_ocr=force_ocr)
     except DATABASE_UNAVAILABLE:
-        # The step is recorded; the next try finds it done and passes the chain on again.
-        delay = database_retry_delay(self.request.retries)
-        raise self.retry(countdown=delay, kwargs={"force_ocr": force_ocr}) from None
-    return run.outcome.value
+        hand_off = {"outcome": run.outcome.value, "next_step": run.next_step or ""}
+        delay = database_retry_delay(task.request.retries)
+        raise task.retry(countdown=delay, kwargs={"force_ocr": force_ocr, "hand_off": hand_off}) from None
 
 
 def _pass_on(run: StepRun, *, document_id: int, force_ocr: bool) -> None:
@@ -149,6 +171,7 @@ def stuck_steps_watchdog_task() -> int:
         logger.warning("watchdog sent %d stalled download(s) again", len(resent))
     redelivered = deliveries_resume_stale()
     redelivered += deliveries_resume_expired()
+    redelivered += deliveries_resend_lost()
     if redelivered:
         logger.warning("watchdog sent %d stalled deliveries again", len(redelivered))
     return resumed + failed + len(resent) + len(redelivered)
@@ -162,6 +185,14 @@ def steps_resume_expired_enqueue() -> int:
         logger.warning("resuming %s of document %s: its worker's claim ran out", step_name, document_id)
         pipeline_enqueue(document_id=document_id, step_name=step_name, task_id=str(uuid.uuid4()))
     return len(due)
+
+
+def deliveries_resend_lost() -> list[int]:
+    """Send again the pending deliveries whose message was lost with the broker, while the
+    queue they go through is empty (as for steps: ``steps_resend_stalled_enqueue``)."""
+    if queue_lengths().get(QUEUE_DEFAULT) != 0:
+        return []
+    return deliveries_resend_overdue()
 
 
 def steps_resend_stalled_enqueue() -> int:

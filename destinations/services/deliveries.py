@@ -38,6 +38,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from destinations.kinds.base import DeliveryFailed, DeliveryTemporarilyFailed
 from destinations.models import Delivery, DeliveryStatus
@@ -47,6 +48,7 @@ from destinations.services.placement import delivery_place
 from destinations.state import (
     claim_held,
     claims_expired,
+    deliveries_overdue,
     deliveries_release,
     deliveries_request,
     delivery_claim,
@@ -134,10 +136,25 @@ def deliveries_redeliver(*, document: Document, destination_id: int | None = Non
 
 
 def delivery_enqueue(*, delivery_id: int) -> None:
-    """Hand one delivery to the workers once the current transaction (if any) has committed."""
+    """Hand one delivery to the workers once the current transaction (if any) has committed.
+
+    The delivery is due from now (``Delivery.due_at``). A broker that does not take the
+    message (Redis away) fails nothing: the delivery stays pending, and once it is overdue
+    the watchdog sends it again (``deliveries_resend_overdue``).
+    """
     from destinations.tasks import delivery_run_task
 
-    transaction.on_commit(lambda: delivery_run_task.delay(delivery_id))
+    Delivery.objects.filter(pk=delivery_id, status=DeliveryStatus.PENDING).update(due_at=timezone.now())
+
+    def send() -> None:
+        try:
+            delivery_run_task.delay(delivery_id)
+        except BrokerUnavailable:
+            logger.warning(
+                "the broker did not take delivery %s; the watchdog sends it again", delivery_id, exc_info=True
+            )
+
+    transaction.on_commit(send)
 
 
 def delivery_run(
@@ -164,6 +181,7 @@ def delivery_run(
                 message=f"{exc.message} Retrying in {delay} s.",
                 task_id=task_id,
                 kind=exc.kind,
+                due_in=delay,
             )
             return DeliveryRun(DeliveryOutcome.RETRY, retry_in=delay, message=exc.message, again=bool(again))
         return _failed(delivery, exc.message, exc.kind, task_id)
@@ -231,6 +249,22 @@ def deliveries_resume_stale(*, now: datetime | None = None) -> list[int]:
         abandoned=in_progress_since(cutoff),
         message=f"The delivery did not finish within {DELIVERY_TIME_LIMIT} seconds; delivering again.",
     )
+    for delivery_id in due:
+        delivery_enqueue(delivery_id=delivery_id)
+    return due
+
+
+# At most this many lost deliveries are sent again by one watchdog run; the rest by the next.
+RESEND_BATCH = 500
+
+
+def deliveries_resend_overdue(*, now: datetime | None = None) -> list[int]:
+    """Send again the pending deliveries whose message never reached a worker (sent while
+    the broker was away, or lost with a broker restarted without its queue), and return
+    their ids. The caller (the watchdog) calls this only while the queue the deliveries go
+    through is empty, so an overdue one cannot be waiting behind a backlog; a message sent
+    twice is harmless (the second run finds the delivery claimed or done)."""
+    due = list(deliveries_overdue(now or timezone.now()).values_list("pk", flat=True)[:RESEND_BATCH])
     for delivery_id in due:
         delivery_enqueue(delivery_id=delivery_id)
     return due

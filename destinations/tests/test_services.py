@@ -8,6 +8,7 @@ import socket
 
 import pytest
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from accounts.tests.factories import UserFactory
 from destinations.models import CollisionPolicy, Delivery, DeliveryStatus, Destination, HealthStatus
@@ -16,6 +17,7 @@ from destinations.services import (
     DELIVERY_STALE_GRACE_SECONDS,
     DELIVERY_TIME_LIMIT,
     DeliveryOutcome,
+    deliveries_resend_overdue,
     deliveries_resume_abandoned,
     deliveries_resume_expired,
     deliveries_resume_stale,
@@ -218,6 +220,57 @@ def test_a_temporary_failure_is_retried_with_jitter_then_fails_with_its_kind(
     delivery = Delivery.objects.get(pk=delivery_id)
     assert (delivery.status, delivery.error_kind, delivery.attempts) == ("failed", FailureKind.TEMPORARY, 3)
     assert "could not be reached" in delivery.error
+
+
+def test_a_delivery_the_broker_refused_stays_pending_and_is_sent_again_once_overdue(
+    processed, make_s3_destination, bucket, settings, monkeypatch, django_capture_on_commit_callbacks, clock
+):
+    settings.WORKER_CLAIM_TIMEOUT = 30
+    make_s3_destination()
+    document = processed(CONTENT)
+
+    def refuse(delivery_id):
+        raise BrokerUnavailable("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr("destinations.tasks.delivery_run_task.delay", refuse)
+    with django_capture_on_commit_callbacks(execute=True):
+        (delivery_id,) = deliveries_schedule(document_id=document.pk)  # Redis is away: nothing raised
+    assert Delivery.objects.get(pk=delivery_id).status == DeliveryStatus.PENDING
+
+    sent: list[int] = []
+    monkeypatch.setattr("destinations.tasks.delivery_run_task.delay", sent.append)
+    clock.shift(29)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deliveries_resend_overdue() == []  # a worker may still be about to take it
+    clock.shift(2)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deliveries_resend_overdue() == [delivery_id]
+        assert deliveries_resend_overdue() == []  # sent again, it is due from now
+    assert sent == [delivery_id]
+    assert delivery_run(delivery_id=delivery_id).outcome == DeliveryOutcome.DELIVERED
+    assert len(bucket.keys()) == 1
+
+
+def test_a_delivery_waiting_for_its_retry_is_not_taken_for_lost_before_its_time(
+    processed, owner, settings, enqueued, loopback_allowed, clock
+):
+    settings.WORKER_CLAIM_TIMEOUT = 30
+    settings.TASK_RETRY_DELAYS = [100]
+    destination_create(
+        kind="s3",
+        name="down",
+        owner=owner,
+        settings={"bucket": "b", "endpoint_url": f"http://127.0.0.1:{closed_port()}"},
+        secrets=S3_KEYS,
+    )
+    (delivery_id,) = deliveries_schedule(document_id=processed(CONTENT).pk)
+    run = delivery_run(delivery_id=delivery_id)
+    assert run.outcome == DeliveryOutcome.RETRY
+    assert run.retry_in is not None
+    clock.shift(run.retry_in + 29)
+    assert deliveries_resend_overdue() == []
+    clock.shift(2)
+    assert deliveries_resend_overdue() == [delivery_id]
 
 
 def test_only_one_of_two_runs_claims_a_delivery(processed, make_s3_destination, enqueued):

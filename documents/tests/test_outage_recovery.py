@@ -135,3 +135,37 @@ def test_an_upload_that_meets_no_database_is_answered_503_json_with_retry_after(
     assert int(answer["Retry-After"]) > 0
     assert answer.json() == {"detail": "The database is unavailable for the moment; try again shortly."}
     assert "db.internal" not in answer.content.decode()
+
+
+def test_a_hand_off_that_met_no_database_is_done_again_without_running_the_step_again(monkeypatch):
+    """The last step recorded, then the database went away before the search and the
+    deliveries were scheduled: the retry schedules them, and does not run the step again
+    (which would find it done and hand nothing on)."""
+    from documents import tasks
+    from documents.pipeline.runner import StepRun
+
+    runs: list[str] = []
+    scheduled: list[int] = []
+
+    def last_step_done(**kwargs):
+        runs.append(kwargs["step_name"])
+        return StepRun(Outcome.SUCCESS)
+
+    def schedule_once_the_database_is_back(*, document_id):
+        if not scheduled:
+            scheduled.append(-1)
+            raise OperationalError("server closed the connection unexpectedly")
+        scheduled.append(document_id)
+        return []
+
+    monkeypatch.setattr(tasks, "pipeline_step_run", last_step_done)
+    monkeypatch.setattr(tasks, "index_document_enqueue", lambda *, document_id: None)
+    monkeypatch.setattr(tasks, "deliveries_schedule", schedule_once_the_database_is_back)
+    monkeypatch.setattr(tasks, "database_retry_delay", lambda retries: 0)
+
+    # Eagerly, a retry runs again at once in this process, as a worker would after its wait.
+    result = tasks.pipeline_step_task.apply(args=(7, STEP_NAMES[-1]))
+
+    assert result.successful(), result.traceback
+    assert runs == [STEP_NAMES[-1]]
+    assert scheduled == [-1, 7]
