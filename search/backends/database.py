@@ -13,9 +13,10 @@ import re
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from django.db import connection, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet, Value
 from django.db.models.functions import ExtractYear
 from django.utils import timezone
@@ -37,6 +38,9 @@ from search.backends.base import (
 from search.documents import IndexedDocument
 from search.models import SearchEntry
 from search.query import ParsedQuery
+
+if TYPE_CHECKING:
+    from django.db.models.sql.compiler import SQLCompiler, _AsSqlType
 
 SNIPPET_CHARS = 240
 # How many matches are ranked by relevance at most (see DatabaseBackend._page_ids).
@@ -114,6 +118,18 @@ class Dialect(Protocol):
         ...
 
     def highlights(self, file_ids: list[int], query: ParsedQuery) -> dict[int, tuple[str, str]]: ...
+
+
+class YearOfDate(ExtractYear):
+    """The year of a date column, for the year facet. A date on SQLite is 'YYYY-MM-DD' text;
+    ExtractYear calls a Python function there for each row, which cost four fifths of the
+    year facet's time over 5,000 matches. Other databases extract it as usual."""
+
+    def as_sqlite(
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra_context: Any
+    ) -> _AsSqlType:
+        sql, params = compiler.compile(self.lhs)
+        return f"CAST(substr({sql}, 1, 4) AS INTEGER)", params
 
 
 def words_of_filename(filename: str) -> str:
@@ -318,7 +334,7 @@ def _counts(
         rows = rows.annotate(prominent=prominent)
         fields += ["created_at", "prominent"]
         candidates = CANDIDATES_SQL.format(window=RANK_WINDOW)
-    matched_sql, params = rows.values(*fields, year=ExtractYear("date")).query.sql_with_params()
+    matched_sql, params = rows.values(*fields, year=YearOfDate("date")).query.sql_with_params()
     statement = COUNTS_SQL.format(
         matched=matched_sql,
         tag_ids=dialect.tag_ids_table,
