@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/search.py [--repeat 20] [--small 1000] [--large 100000] [--pages 4]
         [--explain] [--database-url postgresql://postgres@127.0.0.1:5432/docuelevate_searchbench] [--keep]
+        [--reuse]
     .venv/bin/python bench/search.py --database-url sqlite:///<folder>   # the embedded default (FTS5)
 
 Creates two throwaway databases, ``<name>_<small>`` and ``<name>_<large>``, seeded as
@@ -25,7 +26,9 @@ Prints p50/p95 per search and over all searches at both sizes, the ratio large /
 costs, the index build time per 1,000 documents and the size of the index. ``--explain``
 adds, for the searches over the target, where their time goes and PostgreSQL's plans
 (EXPLAIN ANALYZE, BUFFERS) of their slowest statements in the large archive. The databases
-are dropped at the end unless ``--keep`` is given.
+are dropped at the end unless ``--keep`` is given. ``--reuse`` times the searches again on
+the archives an earlier ``--keep`` run left (same sizes and URL), without seeding or
+indexing: a change to the search measured before and after on the very same archives.
 
 ``--database-url sqlite:///<folder>`` runs the same on SQLite (FTS5): one database file per
 size in that folder, as bench/api.py makes them; the application's rate limit is off for the
@@ -314,6 +317,28 @@ def prepare(base_url: str, names: dict[int, str], max_pages: int) -> tuple[str, 
         return api.prepare(base_url, names)
 
 
+def reuse(names: dict[int, str]) -> str:
+    """An API token for the archives an earlier ``--keep`` run left: the same token row in
+    each (the raw token was shown once, to that run)."""
+    from accounts.models import ApiToken, User
+    from accounts.services import token_create
+
+    small, *others = names
+    api.use_database(names[small])
+    token, raw_token = token_create(user=User.objects.get(username="bench"), name=f"bench {time.time():.0f}")
+    for size in others:
+        api.use_database(names[size])
+        ApiToken.objects.create(
+            owner=User.objects.get(username="bench"),
+            name=token.name,
+            token_prefix=token.token_prefix,
+            token_hash=token.token_hash,
+        )
+    api.use_database(names[small])
+    api.resolve_entry_ids()
+    return raw_token
+
+
 # --- Indexing --------------------------------------------------------------------------------
 
 
@@ -491,9 +516,12 @@ def report(
     small, large = min(results.timings), max(results.timings)
     ms = 1000
     print(f"\n{about}")
-    print(f"seeded {small:,} documents in {seeded[small]:.1f} s, {large:,} in {seeded[large]:.1f} s")
-    print("index build (search.services.reindex_all), then VACUUM ANALYZE (SQLite: optimize, ANALYZE):")
-    for size in (small, large):
+    if not built:
+        print("the archives of an earlier --keep run (--reuse): no seeding, no index build")
+    else:
+        print(f"seeded {small:,} documents in {seeded[small]:.1f} s, {large:,} in {seeded[large]:.1f} s")
+        print("index build (search.services.reindex_all), then VACUUM ANALYZE (SQLite: optimize, ANALYZE):")
+    for size in (small, large) if built else ():
         index = built[size]
         print(
             f"  {size:>8,} documents, {index.documents:>7,} searchable: {index.seconds:7.1f} s, "
@@ -501,10 +529,11 @@ def report(
             f"full-text index {megabytes(index.index_bytes)}, "
             f"entries {megabytes(index.table_bytes)}"
         )
-    print(
-        f"  build time per document, {large:,} / {small:,}: "
-        f"{built[large].seconds_per_1000 / built[small].seconds_per_1000:.2f}"
-    )
+    if built:
+        print(
+            f"  build time per document, {large:,} / {small:,}: "
+            f"{built[large].seconds_per_1000 / built[small].seconds_per_1000:.2f}"
+        )
     print(f"\nGET /api/search?per_page={PER_PAGE}&..., {repeat} rounds alternating the sizes, times in ms\n")
     print(f"{'':<50}{small:>7,} docs  {large:>8,} docs")
     print(
@@ -579,20 +608,25 @@ def main() -> None:
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     parser.add_argument("--explain", action="store_true", help="plans of the searches over the target")
     parser.add_argument("--keep", action="store_true", help="keep the databases (to EXPLAIN by hand)")
+    parser.add_argument("--reuse", action="store_true", help="measure the archives a --keep run left")
     args = parser.parse_args()
     if not 0 < args.small < args.large or args.repeat < 1 or args.pages < 1:
         raise SystemExit("need 0 < --small < --large, --repeat >= 1 and --pages >= 1")
 
     sqlite = api.is_sqlite(args.database_url)
+    sizes = (args.small, args.large)
     if sqlite:
         folder = args.database_url.removeprefix("sqlite:///") or "."
-        names = api.sqlite_files(folder, (args.small, args.large))
+        names = {size: str(Path(folder).resolve() / f"docuelevate_bench_{size}.sqlite3") for size in sizes}
+        if not args.reuse:
+            names = api.sqlite_files(folder, sizes)
         drop = []
     else:
         base = urlsplit(args.database_url).path.lstrip("/") or "docuelevate_searchbench"
-        names = {size: f"{base}_{size}" for size in (args.small, args.large)}
+        names = {size: f"{base}_{size}" for size in sizes}
         drop = [api.drop_database(name) for name in names.values()]
-        api.admin_execute(args.database_url, *drop, api.create_database(names[args.small]))
+        if not args.reuse:
+            api.admin_execute(args.database_url, *drop, api.create_database(names[args.small]))
     # The built-in search, one shared archive; the multi-user searches switch it on themselves.
     os.environ.update({"AUTH_ENABLED": "true", "MULTI_USER_ENABLED": "false"})
     os.environ.pop("MEILISEARCH_URL", None)
@@ -601,11 +635,15 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="bench-search-") as workdir:
             api.setup_django(args.database_url, names[args.small], Path(workdir))
             django_ready = True
-            raw_token, seeded = prepare(args.database_url, names, args.pages)
-            built = {}
-            for size, name in names.items():
-                api.use_database(name)
-                built[size] = build_index()
+            seeded: dict[int, float] = {}
+            built: dict[int, Built] = {}
+            if args.reuse:
+                raw_token = reuse(names)
+            else:
+                raw_token, seeded = prepare(args.database_url, names, args.pages)
+                for size, name in names.items():
+                    api.use_database(name)
+                    built[size] = build_index()
             results = measure(raw_token, names, args.repeat)
             over = report(results, seeded, built, args.repeat, server())
             if args.explain and over and not sqlite:
@@ -616,7 +654,7 @@ def main() -> None:
             from django.db import connections
 
             connections.close_all()
-        if args.keep:
+        if args.keep or args.reuse:
             print(f"\nkept: {', '.join(names.values())}")
         elif sqlite:
             for name in names.values():
