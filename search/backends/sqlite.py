@@ -152,13 +152,16 @@ class SqliteDialect:
         return Q(document_id__in=RawSQL(MATCHING_IDS, [heading]))  # noqa: S611  # parameters only
 
     def highlights(self, file_ids: list[int], query: ParsedQuery) -> dict[int, tuple[str, str]]:
+        # As in ranked(): with the unary ``+`` the page's ids filter one walk over the words'
+        # entries; a plain ``rowid IN`` searched again per id, each time over every match
+        # (442 ms for a page of 20 of 48,580 matches, 36 ms with the ``+``).
         placeholders = ", ".join(["%s"] * len(file_ids))
         with connection.cursor() as cursor:
             if query.required:
                 cursor.execute(
                     f"SELECT rowid, highlight(search_fts, 0, %s, %s), "  # noqa: S608  # placeholders only
                     f"snippet(search_fts, 5, %s, %s, ' … ', 24) "
-                    f"FROM search_fts WHERE search_fts MATCH %s AND rowid IN ({placeholders})",
+                    f"FROM search_fts WHERE search_fts MATCH %s AND +rowid IN ({placeholders})",
                     [MARK_START, MARK_END, MARK_START, MARK_END, fts_query(query.required), *file_ids],
                 )
             else:
