@@ -26,10 +26,11 @@ Prints p50/p95 per search and over all searches at both sizes, the ratio large /
 costs, the index build time per 1,000 documents and the size of the index. ``--explain``
 adds, for the searches over the target, where their time goes and PostgreSQL's plans
 (EXPLAIN ANALYZE, BUFFERS) of their slowest statements in the large archive. The databases
-are dropped at the end unless ``--keep`` is given. ``--reuse`` (PostgreSQL) takes the
-archives a ``--keep`` run left, migrates them and rebuilds their index from nothing (the
-entries are emptied first, so the build and the tables are as in a fresh run), and keeps
-them again: seeding 100,000 documents takes longer than the rest of the run.
+are dropped at the end unless ``--keep`` is given. ``--reuse`` takes the archives an
+earlier ``--keep`` run left (same sizes and URL) instead of seeding them: migrated to this
+code, their search index rebuilt from nothing (so the build is timed as in a fresh run), and
+kept again. With ``--reuse --no-reindex`` the index stays as it is, and only the searches are
+timed: a change to the search measured before and after on the very same archives.
 
 ``--database-url sqlite:///<folder>`` runs the same on SQLite (FTS5): one database file per
 size in that folder, as bench/api.py makes them; the application's rate limit is off for the
@@ -318,9 +319,11 @@ def prepare(base_url: str, names: dict[int, str], max_pages: int) -> tuple[str, 
         return api.prepare(base_url, names)
 
 
-def reuse(names: dict[int, str]) -> str:
-    """The archives a ``--keep`` run left: migrated to this code, their search entries
-    emptied (build_index makes them again), with a new API token of the bench user."""
+def reuse(names: dict[int, str], *, reindex: bool) -> str:
+    """The archives a ``--keep`` run left, migrated to this code (on PostgreSQL their search
+    entries emptied when ``reindex``, so build_index makes the table as a fresh run does),
+    with a new API token of the bench user, the same token row in each (the raw token was
+    shown once, to that run)."""
     from django.core.management import call_command
     from django.db import connection
 
@@ -330,20 +333,22 @@ def reuse(names: dict[int, str]) -> str:
     for name in names.values():
         api.use_database(name)
         call_command("migrate", verbosity=0)
-        with connection.cursor() as cursor:
-            cursor.execute("TRUNCATE search_searchentry")
-    # One token for both archives, as prepare gives (the rows differ only in their ids).
-    small, *others = names.values()
-    api.use_database(small)
-    token, raw_token = token_create(user=User.objects.get(username="bench"), name="bench")
-    for name in others:
-        api.use_database(name)
+        if reindex and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("TRUNCATE search_searchentry")
+    small, *others = names
+    api.use_database(names[small])
+    token, raw_token = token_create(user=User.objects.get(username="bench"), name=f"bench {time.time():.0f}")
+    for size in others:
+        api.use_database(names[size])
         ApiToken.objects.create(
             owner=User.objects.get(username="bench"),
             name=token.name,
             token_prefix=token.token_prefix,
             token_hash=token.token_hash,
         )
+    api.use_database(names[small])
+    api.resolve_entry_ids()
     return raw_token
 
 
@@ -527,9 +532,10 @@ def report(
     if seeded:
         print(f"seeded {small:,} documents in {seeded[small]:.1f} s, {large:,} in {seeded[large]:.1f} s")
     else:
-        print(f"reused the seeded archives of {small:,} and {large:,} documents (--reuse)")
-    print("index build (search.services.reindex_all), then VACUUM ANALYZE (SQLite: optimize, ANALYZE):")
-    for size in (small, large):
+        print(f"the archives of {small:,} and {large:,} documents of an earlier --keep run (--reuse)")
+    if built:
+        print("index build (search.services.reindex_all), then VACUUM ANALYZE (SQLite: optimize, ANALYZE):")
+    for size in (small, large) if built else ():
         index = built[size]
         print(
             f"  {size:>8,} documents, {index.documents:>7,} searchable: {index.seconds:7.1f} s, "
@@ -537,10 +543,11 @@ def report(
             f"full-text index {megabytes(index.index_bytes)}, "
             f"entries {megabytes(index.table_bytes)}"
         )
-    print(
-        f"  build time per document, {large:,} / {small:,}: "
-        f"{built[large].seconds_per_1000 / built[small].seconds_per_1000:.2f}"
-    )
+    if built:
+        print(
+            f"  build time per document, {large:,} / {small:,}: "
+            f"{built[large].seconds_per_1000 / built[small].seconds_per_1000:.2f}"
+        )
     print(f"\nGET /api/search?per_page={PER_PAGE}&..., {repeat} rounds alternating the sizes, times in ms\n")
     print(f"{'':<50}{small:>7,} docs  {large:>8,} docs")
     print(
@@ -616,23 +623,27 @@ def main() -> None:
     parser.add_argument("--explain", action="store_true", help="plans of the searches over the target")
     parser.add_argument("--keep", action="store_true", help="keep the databases (to EXPLAIN by hand)")
     parser.add_argument(
-        "--reuse", action="store_true", help="PostgreSQL: the databases a --keep run left (kept again)"
+        "--reuse", action="store_true", help="the databases a --keep run left, not seeded (kept)"
+    )
+    parser.add_argument(
+        "--no-reindex", action="store_true", help="with --reuse: time the searches on the index as it is"
     )
     args = parser.parse_args()
     if not 0 < args.small < args.large or args.repeat < 1 or args.pages < 1:
         raise SystemExit("need 0 < --small < --large, --repeat >= 1 and --pages >= 1")
 
     sqlite = api.is_sqlite(args.database_url)
-    if args.reuse and sqlite:
-        raise SystemExit("--reuse is for PostgreSQL; SQLite archives are files made anew")
+    sizes = (args.small, args.large)
     args.keep = args.keep or args.reuse
     if sqlite:
         folder = args.database_url.removeprefix("sqlite:///") or "."
-        names = api.sqlite_files(folder, (args.small, args.large))
+        names = {size: str(Path(folder).resolve() / f"docuelevate_bench_{size}.sqlite3") for size in sizes}
+        if not args.reuse:
+            names = api.sqlite_files(folder, sizes)
         drop = []
     else:
         base = urlsplit(args.database_url).path.lstrip("/") or "docuelevate_searchbench"
-        names = {size: f"{base}_{size}" for size in (args.small, args.large)}
+        names = {size: f"{base}_{size}" for size in sizes}
         drop = [api.drop_database(name) for name in names.values()]
         if not args.reuse:
             api.admin_execute(args.database_url, *drop, api.create_database(names[args.small]))
@@ -644,14 +655,16 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="bench-search-") as workdir:
             api.setup_django(args.database_url, names[args.small], Path(workdir))
             django_ready = True
+            seeded: dict[int, float] = {}
+            built: dict[int, Built] = {}
             if args.reuse:
-                raw_token, seeded = reuse(names), {}
+                raw_token = reuse(names, reindex=not args.no_reindex)
             else:
                 raw_token, seeded = prepare(args.database_url, names, args.pages)
-            built = {}
-            for size, name in names.items():
-                api.use_database(name)
-                built[size] = build_index()
+            if not (args.reuse and args.no_reindex):
+                for size, name in names.items():
+                    api.use_database(name)
+                    built[size] = build_index()
             results = measure(raw_token, names, args.repeat)
             over = report(results, seeded, built, args.repeat, server())
             if args.explain and over and not sqlite:
@@ -662,7 +675,7 @@ def main() -> None:
             from django.db import connections
 
             connections.close_all()
-        if args.keep:
+        if args.keep or args.reuse:
             print(f"\nkept: {', '.join(names.values())}")
         elif sqlite:
             for name in names.values():

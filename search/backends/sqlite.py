@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 
 from django.db import connection
+from django.db.backends.utils import CursorWrapper
 from django.db.models import Q, QuerySet
 from django.db.models.expressions import RawSQL
 
@@ -29,6 +30,8 @@ from search.query import ParsedQuery, Term
 BM25 = "bm25(search_fts, 10.0, 5.0, 4.0, 4.0, 2.0, 1.0)"
 MATCHING_IDS = "SELECT rowid FROM search_fts WHERE search_fts MATCH %s"
 HEAD_COLUMNS = ("title", "filename", "names", "tags", "kind")
+# The tables FTS5 keeps the index in; ``search_fts_docsize`` has one row per document.
+FTS_SHADOW_TABLES = ("data", "idx", "content", "docsize", "config")
 
 
 def fts_term(term: Term) -> str:
@@ -43,6 +46,38 @@ def fts_query(terms: Sequence[Term]) -> str:
 
 def fts_any(terms: Sequence[Term]) -> str:
     return " OR ".join(fts_term(term) for term in terms)
+
+
+def refresh_stale_statistics(cursor: CursorWrapper) -> None:
+    """Planner statistics of the FTS5 tables brought up to date when the index has grown to
+    more than twice what they counted (after a write, so they are never more than a batch
+    behind).
+
+    FTS5 merges its segments on writes and drops the merged pages with ``DELETE FROM
+    search_fts_data WHERE id >= ? AND id <= ?``. Statistics from an ANALYZE of a nearly empty
+    index (``search_fts_data`` "2 rows") make SQLite scan the whole table for that instead
+    of a rowid range, so every write cost time in proportion to the index: 1.3 s per 1,000
+    documents at 1,000, 9 s at 10,000. Without statistics (never analyzed) nothing is done;
+    with them, analyzing the five tables again on each doubling costs about two reads of
+    the final index over a whole build.
+    """
+    cursor.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_stat1'")
+    if cursor.fetchone() is None:
+        return
+    tables = [f"search_fts_{name}" for name in FTS_SHADOW_TABLES]
+    cursor.execute(
+        f"SELECT tbl, stat FROM sqlite_stat1 WHERE tbl IN ({', '.join(['%s'] * len(tables))})",  # noqa: S608  # placeholders only
+        tables,
+    )
+    counted = {table: int(stat.split()[0]) for table, stat in cursor.fetchall()}
+    if not counted:
+        return
+    cursor.execute("SELECT count(*) FROM search_fts_docsize")
+    row = cursor.fetchone()
+    documents = row[0] if row else 0
+    if documents > 2 * counted.get("search_fts_docsize", 0):
+        for table in tables:
+            cursor.execute(f"ANALYZE {table}")
 
 
 class SqliteDialect:
@@ -68,12 +103,14 @@ class SqliteDialect:
                 "VALUES (%s, %s, %s, %s, %s, %s, %s)",
                 rows,
             )
+            refresh_stale_statistics(cursor)
 
     def delete(self, file_ids: Sequence[int]) -> None:
         with connection.cursor() as cursor:
             cursor.executemany(
                 "DELETE FROM search_fts WHERE rowid = %s", [(file_id,) for file_id in file_ids]
             )
+            refresh_stale_statistics(cursor)
 
     def orphaned_ids(self) -> set[int]:
         with connection.cursor() as cursor:
@@ -115,13 +152,16 @@ class SqliteDialect:
         return Q(document_id__in=RawSQL(MATCHING_IDS, [heading]))  # noqa: S611  # parameters only
 
     def highlights(self, file_ids: list[int], query: ParsedQuery) -> dict[int, tuple[str, str]]:
+        # As in ranked(): with the unary ``+`` the page's ids filter one walk over the words'
+        # entries; a plain ``rowid IN`` searched again per id, each time over every match
+        # (442 ms for a page of 20 of 48,580 matches, 36 ms with the ``+``).
         placeholders = ", ".join(["%s"] * len(file_ids))
         with connection.cursor() as cursor:
             if query.required:
                 cursor.execute(
                     f"SELECT rowid, highlight(search_fts, 0, %s, %s), "  # noqa: S608  # placeholders only
                     f"snippet(search_fts, 5, %s, %s, ' … ', 24) "
-                    f"FROM search_fts WHERE search_fts MATCH %s AND rowid IN ({placeholders})",
+                    f"FROM search_fts WHERE search_fts MATCH %s AND +rowid IN ({placeholders})",
                     [MARK_START, MARK_END, MARK_START, MARK_END, fts_query(query.required), *file_ids],
                 )
             else:
