@@ -65,6 +65,24 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return response
 
 
+def retry_after_response(description: str) -> dict[str, Any]:
+    """An OpenAPI response that asks the client to come back after ``Retry-After`` seconds,
+    with the usual ``{"detail": ...}`` body (a schema hook adds it to the operations)."""
+    return {
+        "description": description,
+        "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}},
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"detail": {"type": "string"}},
+                    "required": ["detail"],
+                }
+            }
+        },
+    }
+
+
 def validated_query(serializer_class: type[serializers.Serializer[Any]], request: Request) -> dict[str, Any]:
     """The request's query parameters checked by ``serializer_class`` (400 when they are not)."""
     serializer = serializer_class(data=request.query_params)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 
+from docuelevate.api import retry_after_response
 from docuelevate.views import payload_too_large, service_unavailable
 
 logger = logging.getLogger(__name__)
@@ -55,3 +57,19 @@ class DatabaseUnavailableMiddleware:
             return None
         logger.warning("the database is unavailable: %s answered 503", request.path, exc_info=True)
         return service_unavailable(request)
+
+
+def document_database_unavailable(result: dict[str, Any], **_: Any) -> dict[str, Any]:
+    """drf-spectacular post-processing hook: every API operation may answer 503 while the
+    database is away (DatabaseUnavailableMiddleware); the probes describe their own 503."""
+    unavailable = retry_after_response(
+        "The database is unavailable for the moment (a restart or failover); nothing of the request "
+        "was kept; send it again after `Retry-After` seconds."
+    )
+    for path, operations in result.get("paths", {}).items():
+        if not path.startswith("/api/"):
+            continue
+        for operation in operations.values():
+            if isinstance(operation, dict) and "responses" in operation:
+                operation["responses"].setdefault("503", unavailable)
+    return result

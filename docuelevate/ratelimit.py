@@ -31,6 +31,7 @@ from django_ratelimit.core import get_usage  # type: ignore[import-untyped]  # s
 from redis.exceptions import RedisError
 
 from docuelevate.addresses import client_ip
+from docuelevate.api import retry_after_response
 from docuelevate.views import API_PATH_PREFIX, too_many_requests
 
 logger = logging.getLogger(__name__)
@@ -148,19 +149,9 @@ def document_rate_limits(result: dict[str, Any], **_: Any) -> dict[str, Any]:
     Added here, where the limits are decided, rather than on each view: every route under
     /api/ but the probes spends from a budget.
     """
-    too_many = {
-        "description": "Too many requests from this client; try again after `Retry-After` seconds.",
-        "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}},
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "properties": {"detail": {"type": "string"}},
-                    "required": ["detail"],
-                }
-            }
-        },
-    }
+    too_many = retry_after_response(
+        "Too many requests from this client; try again after `Retry-After` seconds."
+    )
     for path, operations in result.get("paths", {}).items():
         if not path.startswith(API_PATH_PREFIX) or f"{path.rstrip('/')}/".startswith(_EXEMPT_PREFIXES):
             continue

@@ -1023,6 +1023,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "docuelevate.ratelimit.document_rate_limits",
+        "docuelevate.middleware.document_database_unavailable",
     ],
 }
 

@@ -294,10 +294,20 @@ def _fetch_application_error(exc: FetchError) -> ApplicationError:
 
 
 def _fetch_enqueue(*, document_id: int, task_id: str) -> None:
+    """Hand a download to the workers once the transaction has committed. A broker that
+    does not take it (Redis away) fails nothing: the document waits with its log entry,
+    and ``document_fetch_resume_stale`` sends it again once that entry is stale."""
     from documents.tasks import document_fetch_url_task
 
     def send() -> None:
-        document_fetch_url_task.apply_async(args=(document_id,), task_id=task_id)
+        try:
+            document_fetch_url_task.apply_async(args=(document_id,), task_id=task_id)
+        except BrokerUnavailable:
+            logger.warning(
+                "the broker did not take the download of document %s; the watchdog sends it again",
+                document_id,
+                exc_info=True,
+            )
 
     transaction.on_commit(send)
 

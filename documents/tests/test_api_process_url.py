@@ -16,10 +16,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from kombu.exceptions import OperationalError as BrokerUnavailable
 from rest_framework.test import APIClient
 
 from documents.models import Document, DocumentStatus, ProcessingLog, StepStatus
-from documents.services import document_fetch_url, document_ingest_url
+from documents.services import (
+    URL_STALE_GRACE_SECONDS,
+    URL_TASK_TIME_LIMIT,
+    document_fetch_resume_stale,
+    document_fetch_url,
+    document_ingest_url,
+)
 from documents.tests import file_server
 from documents.tests.file_server import FileServer, certificate_for, serve, url_of
 from documents.tests.samples import Samples
@@ -235,6 +242,30 @@ def test_the_route_answers_202_with_the_document_at_once_without_fetching(
     }
     assert server.requests == []  # the slow server holds a worker, never the web request
     assert api.get(f"/api/files/{document.pk}").json()["status"] == "pending"
+
+
+def test_a_url_accepted_while_the_broker_is_away_is_kept_and_sent_again_by_the_watchdog(
+    api, server, document_storage, loopback_allowed, monkeypatch, django_capture_on_commit_callbacks, clock
+):
+    def refuse(*args, **kwargs):
+        raise BrokerUnavailable("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr("documents.tasks.document_fetch_url_task.apply_async", refuse)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post("/api/process-url", {"url": url_of(server, "/files/blank.pdf")}, format="json")
+
+    assert response.status_code == 202
+    document = Document.objects.get()
+    assert document.status == DocumentStatus.PENDING
+
+    sent: list[tuple[int, ...]] = []
+    monkeypatch.setattr(
+        "documents.tasks.document_fetch_url_task.apply_async", lambda args, **options: sent.append(args)
+    )
+    clock.shift(URL_TASK_TIME_LIMIT + URL_STALE_GRACE_SECONDS + 1)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert document_fetch_resume_stale() == [document.pk]
+    assert sent == [(document.pk,)]
 
 
 def test_a_download_that_fails_on_the_worker_shows_its_reason_in_the_files_api(
