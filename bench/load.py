@@ -40,7 +40,6 @@ from pathlib import Path
 from typing import Any
 
 from _common import (
-    MANAGE,
     PROJECT_DIR,
     api_token,
     installation_create,
@@ -50,58 +49,11 @@ from _common import (
     stack_reset,
     start_gunicorn,
     stop_gunicorn,
+    wait_settled,
     workers,
 )
 
 REQUESTS = ("upload", "status", "list")
-# Statuses a document keeps once the pipeline is done with it.
-SETTLED = {"completed", "failed", "duplicate"}
-
-# Counts the checks need, read from the installation's database in one go.
-DOCUMENTS_CHECK = """
-import json
-from collections import Counter
-from documents.models import Document, ProcessingLog, ProcessingStep
-documents = Document.objects.all()
-ids = list(documents.values_list("id", flat=True))
-finalized = Counter(
-    ProcessingLog.objects.filter(step_name="finalize", status="success").values_list("document_id", flat=True)
-)
-print(json.dumps({
-    "ids": ids,
-    "statuses": Counter(documents.values_list("status", flat=True)),
-    "distinct_hashes": documents.values("filehash").distinct().count(),
-    "steps_run_again": ProcessingStep.objects.filter(attempts__gt=1).count(),
-    "not_finalized_once": [pk for pk in ids if finalized.get(pk, 0) != 1],
-}))
-"""
-
-
-def documents_check(env: dict[str, str]) -> dict[str, Any]:
-    result = subprocess.run(
-        [*MANAGE, "shell", "-c", DOCUMENTS_CHECK], cwd=PROJECT_DIR, env=env, capture_output=True,
-        text=True, check=True,
-    )  # fmt: skip
-    check: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
-    return check
-
-
-def wait_settled(env: dict[str, str], expected: int, max_seconds: float) -> tuple[dict[str, Any], float]:
-    """Poll the database until ``expected`` documents exist and none waits or runs; print
-    progress. The last reading, and the seconds waited."""
-    started = time.monotonic()
-    while True:
-        check = documents_check(env)
-        statuses: dict[str, int] = check["statuses"]
-        settled = sum(count for status, count in statuses.items() if status in SETTLED)
-        waited = time.monotonic() - started
-        print(f"  {waited:5.0f} s: {settled} / {expected} settled {dict(statuses)}", flush=True)
-        if len(check["ids"]) >= expected and settled == len(check["ids"]):
-            return check, waited
-        if waited > max_seconds:
-            print(f"  gave up waiting after {max_seconds:.0f} s", flush=True)
-            return check, waited
-        time.sleep(5)
 
 
 def run_locust(
@@ -213,7 +165,7 @@ def main() -> None:
             print(f"  {loaded['seconds']:.0f} s, load average {os.getloadavg()[0]:.1f};"
                   " waiting for the worker to finish every document", flush=True)  # fmt: skip
             accepted = set(unloaded["accepted"]) | set(loaded["accepted"])
-            check, waited = wait_settled(env, len(accepted), args.max_seconds)
+            check, waited = wait_settled(env, len(accepted), max_seconds=args.max_seconds)
     finally:
         stop_gunicorn(server)
 
