@@ -214,7 +214,7 @@ def api_token(env: dict[str, str]) -> str:
 def small_pdf(label: str) -> bytes:
     """A one-page born-digital PDF whose text (and so its hash) carries ``label``: distinct
     labels never collapse into duplicates, and the text layer keeps the OCR step cheap."""
-    document = FPDF(format="A5")
+    document = FPDF(format="A4")
     document.set_font("Helvetica", size=12)
     document.add_page()
     document.multi_cell(0, 8, f"Invoice {label}\nAmount due: 42.00 EUR\nThank you for your order.")
