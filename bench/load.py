@@ -110,6 +110,11 @@ def report(unloaded: dict[str, Any], loaded: dict[str, Any]) -> None:
         f" {percentile(busy, 0.5):>7.0f} ms {percentile(busy, 0.95):>7.0f} ms"
         f" {percentile(busy, 0.95) / percentile(quiet, 0.95):>10.1f}"
     )
+    # Under load the users wait mostly in gunicorn's queue: their latency is about the number
+    # of users over the requests served a second.
+    for phase, recorded, count in (("unloaded", unloaded, len(quiet)), ("load", loaded, len(busy))):
+        print(f"{phase}: {count} requests in {recorded['seconds']:.0f} s (with locust's start),"
+              f" {count / recorded['seconds']:.1f} a second")  # fmt: skip
 
 
 def answer_problems(phase: str, recorded: dict[str, Any]) -> list[str]:
