@@ -72,8 +72,8 @@ check: lint typecheck migrations-check test
 
 # The benchmarks that need no PostgreSQL and no seeded archive, each printing its ratios
 # against a baseline timed in the same run; the others (bench/api.py, bench/search.py,
-# bench/ingest.py, ...) run on their own, see the README.
-BENCH_QUICK := pipeline.py throughput.py upload.py conversion.py
+# bench/ingest.py, bench/soak.py, ...) run on their own, see the README.
+BENCH_QUICK := pipeline.py throughput.py upload.py conversion.py load.py
 
 bench: system-packages $(VENV)/.dev-installed
 	@set -e; for script in $(BENCH_QUICK); do echo "== bench/$$script"; $(BIN)/python bench/$$script; echo; done

@@ -2,8 +2,9 @@
 installation with real Celery workers, ingesting and waiting, and the memory of a process tree.
 
 Used by bench/pipeline.py (one document at a time) and bench/throughput.py (a batch, one
-and two worker processes), bench/memory.py (one worker, its process tree's peak memory);
-bench/upload.py takes the installation and the memory reader.
+and two worker processes) and bench/memory.py (one worker, its process tree's peak memory);
+bench/upload.py, bench/load.py and bench/soak.py take the installation, gunicorn, the API
+token and the small PDFs.
 """
 
 from __future__ import annotations
@@ -11,12 +12,18 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+from fpdf import FPDF
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 CORPUS = Path(os.environ.get("DOCUELEVATE_CORPUS", PROJECT_DIR.parent / "shared" / "corpus"))
@@ -103,6 +110,42 @@ def installation_env(workdir: Path, **settings: str) -> dict[str, str]:
     return env
 
 
+def stack_env(
+    workdir: Path, *, database_url: str | None = None, redis_url: str | None = None, **settings: str
+) -> dict[str, str]:
+    """An installation in ``workdir``: the embedded one (SQLite, file broker) without URLs,
+    otherwise on the given PostgreSQL database and Redis (broker, results and cache)."""
+    env = installation_env(workdir, **settings)
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    return env
+
+
+def stack_reset(*, database_url: str | None, redis_url: str | None) -> None:
+    """Empty the PostgreSQL database and the Redis database a run is given, so each run starts
+    from nothing (the embedded stack starts from an empty WORKDIR anyway)."""
+    if database_url:
+        import psycopg
+        from psycopg import sql
+
+        parts = urlsplit(database_url)
+        name = parts.path.lstrip("/")
+        server = urlunsplit(parts._replace(path="/postgres"))
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    if redis_url:
+        import redis
+
+        redis.Redis.from_url(redis_url).flushdb()
+
+
+def stack_name(database_url: str | None) -> str:
+    return "PostgreSQL + Redis" if database_url else "SQLite + file broker (embedded)"
+
+
 def installation_create(env: dict[str, str]) -> None:
     """Migrate the installation's database and create its operator account."""
     subprocess.run([*MANAGE, "migrate", "-v0"], cwd=PROJECT_DIR, env=env, check=True)
@@ -110,6 +153,83 @@ def installation_create(env: dict[str, str]) -> None:
     subprocess.run(
         [*MANAGE, "bootstrap_admin"], cwd=PROJECT_DIR, env=env_admin, check=True, capture_output=True
     )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def start_gunicorn(
+    env: dict[str, str], log: Path, *, web_workers: int = 1
+) -> tuple[subprocess.Popen[bytes], str]:
+    """gunicorn as the image starts it (docker/entrypoint.sh's flags: sync workers, one thread,
+    120 s timeout, heartbeat files on /dev/shm) with ``web_workers`` workers on a free port of
+    127.0.0.1; gunicorn reads gunicorn.conf.py from its working directory, the project root.
+    Stop it with ``stop_gunicorn``."""
+    port = free_port()
+    heartbeat = "/dev/shm"  # noqa: S108  # the image's --worker-tmp-dir: gunicorn's heartbeat files
+    with log.open("wb") as output:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "docuelevate.wsgi:application",
+             "--bind", f"127.0.0.1:{port}", "--workers", str(web_workers), "--threads", "1",
+             "--timeout", "120", "--worker-tmp-dir", heartbeat, "--no-control-socket"],
+            cwd=PROJECT_DIR, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            requests.get(f"{url}/api/whoami", timeout=10)
+            return server, url
+        except (requests.ConnectionError, requests.Timeout):
+            time.sleep(0.2)
+    stop_gunicorn(server)
+    raise SystemExit(f"gunicorn did not start:\n{log.read_text(errors='replace')[-4000:]}")
+
+
+def stop_gunicorn(server: subprocess.Popen[bytes]) -> None:
+    # SIGTERM to the arbiter is gunicorn's graceful stop: it stops its workers itself.
+    server.terminate()
+    try:
+        server.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+
+
+def api_token(env: dict[str, str]) -> str:
+    """A new API token of the installation's operator account."""
+    code = (
+        "from accounts.models import User; from accounts.services import token_create; "
+        f"print(token_create(user=User.objects.get(username={ADMIN_USERNAME!r}), name='bench')[1])"
+    )
+    result = subprocess.run(
+        [*MANAGE, "shell", "-c", code], cwd=PROJECT_DIR, env=env, capture_output=True, text=True, check=True
+    )
+    return result.stdout.strip().splitlines()[-1]
+
+
+def small_pdf(label: str) -> bytes:
+    """A one-page born-digital PDF whose text (and so its hash) carries ``label``: distinct
+    labels never collapse into duplicates, and the text layer keeps the OCR step cheap."""
+    document = FPDF(format="A4")
+    document.set_font("Helvetica", size=12)
+    document.add_page()
+    document.multi_cell(0, 8, f"Invoice {label}\nAmount due: 42.00 EUR\nThank you for your order.")
+    return bytes(document.output())
+
+
+def logs_mention(folder: Path, phrase: str) -> list[str]:
+    """The lines of the ``*.log`` files in ``folder`` that contain ``phrase``."""
+    return [
+        f"{path.name}: {line.strip()}"
+        for path in sorted(folder.glob("*.log"))
+        for line in path.read_text(errors="replace").splitlines()
+        if phrase in line
+    ]
 
 
 @contextmanager
@@ -173,6 +293,60 @@ def ingest_and_wait(
         tail = log.read_text(errors="replace")[-4000:] if log.exists() else ""
         raise SystemExit(f"pipeline failed:\n{output}\nworker log:\n{tail}")
     return elapsed, own_peak, tree_peak
+
+
+# Statuses a document keeps once the pipeline is done with it.
+SETTLED = {"completed", "failed", "duplicate"}
+
+# Counts the checks need, read from the installation's database in one go.
+DOCUMENTS_CHECK = """
+import json
+from collections import Counter
+from documents.models import Document, ProcessingLog, ProcessingStep
+documents = Document.objects.all()
+ids = list(documents.values_list("id", flat=True))
+finalized = Counter(
+    ProcessingLog.objects.filter(step_name="finalize", status="success").values_list("document_id", flat=True)
+)
+print(json.dumps({
+    "ids": ids,
+    "statuses": Counter(documents.values_list("status", flat=True)),
+    "distinct_hashes": documents.values("filehash").distinct().count(),
+    "steps_run_again": ProcessingStep.objects.filter(attempts__gt=1).count(),
+    "not_finalized_once": [pk for pk in ids if finalized.get(pk, 0) != 1],
+}))
+"""
+
+
+def documents_check(env: dict[str, str]) -> dict[str, Any]:
+    result = subprocess.run(
+        [*MANAGE, "shell", "-c", DOCUMENTS_CHECK], cwd=PROJECT_DIR, env=env, capture_output=True,
+        text=True, check=True,
+    )  # fmt: skip
+    check: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return check
+
+
+def wait_settled(
+    env: dict[str, str], expected: int, *, max_seconds: float, interval: float = 5
+) -> tuple[dict[str, Any], float]:
+    """Poll the database until ``expected`` documents exist and none waits or runs; print
+    progress (and documents a minute, counted from the first poll). The last reading, and
+    the seconds waited."""
+    started = time.monotonic()
+    while True:
+        check = documents_check(env)
+        statuses: dict[str, int] = check["statuses"]
+        settled = sum(count for status, count in statuses.items() if status in SETTLED)
+        waited = time.monotonic() - started
+        rate = f", {settled / waited * 60:.0f} a minute" if waited else ""
+        print(f"  {waited:5.0f} s: {settled} / {expected} settled{rate} {dict(statuses)}", flush=True)
+        if len(check["ids"]) >= expected and settled == len(check["ids"]):
+            return check, waited
+        if waited > max_seconds:
+            print(f"  gave up waiting after {max_seconds:.0f} s", flush=True)
+            return check, waited
+        time.sleep(interval)
 
 
 def installation_summary(env: dict[str, str]) -> dict[str, object]:

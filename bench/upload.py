@@ -28,10 +28,8 @@ import argparse
 import hashlib
 import os
 import shutil
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -40,7 +38,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import requests
-from _common import MANAGE, PROJECT_DIR, installation_create, installation_env, process_rss_kib
+from _common import (
+    MANAGE,
+    PROJECT_DIR,
+    api_token,
+    installation_create,
+    installation_env,
+    process_rss_kib,
+    start_gunicorn,
+    stop_gunicorn,
+)
 
 CHUNK = 1024 * 1024
 TARGET_GROWTH_MIB = 64
@@ -68,37 +75,6 @@ def make_body(path: Path, size: int, boundary: str) -> str:
     return digest.hexdigest()
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def start_gunicorn(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    heartbeat = "/dev/shm"  # noqa: S108  # the image's --worker-tmp-dir: gunicorn's heartbeat files
-    with log.open("wb") as output:
-        # The image's flags (docker/entrypoint.sh), one worker; gunicorn reads gunicorn.conf.py
-        # from its working directory, the project root.
-        server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "docuelevate.wsgi:application",
-             "--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", "1", "--timeout", "120",
-             "--worker-tmp-dir", heartbeat, "--no-control-socket"],
-            cwd=PROJECT_DIR, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and server.poll() is None:
-        try:
-            requests.get(f"{url}/api/whoami", timeout=10)
-            return server, url
-        except (requests.ConnectionError, requests.Timeout):
-            time.sleep(0.2)
-    server.terminate()
-    raise SystemExit(f"gunicorn did not start:\n{log.read_text(errors='replace')[-4000:]}")
-
-
 def web_worker_pid(arbiter: int) -> int:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -109,17 +85,6 @@ def web_worker_pid(arbiter: int) -> int:
             if f"\nPPid:\t{arbiter}\n" in status:
                 return int(entry.name)
     raise SystemExit("gunicorn has no worker")
-
-
-def api_token(env: dict[str, str]) -> str:
-    code = (
-        "from accounts.models import User; from accounts.services import token_create; "
-        "print(token_create(user=User.objects.get(username='bench'), name='bench')[1])"
-    )
-    result = subprocess.run(
-        [*MANAGE, "shell", "-c", code], cwd=PROJECT_DIR, env=env, capture_output=True, text=True, check=True
-    )
-    return result.stdout.strip().splitlines()[-1]
 
 
 def stored_original(env: dict[str, str], document_id: int) -> tuple[int, str]:
@@ -217,8 +182,7 @@ def one_round(scratch: Path, size: int, *, chunked: bool) -> dict[str, float]:
             raise SystemExit("the web worker was replaced during the upload")
         document_id = int(answer.json()["document_id"])
     finally:
-        server.terminate()
-        server.wait(timeout=60)
+        stop_gunicorn(server)
     stored_size, stored_sha256 = stored_original(env, document_id)
     if (stored_size, stored_sha256) != (size, sha256):
         raise SystemExit(f"stored {stored_size} bytes ({stored_sha256}), sent {size} ({sha256})")
