@@ -4,20 +4,21 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('destinations', '0005_too_large_failure_kind'),
-        ('documents', '0017_step_due_at'),
+        ("destinations", "0005_too_large_failure_kind"),
+        ("documents", "0017_step_due_at"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='delivery',
-            name='due_at',
+            model_name="delivery",
+            name="due_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddIndex(
-            model_name='delivery',
-            index=models.Index(condition=models.Q(('status', 'pending')), fields=['due_at'], name='delivery_pending_due'),
+            model_name="delivery",
+            index=models.Index(
+                condition=models.Q(("status", "pending")), fields=["due_at"], name="delivery_pending_due"
+            ),
         ),
     ]
