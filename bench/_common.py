@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -301,6 +302,7 @@ SETTLED = {"completed", "failed", "duplicate"}
 # Counts the checks need, read from the installation's database in one go.
 DOCUMENTS_CHECK = """
 import json
+import shutil
 from collections import Counter
 from documents.models import Document, ProcessingLog, ProcessingStep
 documents = Document.objects.all()
@@ -349,12 +351,39 @@ def wait_settled(
         time.sleep(interval)
 
 
+def settled_problems(check: dict[str, Any], expected: int, logs: Path) -> list[str]:
+    """What is wrong once an installation has settled (``wait_settled``'s reading): not each
+    of the ``expected`` files one completed document of its own, a step run more than once,
+    a document finalized other than once, "database is locked" in any log."""
+    problems = []
+    statuses = check["statuses"]
+    if statuses.get("completed", 0) != expected or check["distinct_hashes"] != expected:
+        problems.append(f"not every file is one completed document: {dict(statuses)}")
+    if check["steps_run_again"] or check["not_finalized_once"]:
+        problems.append(
+            f"{check['steps_run_again']} steps ran more than once; finalized other than once:"
+            f" {check['not_finalized_once'][:20]}"
+        )
+    return problems + logs_mention(logs, "database is locked")[:10]
+
+
+def verdict(problems: list[str], *, logs: Path, scratch: Path, success: str) -> None:
+    """Print the problems and exit 1, keeping the logs; or remove the scratch folder and
+    print ``success``."""
+    if problems:
+        print(f"\nFAILED (logs kept in {logs}):\n" + "\n".join(problems))
+        raise SystemExit(1)
+    shutil.rmtree(scratch, ignore_errors=True)
+    print(success)
+
+
 def installation_summary(env: dict[str, str]) -> dict[str, object]:
     """Seconds in OCR and in all steps, seconds from the first document stored to the last step
     finished ("span": the clock without the ingest command's own start-up), and (status,
     processed file, pages) of every document."""
     code = """
 import json
+import shutil
 from django.db.models import Max, Min
 from documents.models import Document, ProcessingStep
 ocr = sum((s.duration_seconds or 0) for s in ProcessingStep.objects.filter(name="ocr"))

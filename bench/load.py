@@ -31,7 +31,6 @@ import argparse
 import json
 import math
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -43,12 +42,13 @@ from _common import (
     PROJECT_DIR,
     api_token,
     installation_create,
-    logs_mention,
+    settled_problems,
     stack_env,
     stack_name,
     stack_reset,
     start_gunicorn,
     stop_gunicorn,
+    verdict,
     wait_settled,
     workers,
 )
@@ -186,19 +186,13 @@ def main() -> None:
         problems.append(f"{planned - len(accepted)} uploads were not accepted")
     if set(check["ids"]) != accepted:
         problems.append(f"documents {sorted(set(check['ids']) ^ accepted)[:20]} differ from the accepted")
-    if statuses.get("completed", 0) != len(accepted) or check["distinct_hashes"] != len(accepted):
-        problems.append(f"not every accepted upload is one completed document: {dict(statuses)}")
-    if check["steps_run_again"] or check["not_finalized_once"]:
-        problems.append(
-            f"{check['steps_run_again']} steps ran more than once; finalized other than once:"
-            f" {check['not_finalized_once'][:20]}"
-        )
-    problems += logs_mention(logs, "database is locked")[:10]
-    if problems:
-        print(f"\nFAILED (logs kept in {logs}):\n" + "\n".join(problems))
-        raise SystemExit(1)
-    shutil.rmtree(scratch, ignore_errors=True)
-    print("zero 5xx, every document completed exactly once, no 'database is locked'")
+    problems += settled_problems(check, len(accepted), logs)
+    verdict(
+        problems,
+        logs=logs,
+        scratch=scratch,
+        success="zero 5xx, every document completed exactly once, no 'database is locked'",
+    )
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 import tempfile
 import time
@@ -36,12 +35,13 @@ from _common import (
     MANAGE,
     PROJECT_DIR,
     installation_create,
-    logs_mention,
     plain_ocrmypdf,
+    settled_problems,
     small_pdf,
     stack_env,
     stack_name,
     stack_reset,
+    verdict,
     wait_settled,
     workers,
 )
@@ -109,19 +109,13 @@ def main() -> None:
     problems = []
     if len(check["ids"]) != len(files) or check["distinct_hashes"] != len(files):
         problems.append(f"lost: {len(files) - check['distinct_hashes']} files are not a document")
-    if statuses.get("completed", 0) != len(files):
-        problems.append(f"not completed: {dict(statuses)}")
-    if check["steps_run_again"] or check["not_finalized_once"]:
-        problems.append(
-            f"{check['steps_run_again']} steps ran more than once; finalized other than once:"
-            f" {check['not_finalized_once'][:20]}"
-        )
-    problems += logs_mention(logs, "database is locked")[:10]
-    if problems:
-        print(f"\nFAILED (logs kept in {logs}):\n" + "\n".join(problems))
-        raise SystemExit(1)
-    shutil.rmtree(scratch, ignore_errors=True)
-    print("none lost, none stuck, each finalized once, no 'database is locked'")
+    problems += settled_problems(check, len(files), logs)
+    verdict(
+        problems,
+        logs=logs,
+        scratch=scratch,
+        success="none lost, none stuck, each finalized once, no 'database is locked'",
+    )
 
 
 if __name__ == "__main__":
