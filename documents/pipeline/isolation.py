@@ -94,6 +94,23 @@ def minimal_environment(home: Path) -> dict[str, str]:
     }
 
 
+# The engines' own settings an operator may give the worker (tesseract's language data):
+# passed on to them, unlike everything else the worker's environment holds.
+ENGINE_SETTINGS_PASSED_ON = ("TESSDATA_PREFIX",)
+
+
+def engine_environment(scratch: Path, **extra: str) -> dict[str, str]:
+    """The environment of an engine that reads documents outside the network namespace (OCR,
+    pdftotext, pdftoppm): ``minimal_environment`` with ``scratch`` as home and temporary
+    folder, the engines' own settings, two malloc arenas for the memory cap, and ``extra``.
+    Never the worker's secrets: a document that takes over a parser finds none."""
+    env = minimal_environment(scratch)
+    env.update({name: os.environ[name] for name in ENGINE_SETTINGS_PASSED_ON if name in os.environ})
+    env.update(CAPPED_ENGINE_ENVIRONMENT)
+    env.update(extra)
+    return env
+
+
 def isolated_command(command: list[str]) -> list[str]:
     """``command`` wrapped so that it runs without network, or StepFailed saying why it cannot."""
     if settings.CONVERTER_SANDBOX == "none":

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-import os
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pikepdf
@@ -12,7 +12,7 @@ from django.conf import settings
 
 from documents.pipeline.base import StepFailed, StepInputTooLarge
 from documents.pipeline.inspection import pdf_large_image
-from documents.pipeline.isolation import CAPPED_ENGINE_ENVIRONMENT, memory_cap_note, memory_capped
+from documents.pipeline.isolation import engine_environment, memory_cap_note, memory_capped
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def page_texts(path: Path, *, timeout: float = 120) -> list[str]:
             memory_capped(["pdftotext", "-enc", "UTF-8", "-layout", str(path), "-"], PDFTOTEXT_MEMORY_LIMIT),
             capture_output=True,
             timeout=timeout,
-            env={**os.environ, **CAPPED_ENGINE_ENVIRONMENT},
+            env=engine_environment(Path(tempfile.gettempdir())),
             check=True,
         )
     except subprocess.CalledProcessError as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import threading
 import zipfile
@@ -25,8 +26,10 @@ from documents.pipeline import isolation
 from documents.pipeline.base import StepFailed
 from documents.pipeline.converters.libreoffice import LibreOfficeConverter
 from documents.pipeline.converters.office_input import prepare_office_input
+from documents.pipeline.ocr.tesseract import TesseractEngine
+from documents.pipeline.pdf import page_texts
 from documents.pipeline.runner import pipeline_run_sync
-from documents.tests import hostile_documents
+from documents.tests import hostile_documents, samples
 from documents.tests.conftest import png_claiming_size
 
 HOSTILE = {
@@ -224,3 +227,37 @@ def test_an_engine_given_a_memory_limit_fails_past_it_and_runs_within_it(tmp_pat
         [sys.executable, "-c", allocate.format(megabytes=64)],
         timeout=60, what="modest", home=tmp_path, memory_limit=limit,
     )  # fmt: skip
+
+
+@pytest.mark.subprocess
+def test_ocr_and_the_text_layer_are_read_with_none_of_the_workers_secrets(monkeypatch, tmp_path):
+    """The engines that read a PDF outside the network namespace (pdftoppm's look at each
+    page, ocrmypdf with tesseract, pdftotext) still get a bare environment: a document that
+    takes over one of them finds no secret of the worker's."""
+    monkeypatch.setenv("SESSION_SECRET", "worker-session-secret-value")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://app:db-password@db/app")
+    started: list[tuple[list[str], dict[str, str] | None]] = []
+    real_run = subprocess.run
+
+    def recording_run(command, *args, **kwargs):
+        started.append((list(command), kwargs.get("env")))
+        return real_run(command, *args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "run", recording_run)
+    source = tmp_path / "scan.pdf"
+    source.write_bytes(samples.scan_pdf())
+
+    TesseractEngine(languages="eng", jobs=1, timeout=120).ocr(
+        source=source, destination=tmp_path / "ocr.pdf", pages=[1], replace_text=False, scratch=tmp_path
+    )
+    text = " ".join(page_texts(tmp_path / "ocr.pdf"))
+
+    assert samples.SCAN_TEXT.split()[0] in text  # the engines still work in it
+    engines = {command[3 if command[0] == "prlimit" else 0]: env for command, env in started}
+    assert {"pdftoppm", sys.executable, "pdftotext"} <= set(engines)
+    for engine, env in engines.items():
+        assert env is not None, engine
+        assert env["PATH"] == isolation.SAFE_PATH
+        values = " ".join(env.values())
+        assert "worker-session-secret-value" not in values, engine
+        assert "db-password" not in values, engine

@@ -20,7 +20,7 @@ import pikepdf
 from PIL import Image
 
 from documents.pipeline.inspection import PageMeasure, pdf_measure
-from documents.pipeline.isolation import memory_capped
+from documents.pipeline.isolation import engine_environment, memory_capped
 
 LOOK_DPI = 50
 LOOK_MAX_MEGAPIXELS = 40
@@ -87,7 +87,11 @@ def look_at_pages(
         ]  # fmt: skip
         try:
             subprocess.run(
-                memory_capped(command, LOOK_MEMORY_LIMIT), check=True, capture_output=True, timeout=120
+                memory_capped(command, LOOK_MEMORY_LIMIT),
+                check=True,
+                capture_output=True,
+                timeout=120,
+                env=engine_environment(scratch),
             )
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
             # Only a look: OCR reads the page as it is.

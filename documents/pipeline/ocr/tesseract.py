@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +11,7 @@ from django.conf import settings
 
 from documents.pipeline.base import StepFailed
 from documents.pipeline.inspection import PageMeasure, pages_large_raster, pdf_measure
-from documents.pipeline.isolation import CAPPED_ENGINE_ENVIRONMENT, memory_capped
+from documents.pipeline.isolation import engine_environment, memory_capped
 from documents.pipeline.ocr import EngineRefusedTooLarge, OcrOutcome
 from documents.pipeline.ocr.pages import look_at_pages, looks_turned, straighten_pages
 from documents.pipeline.pdf import page_texts
@@ -128,7 +127,7 @@ class TesseractEngine:
         jobs: int | None = None,
     ) -> None:
         # Tesseract's own OpenMP threads fight over the cores; parallelism comes from pages.
-        env = {**os.environ, "OMP_THREAD_LIMIT": "1", "TMPDIR": str(scratch), **CAPPED_ENGINE_ENVIRONMENT}
+        env = engine_environment(scratch, OMP_THREAD_LIMIT="1")
         command = self.command(
             source=source,
             destination=destination,
