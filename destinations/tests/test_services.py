@@ -200,11 +200,8 @@ def closed_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_a_temporary_failure_is_retried_with_jitter_then_fails_with_its_kind(
-    processed, owner, settings, enqueued, loopback_allowed
-):
-    settings.TASK_RETRY_MAX_RETRIES = 2
-    settings.TASK_RETRY_DELAYS = [100]
+def unreachable_destination(owner) -> None:
+    """An S3 destination of ``owner``'s whose endpoint refuses every connection."""
     destination_create(
         kind="s3",
         name="down",
@@ -212,6 +209,14 @@ def test_a_temporary_failure_is_retried_with_jitter_then_fails_with_its_kind(
         settings={"bucket": "b", "endpoint_url": f"http://127.0.0.1:{closed_port()}"},
         secrets=S3_KEYS,
     )
+
+
+def test_a_temporary_failure_is_retried_with_jitter_then_fails_with_its_kind(
+    processed, owner, settings, enqueued, loopback_allowed
+):
+    settings.TASK_RETRY_MAX_RETRIES = 2
+    settings.TASK_RETRY_DELAYS = [100]
+    unreachable_destination(owner)
     (delivery_id,) = deliveries_schedule(document_id=processed(CONTENT).pk)
     first, second, third = (delivery_run(delivery_id=delivery_id) for _ in range(3))
     assert [first.outcome, second.outcome, third.outcome] == ["retry", "retry", "failed"]
@@ -256,13 +261,7 @@ def test_a_delivery_waiting_for_its_retry_is_not_taken_for_lost_before_its_time(
 ):
     settings.WORKER_CLAIM_TIMEOUT = 30
     settings.TASK_RETRY_DELAYS = [100]
-    destination_create(
-        kind="s3",
-        name="down",
-        owner=owner,
-        settings={"bucket": "b", "endpoint_url": f"http://127.0.0.1:{closed_port()}"},
-        secrets=S3_KEYS,
-    )
+    unreachable_destination(owner)
     (delivery_id,) = deliveries_schedule(document_id=processed(CONTENT).pk)
     run = delivery_run(delivery_id=delivery_id)
     assert run.outcome == DeliveryOutcome.RETRY
