@@ -193,12 +193,7 @@ def start_gunicorn(
 
 def stop_gunicorn(server: subprocess.Popen[bytes]) -> None:
     # SIGTERM to the arbiter is gunicorn's graceful stop: it stops its workers itself.
-    server.terminate()
-    try:
-        server.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(server.pid, signal.SIGKILL)
-        server.wait()
+    stop_main_process(server, timeout=60)
 
 
 def api_token(env: dict[str, str]) -> str:
@@ -262,13 +257,19 @@ def workers(
 def _stop(worker: subprocess.Popen[bytes]) -> None:
     # Only the main worker process gets the SIGTERM: it stops its pool children itself
     # (a warm shutdown). Sent to the whole group, the children see it too and the main
-    # process waits on the pool for about a minute. The group goes only if it hangs.
-    worker.terminate()
+    # process waits on the pool for about a minute.
+    stop_main_process(worker, timeout=30)
+
+
+def stop_main_process(process: subprocess.Popen[bytes], *, timeout: float) -> None:
+    """SIGTERM to the main process alone, which stops its own children; the whole process
+    group is killed only if it has not ended within ``timeout`` seconds."""
+    process.terminate()
     try:
-        worker.wait(timeout=30)
+        process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait()
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def ingest_and_wait(

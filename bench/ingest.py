@@ -57,6 +57,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from _common import start_gunicorn
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
@@ -177,32 +179,6 @@ def wait_until_settled(folder: Path) -> None:
 
 
 # --- The baseline: uploads through the API --------------------------------------------------
-
-
-def start_gunicorn(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    import requests
-
-    from destinations.tests.servers.base import free_port
-
-    port = free_port()
-    with log.open("wb") as output:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "docuelevate.wsgi:application",
-             "--bind", f"127.0.0.1:{port}", "--workers", str(GUNICORN_WORKERS)],
-            cwd=PROJECT_DIR, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            break
-        try:
-            requests.get(f"{url}/api/whoami", timeout=10)
-            return server, url
-        except (requests.ConnectionError, requests.Timeout):
-            time.sleep(0.2)
-    stop_group(server)
-    raise SystemExit(f"gunicorn did not start:\n{log.read_text(errors='replace')[-4000:]}")
 
 
 def api_uploads(url: str, token: str, files: dict[str, bytes]) -> float:
@@ -405,7 +381,7 @@ def main() -> None:
         print(f"{args.count:,} mails appended in {appended:.1f} s, {args.count:,} files written; "
               f"database {connections['default'].vendor}")  # fmt: skip
 
-        gunicorn, url = start_gunicorn(env, scratch / "gunicorn.log")
+        gunicorn, url = start_gunicorn(env, scratch / "gunicorn.log", web_workers=GUNICORN_WORKERS)
         api_seconds = {channel.kind: api_uploads(url, token, channel.files) for channel in (mail, folder)}
         stop_group(gunicorn)
         gunicorn = None
